@@ -1,0 +1,1 @@
+//! HTTP API: Symbiont-compatible REST API, MCP server endpoint, webhooks, metrics, OpenAPI

@@ -1,0 +1,1 @@
+//! Audit trail: signed, hash-chained, Merkle-provable, crash-safe event log

@@ -1,0 +1,1 @@
+//! Communication bus: direct, publish/subscribe and request/response; secure messages; in-process and NATS backends

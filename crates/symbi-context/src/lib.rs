@@ -1,0 +1,1 @@
+//! Context manager, knowledge base, vector stores (Qdrant Edge / Qdrant server), embedders and RAG

@@ -1,0 +1,1 @@
+//! The symbi DSL: lexer, parser, diagnostics, formatter, static checker and metered interpreter

@@ -1,0 +1,1 @@
+//! OpenAI-compatible model provider: chat completions (streaming, tool calls) and embeddings

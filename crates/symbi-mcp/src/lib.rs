@@ -1,0 +1,1 @@
+//! MCP client (rmcp) with SchemaPin tool verification and trust-on-first-use key pinning

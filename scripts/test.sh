@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the suite needs, starts the services it uses,
+# then runs every test of the workspace (cargo nextest) and the doc tests.
+# Runs as root or through sudo on Debian 12. Non-interactive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build through a fixed folder outside the clone so repeated runs (and CI after a
+# development session) reuse the build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/symbi/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+./scripts/setup-host.sh
+./scripts/setup-test-deps.sh
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+# Everything the tests run as child processes (the symbi binary, fixtures) is built first.
+cargo build --workspace --bins
+cargo nextest run --workspace --profile ci "$@"
+cargo test --workspace --doc
