@@ -10,6 +10,7 @@
 //! * [`sandbox`] — the [`Sandbox`] that runs a tool: hardened container, limits, timeout,
 //!   output cap, fail closed when a tier is unavailable.
 //! * [`doctor`] — does each tier really work on this host.
+//! * [`bench`] — the `symbi bench sandbox` load test.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,6 +28,7 @@
 //! See `docs/sandbox.md` for tiers, hardening, risk weights, manifest format and the
 //! fail-closed rules.
 
+pub mod bench;
 pub mod doctor;
 pub mod error;
 pub mod images;

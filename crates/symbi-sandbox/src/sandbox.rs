@@ -286,6 +286,11 @@ impl Sandbox {
         &self.docker
     }
 
+    /// This instance's id: the value of the `org.symbi.sandbox` label of its containers.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
+    }
+
     /// The image store.
     pub fn images(&self) -> &ImageStore {
         &self.images
