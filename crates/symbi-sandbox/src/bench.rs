@@ -243,8 +243,8 @@ async fn running_ids(sandbox: &Sandbox) -> Vec<String> {
     let mut filters = std::collections::HashMap::new();
     filters.insert("label".to_string(), vec![format!("{}={}", crate::sandbox::LABEL_SANDBOX, sandbox.instance_id())]);
     filters.insert("status".to_string(), vec!["running".to_string()]);
-    sandbox
-        .docker()
+    let Ok(docker) = sandbox.docker() else { return Vec::new() };
+    docker
         .list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() }))
         .await
         .map(|l| l.into_iter().filter_map(|c| c.id).collect())

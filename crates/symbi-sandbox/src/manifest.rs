@@ -637,7 +637,7 @@ output = "64KB"
     #[test]
     fn positioned_errors() {
         let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"wc\", \"{{nope}}\"]"));
-        assert_eq!(e, vec!["t.toml:4:17: error: placeholder `{{nope}}` names no property of the input schema"]);
+        assert_eq!(e, vec!["t.toml:4:18: error: placeholder `{{nope}}` names no property of the input schema"]);
         let e = errs(&WC.replace("image = \"busybox\"", "image = \"alpine\""));
         assert!(e[0].starts_with("t.toml:3:9: error: unknown image `alpine`"), "{e:?}");
         let e = errs(&WC.replace("output = \"text\"", "output = \"xml\"\nbogus = 1"));
@@ -647,7 +647,7 @@ output = "64KB"
         let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"{{text}}\"]"));
         assert!(e[0].contains("must be literal"), "{e:?}");
         let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"wc\", \"{{ text\"]"));
-        assert!(e[0].starts_with("t.toml:4:18: error: `{{` without"), "{e:?}");
+        assert!(e[0].starts_with("t.toml:4:19: error: `{{` without"), "{e:?}");
         let e = errs(&WC.replace("properties.text = { type = \"string\" }", "properties.text = { type = \"strnig\" }"));
         assert!(e[0].contains("not a valid JSON Schema"), "{e:?}");
         let e = errs(&WC.replace("memory = \"32MB\"", "memory = \"1MB\""));

@@ -231,7 +231,8 @@ struct TierState {
 
 /// The sandbox orchestrator. Cheap to share (`Arc`), safe to call concurrently.
 pub struct Sandbox {
-    docker: Docker,
+    /// Connected on first use, so a daemon (or socket) that appears later is picked up.
+    docker: std::sync::Mutex<Option<Docker>>,
     config: SandboxConfig,
     images: ImageStore,
     slots: Arc<Semaphore>,
@@ -262,11 +263,11 @@ impl Sandbox {
     /// each call fail closed with `SandboxUnavailable` (and `doctor` says so), it does not
     /// stop the runtime from starting.
     pub fn new(config: SandboxConfig) -> Result<Sandbox> {
-        let socket = config.docker_socket.trim_start_matches("unix://").to_string();
-        let docker = Docker::connect_with_unix(&socket, 120, &DOCKER_API_VERSION)
-            .map_err(|e| SandboxError::Engine(format!("bad Docker socket `{socket}`: {e}")))?;
+        if config.docker_socket.trim().is_empty() {
+            return Err(SandboxError::Engine("[sandbox] docker_socket is empty".into()));
+        }
         Ok(Sandbox {
-            docker,
+            docker: std::sync::Mutex::new(None),
             images: ImageStore::new(&config.data_dir),
             slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
             verified: Mutex::new(HashMap::new()),
@@ -281,9 +282,22 @@ impl Sandbox {
         &self.config
     }
 
-    /// The Docker client (for image building and diagnostics).
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// The Docker client (for image building and diagnostics); `SandboxUnavailable` when
+    /// there is no socket.
+    pub fn docker(&self) -> Result<Docker> {
+        self.client(SandboxTier::Tier1)
+    }
+
+    fn client(&self, tier: SandboxTier) -> Result<Docker> {
+        let mut slot = self.docker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let socket = self.config.docker_socket.trim_start_matches("unix://");
+        let d = Docker::connect_with_unix(socket, 120, &DOCKER_API_VERSION)
+            .map_err(|e| SandboxError::unavailable(tier, format!("cannot connect to Docker at {socket}: {e}"), FIX_DOCKER))?;
+        *slot = Some(d.clone());
+        Ok(d)
     }
 
     /// This instance's id: the value of the `org.symbi.sandbox` label of its containers.
@@ -370,7 +384,7 @@ impl Sandbox {
     }
 
     async fn check_tier(&self, tier: SandboxTier, runtime: &str) -> Result<()> {
-        let info = self.docker.info().await.map_err(|e| engine_unavailable(tier, &e))?;
+        let info = self.client(tier)?.info().await.map_err(|e| engine_unavailable(tier, &e))?;
         {
             let mut st = self.tiers.lock().await;
             if st.blkio_device.is_none() {
@@ -416,7 +430,7 @@ impl Sandbox {
         let record = self.images.record(name)?.ok_or_else(|| {
             SandboxError::unavailable(tier, format!("image `{name}` has not been built on this host (no record in {})", self.images.records_dir.display()), FIX_IMAGES)
         })?;
-        crate::images::verify(&self.docker, &record, tier).await?;
+        crate::images::verify(&self.client(tier)?, &record, tier).await?;
         self.verified.lock().await.insert(name.to_string(), record.clone());
         Ok(record)
     }
@@ -536,16 +550,17 @@ impl Sandbox {
             host_config: Some(host),
             ..Default::default()
         };
+        let docker = self.client(tier)?;
         let started = Instant::now();
-        let create = self
-            .docker
+        let create = docker
             .create_container(Some(qp::CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
             .await;
-        if let Err(e) = create {
-            return Err(self.create_error(tier, &spec.image_id, e));
-        }
-        let guard = RemoveGuard { docker: self.docker.clone(), name: name.clone(), armed: true };
-        let result = self.drive(spec, &name, started).await;
+        let id = match create {
+            Ok(r) => r.id,
+            Err(e) => return Err(self.create_error(tier, &spec.image_id, e)),
+        };
+        let guard = RemoveGuard { docker: docker.clone(), name: name.clone(), armed: true };
+        let result = self.drive(&docker, spec, &name, &id, started).await;
         guard.remove_now().await;
         result
     }
@@ -565,11 +580,10 @@ impl Sandbox {
         SandboxError::Engine(format!("creating the container: {msg}"))
     }
 
-    async fn drive(&self, spec: &ContainerSpec, name: &str, started: Instant) -> Result<RawRun> {
+    async fn drive(&self, docker: &Docker, spec: &ContainerSpec, name: &str, id: &str, started: Instant) -> Result<RawRun> {
         let tier = spec.tier;
         let l = spec.limits;
-        let attach = self
-            .docker
+        let attach = docker
             .attach_container(
                 name,
                 Some(qp::AttachContainerOptions {
@@ -584,7 +598,7 @@ impl Sandbox {
             .await
             .map_err(|e| SandboxError::Engine(format!("attaching: {e}")))?;
         let bollard::container::AttachContainerResults { mut output, mut input } = attach;
-        if let Err(e) = self.docker.start_container(name, None::<qp::StartContainerOptions>).await {
+        if let Err(e) = docker.start_container(name, None::<qp::StartContainerOptions>).await {
             let msg = e.to_string();
             return Err(if is_connection_error(&e) {
                 engine_unavailable(tier, &e)
@@ -638,32 +652,52 @@ impl Sandbox {
             t.abort();
         }
         let truncated = out_trunc || err_trunc;
+        // Read the pids cgroup while the container still exists (it goes with the
+        // container's exit): a refused fork explains a failure better than its symptom.
+        let mut pids_hit = pids_limit_hit(&self.config.cgroup_parent, id);
         if timed_out || truncated {
-            let _ = self.docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
+            let _ = docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
         }
-        // The exit code: wait until the container is not running.
-        let code = if timed_out {
-            None
-        } else {
-            let mut w = self.docker.wait_container(name, Some(qp::WaitContainerOptions { condition: "not-running".into() }));
-            match tokio::time::timeout(Duration::from_secs(30), w.next()).await {
-                Ok(Some(Ok(r))) => Some(r.status_code),
-                Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Some(code),
-                Ok(Some(Err(e))) => return Err(SandboxError::Engine(format!("waiting for the container: {e}"))),
-                Ok(None) | Err(_) => return Err(SandboxError::Engine("the container did not stop after its output ended".into())),
+        // The exit code: wait until the container is not running. A process that closed
+        // its output but keeps running is still bound by the deadline (a killed container
+        // stops at once, so that wait is short).
+        let wait_until = if timed_out || truncated { tokio::time::Instant::now() + Duration::from_secs(30) } else { deadline };
+        let mut w = docker.wait_container(name, Some(qp::WaitContainerOptions { condition: "not-running".into() }));
+        let code = match tokio::time::timeout_at(wait_until, w.next()).await {
+            Ok(Some(Ok(r))) => Some(r.status_code),
+            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Some(code),
+            Ok(Some(Err(e))) => return Err(SandboxError::Engine(format!("waiting for the container: {e}"))),
+            Ok(None) => return Err(SandboxError::Engine("the container wait ended without a status".into())),
+            Err(_) if !timed_out && !truncated => {
+                timed_out = true;
+                let _ = docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
+                None
             }
+            Err(_) => return Err(SandboxError::Engine("the container did not stop after SIGKILL".into())),
         };
+        let code = if timed_out { None } else { code };
         let duration = started.elapsed();
-        // Only a SIGKILL can be the OOM killer; look closer only then.
+        if code.is_some_and(|c| c != 0) {
+            pids_hit |= pids_limit_hit(&self.config.cgroup_parent, id);
+        }
+        // Only a SIGKILL we did not send can be the OOM killer; look closer only then.
+        // Docker records the OOM event independently of the exit event, so it may land a
+        // moment after the exit: ask a few times.
         let mut oom_killed = false;
-        let mut container_id = None;
-        if code == Some(137) || timed_out || code.is_some_and(|c| c != 0) {
-            if let Ok(i) = self.docker.inspect_container(name, None::<qp::InspectContainerOptions>).await {
-                oom_killed = !truncated && !timed_out && i.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
-                container_id = i.id;
+        if code == Some(137) && !timed_out && !truncated {
+            for attempt in 0..10 {
+                if let Ok(i) = docker.inspect_container(name, None::<qp::InspectContainerOptions>).await
+                    && i.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false)
+                {
+                    oom_killed = true;
+                    break;
+                }
+                if attempt < 9 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
-        let pids_limit_hit = container_id.as_deref().is_some_and(|id| pids_limit_hit(&self.config.cgroup_parent, id));
+        let pids_limit_hit = pids_hit;
         let exit = if truncated { Some(ExitStatus::KilledAtOutputCap) } else { code.map(|code| ExitStatus::Exited { code }) };
         Ok(RawRun {
             container: name.to_string(),

@@ -23,7 +23,11 @@ pub fn config() -> SandboxConfig {
 }
 
 async fn require_docker(s: &Sandbox) {
-    if let Err(e) = s.docker().ping().await {
+    let ping = match s.docker() {
+        Ok(d) => d.ping().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = ping {
         panic!(
             "Docker is not running ({e}). These tests need the real daemon with the runc and runsc runtimes: \
              run ./scripts/test.sh, or `sudo ./scripts/setup-host.sh` first"
@@ -38,14 +42,14 @@ pub async fn ensure_images(s: &Sandbox, names: &[&str]) {
     IMAGES
         .get_or_init(|| async {
             require_docker(s).await;
-            s.images().build(s.docker(), "busybox").await.expect("building the busybox image");
+            s.images().build(&s.docker().unwrap(), "busybox").await.expect("building the busybox image");
         })
         .await;
     if names.contains(&"debian") {
         static DEBIAN: OnceCell<()> = OnceCell::const_new();
         DEBIAN
             .get_or_init(|| async {
-                s.images().build(s.docker(), "debian").await.expect("building the debian image (debootstrap)");
+                s.images().build(&s.docker().unwrap(), "debian").await.expect("building the debian image (debootstrap)");
             })
             .await;
     }
@@ -125,6 +129,7 @@ pub async fn leftover_containers(s: &Sandbox) -> usize {
     filters.insert("label".to_string(), vec![format!("{}={}", symbi_sandbox::sandbox::LABEL_SANDBOX, s.instance_id())]);
     let list = s
         .docker()
+        .unwrap()
         .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
         .await
         .expect("list containers");

@@ -266,11 +266,12 @@ fn build_images(g: &Globals, a: BuildImagesArgs) -> anyhow::Result<ExitCode> {
         Some(n) => return Err(crate::exit::usage(format!("unknown image `{n}` (known: busybox, debian)"))),
     };
     let sandbox = Sandbox::new(SandboxConfig::from_config(&loaded.config, loaded.data_dir()))?;
+    let docker = sandbox.docker()?;
     let rt = runtime()?;
     let mut failed = false;
     for name in names {
         eprintln!("building {name} …");
-        match rt.block_on(sandbox.images().build(sandbox.docker(), name)) {
+        match rt.block_on(sandbox.images().build(&docker, name)) {
             Ok(r) => println!("{name}: {} ({}) recorded in {}", r.reference, r.image_id, sandbox.images().records_dir.display()),
             Err(e) => {
                 eprintln!("error: {name}: {e}");
