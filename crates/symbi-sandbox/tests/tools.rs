@@ -39,6 +39,13 @@ async fn outcome_records_limits_and_digest() {
     let tools = repo_tools();
     let wc = tools.get("word_count").unwrap();
     let budget = ResourceBudget { memory_bytes: 40 << 20, cpu_millicores: 250, ..ResourceBudget::default() };
+    for tier in [SandboxTier::Tier1, SandboxTier::Tier2] {
+        // The full budget, block-I/O throttle included, is accepted by both runtimes.
+        let req = RunRequest { budget: Some(budget), agent_min_tier: Some(tier), ..RunRequest::default() };
+        let o = s.run_tool(wc, &json!({"text": "x"}), &req).await.unwrap_or_else(|e| panic!("{tier}: {e}"));
+        assert_eq!(o.selection.tier, tier);
+        assert_eq!(o.limits.disk_io_bps, Some(50 << 20), "Docker's data root is on a block device here");
+    }
     let req = RunRequest { budget: Some(budget), ..RunRequest::default() };
     let o = s.run_tool(wc, &json!({"text": "x"}), &req).await.unwrap();
     assert_eq!(o.limits.memory_bytes, 32 << 20, "the tool's 32MB is below the budget");
