@@ -62,14 +62,24 @@ pub struct TierFigures {
     pub sandbox: Latency,
     /// `docker run --rm --network none [--runtime=runsc] IMAGE /bin/true` via the CLI.
     pub bare_docker_run: Latency,
-    /// sandbox p50 / bare p50 (goal ≤ 1.10).
+    /// The same image through the Engine API with nothing but `network_mode: none`, the
+    /// runtime and logging driver `none`: create, attach, start, wait, remove — the floor
+    /// our hardening, limits and checks add to.
+    pub bare_api_run: Latency,
+    /// sandbox p50 / bare `docker run` p50 (goal ≤ 1.10).
     pub ratio_p50: f64,
+    /// sandbox p50 / bare API run p50: the cost of the hardening, limits and checks.
+    pub ratio_p50_vs_api: f64,
     /// `concurrency` word-count calls at once: wall time and calls per second.
     pub concurrent_wall_ms: f64,
     /// Calls per second in that burst.
     pub concurrent_calls_per_s: f64,
-    /// Memory cgroup usage per running sandbox (`sleep`), mean over the sandboxes.
+    /// Memory cgroup usage per running sandbox (`sleep`), mean over the sandboxes: what
+    /// the memory limit counts.
     pub memory_per_sandbox_mib: f64,
+    /// Resident set size of the processes in each sandbox's cgroup (for Tier2 the gVisor
+    /// Sentry and gofer; shared pages counted in each), mean over the sandboxes.
+    pub rss_per_sandbox_mib: f64,
 }
 
 /// The whole report.
@@ -159,6 +169,61 @@ async fn bare_docker_run(tier: SandboxTier, reference: &str) -> Result<Duration,
     Ok(t.elapsed())
 }
 
+async fn bare_api_run(docker: &bollard::Docker, tier: SandboxTier, image_id: &str) -> Result<Duration, String> {
+    use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+    use bollard::query_parameters as qp;
+    use futures::StreamExt;
+    let t = Instant::now();
+    let body = ContainerCreateBody {
+        image: Some(image_id.to_string()),
+        cmd: Some(vec!["/bin/true".into()]),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            // Like the sandbox: without the json-file log copier (its cost is not hardening).
+            log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+            runtime: Some(if tier == SandboxTier::Tier2 { "runsc" } else { "runc" }.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = docker.create_container(None::<qp::CreateContainerOptions>, body).await.map_err(|e| e.to_string())?.id;
+    let run = async {
+        let mut out = docker
+            .attach_container(&id, Some(qp::AttachContainerOptions { stdout: true, stderr: true, stream: true, ..Default::default() }))
+            .await
+            .map_err(|e| e.to_string())?
+            .output;
+        docker.start_container(&id, None::<qp::StartContainerOptions>).await.map_err(|e| e.to_string())?;
+        while out.next().await.is_some() {}
+        let mut w = docker.wait_container(&id, None::<qp::WaitContainerOptions>);
+        w.next().await;
+        Ok::<_, String>(())
+    };
+    let r = run.await;
+    let _ = docker.remove_container(&id, Some(qp::RemoveContainerOptions { force: true, ..Default::default() })).await;
+    r.map(|()| t.elapsed())
+}
+
+fn cgroup_rss(parent: &str, id: &str) -> Option<u64> {
+    let parent = parent.trim_start_matches('/');
+    let procs = [
+        format!("/sys/fs/cgroup/memory/{parent}/{id}/cgroup.procs"),
+        format!("/sys/fs/cgroup/{parent}/{id}/cgroup.procs"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())?;
+    let mut total = 0;
+    for pid in procs.split_whitespace() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()) {
+            total += kb * 1024;
+        }
+    }
+    Some(total)
+}
+
 fn cgroup_memory(parent: &str, id: &str) -> Option<u64> {
     let parent = parent.trim_start_matches('/');
     [
@@ -183,14 +248,17 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
         // Warm-up: tier check, image verification, page cache.
         sandbox.run_tool(&truth, &serde_json::json!({}), &req).await.map_err(|e| e.to_string())?;
         bare_docker_run(tier, &image.reference).await?;
-        let (mut ours, mut bare) = (Vec::new(), Vec::new());
+        let docker = sandbox.docker().map_err(|e| e.to_string())?;
+        bare_api_run(&docker, tier, &image.image_id).await?;
+        let (mut ours, mut bare, mut api) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..opts.iterations {
             let t = Instant::now();
             sandbox.run_tool(&truth, &serde_json::json!({}), &req).await.map_err(|e| e.to_string())?;
             ours.push(t.elapsed());
             bare.push(bare_docker_run(tier, &image.reference).await?);
+            api.push(bare_api_run(&docker, tier, &image.image_id).await?);
         }
-        let (ours, bare) = (Latency::of(ours), Latency::of(bare));
+        let (ours, bare, api) = (Latency::of(ours), Latency::of(bare), Latency::of(api));
 
         let t = Instant::now();
         let mut tasks = Vec::new();
@@ -210,6 +278,7 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
             sleepers.push(tokio::spawn(async move { s.run_tool(&sl, &serde_json::json!({"s": 6}), &req).await }));
         }
         let mut per = Vec::new();
+        let mut rss = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -218,21 +287,26 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
                 // Let them settle after start-up.
                 tokio::time::sleep(Duration::from_millis(1000)).await;
                 per = ids.iter().filter_map(|id| cgroup_memory(&sandbox.config().cgroup_parent, id)).collect();
+                rss = ids.iter().filter_map(|id| cgroup_rss(&sandbox.config().cgroup_parent, id)).collect();
                 break;
             }
         }
         for s in sleepers {
             let _ = s.await;
         }
-        let mem = if per.is_empty() { f64::NAN } else { per.iter().sum::<u64>() as f64 / per.len() as f64 / (1 << 20) as f64 };
+        let mean_mib = |v: &[u64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<u64>() as f64 / v.len() as f64 / (1 << 20) as f64 };
+        let mem = mean_mib(&per);
         tiers.push(TierFigures {
             tier,
             ratio_p50: ours.p50_ms / bare.p50_ms,
+            ratio_p50_vs_api: ours.p50_ms / api.p50_ms,
+            bare_api_run: api,
             sandbox: ours,
             bare_docker_run: bare,
             concurrent_wall_ms: wall.as_secs_f64() * 1000.0,
             concurrent_calls_per_s: opts.concurrency as f64 / wall.as_secs_f64(),
             memory_per_sandbox_mib: mem,
+            rss_per_sandbox_mib: mean_mib(&rss),
         });
     }
     Ok(BenchReport { tiers, load_before, load_after: loadavg() })

@@ -137,6 +137,22 @@ impl SandboxError {
         }
     }
 
+    /// Structured details for the audit record and the DSL error's `details` map:
+    /// `{"reported_kind", "exit_code", "tier", "fix", "limit", "problems"}` as applicable.
+    pub fn details(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Self::Unavailable { tier, reason, fix } => json!({"tier": tier.as_str(), "reason": reason, "fix": fix}),
+            Self::Timeout { tool, limit } => json!({"tool": tool, "limit_ms": limit.as_millis() as u64}),
+            Self::LimitExceeded { tool, limit, detail } => {
+                json!({"tool": tool, "reported_kind": limit.reported_kind(), "detail": detail})
+            }
+            Self::ToolFailed { tool, exit_code, kind, .. } => json!({"tool": tool, "exit_code": exit_code, "reported_kind": kind}),
+            Self::InvalidInput { tool, problems } => json!({"tool": tool, "reported_kind": "InvalidInput", "problems": problems}),
+            other => json!({"message": other.to_string()}),
+        }
+    }
+
     pub(crate) fn unavailable(tier: SandboxTier, reason: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::Unavailable { tier, reason: reason.into(), fix: fix.into() }
     }

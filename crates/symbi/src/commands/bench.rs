@@ -77,8 +77,12 @@ fn sandbox_bench(g: &Globals, a: SandboxBenchArgs) -> anyhow::Result<ExitCode> {
                     t.tier, t.sandbox.p50_ms, t.sandbox.p99_ms, t.bare_docker_run.p50_ms, t.bare_docker_run.p99_ms, t.ratio_p50
                 );
                 println!(
-                    "{}: {} concurrent calls in {:.0} ms ({:.1} calls/s); memory per running sandbox {:.1} MiB",
-                    t.tier, a.concurrency, t.concurrent_wall_ms, t.concurrent_calls_per_s, t.memory_per_sandbox_mib
+                    "{}: bare Engine API run p50 {:.1} ms p99 {:.1} ms | hardening+checks ratio p50 {:.2}",
+                    t.tier, t.bare_api_run.p50_ms, t.bare_api_run.p99_ms, t.ratio_p50_vs_api
+                );
+                println!(
+                    "{}: {} concurrent calls in {:.0} ms ({:.1} calls/s); per running sandbox: memory cgroup {:.1} MiB, RSS {:.1} MiB",
+                    t.tier, a.concurrency, t.concurrent_wall_ms, t.concurrent_calls_per_s, t.memory_per_sandbox_mib, t.rss_per_sandbox_mib
                 );
             }
         }
