@@ -424,7 +424,7 @@ impl ToolManifest {
             }
             if let Some(c) = &l.cpus {
                 let v = *c.get_ref();
-                if v.is_finite() && v >= 0.01 && v <= 1024.0 {
+                if v.is_finite() && (0.01..=1024.0).contains(&v) {
                     limits.cpu_millicores = Some((v * 1000.0).round() as u32);
                 } else {
                     cx.err(c.span().start, "cpus must be between 0.01 and 1024");
@@ -495,7 +495,7 @@ impl ToolManifest {
     ///
     /// Returns every problem (schema violations with their JSON pointer, then template
     /// rule violations such as a leading `-`).
-    pub fn render(&self, input: &Value) -> Result<(Vec<String>, Option<Vec<u8>>), Vec<String>> {
+    pub fn render(&self, input: &Value) -> Result<Rendered, Vec<String>> {
         let problems: Vec<String> = self
             .validator
             .iter_errors(input)
@@ -510,8 +510,17 @@ impl ToolManifest {
         let argv = crate::template::render_argv(&self.argv_template, input)
             .map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let stdin = self.stdin_template.as_ref().map(|t| crate::template::render_stdin(t, input));
-        Ok((argv, stdin))
+        Ok(Rendered { argv, stdin })
     }
+}
+
+/// A validated input rendered for execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The argv (one element per command element, absent optionals dropped).
+    pub argv: Vec<String>,
+    /// Stdin bytes, when the manifest has a stdin template.
+    pub stdin: Option<Vec<u8>>,
 }
 
 /// The command tools of a directory, by name.
@@ -621,7 +630,7 @@ output = "64KB"
         assert_eq!(m.limits.cpu_millicores, Some(500));
         assert_eq!(m.limits.pids, Some(16));
         assert_eq!(m.limits.output_bytes, Some(64 << 10));
-        let (argv, stdin) = m.render(&json!({"text": "a b c"})).unwrap();
+        let super::Rendered { argv, stdin } = m.render(&json!({"text": "a b c"})).unwrap();
         assert_eq!(argv, vec!["wc", "-w"]);
         assert_eq!(stdin.unwrap(), b"a b c");
         let e = m.render(&json!({"text": 5})).unwrap_err();

@@ -342,7 +342,8 @@ mod tests {
         let low = RiskInputs { code_trust: CodeTrust::Trusted, ..Default::default() }.assess();
         let high = RiskInputs { code_trust: CodeTrust::Untrusted, ..Default::default() }.assess();
         // (risk, floor, manifest, agent, policy) → (tier, source)
-        let table: &[(&RiskAssessment, Option<SandboxTier>, Option<SandboxTier>, Option<SandboxTier>, Vec<SandboxTier>, SandboxTier, TierSource)] = &[
+        type Row<'a> = (&'a RiskAssessment, Option<SandboxTier>, Option<SandboxTier>, Option<SandboxTier>, Vec<SandboxTier>, SandboxTier, TierSource);
+        let table: &[Row] = &[
             (&low, None, None, None, vec![], TIER1, TierSource::Risk),
             (&high, None, None, None, vec![], TIER2, TierSource::Risk),
             (&low, Some(TIER2), None, None, vec![], TIER2, TierSource::DefaultFloor),

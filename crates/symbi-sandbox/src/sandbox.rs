@@ -442,7 +442,7 @@ impl Sandbox {
     /// Runs one command tool: validate input → select tier → check availability → verify
     /// image → run with limits → interpret the result.
     pub async fn run_tool(&self, manifest: &ToolManifest, input: &Value, req: &RunRequest) -> Result<ToolOutcome> {
-        let (argv, stdin) = manifest
+        let crate::manifest::Rendered { argv, stdin } = manifest
             .render(input)
             .map_err(|problems| SandboxError::InvalidInput { tool: manifest.name.clone(), problems })?;
         let selection = self.select_tier(manifest, req);
