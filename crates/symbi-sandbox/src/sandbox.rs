@@ -621,8 +621,19 @@ impl Sandbox {
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let (mut out_trunc, mut err_trunc) = (false, false);
         let mut timed_out = false;
-        loop {
-            match tokio::time::timeout_at(deadline, output.next()).await {
+        // The pids cgroup disappears with the container, so it is sampled while the
+        // container runs (a cheap sysfs read every 100 ms) and once more at the end.
+        let mut pids_hit = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        'read: loop {
+            let next = tokio::select! {
+                r = tokio::time::timeout_at(deadline, output.next()) => r,
+                _ = tick.tick() => {
+                    pids_hit = pids_hit || pids_limit_hit(&self.config.cgroup_parent, id);
+                    continue 'read;
+                }
+            };
+            match next {
                 Err(_) => {
                     timed_out = true;
                     break;
@@ -654,7 +665,7 @@ impl Sandbox {
         let truncated = out_trunc || err_trunc;
         // Read the pids cgroup while the container still exists (it goes with the
         // container's exit): a refused fork explains a failure better than its symptom.
-        let mut pids_hit = pids_limit_hit(&self.config.cgroup_parent, id);
+        pids_hit = pids_hit || pids_limit_hit(&self.config.cgroup_parent, id);
         if timed_out || truncated {
             let _ = docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
         }
