@@ -1,1 +1,12 @@
 //! The symbi DSL: lexer, parser, diagnostics, formatter, static checker and metered interpreter
+//!
+//! The syntax half (this file's first block of modules) turns source text into an
+//! [`ast::Program`] plus [`diagnostic::Diagnostic`]s, and formats programs canonically.
+//! GRAMMAR.md (`shared/dsl/GRAMMAR.md`) is the reference for every rule cited as §n / Dn.
+
+#![warn(missing_docs)]
+
+// --- syntax: spans, diagnostics, tokens, tree, parser, formatter -----------------------
+pub mod ast;
+pub mod diagnostic;
+pub mod span;
