@@ -9,4 +9,5 @@
 // --- syntax: spans, diagnostics, tokens, tree, parser, formatter -----------------------
 pub mod ast;
 pub mod diagnostic;
+pub mod lexer;
 pub mod span;
