@@ -10,4 +10,7 @@
 pub mod ast;
 pub mod diagnostic;
 pub mod lexer;
+pub mod parser;
 pub mod span;
+
+pub use parser::{Parsed, parse, parse_bytes, parse_source};
