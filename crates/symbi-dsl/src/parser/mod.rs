@@ -120,6 +120,7 @@ pub fn parse_text(source: &str) -> (Program, Vec<Diagnostic>) {
         unwinding: false,
         aborted: lexed.diagnostics.len() >= MAX_ERRORS,
         depth: 0,
+        local_items: &[],
     };
     let items = p.program();
     let mut diagnostics = lexed.diagnostics;
@@ -162,6 +163,10 @@ pub(crate) struct Parser<'s> {
     /// [`MAX_ERRORS`] reached: stop.
     aborted: bool,
     depth: u32,
+    /// Item keywords that are valid entries of the list being parsed (`policy` and
+    /// `function` in an agent body, `policy` in a channel): at column 1 they are not
+    /// taken as the start of a new top-level item.
+    local_items: &'static [Kw],
 }
 
 /// Help line of P002.
@@ -255,7 +260,7 @@ impl<'s> Parser<'s> {
     /// [`Self::at_item_start`] at column 1: a recovery point and the sign of an unclosed
     /// block before it (D21).
     fn at_item_restart(&self) -> bool {
-        self.at_item_start() && self.at_column_1(self.tok())
+        self.at_item_start() && self.at_column_1(self.tok()) && !self.local_items.contains(&self.tok().kw)
     }
 
     // --- diagnostics -------------------------------------------------------------------

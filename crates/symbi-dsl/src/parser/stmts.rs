@@ -19,6 +19,7 @@ impl<'s> Parser<'s> {
         }
         let open = self.bump().span;
         self.enter()?;
+        let saved = std::mem::take(&mut self.local_items);
         let mut stmts = Vec::new();
         let mut tail = None;
         while !self.list_done(TokenKind::RBrace) && !self.at_item_restart() {
@@ -34,7 +35,9 @@ impl<'s> Parser<'s> {
             self.ensure_progress(start, TokenKind::RBrace);
         }
         self.leave();
-        let end = self.close(TokenKind::RBrace, open, "the block")?;
+        let end = self.close(TokenKind::RBrace, open, "the block");
+        self.local_items = saved;
+        let end = end?;
         Ok(Block { stmts, tail, span: open.to(end) })
     }
 
@@ -274,6 +277,7 @@ impl<'s> Parser<'s> {
         }
         let open = self.bump().span;
         self.enter()?;
+        let saved = std::mem::take(&mut self.local_items);
         let mut arms = Vec::new();
         while !self.list_done(TokenKind::RBrace) && !self.at_item_restart() {
             let start = self.pos;
@@ -283,6 +287,7 @@ impl<'s> Parser<'s> {
             }
             self.ensure_progress(start, TokenKind::RBrace);
         }
+        self.local_items = saved;
         self.leave();
         let end = self.close(TokenKind::RBrace, open, "the `match`")?;
         Ok(MatchStmt { scrutinee, arms, span: kw.span.to(end) })
