@@ -74,7 +74,7 @@ fn forces_break<'d>(d: &'d Doc<'d>, cache: &mut std::collections::HashMap<*const
         Doc::HardLine | Doc::BreakParent => true,
         Doc::Nil | Doc::Text(_) | Doc::Line | Doc::SoftLine => false,
         Doc::IfBreak(b, f) => forces_break(b, cache) | forces_break(f, cache),
-        Doc::Nest(x) | Doc::Flat(x) => forces_break(x, cache),
+        Doc::Nest(x) | Doc::Flat(x) => crate::parser::with_stack(|| forces_break(x, cache)),
         Doc::Group(x) => {
             let key = d as *const Doc<'d>;
             if let Some(&v) = cache.get(&key) {

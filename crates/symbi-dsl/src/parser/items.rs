@@ -339,7 +339,6 @@ impl<'s> Parser<'s> {
             return Err(self.unexpected("an array `[ … ]` of capabilities"));
         }
         let list = self.array_lit()?;
-        self.eat(TokenKind::Comma);
         Ok(Capabilities { span: kw.span.to(list.span), list })
     }
 
@@ -466,7 +465,7 @@ impl<'s> Parser<'s> {
             let lt = self.bump().span;
             let r = (|| -> PResult<Span> {
                 loop {
-                    args.push(self.type_expr()?);
+                    args.push(super::with_stack(|| self.type_expr())?);
                     if self.eat(TokenKind::Comma).is_some() {
                         continue;
                     }

@@ -37,8 +37,17 @@ use std::sync::Arc;
 /// At most this many errors are reported for one file (D21).
 pub const MAX_ERRORS: usize = 50;
 
-/// Maximum nesting depth of blocks, parentheses and operator chains.
-pub const MAX_NESTING: u32 = 256;
+/// Maximum nesting depth of blocks, parentheses and operator chains. Later passes over
+/// the tree (checker, interpreter, formatter) may rely on it: an AST is never deeper.
+pub const MAX_NESTING: u32 = 128;
+
+/// Runs `f` with at least 128 KiB of stack left, switching to a fresh 2 MiB segment when
+/// the current one runs low (debug builds use several KiB per nesting level). Recursive
+/// passes over the AST should wrap their recursion in it too.
+#[inline]
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, f)
+}
 
 /// The result of parsing one file.
 #[derive(Clone, Debug)]

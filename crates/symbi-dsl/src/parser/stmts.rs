@@ -14,6 +14,10 @@ pub(super) enum StmtOrTail {
 impl<'s> Parser<'s> {
     /// `Block ::= '{' { Stmt } [ Expr ] '}'`. `context` completes "expected `{` …".
     pub(super) fn block(&mut self, context: &str) -> PResult<Block> {
+        super::with_stack(|| self.block_inner(context))
+    }
+
+    fn block_inner(&mut self, context: &str) -> PResult<Block> {
         if !self.at(TokenKind::LBrace) {
             return Err(self.missing("`{`", context));
         }
@@ -192,7 +196,7 @@ impl<'s> Parser<'s> {
             if self.at_kw(Kw::If) {
                 let kw = self.bump();
                 self.enter()?;
-                let r = self.if_stmt_rest(kw.span);
+                let r = super::with_stack(|| self.if_stmt_rest(kw.span));
                 self.leave();
                 let nested = r?;
                 end = nested.span;
@@ -235,7 +239,7 @@ impl<'s> Parser<'s> {
                 if self.at_eof() {
                     return self.close(TokenKind::RParen, open, "the pattern");
                 }
-                args.push(self.pattern()?);
+                args.push(super::with_stack(|| self.pattern())?);
                 if self.eat(TokenKind::Comma).is_none() && !self.at(TokenKind::RParen) && self.tok().kind != TokenKind::Word {
                     return Err(self.unexpected("`,`, `)` or another pattern"));
                 }
