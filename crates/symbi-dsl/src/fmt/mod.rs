@@ -302,6 +302,7 @@ impl<'a> Printer<'a> {
     /// A group `open elems close` with `sep`-separated elements, flat if it fits, else
     /// one per line with a trailing comma. `pad` puts spaces inside the delimiters when
     /// flat (records).
+    #[allow(clippy::too_many_arguments)]
     fn soft_list<T>(
         &mut self,
         open: &'static str,
