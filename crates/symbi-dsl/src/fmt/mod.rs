@@ -928,30 +928,33 @@ impl<'a> Printer<'a> {
             let list = self.soft_list("(", ")", list_span, false, args, |a| a.span, |s, a| s.arg(a));
             return concat(vec![c, list]);
         }
-        // Two layouts of the same arguments: `f(a, {` … `})` and one per line. The
-        // documents are built twice from the same comment position.
-        let saved = self.next;
+        // No comment inside the call: two layouts of the same argument documents, built
+        // once (building them per layout would be exponential in nested calls):
+        // `f(a, {` … `})` and one argument per line.
+        let docs: Vec<Doc<'a>> = args.iter().map(|a| Doc::Shared(std::rc::Rc::new(self.arg(a)))).collect();
+        let n = docs.len();
         let mut prefix = Vec::new();
-        for (i, a) in args[..args.len() - 1].iter().enumerate() {
+        for (i, d) in docs[..n - 1].iter().enumerate() {
             if i > 0 {
                 prefix.push(text(", "));
             }
-            prefix.push(self.arg(a));
+            prefix.push(d.clone());
         }
-        if args.len() > 1 {
+        if n > 1 {
             prefix.push(text(", "));
         }
-        let last = self.arg(&args[args.len() - 1]);
-        let overflow = concat(vec![text("("), Doc::Flat(Box::new(concat(prefix))), last, text(")")]);
-        let after_overflow = self.next;
-        self.next = saved;
-        let list = self.soft_list("(", ")", list_span, false, args, |a| a.span, |s, a| s.arg(a));
-        debug_assert_eq!(self.next, after_overflow);
-        // Comments inside the arguments force the one-per-line layout (they are printed
-        // once per layout, so a layout that drops one must never be chosen).
-        if after_overflow != saved {
-            return concat(vec![c, list]);
+        let overflow = concat(vec![text("("), Doc::Flat(Box::new(concat(prefix))), docs[n - 1].clone(), text(")")]);
+        let mut inner = vec![Doc::SoftLine];
+        for (i, d) in docs.into_iter().enumerate() {
+            inner.push(d);
+            if i + 1 < n {
+                inner.push(text(","));
+                inner.push(Doc::Line);
+            } else {
+                inner.push(Doc::IfBreak(Box::new(text(",")), Box::new(Doc::Nil)));
+            }
         }
+        let list = concat(vec![text("("), nest(concat(inner)), Doc::SoftLine, text(")")]);
         concat(vec![c, group(Doc::Overflow(Box::new(overflow), Box::new(list)))])
     }
 }
@@ -1032,6 +1035,17 @@ mod tests {
         let out = fmt(src);
         assert!(out.contains("    with\n        sandbox = \"Tier1\",\n        timeout = 15s,\n"), "{out}");
         assert!(out.contains("        security = \"high\",\n    {}\n"), "{out}");
+    }
+
+    #[test]
+    fn nested_overflowable_calls_stay_linear() {
+        // Each call offers two layouts; without sharing this would be 2^40 documents.
+        let depth = 40;
+        let src = format!("function f() {{ let v = {}1{}; }}", "g(a, x => ".repeat(depth), ")".repeat(depth));
+        let p = crate::parse(&src, "t");
+        assert!(!p.has_errors(), "{}", p.render_diagnostics());
+        let out = fmt(&src);
+        assert_eq!(fmt(&out), out);
     }
 
     #[test]
