@@ -502,9 +502,10 @@ impl<'a> Printer<'a> {
     }
 
     fn with_block(&mut self, w: &WithBlock) -> Doc<'a> {
-        let body = self.block(&w.body);
         if w.attrs.is_empty() {
-            return concat(vec![text("with "), body]);
+            let lead = self.leading(w.body.span.start);
+            let body = self.block(&w.body);
+            return concat(vec![text("with "), lead, body]);
         }
         let mut inner = vec![Doc::Line];
         let n = w.attrs.len();
@@ -526,6 +527,7 @@ impl<'a> Printer<'a> {
         // Comments between the last attribute and `{` go before the body.
         let lead = self.leading(w.body.span.start);
         let header = group(concat(vec![text("with"), nest(concat(inner)), Doc::Line]));
+        let body = self.block(&w.body);
         concat(vec![header, lead, body])
     }
 
@@ -763,15 +765,19 @@ impl<'a> Printer<'a> {
             }
         };
         let mut v = vec![text("if "), cond, text(" "), self.block(&i.then_block)];
-        match &i.else_branch {
-            None => {}
-            Some(ElseBranch::If(e)) => {
-                v.push(text(" else "));
-                v.push(self.if_stmt(e));
+        if let Some(branch) = &i.else_branch {
+            // A comment between `}` and `else` stays after the `}`; a line comment then
+            // puts `else` on the next line (D10 allows it).
+            let mut line_comment = false;
+            while let Some(c) = self.trailing_comment(i.then_block.span.end) {
+                v.push(text(" "));
+                v.push(text(c.text.as_str()));
+                line_comment |= c.kind != CommentKind::Block;
             }
-            Some(ElseBranch::Block(b)) => {
-                v.push(text(" else "));
-                v.push(self.block(b));
+            v.push(if line_comment { concat(vec![Doc::HardLine, text("else ")]) } else { text(" else ") });
+            match branch {
+                ElseBranch::If(e) => v.push(self.if_stmt(e)),
+                ElseBranch::Block(b) => v.push(self.block(b)),
             }
         }
         concat(v)
@@ -1035,6 +1041,18 @@ mod tests {
         let out = fmt(src);
         assert!(out.contains("    with\n        sandbox = \"Tier1\",\n        timeout = 15s,\n"), "{out}");
         assert!(out.contains("        security = \"high\",\n    {}\n"), "{out}");
+    }
+
+    #[test]
+    fn comments_in_with_headers_and_before_else_stay_in_place() {
+        let out = fmt("agent a { with a = 1, # after a\n b = 2 { # body\n if x { } // after if\n else { y(); } } }");
+        assert_eq!(
+            out,
+            "agent a {\n    with\n        a = 1, # after a\n        b = 2,\n    { # body\n        if x {} // after if\n        else {\n            y();\n        }\n    }\n}\n"
+        );
+        assert_eq!(fmt(&out), out);
+        let out = fmt("function f() { if x { } /* c */ else { } }");
+        assert_eq!(out, "function f() {\n    if x {} /* c */ else {}\n}\n");
     }
 
     #[test]
