@@ -10,8 +10,8 @@
 //! | publish to topic `a/b` | core NATS publish to `P.topic.a.b` (at most once, like core NATS) |
 //! | subscribe `a/*` | core NATS subscription `P.topic.a.*`, one per distinct pattern per node, fanned out locally |
 //! | request to `A` | core NATS request to `P.req.A` (the agent's open inbox subscribes there) |
-//! | statuses | KV bucket `P_status` (key: message id), written by the receiving node |
-//! | agent directory | KV bucket `P_agents` (key: agent id, value: name) |
+//! | statuses | stream `P_STATUS`, subject `P.status.<message id>`, last value kept (what NATS KV is underneath), written by the receiving node |
+//! | agent directory | stream `P_AGENTS`, subject `P.agents.<agent id>` → name |
 //!
 //! Messages travel sealed in every mode (mode 0 is an unauthenticated plaintext encoding).
 //! Freshness of a direct message is judged against the time JetStream stored it, so a
@@ -27,7 +27,7 @@ use crate::topic::{Topic, TopicPattern};
 use crate::transport::{
     AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport, push_to_subscriber,
 };
-use async_nats::jetstream::{self, consumer::pull, kv, stream};
+use async_nats::jetstream::{self, consumer::pull, stream};
 use async_nats::{HeaderMap, RequestErrorKind};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -70,8 +70,8 @@ struct Shared {
     js: jetstream::Context,
     direct: stream::Stream,
     dlq: stream::Stream,
-    status: kv::Store,
-    agents: kv::Store,
+    status: LastValueStore,
+    agents: LastValueStore,
     names: DashMap<AgentId, String>,
     open_inboxes: DashMap<AgentId, ()>,
     patterns: Mutex<HashMap<TopicPattern, Arc<PatternSub>>>,
@@ -129,25 +129,10 @@ impl NatsTransport {
             })
             .await
             .map_err(backend("cannot create the dead-letter stream"))?;
-        let status = js
-            .create_key_value(kv::Config {
-                bucket: format!("{p}_status"),
-                history: 1,
-                max_age: s.max_ttl + Duration::from_secs(3600),
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(backend("cannot create the status bucket"))?;
-        let agents = js
-            .create_key_value(kv::Config {
-                bucket: format!("{p}_agents"),
-                history: 1,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(backend("cannot create the agent directory bucket"))?;
+        let status =
+            LastValueStore::open(&js, &format!("{p}_STATUS"), &format!("{p}.status"), s.max_ttl + Duration::from_secs(3600))
+                .await?;
+        let agents = LastValueStore::open(&js, &format!("{p}_AGENTS"), &format!("{p}.agents"), Duration::ZERO).await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 prefix: p.clone(),
@@ -206,13 +191,14 @@ impl Shared {
                     if !full {
                         return Err(BusError::Backend(format!("JetStream publish to {subject}: {text}")));
                     }
-                    if tokio::time::Instant::now() + delay > deadline {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
                         return Err(BusError::QueueFull {
                             target: format!("agent {to}"),
                             detail: format!("JetStream refused the message: {text}"),
                         });
                     }
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(delay.min(deadline - now)).await;
                     delay = (delay * 2).min(Duration::from_millis(200));
                 }
             }
@@ -280,6 +266,55 @@ impl Shared {
             }
         }
         Ok(out)
+    }
+}
+
+/// A key → last value store on a JetStream stream (one subject per key, one message kept
+/// per subject). This is what NATS KV is underneath; it is used directly because the KV
+/// management API of async-nats 0.51 does not parse the replies of nats-server 2.9
+/// (Debian 12's), while plain stream operations work on every JetStream server.
+struct LastValueStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    subject: String,
+}
+
+impl LastValueStore {
+    async fn open(js: &jetstream::Context, name: &str, subject: &str, max_age: Duration) -> Result<Self, BusError> {
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: name.to_string(),
+                subjects: vec![format!("{subject}.*")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                max_age,
+                allow_rollup: true,
+                deny_delete: false,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BusError::Backend(format!("cannot create JetStream stream {name}: {e}")))?;
+        Ok(Self { js: js.clone(), stream, subject: subject.to_string() })
+    }
+
+    async fn put(&self, key: String, value: Bytes) -> Result<(), BusError> {
+        let ack = self.js.publish(format!("{}.{key}", self.subject), value).await.map_err(backend("store put"))?;
+        ack.await.map_err(backend("store put"))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: String) -> Result<Option<Bytes>, BusError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind as K;
+        match self.stream.get_last_raw_message_by_subject(&format!("{}.{key}", self.subject)).await {
+            Ok(m) => Ok(Some(m.payload)),
+            Err(e) if matches!(e.kind(), K::NoMessageFound) => Ok(None),
+            Err(e) => Err(BusError::Backend(format!("store get: {e}"))),
+        }
+    }
+
+    async fn delete(&self, key: String) -> Result<(), BusError> {
+        self.stream.purge().filter(format!("{}.{key}", self.subject)).await.map_err(backend("store delete"))?;
+        Ok(())
     }
 }
 
@@ -710,7 +745,9 @@ impl Transport for NatsTransport {
         // receiver's replay window keys on (id, redrive), so the re-driven copy is accepted.
         msg.timestamp_ms = now_ms();
         let fresh = s.core.codec.seal_as(&msg, redrive + 1, s.core.settings.security)?;
-        s.set_status(id, DeliveryStatus::Pending).await;
+        // Back to pending on purpose (`set`, not `advance`: "failed" was final until now).
+        s.core.status.set(id, DeliveryStatus::Pending);
+        s.status.put(id.to_string(), Bytes::from_static(b"pending")).await?;
         // Not `js_publish_direct`: the JetStream duplicate window would drop a re-send with the
         // same message id.
         let publish = jetstream::message::PublishMessage::build()

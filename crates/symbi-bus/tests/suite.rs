@@ -331,6 +331,8 @@ async fn subscription_backpressure_is_bounded(b: Backend) {
     for i in 0..20 {
         e.bus.publish(&p, "load", format!("{i}"), SendOptions::default()).await.unwrap();
     }
+    // Nobody reads for a while: the queue fills and the rest times out.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut got = 0;
     for _ in 0..200 {
         if sub.dropped() + got >= 20 {
@@ -406,6 +408,8 @@ async fn secure_messages_reject_and_audit(b: Backend, mode: BusSecurityMode) {
     assert_eq!(d.message().payload_str(), Some("genuine"));
     d.ack().await.unwrap();
     let _ = e.bus.ingest(wire.clone()).await;
+    // The receiver keeps receiving (on NATS that is what pulls the message in).
+    assert!(inbox.recv_timeout(SHORT).await.is_none(), "replay not delivered");
     let v = violation(&e.audit, "replay").await;
     assert_eq!(v["component"], "bus");
     assert_eq!(v["claimed_sender"], id(&a).to_string());
@@ -415,12 +419,14 @@ async fn secure_messages_reject_and_audit(b: Backend, mode: BusSecurityMode) {
     let at = if mode == BusSecurityMode::SignedEveryMessage { t.len() - 65 } else { t.len() - 1 };
     t[at] ^= 0x40;
     let _ = e.bus.ingest(Bytes::from(t)).await;
+    assert!(inbox.recv_timeout(SHORT).await.is_none());
     violation(&e.audit, if mode == BusSecurityMode::SignedEveryMessage { "signature" } else { "decrypt" }).await;
 
     // Wrong signer: a node with another master secret claims to be `a`.
     let other = std::sync::Arc::new(KeyRing::new(symbi_crypto::provider("ring").unwrap(), [9; 32]));
     let intruder = Codec::new(other, *codec.settings());
     let _ = e.bus.ingest(intruder.seal(&forged(id(&a), id(&r), "forged")).unwrap()).await;
+    assert!(inbox.recv_timeout(SHORT).await.is_none());
     let v = violation(&e.audit, "signature").await;
     assert!(v["detail"].as_str().unwrap().contains(&id(&a).to_string()), "{v}");
 
@@ -428,11 +434,13 @@ async fn secure_messages_reject_and_audit(b: Backend, mode: BusSecurityMode) {
     let mut old = forged(id(&a), id(&r), "old");
     old.timestamp_ms -= 2 * settings.max_clock_skew.as_millis() as u64;
     let _ = e.bus.ingest(codec.seal(&old).unwrap()).await;
+    assert!(inbox.recv_timeout(SHORT).await.is_none());
     violation(&e.audit, "stale_timestamp").await;
 
     // Downgrade: a plaintext message where sealed ones are required.
     let plain = Codec::new(e.keys.clone(), symbi_bus::secure::CodecSettings { mode: BusSecurityMode::Plaintext, ..*codec.settings() });
     let _ = e.bus.ingest(plain.seal(&forged(id(&a), id(&r), "plain")).unwrap()).await;
+    assert!(inbox.recv_timeout(SHORT).await.is_none());
     violation(&e.audit, "security_mode").await;
 
     assert!(inbox.recv_timeout(SHORT).await.is_none(), "nothing but the genuine message was delivered");
