@@ -194,14 +194,14 @@ impl Bus {
     }
 
     fn rate_limit(&self, agent: AgentId) -> Result<(), BusError> {
-        if let Some(l) = &self.inner.limiter {
-            if let Err(not_until) = l.check_key(&agent) {
-                return Err(BusError::RateLimited {
-                    agent,
-                    per_second: self.inner.core.settings.rate_limit_per_agent,
-                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                });
-            }
+        if let Some(l) = &self.inner.limiter
+            && let Err(not_until) = l.check_key(&agent)
+        {
+            return Err(BusError::RateLimited {
+                agent,
+                per_second: self.inner.core.settings.rate_limit_per_agent,
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            });
         }
         Ok(())
     }

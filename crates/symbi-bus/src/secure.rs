@@ -300,8 +300,11 @@ pub struct ReplayWindow {
     inner: Mutex<WindowInner>,
 }
 
+/// (start ms, newest timestamp in it, (id, redrive) keys).
+type Bucket = (u64, u64, HashSet<(u128, u32)>);
+
 struct WindowInner {
-    buckets: VecDeque<(u64, u64, HashSet<(u128, u32)>)>,
+    buckets: VecDeque<Bucket>,
     total: usize,
     capacity: usize,
     window_ms: u64,
@@ -721,10 +724,10 @@ impl Codec {
                     .into()
             }
         };
-        if let Some(w) = replay {
-            if h.mode != 0 {
-                w.check_and_insert(h.id, h.redrive, h.timestamp_ms, now_ms(), redelivery).map_err(ctx)?;
-            }
+        if let Some(w) = replay
+            && h.mode != 0
+        {
+            w.check_and_insert(h.id, h.redrive, h.timestamp_ms, now_ms(), redelivery).map_err(ctx)?;
         }
         Ok((
             Message {

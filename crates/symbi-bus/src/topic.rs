@@ -51,7 +51,7 @@ fn err(input: &str, reason: impl Into<String>) -> TopicError {
 }
 
 /// Splits and validates; `wildcards` allows `*` and a final `>`.
-fn tokens<'a>(input: &'a str, wildcards: bool) -> Result<Vec<&'a str>, TopicError> {
+fn tokens(input: &str, wildcards: bool) -> Result<Vec<&str>, TopicError> {
     let body = input.strip_prefix("topic://").unwrap_or(input);
     if body.is_empty() {
         return Err(err(input, "is empty"));
@@ -293,7 +293,7 @@ mod tests {
             assert!(e.to_string().contains(needle), "{input}: {e}");
         }
         assert!(TopicPattern::parse("a/>/b").unwrap_err().reason.contains("last token"));
-        assert!(TopicPattern::parse(&"a/".repeat(20).trim_end_matches('/').to_string()).is_err());
+        assert!(TopicPattern::parse("a/".repeat(20).trim_end_matches('/')).is_err());
         assert!(Topic::parse(&"x".repeat(300)).unwrap_err().reason.contains("longer"));
     }
 }

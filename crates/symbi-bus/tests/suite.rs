@@ -303,9 +303,7 @@ async fn backpressure_bounds_the_inbox(b: Backend) {
     let bus = e.bus.clone();
     let (a2, to) = (a.clone(), id(&r));
     let waiting = tokio::spawn(async move {
-        let mut o = SendOptions::default();
-        o.ttl = Some(Duration::from_secs(60));
-        bus.send(&a2, to, "made it", o).await
+        bus.send(&a2, to, "made it", SendOptions::default().ttl(Duration::from_secs(60))).await
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut inbox = e.bus.inbox(id(&r)).await.unwrap();

@@ -25,7 +25,7 @@ impl NatsServer {
         let bin = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -44,6 +44,8 @@ impl NatsServer {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server did not listen on port {port} within 5 s");
     }
 }
