@@ -26,21 +26,44 @@ impl PolicyDecisionPoint for AllowAll {
     }
 }
 
-fn bus(rt: &tokio::runtime::Runtime, mode: BusSecurityMode) -> (Bus, Principal, AgentId, symbi_bus::Inbox) {
+fn bus(
+    rt: &tokio::runtime::Runtime,
+    mode: BusSecurityMode,
+) -> (Bus, Principal, AgentId, symbi_bus::Inbox) {
     rt.block_on(async {
-        let keys = Arc::new(KeyRing::new(symbi_crypto::provider("ring").unwrap(), [5; 32]));
-        let s = BusSettings { security: mode, rate_limit_per_agent: 0, queue_capacity: 65_536, ..BusSettings::default() };
+        let keys = Arc::new(KeyRing::new(
+            symbi_crypto::provider("ring").unwrap(),
+            [5; 32],
+        ));
+        let s = BusSettings {
+            security: mode,
+            rate_limit_per_agent: 0,
+            queue_capacity: 65_536,
+            ..BusSettings::default()
+        };
         let bus = Bus::memory(s, keys, Arc::new(AllowAll), Arc::new(NullSink)).unwrap();
         let (a, b) = (AgentId::new(), AgentId::new());
         bus.register_agent(a, "a").await.unwrap();
         bus.register_agent(b, "b").await.unwrap();
         let inbox = bus.inbox(b).await.unwrap();
-        (bus, Principal { agent_id: Some(a), ..Principal::agent("a") }, b, inbox)
+        (
+            bus,
+            Principal {
+                agent_id: Some(a),
+                ..Principal::agent("a")
+            },
+            b,
+            inbox,
+        )
     })
 }
 
 fn direct(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     for size in [64usize, 4096] {
         let payload = Bytes::from(vec![0xabu8; size]);
         let mut g = c.benchmark_group(format!("bus_direct/{size}B"));
@@ -59,17 +82,24 @@ fn direct(c: &mut Criterion) {
                 }
             })
         });
-        for mode in [BusSecurityMode::Plaintext, BusSecurityMode::Session, BusSecurityMode::SignedEveryMessage] {
+        for mode in [
+            BusSecurityMode::Plaintext,
+            BusSecurityMode::Session,
+            BusSecurityMode::SignedEveryMessage,
+        ] {
             let (bus, from, to, inbox) = bus(&rt, mode);
             let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
             g.bench_function(format!("memory_{mode:?}"), |b| {
                 b.to_async(&rt).iter_custom(|iters| {
-                    let (bus, from, inbox, p) = (bus.clone(), from.clone(), inbox.clone(), payload.clone());
+                    let (bus, from, inbox, p) =
+                        (bus.clone(), from.clone(), inbox.clone(), payload.clone());
                     async move {
                         let mut inbox = inbox.lock().await;
                         let start = Instant::now();
                         for _ in 0..iters {
-                            bus.send(&from, to, p.clone(), SendOptions::default()).await.unwrap();
+                            bus.send(&from, to, p.clone(), SendOptions::default())
+                                .await
+                                .unwrap();
                             inbox.recv().await.unwrap().ack().await.unwrap();
                         }
                         start.elapsed()
@@ -90,20 +120,43 @@ fn direct(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).configure_from_args();
+    let mut c = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
     direct(&mut c);
     c.final_summary();
 
-    let messages = std::env::var("SYMBI_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let messages = std::env::var("SYMBI_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let cfg = LoadTestConfig {
         messages,
         latency_samples: 2_000,
         nats_url: std::env::var("SYMBI_BENCH_NATS_URL").ok(),
         ..LoadTestConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let rows = rt.block_on(loadtest::run(&cfg, |r| eprintln!("done: {} {} {} {}B x{}", r.backend, r.mode, r.pattern, r.payload, r.subscribers))).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = rt
+        .block_on(loadtest::run(&cfg, |r| {
+            eprintln!(
+                "done: {} {} {} {}B x{}",
+                r.backend, r.mode, r.pattern, r.payload, r.subscribers
+            )
+        }))
+        .unwrap();
     println!("\n{}", loadtest::table(&rows));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "load average: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }

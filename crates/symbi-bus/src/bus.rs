@@ -5,7 +5,9 @@ use crate::core::{BusSettings, Core};
 use crate::error::BusError;
 use crate::keys::KeyRing;
 use crate::memory::MemoryTransport;
-use crate::message::{DeadLetter, DeliveryStatus, Message, MessageId, MessageType, SendOptions, now_ms};
+use crate::message::{
+    DeadLetter, DeliveryStatus, Message, MessageId, MessageType, SendOptions, now_ms,
+};
 use crate::secure::{Codec, CodecSettings};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{Delivery, Envelope, Inbox, Subscription, Transport};
@@ -21,8 +23,8 @@ use symbi_config::Config;
 use symbi_config::sections::bus::{BusBackend, BusSecurityMode};
 use symbi_crypto::CryptoProvider;
 use symbi_types::{
-    ActionCategory, AgentId, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest, Principal, Subject,
-    SubjectKind,
+    ActionCategory, AgentId, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest,
+    Principal, Subject, SubjectKind,
 };
 
 type Limiter = RateLimiter<AgentId, DefaultKeyedStateStore<AgentId>, DefaultClock>;
@@ -100,14 +102,23 @@ impl Bus {
         let limiter = match NonZeroU32::new(settings.rate_limit_per_agent) {
             Some(rate) => {
                 let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
-                Some(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+                Some(RateLimiter::keyed(
+                    Quota::per_second(rate).allow_burst(burst),
+                ))
             }
             None => None,
         };
         let codec = Codec::new(keys, codec_settings(&settings));
         let core = Arc::new(Core::new(settings, codec, audit));
         let transport = make(core.clone())?;
-        Ok(Self { inner: Arc::new(Inner { core, transport, pdp, limiter }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                core,
+                transport,
+                pdp,
+                limiter,
+            }),
+        })
     }
 
     /// An in-process bus. Must be called inside a tokio runtime (it starts the
@@ -118,7 +129,9 @@ impl Bus {
         pdp: Arc<dyn PolicyDecisionPoint>,
         audit: Arc<dyn EventSink>,
     ) -> Result<Self, BusError> {
-        Self::build(settings, keys, pdp, audit, |core| Ok(Box::new(MemoryTransport::new(core))))
+        Self::build(settings, keys, pdp, audit, |core| {
+            Ok(Box::new(MemoryTransport::new(core)))
+        })
     }
 
     /// A bus over the NATS server at `settings.nats_url` (JetStream must be enabled).
@@ -136,7 +149,14 @@ impl Bus {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
-        Ok(Self { inner: Arc::new(Inner { core, transport: Box::new(transport), pdp, limiter }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                core,
+                transport: Box::new(transport),
+                pdp,
+                limiter,
+            }),
+        })
     }
 
     /// The bus the configuration asks for: backend `[bus] backend`, crypto provider
@@ -148,8 +168,9 @@ impl Bus {
         pdp: Arc<dyn PolicyDecisionPoint>,
         audit: Arc<dyn EventSink>,
     ) -> Result<Self, BusError> {
-        let provider: Arc<dyn CryptoProvider> = symbi_crypto::provider(config.security.crypto_provider.as_str())
-            .map_err(|e| BusError::Config(e.to_string()))?;
+        let provider: Arc<dyn CryptoProvider> =
+            symbi_crypto::provider(config.security.crypto_provider.as_str())
+                .map_err(|e| BusError::Config(e.to_string()))?;
         let key_file = match &config.bus.master_key_file {
             Some(p) if p.is_absolute() => p.clone(),
             Some(p) => data_dir.join(p),
@@ -190,7 +211,8 @@ impl Bus {
     }
 
     fn sender_of(from: &Principal) -> Result<AgentId, BusError> {
-        from.agent_id.ok_or_else(|| BusError::NotAnAgent(from.name.clone()))
+        from.agent_id
+            .ok_or_else(|| BusError::NotAnAgent(from.name.clone()))
     }
 
     fn rate_limit(&self, agent: AgentId) -> Result<(), BusError> {
@@ -221,10 +243,12 @@ impl Bus {
         match decision {
             Decision::Allow { .. } => Ok(()),
             Decision::AllowWithConditions { .. } if opts.conditions_satisfied => Ok(()),
-            Decision::AllowWithConditions { ref conditions, .. } => Err(BusError::UnmetConditions {
-                operation,
-                conditions: serde_json::to_string(conditions).unwrap_or_default(),
-            }),
+            Decision::AllowWithConditions { ref conditions, .. } => {
+                Err(BusError::UnmetConditions {
+                    operation,
+                    conditions: serde_json::to_string(conditions).unwrap_or_default(),
+                })
+            }
             Decision::Deny { .. } => {
                 let reason = decision.reason();
                 let draft = EventDraft {
@@ -250,27 +274,42 @@ impl Bus {
 
     fn ttl_ms(&self, opts: &SendOptions) -> u64 {
         let s = &self.inner.core.settings;
-        opts.ttl.unwrap_or(s.default_ttl).clamp(Duration::from_secs(1), s.max_ttl).as_millis() as u64
+        opts.ttl
+            .unwrap_or(s.default_ttl)
+            .clamp(Duration::from_secs(1), s.max_ttl)
+            .as_millis() as u64
     }
 
     fn check_payload(&self, payload: &Bytes) -> Result<(), BusError> {
         let limit = self.inner.core.settings.max_payload_size;
         if payload.len() > limit {
-            return Err(BusError::PayloadTooLarge { size: payload.len(), limit });
+            return Err(BusError::PayloadTooLarge {
+                size: payload.len(),
+                limit,
+            });
         }
         Ok(())
     }
 
     fn envelope(&self, msg: &Message) -> Result<Envelope, BusError> {
         Ok(match self.inner.core.settings.security {
-            BusSecurityMode::Plaintext if self.inner.transport.kind() == "memory" => Envelope::Plain(msg.clone()),
+            BusSecurityMode::Plaintext if self.inner.transport.kind() == "memory" => {
+                Envelope::Plain(msg.clone())
+            }
             _ => Envelope::Sealed(self.inner.core.codec.seal(msg)?),
         })
     }
 
     async fn recipient_subject(&self, to: AgentId) -> Result<Subject, BusError> {
-        let name = self.inner.transport.agent_name(to).await?.ok_or(BusError::UnknownAgent(to))?;
-        Ok(Subject::named(SubjectKind::Agent, name).with("id", to.to_string()).with("registered", true))
+        let name = self
+            .inner
+            .transport
+            .agent_name(to)
+            .await?
+            .ok_or(BusError::UnknownAgent(to))?;
+        Ok(Subject::named(SubjectKind::Agent, name)
+            .with("id", to.to_string())
+            .with("registered", true))
     }
 
     /// Sends a direct message with delivery guarantees: it is queued in `to`'s inbox
@@ -292,7 +331,8 @@ impl Bus {
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
         let subject = self.recipient_subject(to).await?;
-        self.authorize(from, ActionCategory::MessageSend, subject, &opts).await?;
+        self.authorize(from, ActionCategory::MessageSend, subject, &opts)
+            .await?;
         let msg = Message {
             id: opts.id.unwrap_or_default(),
             sender,
@@ -330,8 +370,13 @@ impl Bus {
         let topic = Topic::parse(topic)?;
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
-        self.authorize(from, ActionCategory::Publish, Subject::named(SubjectKind::Topic, topic.as_str()), &opts)
-            .await?;
+        self.authorize(
+            from,
+            ActionCategory::Publish,
+            Subject::named(SubjectKind::Topic, topic.as_str()),
+            &opts,
+        )
+        .await?;
         let msg = Message {
             id: opts.id.unwrap_or_default(),
             sender,
@@ -345,18 +390,28 @@ impl Bus {
         };
         let env = self.envelope(&msg)?;
         self.inner.transport.publish(&topic, env).await?;
-        self.inner.core.status.set(msg.id, DeliveryStatus::Delivered);
+        self.inner
+            .core
+            .status
+            .set(msg.id, DeliveryStatus::Delivered);
         Ok(msg.id)
     }
 
     /// Subscribes `agent` to a pattern (`a/*`, `a/>`; see [`crate::topic`]). Checked by
     /// policy (`subscribe` on a `Topic` subject named by the canonical pattern, with
     /// attribute `pattern: true`).
-    pub async fn subscribe(&self, agent: &Principal, pattern: &str, opts: SendOptions) -> Result<Subscription, BusError> {
+    pub async fn subscribe(
+        &self,
+        agent: &Principal,
+        pattern: &str,
+        opts: SendOptions,
+    ) -> Result<Subscription, BusError> {
         Self::sender_of(agent)?;
         let pattern = TopicPattern::parse(pattern)?;
-        let subject = Subject::named(SubjectKind::Topic, pattern.as_str()).with("pattern", pattern.is_wildcard());
-        self.authorize(agent, ActionCategory::Subscribe, subject, &opts).await?;
+        let subject = Subject::named(SubjectKind::Topic, pattern.as_str())
+            .with("pattern", pattern.is_wildcard());
+        self.authorize(agent, ActionCategory::Subscribe, subject, &opts)
+            .await?;
         self.inner.transport.subscribe(pattern).await
     }
 
@@ -376,7 +431,8 @@ impl Bus {
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
         let subject = self.recipient_subject(to).await?;
-        self.authorize(from, ActionCategory::MessageSend, subject, &opts).await?;
+        self.authorize(from, ActionCategory::MessageSend, subject, &opts)
+            .await?;
         let msg = Message {
             id: opts.id.unwrap_or_default(),
             sender,
@@ -395,17 +451,26 @@ impl Bus {
     /// Answers a request received in an inbox. The response is sealed like any message
     /// (sender: the responder) and is not separately policy-checked: it belongs to the
     /// exchange the request's `message_send` decision allowed.
-    pub async fn respond(&self, from: AgentId, request: &mut Delivery, payload: impl Into<Bytes>) -> Result<(), BusError> {
+    pub async fn respond(
+        &self,
+        from: AgentId,
+        request: &mut Delivery,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), BusError> {
         let payload = payload.into();
         self.check_payload(&payload)?;
         let req = request.message().clone();
         if req.recipient != Some(from) {
-            return Err(BusError::Security(format!("agent {from} cannot answer a request addressed to another agent")));
+            return Err(BusError::Security(format!(
+                "agent {from} cannot answer a request addressed to another agent"
+            )));
         }
-        let reply = request
-            .reply
-            .take()
-            .ok_or_else(|| BusError::Backend(format!("message {} is not a request or was already answered", req.id)))?;
+        let reply = request.reply.take().ok_or_else(|| {
+            BusError::Backend(format!(
+                "message {} is not a request or was already answered",
+                req.id
+            ))
+        })?;
         let msg = Message {
             id: MessageId::new(),
             sender: from,
@@ -441,7 +506,9 @@ impl Bus {
                 return Ok(Some(s));
             }
             // Pending here may have been settled on another node.
-            return Ok(Some(self.inner.transport.remote_status(id).await?.unwrap_or(s)));
+            return Ok(Some(
+                self.inner.transport.remote_status(id).await?.unwrap_or(s),
+            ));
         }
         self.inner.transport.remote_status(id).await
     }

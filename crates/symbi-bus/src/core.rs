@@ -108,16 +108,29 @@ impl BusSettings {
             ));
         }
         if self.default_ttl > self.max_ttl {
-            return bad(format!("default_ttl ({:?}) is longer than max_ttl ({:?})", self.default_ttl, self.max_ttl));
+            return bad(format!(
+                "default_ttl ({:?}) is longer than max_ttl ({:?})",
+                self.default_ttl, self.max_ttl
+            ));
         }
         if self.rate_limit_per_agent > 0 && self.rate_limit_burst == 0 {
-            return bad("rate_limit_burst must be at least 1 when rate_limit_per_agent is set".into());
+            return bad(
+                "rate_limit_burst must be at least 1 when rate_limit_per_agent is set".into(),
+            );
         }
         if self.max_payload_size as u64 > u32::MAX as u64 {
             return bad("max_payload_size must be below 4 GiB".into());
         }
-        if self.nats_prefix.is_empty() || !self.nats_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return bad(format!("nats prefix `{}` must be letters, digits, _ or -", self.nats_prefix));
+        if self.nats_prefix.is_empty()
+            || !self
+                .nats_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return bad(format!(
+                "nats prefix `{}` must be letters, digits, _ or -",
+                self.nats_prefix
+            ));
         }
         Ok(())
     }
@@ -125,7 +138,9 @@ impl BusSettings {
     /// Delay before attempt `next_attempt` (2, 3, …): initial × 2^(n−2), capped.
     pub fn backoff(&self, next_attempt: u32) -> Duration {
         let exp = next_attempt.saturating_sub(2).min(30);
-        self.retry_backoff_initial.saturating_mul(1u32 << exp).min(self.retry_backoff_max)
+        self.retry_backoff_initial
+            .saturating_mul(1u32 << exp)
+            .min(self.retry_backoff_max)
     }
 }
 
@@ -147,7 +162,9 @@ const STATUS_SHARDS: usize = 16;
 impl StatusTable {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..STATUS_SHARDS).map(|_| Mutex::new(StatusShard::default())).collect(),
+            shards: (0..STATUS_SHARDS)
+                .map(|_| Mutex::new(StatusShard::default()))
+                .collect(),
             per_shard: capacity.div_ceil(STATUS_SHARDS).max(1),
         }
     }
@@ -211,7 +228,10 @@ impl Core {
     }
 
     pub(crate) fn new_replay_window(&self) -> ReplayWindow {
-        ReplayWindow::new(self.settings.max_clock_skew.as_millis() as u64, self.settings.replay_window_capacity)
+        ReplayWindow::new(
+            self.settings.max_clock_skew.as_millis() as u64,
+            self.settings.replay_window_capacity,
+        )
     }
 
     /// Verifies and decodes; a failure is audited (in the background: the message is
@@ -304,6 +324,11 @@ mod tests {
         let mut s = BusSettings::default();
         s.validate().unwrap();
         s.default_ttl = Duration::from_secs(10 * 86_400);
-        assert!(s.validate().unwrap_err().to_string().contains("default_ttl"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("default_ttl")
+        );
     }
 }

@@ -19,7 +19,9 @@ pub enum BusError {
         reason: String,
     },
     /// The policy allowed only under conditions the bus cannot satisfy itself.
-    #[error("{operation} allowed only under conditions the bus cannot honour ({conditions}); route it through the action gateway")]
+    #[error(
+        "{operation} allowed only under conditions the bus cannot honour ({conditions}); route it through the action gateway"
+    )]
     UnmetConditions {
         /// `message_send`, `publish` or `subscribe`.
         operation: &'static str,
@@ -27,7 +29,9 @@ pub enum BusError {
         conditions: String,
     },
     /// The sender exceeded its rate limit.
-    #[error("agent {agent} exceeded its message rate limit of {per_second}/s; retry in {retry_after:?}")]
+    #[error(
+        "agent {agent} exceeded its message rate limit of {per_second}/s; retry in {retry_after:?}"
+    )]
     RateLimited {
         /// The sender.
         agent: AgentId,

@@ -90,7 +90,10 @@ impl KeyRing {
     }
 
     /// Loads the master secret from `path` (hex, 0600), creating it on first use.
-    pub fn from_key_file(provider: Arc<dyn CryptoProvider>, path: &std::path::Path) -> Result<Self, BusError> {
+    pub fn from_key_file(
+        provider: Arc<dyn CryptoProvider>,
+        path: &std::path::Path,
+    ) -> Result<Self, BusError> {
         let p = provider.clone();
         let (seed, _created) = symbi_crypto::load_or_create_seed(path, || p.generate_key())
             .map_err(|e| BusError::Keys(e.to_string()))?;
@@ -112,8 +115,15 @@ impl KeyRing {
 
     /// Installs a provisioned signing seed for `agent` (replaces the derived key) and pins
     /// its public key.
-    pub fn provision_identity(&self, agent: AgentId, seed: &[u8; 32]) -> Result<PublicKey, BusError> {
-        let signer = self.provider.signer_from_seed(seed).map_err(|e| BusError::Keys(e.to_string()))?;
+    pub fn provision_identity(
+        &self,
+        agent: AgentId,
+        seed: &[u8; 32],
+    ) -> Result<PublicKey, BusError> {
+        let signer = self
+            .provider
+            .signer_from_seed(seed)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         let pk = signer.public_key();
         self.signers.insert(agent, signer);
         self.pin_public_key(agent, pk)?;
@@ -122,7 +132,10 @@ impl KeyRing {
 
     /// Pins the public key `agent`'s messages must be signed with.
     pub fn pin_public_key(&self, agent: AgentId, public: PublicKey) -> Result<(), BusError> {
-        let v = self.provider.verifier(&public).map_err(|e| BusError::Keys(e.to_string()))?;
+        let v = self
+            .provider
+            .verifier(&public)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         self.pinned.insert(agent, public);
         self.verifiers.insert(agent, v);
         Ok(())
@@ -141,7 +154,10 @@ impl KeyRing {
         let mut info = b"symbi-bus/identity/v1".to_vec();
         info.extend_from_slice(agent.as_uuid().as_bytes());
         let seed = self.derive(&info)?;
-        let s = self.provider.signer_from_seed(&seed).map_err(|e| BusError::Keys(e.to_string()))?;
+        let s = self
+            .provider
+            .signer_from_seed(&seed)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         self.signers.insert(agent, s.clone());
         Ok(s)
     }
@@ -160,7 +176,10 @@ impl KeyRing {
             return Ok(v.clone());
         }
         let pk = self.public_key(agent)?;
-        let v = self.provider.verifier(&pk).map_err(|e| BusError::Keys(e.to_string()))?;
+        let v = self
+            .provider
+            .verifier(&pk)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         self.verifiers.insert(agent, v.clone());
         Ok(v)
     }
@@ -171,7 +190,10 @@ impl KeyRing {
             return Ok(k.clone());
         }
         let raw = self.derive(&channel.info())?;
-        let aead = self.provider.aead(&raw).map_err(|e| BusError::Keys(e.to_string()))?;
+        let aead = self
+            .provider
+            .aead(&raw)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         if self.channels.len() >= MAX_CACHED_CHANNELS {
             self.channels.clear();
         }
@@ -191,14 +213,40 @@ mod tests {
         let b = KeyRing::new(symbi_crypto::provider("rustcrypto").unwrap(), [1; 32]);
         let c = KeyRing::new(p.clone(), [2; 32]);
         let agent = AgentId::new();
-        assert_eq!(a.public_key(agent).unwrap(), b.public_key(agent).unwrap(), "providers agree");
-        assert_ne!(a.public_key(agent).unwrap(), c.public_key(agent).unwrap(), "master matters");
-        assert_ne!(a.public_key(agent).unwrap(), a.public_key(AgentId::new()).unwrap());
+        assert_eq!(
+            a.public_key(agent).unwrap(),
+            b.public_key(agent).unwrap(),
+            "providers agree"
+        );
+        assert_ne!(
+            a.public_key(agent).unwrap(),
+            c.public_key(agent).unwrap(),
+            "master matters"
+        );
+        assert_ne!(
+            a.public_key(agent).unwrap(),
+            a.public_key(AgentId::new()).unwrap()
+        );
         let s = a.signer(agent).unwrap();
-        b.verifier(agent).unwrap().verify(b"m", &s.sign(b"m")).unwrap();
+        b.verifier(agent)
+            .unwrap()
+            .verify(b"m", &s.sign(b"m"))
+            .unwrap();
         let (x, y) = (AgentId::new(), AgentId::new());
-        let k1 = a.channel(&Channel::Direct { sender: x, recipient: y }).unwrap().1;
-        let k2 = a.channel(&Channel::Direct { sender: y, recipient: x }).unwrap().1;
+        let k1 = a
+            .channel(&Channel::Direct {
+                sender: x,
+                recipient: y,
+            })
+            .unwrap()
+            .1;
+        let k2 = a
+            .channel(&Channel::Direct {
+                sender: y,
+                recipient: x,
+            })
+            .unwrap()
+            .1;
         let k3 = a.channel(&Channel::Topic("a/b".into())).unwrap().1;
         assert!(k1 != k2 && k1 != k3);
     }
@@ -212,8 +260,15 @@ mod tests {
         assert_eq!(ring.public_key(agent).unwrap(), pk);
         let other = KeyRing::new(p, [1; 32]);
         other.pin_public_key(agent, pk).unwrap();
-        assert!(other.signer(agent).is_err(), "a pinned-only node cannot sign as the agent");
-        other.verifier(agent).unwrap().verify(b"x", &ring.signer(agent).unwrap().sign(b"x")).unwrap();
+        assert!(
+            other.signer(agent).is_err(),
+            "a pinned-only node cannot sign as the agent"
+        );
+        other
+            .verifier(agent)
+            .unwrap()
+            .verify(b"x", &ring.signer(agent).unwrap().sign(b"x"))
+            .unwrap();
     }
 
     #[test]
@@ -222,8 +277,14 @@ mod tests {
         let path = dir.path().join("keys/bus-master.key");
         let p = symbi_crypto::provider("ring").unwrap();
         let agent = AgentId::new();
-        let a = KeyRing::from_key_file(p.clone(), &path).unwrap().public_key(agent).unwrap();
-        let b = KeyRing::from_key_file(p, &path).unwrap().public_key(agent).unwrap();
+        let a = KeyRing::from_key_file(p.clone(), &path)
+            .unwrap()
+            .public_key(agent)
+            .unwrap();
+        let b = KeyRing::from_key_file(p, &path)
+            .unwrap()
+            .public_key(agent)
+            .unwrap();
         assert_eq!(a, b);
     }
 }

@@ -82,7 +82,9 @@ pub struct Row {
 struct AllowAll;
 impl PolicyDecisionPoint for AllowAll {
     fn decide(&self, _: &PolicyRequest, _: Option<&dyn AgentRuleSet>) -> Decision {
-        Decision::Allow { reasons: vec!["load test: policy disabled".into()] }
+        Decision::Allow {
+            reasons: vec!["load test: policy disabled".into()],
+        }
     }
 }
 
@@ -120,16 +122,28 @@ fn settings(mode: BusSecurityMode, nats_url: Option<&str>) -> BusSettings {
     }
 }
 
-async fn make_bus(cfg: &LoadTestConfig, mode: BusSecurityMode, nats: bool) -> Result<Bus, crate::BusError> {
-    let provider = symbi_crypto::provider(&cfg.crypto_provider).map_err(|e| crate::BusError::Config(e.to_string()))?;
+async fn make_bus(
+    cfg: &LoadTestConfig,
+    mode: BusSecurityMode,
+    nats: bool,
+) -> Result<Bus, crate::BusError> {
+    let provider = symbi_crypto::provider(&cfg.crypto_provider)
+        .map_err(|e| crate::BusError::Config(e.to_string()))?;
     let mut master = [0u8; 32];
-    provider.fill_random(&mut master).map_err(|e| crate::BusError::Keys(e.to_string()))?;
+    provider
+        .fill_random(&mut master)
+        .map_err(|e| crate::BusError::Keys(e.to_string()))?;
     let keys = Arc::new(KeyRing::new(provider, master));
     if nats {
         let s = settings(mode, cfg.nats_url.as_deref());
         Bus::nats(s, keys, Arc::new(AllowAll), Arc::new(NullSink)).await
     } else {
-        Bus::memory(settings(mode, None), keys, Arc::new(AllowAll), Arc::new(NullSink))
+        Bus::memory(
+            settings(mode, None),
+            keys,
+            Arc::new(AllowAll),
+            Arc::new(NullSink),
+        )
     }
 }
 
@@ -139,13 +153,21 @@ async fn agents(bus: &Bus, n: usize) -> Result<Vec<Principal>, crate::BusError> 
         let id = AgentId::new();
         let name = format!("bench-{i}");
         bus.register_agent(id, &name).await?;
-        v.push(Principal { agent_id: Some(id), ..Principal::agent(name) });
+        v.push(Principal {
+            agent_id: Some(id),
+            ..Principal::agent(name)
+        });
     }
     Ok(v)
 }
 
 /// Direct messages through the bus: (msgs/s, p50, p99).
-async fn bus_direct(bus: &Bus, size: usize, n: usize, samples: usize) -> Result<(f64, f64, f64), crate::BusError> {
+async fn bus_direct(
+    bus: &Bus,
+    size: usize,
+    n: usize,
+    samples: usize,
+) -> Result<(f64, f64, f64), crate::BusError> {
     let a = agents(bus, 2).await?;
     let (from, to) = (a[0].clone(), a[1].agent_id.unwrap());
     let mut inbox = bus.inbox(to).await?;
@@ -153,7 +175,8 @@ async fn bus_direct(bus: &Bus, size: usize, n: usize, samples: usize) -> Result<
     // Latency: one in flight.
     let mut lat = Vec::with_capacity(samples);
     for _ in 0..samples {
-        bus.send(&from, to, payload(size, t0), SendOptions::default()).await?;
+        bus.send(&from, to, payload(size, t0), SendOptions::default())
+            .await?;
         let d = inbox.recv().await.ok_or(crate::BusError::Closed)?;
         lat.push(sent_at(&d.message().payload, t0));
         d.ack().await?;
@@ -161,7 +184,9 @@ async fn bus_direct(bus: &Bus, size: usize, n: usize, samples: usize) -> Result<
     // Throughput.
     let receiver = tokio::spawn(async move {
         for _ in 0..n {
-            let Some(d) = inbox.recv().await else { return Err(crate::BusError::Closed) };
+            let Some(d) = inbox.recv().await else {
+                return Err(crate::BusError::Closed);
+            };
             d.ack().await?;
         }
         Ok::<_, crate::BusError>(Instant::now())
@@ -169,9 +194,12 @@ async fn bus_direct(bus: &Bus, size: usize, n: usize, samples: usize) -> Result<
     let start = Instant::now();
     let body = payload(size, t0);
     for _ in 0..n {
-        bus.send(&from, to, body.clone(), SendOptions::default()).await?;
+        bus.send(&from, to, body.clone(), SendOptions::default())
+            .await?;
     }
-    let end = receiver.await.map_err(|e| crate::BusError::Backend(e.to_string()))??;
+    let end = receiver
+        .await
+        .map_err(|e| crate::BusError::Backend(e.to_string()))??;
     let (p50, p99) = percentiles(lat);
     Ok((n as f64 / (end - start).as_secs_f64(), p50, p99))
 }
@@ -189,12 +217,21 @@ async fn bus_pubsub(
     let mut handles = Vec::with_capacity(subs);
     let mut subscriptions = Vec::with_capacity(subs);
     for _ in 0..subs {
-        subscriptions.push(bus.subscribe(&a[1], "bench/load", SendOptions::default()).await?);
+        subscriptions.push(
+            bus.subscribe(&a[1], "bench/load", SendOptions::default())
+                .await?,
+        );
     }
     // Latency with the first subscriber timing (all subscribers drain).
     let mut lat = Vec::with_capacity(samples);
     for _ in 0..samples {
-        bus.publish(&a[0], "bench/load", payload(size, t0), SendOptions::default()).await?;
+        bus.publish(
+            &a[0],
+            "bench/load",
+            payload(size, t0),
+            SendOptions::default(),
+        )
+        .await?;
         for (i, s) in subscriptions.iter_mut().enumerate() {
             let m = s.recv().await.ok_or(crate::BusError::Closed)?;
             if i == 0 {
@@ -213,11 +250,15 @@ async fn bus_pubsub(
     let start = Instant::now();
     let body = payload(size, t0);
     for _ in 0..n {
-        bus.publish(&a[0], "bench/load", body.clone(), SendOptions::default()).await?;
+        bus.publish(&a[0], "bench/load", body.clone(), SendOptions::default())
+            .await?;
     }
     let mut end = start;
     for h in handles {
-        let t = h.await.map_err(|e| crate::BusError::Backend(e.to_string()))?.ok_or(crate::BusError::Closed)?;
+        let t = h
+            .await
+            .map_err(|e| crate::BusError::Backend(e.to_string()))?
+            .ok_or(crate::BusError::Closed)?;
         end = end.max(t);
     }
     let (p50, p99) = percentiles(lat);
@@ -297,9 +338,16 @@ pub fn raw_crypto_rate(provider: &str, size: usize, iterations: usize) -> f64 {
 }
 
 /// Runs every case; `progress` is called with each finished row.
-pub async fn run(cfg: &LoadTestConfig, mut progress: impl FnMut(&Row)) -> Result<Vec<Row>, crate::BusError> {
+pub async fn run(
+    cfg: &LoadTestConfig,
+    mut progress: impl FnMut(&Row),
+) -> Result<Vec<Row>, crate::BusError> {
     let mut rows = Vec::new();
-    let modes = [BusSecurityMode::Plaintext, BusSecurityMode::Session, BusSecurityMode::SignedEveryMessage];
+    let modes = [
+        BusSecurityMode::Plaintext,
+        BusSecurityMode::Session,
+        BusSecurityMode::SignedEveryMessage,
+    ];
     for &size in &cfg.payload_sizes {
         let crypto = raw_crypto_rate(&cfg.crypto_provider, size, 2_000);
         let mut push = |mut r: Row, base: f64, rows: &mut Vec<Row>| {
@@ -310,7 +358,12 @@ pub async fn run(cfg: &LoadTestConfig, mut progress: impl FnMut(&Row)) -> Result
             progress(&r);
             rows.push(r);
         };
-        let row = |backend: &str, mode: &str, pattern: &str, subs: usize, n: usize, (rate, p50, p99): (f64, f64, f64)| Row {
+        let row = |backend: &str,
+                   mode: &str,
+                   pattern: &str,
+                   subs: usize,
+                   n: usize,
+                   (rate, p50, p99): (f64, f64, f64)| Row {
             backend: backend.into(),
             mode: mode.into(),
             pattern: pattern.into(),
@@ -324,16 +377,39 @@ pub async fn run(cfg: &LoadTestConfig, mut progress: impl FnMut(&Row)) -> Result
             vs_mpsc: 1.0,
             vs_raw_crypto: None,
         };
-        push(row("crypto", "-", "raw", 1, 2_000, (crypto, f64::NAN, f64::NAN)), f64::NAN, &mut rows);
+        push(
+            row("crypto", "-", "raw", 1, 2_000, (crypto, f64::NAN, f64::NAN)),
+            f64::NAN,
+            &mut rows,
+        );
         for &subs in &cfg.subscriber_counts {
-            let n = if subs > 1 { (cfg.messages / 100).max(100) } else { cfg.messages };
+            let n = if subs > 1 {
+                (cfg.messages / 100).max(100)
+            } else {
+                cfg.messages
+            };
             let secure_n = |mode: BusSecurityMode| match mode {
                 BusSecurityMode::SignedEveryMessage => (n / 10).max(100),
                 _ => n,
             };
-            let samples = if subs > 1 { (cfg.latency_samples / 10).max(50) } else { cfg.latency_samples };
+            let samples = if subs > 1 {
+                (cfg.latency_samples / 10).max(50)
+            } else {
+                cfg.latency_samples
+            };
             let base = mpsc_baseline(size, n, subs, samples).await;
-            push(row("mpsc", "-", if subs > 1 { "pubsub" } else { "direct" }, subs, n, base), base.0, &mut rows);
+            push(
+                row(
+                    "mpsc",
+                    "-",
+                    if subs > 1 { "pubsub" } else { "direct" },
+                    subs,
+                    n,
+                    base,
+                ),
+                base.0,
+                &mut rows,
+            );
             for mode in modes {
                 let m = secure_n(mode);
                 let name = mode_str(mode);
@@ -353,12 +429,20 @@ pub async fn run(cfg: &LoadTestConfig, mut progress: impl FnMut(&Row)) -> Result
                     if subs == 1 {
                         let bus = make_bus(cfg, mode, true).await?;
                         let r = bus_direct(&bus, size, m, s).await?;
-                        push(row("nats-jetstream", name, "direct", 1, m, r), base.0, &mut rows);
+                        push(
+                            row("nats-jetstream", name, "direct", 1, m, r),
+                            base.0,
+                            &mut rows,
+                        );
                         bus.close().await;
                     }
                     let bus = make_bus(cfg, mode, true).await?;
                     let r = bus_pubsub(&bus, size, m, subs, s).await?;
-                    push(row("nats-core", name, "pubsub", subs, m, r), base.0, &mut rows);
+                    push(
+                        row("nats-core", name, "pubsub", subs, m, r),
+                        base.0,
+                        &mut rows,
+                    );
                     bus.close().await;
                 }
             }
@@ -379,7 +463,18 @@ fn mode_str(m: BusSecurityMode) -> &'static str {
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
         "{:<15} {:<21} {:<7} {:>6} {:>5} {:>9} {:>13} {:>13} {:>9} {:>9} {:>8} {:>9}\n",
-        "backend", "mode", "pattern", "bytes", "subs", "messages", "msgs/s", "deliveries/s", "p50 µs", "p99 µs", "vs mpsc", "vs crypto"
+        "backend",
+        "mode",
+        "pattern",
+        "bytes",
+        "subs",
+        "messages",
+        "msgs/s",
+        "deliveries/s",
+        "p50 µs",
+        "p99 µs",
+        "vs mpsc",
+        "vs crypto"
     );
     for r in rows {
         s.push_str(&format!(

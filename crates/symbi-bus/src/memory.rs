@@ -12,7 +12,8 @@ use crate::message::{DeadLetter, DeliveryStatus, Message, MessageId, MessageType
 use crate::queue::{BoundedQueue, PushError, Sized_};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{
-    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport, push_to_subscriber,
+    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport,
+    push_to_subscriber,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -91,7 +92,10 @@ impl SubIndex {
                 None => self.wild.push((pattern.clone(), vec![e])),
             }
         } else {
-            self.exact.entry(pattern.as_str().into()).or_default().push(e);
+            self.exact
+                .entry(pattern.as_str().into())
+                .or_default()
+                .push(e);
         }
     }
 
@@ -112,7 +116,12 @@ impl SubIndex {
     }
 
     fn all(&self) -> Vec<SubEntry> {
-        self.exact.values().chain(self.wild.iter().map(|(_, v)| v)).flatten().cloned().collect()
+        self.exact
+            .values()
+            .chain(self.wild.iter().map(|(_, v)| v))
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -141,7 +150,8 @@ impl MemoryTransport {
             dead: Mutex::new(VecDeque::new()),
             closed: AtomicBool::new(false),
         });
-        let tick = (shared.core.settings.ack_wait / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let tick = (shared.core.settings.ack_wait / 4)
+            .clamp(Duration::from_millis(5), Duration::from_secs(1));
         tokio::spawn(sweep(Arc::downgrade(&shared), tick));
         Self { shared }
     }
@@ -181,21 +191,32 @@ fn fail(s: &Arc<Shared>, inbox: &Arc<MemInbox>, f: &InFlight, reason: String) {
     if f.done.swap(true, Ordering::AcqRel) {
         return;
     }
-    let Some(msg) = f.msg.lock().take() else { return };
+    let Some(msg) = f.msg.lock().take() else {
+        return;
+    };
     let settings = &s.core.settings;
     if f.attempt >= settings.max_delivery_attempts {
         inbox.queue.release(f.len);
         s.core.status.advance(msg.id, DeliveryStatus::Failed);
         tracing::warn!(message = %msg.id, attempts = f.attempt, %reason, "message dead-lettered");
         let mut dead = s.dead.lock();
-        dead.push_back(DeadLetter { message: msg, attempts: f.attempt, reason, dead_at_ms: now_ms() });
+        dead.push_back(DeadLetter {
+            message: msg,
+            attempts: f.attempt,
+            reason,
+            dead_at_ms: now_ms(),
+        });
         while dead.len() > settings.dead_letter_capacity {
             dead.pop_front();
         }
         return;
     }
     let delay = settings.backoff(f.attempt + 1);
-    let next = Item { msg, attempt: f.attempt + 1, reply: None };
+    let next = Item {
+        msg,
+        attempt: f.attempt + 1,
+        reply: None,
+    };
     let inbox = inbox.clone();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
@@ -217,7 +238,10 @@ impl AckHandle for MemAck {
         if !self.flight.done.swap(true, Ordering::AcqRel) {
             self.flight.msg.lock().take();
             self.inbox.queue.release(self.flight.len);
-            self.shared.core.status.advance(self.id, DeliveryStatus::Delivered);
+            self.shared
+                .core
+                .status
+                .advance(self.id, DeliveryStatus::Delivered);
         }
         Ok(())
     }
@@ -226,7 +250,12 @@ impl AckHandle for MemAck {
         Ok(())
     }
     fn dropped(self: Box<Self>) {
-        fail(&self.shared, &self.inbox, &self.flight, "dropped by the receiver without acknowledgement".into());
+        fail(
+            &self.shared,
+            &self.inbox,
+            &self.flight,
+            "dropped by the receiver without acknowledgement".into(),
+        );
     }
 }
 
@@ -249,13 +278,21 @@ impl InboxSource for MemInboxSource {
             let len = item.byte_len();
             if item.msg.is_expired() {
                 self.inbox.queue.release(len);
-                self.shared.core.status.advance(item.msg.id, DeliveryStatus::Expired);
+                self.shared
+                    .core
+                    .status
+                    .advance(item.msg.id, DeliveryStatus::Expired);
                 continue;
             }
             if let Some(tx) = item.reply {
                 // Requests are answered, not retried.
                 self.inbox.queue.release(len);
-                return Some(Delivery { message: item.msg, attempt: 1, acker: None, reply: Some(ReplyTo::Memory(tx)) });
+                return Some(Delivery {
+                    message: item.msg,
+                    attempt: 1,
+                    acker: None,
+                    reply: Some(ReplyTo::Memory(tx)),
+                });
             }
             let flight = Arc::new(InFlight {
                 done: AtomicBool::new(false),
@@ -269,7 +306,12 @@ impl InboxSource for MemInboxSource {
             return Some(Delivery {
                 message: item.msg,
                 attempt: item.attempt,
-                acker: Some(Box::new(MemAck { shared: self.shared.clone(), inbox: self.inbox.clone(), flight, id })),
+                acker: Some(Box::new(MemAck {
+                    shared: self.shared.clone(),
+                    inbox: self.inbox.clone(),
+                    flight,
+                    id,
+                })),
                 reply: None,
             });
         }
@@ -292,7 +334,10 @@ impl Drop for SubGuard {
 
 impl Shared {
     fn inbox(&self, agent: AgentId) -> Result<Arc<MemInbox>, BusError> {
-        self.agents.get(&agent).map(|e| e.clone()).ok_or(BusError::UnknownAgent(agent))
+        self.agents
+            .get(&agent)
+            .map(|e| e.clone())
+            .ok_or(BusError::UnknownAgent(agent))
     }
 
     fn open(&self, env: Envelope) -> Result<Message, BusError> {
@@ -301,7 +346,11 @@ impl Shared {
             Envelope::Sealed(w) => self
                 .core
                 .accept(&w, now_ms(), &self.core.replay, false, RECEIVE_POINT)
-                .ok_or_else(|| BusError::Security("message failed verification at the receiver (audited)".into())),
+                .ok_or_else(|| {
+                    BusError::Security(
+                        "message failed verification at the receiver (audited)".into(),
+                    )
+                }),
         }
     }
 
@@ -310,9 +359,10 @@ impl Shared {
         let timeout = self.core.settings.send_timeout;
         match inbox.queue.push(item, timeout).await {
             Ok(()) => Ok(()),
-            Err(PushError::Full(_)) => {
-                Err(BusError::QueueFull { target: format!("agent {to}"), detail: inbox.queue.describe() })
-            }
+            Err(PushError::Full(_)) => Err(BusError::QueueFull {
+                target: format!("agent {to}"),
+                detail: inbox.queue.describe(),
+            }),
             Err(PushError::Closed(_)) => Err(BusError::Closed),
         }
     }
@@ -365,7 +415,11 @@ impl Transport for MemoryTransport {
     }
 
     async fn agent_name(&self, agent: AgentId) -> Result<Option<String>, BusError> {
-        Ok(self.shared.agents.get(&agent).map(|e| e.name.lock().clone()))
+        Ok(self
+            .shared
+            .agents
+            .get(&agent)
+            .map(|e| e.name.lock().clone()))
     }
 
     async fn send_direct(&self, meta: &Message, env: Envelope) -> Result<(), BusError> {
@@ -373,7 +427,16 @@ impl Transport for MemoryTransport {
         // Check the recipient before spending crypto on the receive side.
         self.shared.inbox(to)?;
         let msg = self.shared.open(env)?;
-        self.shared.enqueue(to, Item { msg, attempt: 1, reply: None }).await
+        self.shared
+            .enqueue(
+                to,
+                Item {
+                    msg,
+                    attempt: 1,
+                    reply: None,
+                },
+            )
+            .await
     }
 
     async fn publish(&self, topic: &Topic, env: Envelope) -> Result<(), BusError> {
@@ -386,11 +449,30 @@ impl Transport for MemoryTransport {
             return Err(BusError::Closed);
         }
         let id = s.next_sub.fetch_add(1, Ordering::Relaxed);
-        let queue = Arc::new(BoundedQueue::new(s.core.settings.queue_capacity, s.core.settings.queue_bytes));
+        let queue = Arc::new(BoundedQueue::new(
+            s.core.settings.queue_capacity,
+            s.core.settings.queue_bytes,
+        ));
         let dropped = Arc::new(AtomicU64::new(0));
-        s.subs.write().insert(&pattern, SubEntry { id, queue: queue.clone(), dropped: dropped.clone() });
-        let guard = SubGuard { shared: Arc::downgrade(s), pattern: pattern.clone(), id };
-        Ok(Subscription { pattern, queue, dropped, _guard: Box::new(guard) })
+        s.subs.write().insert(
+            &pattern,
+            SubEntry {
+                id,
+                queue: queue.clone(),
+                dropped: dropped.clone(),
+            },
+        );
+        let guard = SubGuard {
+            shared: Arc::downgrade(s),
+            pattern: pattern.clone(),
+            id,
+        };
+        Ok(Subscription {
+            pattern,
+            queue,
+            dropped,
+            _guard: Box::new(guard),
+        })
     }
 
     async fn open_inbox(&self, agent: AgentId) -> Result<Inbox, BusError> {
@@ -398,7 +480,13 @@ impl Transport for MemoryTransport {
         if inbox.open.swap(true, Ordering::AcqRel) {
             return Err(BusError::InboxBusy(agent));
         }
-        Ok(Inbox { agent, source: Box::new(MemInboxSource { shared: self.shared.clone(), inbox }) })
+        Ok(Inbox {
+            agent,
+            source: Box::new(MemInboxSource {
+                shared: self.shared.clone(),
+                inbox,
+            }),
+        })
     }
 
     async fn drain_inbox(&self, agent: AgentId) -> Result<Vec<Message>, BusError> {
@@ -419,7 +507,12 @@ impl Transport for MemoryTransport {
         Ok(out)
     }
 
-    async fn request(&self, meta: &Message, env: Envelope, timeout: Duration) -> Result<Message, BusError> {
+    async fn request(
+        &self,
+        meta: &Message,
+        env: Envelope,
+        timeout: Duration,
+    ) -> Result<Message, BusError> {
         let to = meta.recipient.expect("requests have a recipient");
         let inbox = self.shared.inbox(to)?;
         if !inbox.open.load(Ordering::Acquire) {
@@ -428,16 +521,37 @@ impl Transport for MemoryTransport {
         let msg = self.shared.open(env)?;
         let (tx, rx) = oneshot::channel();
         let deadline = Instant::now() + timeout;
-        tokio::time::timeout_at(deadline, self.shared.enqueue(to, Item { msg, attempt: 1, reply: Some(tx) }))
-            .await
-            .map_err(|_| BusError::Timeout { id: meta.id, to, timeout })??;
+        tokio::time::timeout_at(
+            deadline,
+            self.shared.enqueue(
+                to,
+                Item {
+                    msg,
+                    attempt: 1,
+                    reply: Some(tx),
+                },
+            ),
+        )
+        .await
+        .map_err(|_| BusError::Timeout {
+            id: meta.id,
+            to,
+            timeout,
+        })??;
         match tokio::time::timeout_at(deadline, rx).await {
-            Err(_) => Err(BusError::Timeout { id: meta.id, to, timeout }),
+            Err(_) => Err(BusError::Timeout {
+                id: meta.id,
+                to,
+                timeout,
+            }),
             Ok(Err(_)) => Err(BusError::NoResponders(to)),
             Ok(Ok(resp)) => {
                 let m = self.shared.open(resp)?;
                 if m.correlation_id != Some(meta.id) || m.sender != to {
-                    return Err(BusError::Security(format!("response to {} does not correlate", meta.id)));
+                    return Err(BusError::Security(format!(
+                        "response to {} does not correlate",
+                        meta.id
+                    )));
                 }
                 Ok(m)
             }
@@ -449,7 +563,9 @@ impl Transport for MemoryTransport {
             ReplyTo::Memory(tx) => tx
                 .send(env)
                 .map_err(|_| BusError::Backend("the requester stopped waiting (timed out)".into())),
-            ReplyTo::Nats(_) => Err(BusError::Backend("a NATS reply handle reached the memory backend".into())),
+            ReplyTo::Nats(_) => Err(BusError::Backend(
+                "a NATS reply handle reached the memory backend".into(),
+            )),
         }
     }
 
@@ -464,7 +580,10 @@ impl Transport for MemoryTransport {
     async fn redrive(&self, id: MessageId) -> Result<(), BusError> {
         let dl = {
             let mut dead = self.shared.dead.lock();
-            let i = dead.iter().position(|d| d.message.id == id).ok_or(BusError::UnknownMessage(id))?;
+            let i = dead
+                .iter()
+                .position(|d| d.message.id == id)
+                .ok_or(BusError::UnknownMessage(id))?;
             dead.remove(i).expect("index is valid")
         };
         let mut msg = dl.message.clone();
@@ -472,7 +591,18 @@ impl Transport for MemoryTransport {
         // A re-driven message gets a fresh lifetime; the id (and so its status) is kept.
         msg.timestamp_ms = now_ms();
         self.shared.core.status.set(id, DeliveryStatus::Pending);
-        if let Err(e) = self.shared.enqueue(to, Item { msg, attempt: 1, reply: None }).await {
+        if let Err(e) = self
+            .shared
+            .enqueue(
+                to,
+                Item {
+                    msg,
+                    attempt: 1,
+                    reply: None,
+                },
+            )
+            .await
+        {
             self.shared.core.status.set(id, DeliveryStatus::Failed);
             self.shared.dead.lock().push_back(dl);
             return Err(e);
@@ -484,15 +614,29 @@ impl Transport for MemoryTransport {
         let m = self.shared.open(Envelope::Sealed(wire))?;
         match m.message_type {
             MessageType::Direct => {
-                let to = m.recipient.expect("verified direct messages have a recipient");
+                let to = m
+                    .recipient
+                    .expect("verified direct messages have a recipient");
                 self.shared.core.status.set(m.id, DeliveryStatus::Pending);
-                self.shared.enqueue(to, Item { msg: m, attempt: 1, reply: None }).await
+                self.shared
+                    .enqueue(
+                        to,
+                        Item {
+                            msg: m,
+                            attempt: 1,
+                            reply: None,
+                        },
+                    )
+                    .await
             }
             MessageType::Publish => {
                 let topic = m.topic.clone().expect("verified publishes have a topic");
                 self.shared.fan_out(&topic, Envelope::Plain(m)).await
             }
-            t => Err(BusError::Backend(format!("cannot ingest a {} message from outside", t.as_str()))),
+            t => Err(BusError::Backend(format!(
+                "cannot ingest a {} message from outside",
+                t.as_str()
+            ))),
         }
     }
 

@@ -127,7 +127,10 @@ impl DeliveryStatus {
 
 /// Milliseconds since the Unix epoch, now (the clock message timestamps use).
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A message as a receiver sees it, after verification and decryption. Cloning is cheap:

@@ -25,7 +25,8 @@ use crate::queue::BoundedQueue;
 use crate::secure::{Codec, ReplayWindow};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{
-    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport, push_to_subscriber,
+    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport,
+    push_to_subscriber,
 };
 use async_nats::jetstream::{self, consumer::pull, stream};
 use async_nats::{HeaderMap, RequestErrorKind};
@@ -92,7 +93,9 @@ impl NatsTransport {
             .name("symbi-bus")
             .connect(s.nats_url.as_str())
             .await
-            .map_err(|e| BusError::Backend(format!("cannot connect to NATS at {}: {e}", s.nats_url)))?;
+            .map_err(|e| {
+                BusError::Backend(format!("cannot connect to NATS at {}: {e}", s.nats_url))
+            })?;
         let js = jetstream::new(client.clone());
         let p = &s.nats_prefix;
         let max_msg = (s.max_payload_size + 4096).min(i32::MAX as usize) as i32;
@@ -129,10 +132,20 @@ impl NatsTransport {
             })
             .await
             .map_err(backend("cannot create the dead-letter stream"))?;
-        let status =
-            LastValueStore::open(&js, &format!("{p}_STATUS"), &format!("{p}.status"), s.max_ttl + Duration::from_secs(3600))
-                .await?;
-        let agents = LastValueStore::open(&js, &format!("{p}_AGENTS"), &format!("{p}.agents"), Duration::ZERO).await?;
+        let status = LastValueStore::open(
+            &js,
+            &format!("{p}_STATUS"),
+            &format!("{p}.status"),
+            s.max_ttl + Duration::from_secs(3600),
+        )
+        .await?;
+        let agents = LastValueStore::open(
+            &js,
+            &format!("{p}_AGENTS"),
+            &format!("{p}.agents"),
+            Duration::ZERO,
+        )
+        .await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 prefix: p.clone(),
@@ -166,19 +179,33 @@ impl Shared {
 
     async fn set_status(&self, id: MessageId, status: DeliveryStatus) {
         self.core.status.advance(id, status);
-        if let Err(e) = self.status.put(id.to_string(), Bytes::from_static(status.as_str().as_bytes())).await {
+        if let Err(e) = self
+            .status
+            .put(
+                id.to_string(),
+                Bytes::from_static(status.as_str().as_bytes()),
+            )
+            .await
+        {
             tracing::warn!(message = %id, error = %e, "could not record the message status in NATS");
         }
     }
 
     /// Publishes to the direct stream, retrying while the recipient's inbox is full until
     /// the send timeout (backpressure).
-    async fn js_publish_direct(&self, to: AgentId, id: MessageId, wire: Bytes) -> Result<(), BusError> {
+    async fn js_publish_direct(
+        &self,
+        to: AgentId,
+        id: MessageId,
+        wire: Bytes,
+    ) -> Result<(), BusError> {
         let subject = self.direct_subject(to);
         let deadline = tokio::time::Instant::now() + self.core.settings.send_timeout;
         let mut delay = Duration::from_millis(5);
         loop {
-            let publish = jetstream::message::PublishMessage::build().payload(wire.clone()).message_id(id.to_string());
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(wire.clone())
+                .message_id(id.to_string());
             let r = match self.js.send_publish(subject.clone(), publish).await {
                 Ok(ack) => ack.await.map(|_| ()),
                 Err(e) => Err(e),
@@ -189,7 +216,9 @@ impl Shared {
                     let text = e.to_string();
                     let full = text.contains("maximum messages") || text.contains("maximum bytes");
                     if !full {
-                        return Err(BusError::Backend(format!("JetStream publish to {subject}: {text}")));
+                        return Err(BusError::Backend(format!(
+                            "JetStream publish to {subject}: {text}"
+                        )));
                     }
                     let now = tokio::time::Instant::now();
                     if now >= deadline {
@@ -205,7 +234,10 @@ impl Shared {
         }
     }
 
-    async fn consumer(&self, agent: AgentId) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+    async fn consumer(
+        &self,
+        agent: AgentId,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
         let s = &self.core.settings;
         let name = format!("inbox-{agent}");
         self.direct
@@ -225,14 +257,25 @@ impl Shared {
             .map_err(backend("cannot create the inbox consumer"))
     }
 
-    async fn dead_letter(&self, msg: &jetstream::Message, id: MessageId, to: AgentId, attempts: u32, reason: &str) {
+    async fn dead_letter(
+        &self,
+        msg: &jetstream::Message,
+        id: MessageId,
+        to: AgentId,
+        attempts: u32,
+        reason: &str,
+    ) {
         let mut h = HeaderMap::new();
         h.insert(H_ID, id.to_string().as_str());
         h.insert(H_ATTEMPTS, attempts.to_string().as_str());
         h.insert(H_REASON, reason.replace(['\r', '\n'], " ").as_str());
         h.insert(H_DEAD_AT, now_ms().to_string().as_str());
         let subject = format!("{}.dlq.{to}", self.prefix);
-        let published = match self.js.publish_with_headers(subject, h, msg.payload.clone()).await {
+        let published = match self
+            .js
+            .publish_with_headers(subject, h, msg.payload.clone())
+            .await
+        {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -245,14 +288,19 @@ impl Shared {
                 self.set_status(id, DeliveryStatus::Failed).await;
             }
             // Leave the message to the server's redelivery: nothing is lost.
-            Err(e) => tracing::error!(message = %id, error = %e, "could not dead-letter a message; it stays pending"),
+            Err(e) => {
+                tracing::error!(message = %id, error = %e, "could not dead-letter a message; it stays pending")
+            }
         }
     }
 
     /// Reads every dead letter: (sequence, headers, wire bytes).
     async fn dlq_entries(&self) -> Result<Vec<(u64, HeaderMap, Bytes)>, BusError> {
         let mut dlq = self.dlq.clone();
-        let info = dlq.info().await.map_err(backend("dead-letter stream info"))?;
+        let info = dlq
+            .info()
+            .await
+            .map_err(backend("dead-letter stream info"))?;
         let (first, last) = (info.state.first_sequence, info.state.last_sequence);
         let mut out = Vec::new();
         if info.state.messages == 0 {
@@ -261,7 +309,9 @@ impl Shared {
         for seq in first..=last {
             match self.dlq.get_raw_message(seq).await {
                 Ok(m) => out.push((seq, m.headers, m.payload)),
-                Err(e) if e.to_string().contains("no message found") || e.to_string().contains("not found") => {}
+                Err(e)
+                    if e.to_string().contains("no message found")
+                        || e.to_string().contains("not found") => {}
                 Err(e) => return Err(BusError::Backend(format!("reading dead letter {seq}: {e}"))),
             }
         }
@@ -280,7 +330,12 @@ struct LastValueStore {
 }
 
 impl LastValueStore {
-    async fn open(js: &jetstream::Context, name: &str, subject: &str, max_age: Duration) -> Result<Self, BusError> {
+    async fn open(
+        js: &jetstream::Context,
+        name: &str,
+        subject: &str,
+        max_age: Duration,
+    ) -> Result<Self, BusError> {
         let stream = js
             .get_or_create_stream(stream::Config {
                 name: name.to_string(),
@@ -293,19 +348,33 @@ impl LastValueStore {
                 ..Default::default()
             })
             .await
-            .map_err(|e| BusError::Backend(format!("cannot create JetStream stream {name}: {e}")))?;
-        Ok(Self { js: js.clone(), stream, subject: subject.to_string() })
+            .map_err(|e| {
+                BusError::Backend(format!("cannot create JetStream stream {name}: {e}"))
+            })?;
+        Ok(Self {
+            js: js.clone(),
+            stream,
+            subject: subject.to_string(),
+        })
     }
 
     async fn put(&self, key: String, value: Bytes) -> Result<(), BusError> {
-        let ack = self.js.publish(format!("{}.{key}", self.subject), value).await.map_err(backend("store put"))?;
+        let ack = self
+            .js
+            .publish(format!("{}.{key}", self.subject), value)
+            .await
+            .map_err(backend("store put"))?;
         ack.await.map_err(backend("store put"))?;
         Ok(())
     }
 
     async fn get(&self, key: String) -> Result<Option<Bytes>, BusError> {
         use async_nats::jetstream::stream::LastRawMessageErrorKind as K;
-        match self.stream.get_last_raw_message_by_subject(&format!("{}.{key}", self.subject)).await {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&format!("{}.{key}", self.subject))
+            .await
+        {
             Ok(m) => Ok(Some(m.payload)),
             Err(e) if matches!(e.kind(), K::NoMessageFound) => Ok(None),
             Err(e) => Err(BusError::Backend(format!("store get: {e}"))),
@@ -313,7 +382,11 @@ impl LastValueStore {
     }
 
     async fn delete(&self, key: String) -> Result<(), BusError> {
-        self.stream.purge().filter(format!("{}.{key}", self.subject)).await.map_err(backend("store delete"))?;
+        self.stream
+            .purge()
+            .filter(format!("{}.{key}", self.subject))
+            .await
+            .map_err(backend("store delete"))?;
         Ok(())
     }
 }
@@ -334,11 +407,15 @@ impl NatsAck {
     async fn fail(self, reason: String) -> Result<(), BusError> {
         let s = &self.shared;
         if self.attempt >= s.core.settings.max_delivery_attempts {
-            s.dead_letter(&self.msg, self.id, self.to, self.attempt, &reason).await;
+            s.dead_letter(&self.msg, self.id, self.to, self.attempt, &reason)
+                .await;
             return Ok(());
         }
         let delay = s.core.settings.backoff(self.attempt + 1);
-        self.msg.ack_with(jetstream::AckKind::Nak(Some(delay))).await.map_err(backend("nak"))
+        self.msg
+            .ack_with(jetstream::AckKind::Nak(Some(delay)))
+            .await
+            .map_err(backend("nak"))
     }
 }
 
@@ -346,7 +423,9 @@ impl NatsAck {
 impl AckHandle for NatsAck {
     async fn ack(self: Box<Self>) -> Result<(), BusError> {
         self.msg.double_ack().await.map_err(backend("ack"))?;
-        self.shared.set_status(self.id, DeliveryStatus::Delivered).await;
+        self.shared
+            .set_status(self.id, DeliveryStatus::Delivered)
+            .await;
         Ok(())
     }
     async fn nack(self: Box<Self>, reason: String) -> Result<(), BusError> {
@@ -355,7 +434,9 @@ impl AckHandle for NatsAck {
     fn dropped(self: Box<Self>) {
         if let Ok(h) = tokio::runtime::Handle::try_current() {
             h.spawn(async move {
-                let _ = self.fail("dropped by the receiver without acknowledgement".into()).await;
+                let _ = self
+                    .fail("dropped by the receiver without acknowledgement".into())
+                    .await;
             });
         }
     }
@@ -377,7 +458,9 @@ impl Drop for NatsInboxSource {
 }
 
 fn arrival_ms(m: &jetstream::Message) -> u64 {
-    m.info().map(|i| (i.published.unix_timestamp_nanos() / 1_000_000) as u64).unwrap_or_else(|_| now_ms())
+    m.info()
+        .map(|i| (i.published.unix_timestamp_nanos() / 1_000_000) as u64)
+        .unwrap_or_else(|_| now_ms())
 }
 
 impl NatsInboxSource {
@@ -392,11 +475,18 @@ impl NatsInboxSource {
             // The last attempt ended without an ack (receiver failed or hung).
             let id = peek.as_ref().map(|p| p.id).unwrap_or_default();
             let reason = format!("not acknowledged within {:?}", settings.ack_wait);
-            s.dead_letter(&m, id, self.agent, delivered - 1, &reason).await;
+            s.dead_letter(&m, id, self.agent, delivered - 1, &reason)
+                .await;
             return None;
         }
         let arrival = arrival_ms(&m);
-        let Some(msg) = s.core.accept(&m.payload, arrival, &self.replay, delivered > 1, "nats:direct") else {
+        let Some(msg) = s.core.accept(
+            &m.payload,
+            arrival,
+            &self.replay,
+            delivered > 1,
+            "nats:direct",
+        ) else {
             let _ = m.ack_with(jetstream::AckKind::Term).await;
             return None;
         };
@@ -404,7 +494,10 @@ impl NatsInboxSource {
             s.core.report(
                 crate::secure::Violation {
                     check: "malformed",
-                    detail: format!("message in the inbox of {} is addressed to {:?}", self.agent, msg.recipient),
+                    detail: format!(
+                        "message in the inbox of {} is addressed to {:?}",
+                        self.agent, msg.recipient
+                    ),
                     message_id: Some(msg.id),
                     claimed_sender: Some(msg.sender),
                 },
@@ -422,18 +515,35 @@ impl NatsInboxSource {
         Some(Delivery {
             message: msg,
             attempt: delivered,
-            acker: Some(Box::new(NatsAck { shared: s, msg: m, id, to, attempt: delivered })),
+            acker: Some(Box::new(NatsAck {
+                shared: s,
+                msg: m,
+                id,
+                to,
+                attempt: delivered,
+            })),
             reply: None,
         })
     }
 
     fn request(&mut self, m: async_nats::Message) -> Option<Delivery> {
         let reply = m.reply.clone()?;
-        let msg = self.shared.core.accept(&m.payload, now_ms(), &self.request_replay, false, "nats:request")?;
+        let msg = self.shared.core.accept(
+            &m.payload,
+            now_ms(),
+            &self.request_replay,
+            false,
+            "nats:request",
+        )?;
         if msg.recipient != Some(self.agent) || msg.message_type != MessageType::Request {
             return None;
         }
-        Some(Delivery { message: msg, attempt: 1, acker: None, reply: Some(ReplyTo::Nats(reply)) })
+        Some(Delivery {
+            message: msg,
+            attempt: 1,
+            acker: None,
+            reply: Some(ReplyTo::Nats(reply)),
+        })
     }
 }
 
@@ -467,7 +577,9 @@ struct SubGuard {
 
 impl Drop for SubGuard {
     fn drop(&mut self) {
-        let Some(s) = self.shared.upgrade() else { return };
+        let Some(s) = self.shared.upgrade() else {
+            return;
+        };
         let mut patterns = s.patterns.lock();
         if let Some(ps) = patterns.get(&self.pattern) {
             let mut e = ps.entries.write();
@@ -491,7 +603,10 @@ impl Transport for NatsTransport {
 
     async fn register(&self, agent: AgentId, name: &str) -> Result<(), BusError> {
         let s = &self.shared;
-        s.agents.put(agent.to_string(), Bytes::from(name.to_string())).await.map_err(backend("agent directory"))?;
+        s.agents
+            .put(agent.to_string(), Bytes::from(name.to_string()))
+            .await
+            .map_err(backend("agent directory"))?;
         s.names.insert(agent, name.to_string());
         s.consumer(agent).await?;
         Ok(())
@@ -500,7 +615,10 @@ impl Transport for NatsTransport {
     async fn unregister(&self, agent: AgentId) -> Result<(), BusError> {
         let s = &self.shared;
         s.names.remove(&agent);
-        s.agents.delete(agent.to_string()).await.map_err(backend("agent directory"))?;
+        s.agents
+            .delete(agent.to_string())
+            .await
+            .map_err(backend("agent directory"))?;
         let _ = s.direct.delete_consumer(&format!("inbox-{agent}")).await;
         Ok(())
     }
@@ -510,7 +628,12 @@ impl Transport for NatsTransport {
         if let Some(n) = s.names.get(&agent) {
             return Ok(Some(n.clone()));
         }
-        match s.agents.get(agent.to_string()).await.map_err(backend("agent directory"))? {
+        match s
+            .agents
+            .get(agent.to_string())
+            .await
+            .map_err(backend("agent directory"))?
+        {
             Some(v) => {
                 let name = String::from_utf8_lossy(&v).into_owned();
                 s.names.insert(agent, name.clone());
@@ -529,33 +652,53 @@ impl Transport for NatsTransport {
     async fn publish(&self, topic: &Topic, env: Envelope) -> Result<(), BusError> {
         let wire = self.shared.wire(env)?;
         let subject = topic.nats_subject(&format!("{}.topic", self.shared.prefix));
-        self.shared.client.publish(subject, wire).await.map_err(backend("publish"))
+        self.shared
+            .client
+            .publish(subject, wire)
+            .await
+            .map_err(backend("publish"))
     }
 
     async fn subscribe(&self, pattern: TopicPattern) -> Result<Subscription, BusError> {
         let s = &self.shared;
         let settings = &s.core.settings;
         let id = s.next_sub.fetch_add(1, Ordering::Relaxed);
-        let queue = Arc::new(BoundedQueue::new(settings.queue_capacity, settings.queue_bytes));
+        let queue = Arc::new(BoundedQueue::new(
+            settings.queue_capacity,
+            settings.queue_bytes,
+        ));
         let dropped = Arc::new(AtomicU64::new(0));
-        let entry = SubEntry { id, queue: queue.clone(), dropped: dropped.clone() };
+        let entry = SubEntry {
+            id,
+            queue: queue.clone(),
+            dropped: dropped.clone(),
+        };
         let existing = s.patterns.lock().get(&pattern).cloned();
         match existing {
             Some(ps) => ps.entries.write().push(entry),
             None => {
                 let subject = pattern.nats_subject(&format!("{}.topic", s.prefix));
-                let mut sub = s.client.subscribe(subject).await.map_err(backend("subscribe"))?;
+                let mut sub = s
+                    .client
+                    .subscribe(subject)
+                    .await
+                    .map_err(backend("subscribe"))?;
                 // Make sure the server knows the interest before `subscribe` returns, so a
                 // publish right after is seen.
                 s.client.flush().await.map_err(backend("flush"))?;
-                let ps = Arc::new(PatternSub { entries: RwLock::new(vec![entry]), task: Mutex::new(None) });
+                let ps = Arc::new(PatternSub {
+                    entries: RwLock::new(vec![entry]),
+                    task: Mutex::new(None),
+                });
                 let weak_ps = Arc::downgrade(&ps);
                 let core = s.core.clone();
                 let timeout = settings.send_timeout;
                 let task = tokio::spawn(async move {
                     let replay = core.new_replay_window();
                     while let Some(m) = sub.next().await {
-                        let Some(msg) = core.accept(&m.payload, now_ms(), &replay, false, "nats:topic") else {
+                        let Some(msg) =
+                            core.accept(&m.payload, now_ms(), &replay, false, "nats:topic")
+                        else {
                             continue;
                         };
                         if msg.message_type != MessageType::Publish {
@@ -584,8 +727,17 @@ impl Transport for NatsTransport {
                 }
             }
         }
-        let guard = SubGuard { shared: Arc::downgrade(s), pattern: pattern.clone(), id };
-        Ok(Subscription { pattern, queue, dropped, _guard: Box::new(guard) })
+        let guard = SubGuard {
+            shared: Arc::downgrade(s),
+            pattern: pattern.clone(),
+            id,
+        };
+        Ok(Subscription {
+            pattern,
+            queue,
+            dropped,
+            _guard: Box::new(guard),
+        })
     }
 
     async fn open_inbox(&self, agent: AgentId) -> Result<Inbox, BusError> {
@@ -605,7 +757,11 @@ impl Transport for NatsTransport {
                 .messages()
                 .await
                 .map_err(backend("inbox stream"))?;
-            let requests = s.client.subscribe(format!("{}.req.{agent}", s.prefix)).await.map_err(backend("subscribe"))?;
+            let requests = s
+                .client
+                .subscribe(format!("{}.req.{agent}", s.prefix))
+                .await
+                .map_err(backend("subscribe"))?;
             s.client.flush().await.map_err(backend("flush"))?;
             Ok::<_, BusError>((messages, requests))
         }
@@ -639,14 +795,24 @@ impl Transport for NatsTransport {
         let replay = s.core.new_replay_window();
         let mut out = Vec::new();
         loop {
-            let mut batch =
-                consumer.fetch().max_messages(256).messages().await.map_err(backend("fetch from inbox"))?;
+            let mut batch = consumer
+                .fetch()
+                .max_messages(256)
+                .messages()
+                .await
+                .map_err(backend("fetch from inbox"))?;
             let mut n = 0;
             while let Some(m) = batch.next().await {
                 let m = m.map_err(backend("fetch from inbox"))?;
                 n += 1;
                 let delivered = m.info().map(|i| i.delivered).unwrap_or(1).max(1);
-                let Some(msg) = s.core.accept(&m.payload, arrival_ms(&m), &replay, delivered > 1, "nats:direct") else {
+                let Some(msg) = s.core.accept(
+                    &m.payload,
+                    arrival_ms(&m),
+                    &replay,
+                    delivered > 1,
+                    "nats:direct",
+                ) else {
                     let _ = m.ack_with(jetstream::AckKind::Term).await;
                     continue;
                 };
@@ -664,42 +830,82 @@ impl Transport for NatsTransport {
         }
     }
 
-    async fn request(&self, meta: &Message, env: Envelope, timeout: Duration) -> Result<Message, BusError> {
+    async fn request(
+        &self,
+        meta: &Message,
+        env: Envelope,
+        timeout: Duration,
+    ) -> Result<Message, BusError> {
         let s = &self.shared;
         let to = meta.recipient.expect("requests have a recipient");
         let wire = s.wire(env)?;
-        let req = async_nats::Request::new().payload(wire).timeout(Some(timeout));
-        let resp = match s.client.send_request(format!("{}.req.{to}", s.prefix), req).await {
+        let req = async_nats::Request::new()
+            .payload(wire)
+            .timeout(Some(timeout));
+        let resp = match s
+            .client
+            .send_request(format!("{}.req.{to}", s.prefix), req)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 return Err(match e.kind() {
                     RequestErrorKind::NoResponders => BusError::NoResponders(to),
-                    RequestErrorKind::TimedOut => BusError::Timeout { id: meta.id, to, timeout },
+                    RequestErrorKind::TimedOut => BusError::Timeout {
+                        id: meta.id,
+                        to,
+                        timeout,
+                    },
                     _ => BusError::Backend(format!("request: {e}")),
                 });
             }
         };
         let m = s
             .core
-            .accept(&resp.payload, now_ms(), &s.core.replay, false, "nats:response")
-            .ok_or_else(|| BusError::Security("the response failed verification (audited)".into()))?;
-        if m.correlation_id != Some(meta.id) || m.sender != to || m.message_type != MessageType::Response {
-            return Err(BusError::Security(format!("response to {} does not correlate", meta.id)));
+            .accept(
+                &resp.payload,
+                now_ms(),
+                &s.core.replay,
+                false,
+                "nats:response",
+            )
+            .ok_or_else(|| {
+                BusError::Security("the response failed verification (audited)".into())
+            })?;
+        if m.correlation_id != Some(meta.id)
+            || m.sender != to
+            || m.message_type != MessageType::Response
+        {
+            return Err(BusError::Security(format!(
+                "response to {} does not correlate",
+                meta.id
+            )));
         }
         Ok(m)
     }
 
     async fn respond(&self, reply: ReplyTo, env: Envelope) -> Result<(), BusError> {
         let ReplyTo::Nats(subject) = reply else {
-            return Err(BusError::Backend("a memory reply handle reached the NATS backend".into()));
+            return Err(BusError::Backend(
+                "a memory reply handle reached the NATS backend".into(),
+            ));
         };
         let wire = self.shared.wire(env)?;
-        self.shared.client.publish(subject, wire).await.map_err(backend("respond"))?;
+        self.shared
+            .client
+            .publish(subject, wire)
+            .await
+            .map_err(backend("respond"))?;
         self.shared.client.flush().await.map_err(backend("flush"))
     }
 
     async fn remote_status(&self, id: MessageId) -> Result<Option<DeliveryStatus>, BusError> {
-        let v = self.shared.status.get(id.to_string()).await.map_err(backend("status bucket"))?;
+        let v = self
+            .shared
+            .status
+            .get(id.to_string())
+            .await
+            .map_err(backend("status bucket"))?;
         Ok(v.and_then(|b| match &b[..] {
             b"pending" => Some(DeliveryStatus::Pending),
             b"delivered" => Some(DeliveryStatus::Delivered),
@@ -716,9 +922,13 @@ impl Transport for NatsTransport {
             match s.core.codec.open_inner(&wire, now_ms(), None, false, false) {
                 Ok((message, _)) => out.push(DeadLetter {
                     message,
-                    attempts: header(&h, H_ATTEMPTS).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    attempts: header(&h, H_ATTEMPTS)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
                     reason: header(&h, H_REASON).unwrap_or_default().to_string(),
-                    dead_at_ms: header(&h, H_DEAD_AT).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    dead_at_ms: header(&h, H_DEAD_AT)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
                 }),
                 Err(v) => tracing::warn!(seq, violation = %v, "unreadable dead letter skipped"),
             }
@@ -740,22 +950,35 @@ impl Transport for NatsTransport {
             .codec
             .open_inner(&wire, now_ms(), None, false, false)
             .map_err(|v| BusError::Security(format!("dead letter {id} does not verify: {v}")))?;
-        let to = msg.recipient.ok_or_else(|| BusError::Backend("dead letter without recipient".into()))?;
+        let to = msg
+            .recipient
+            .ok_or_else(|| BusError::Backend("dead letter without recipient".into()))?;
         // A new lifetime and a new redrive count, re-sealed as the original sender: the
         // receiver's replay window keys on (id, redrive), so the re-driven copy is accepted.
         msg.timestamp_ms = now_ms();
-        let fresh = s.core.codec.seal_as(&msg, redrive + 1, s.core.settings.security)?;
+        let fresh = s
+            .core
+            .codec
+            .seal_as(&msg, redrive + 1, s.core.settings.security)?;
         // Back to pending on purpose (`set`, not `advance`: "failed" was final until now).
         s.core.status.set(id, DeliveryStatus::Pending);
-        s.status.put(id.to_string(), Bytes::from_static(b"pending")).await?;
+        s.status
+            .put(id.to_string(), Bytes::from_static(b"pending"))
+            .await?;
         // Not `js_publish_direct`: the JetStream duplicate window would drop a re-send with the
         // same message id.
         let publish = jetstream::message::PublishMessage::build()
             .payload(fresh)
             .message_id(format!("{id}/redrive/{}", redrive + 1));
-        let ack = s.js.send_publish(s.direct_subject(to), publish).await.map_err(backend("redrive"))?;
+        let ack =
+            s.js.send_publish(s.direct_subject(to), publish)
+                .await
+                .map_err(backend("redrive"))?;
         ack.await.map_err(backend("redrive"))?;
-        s.dlq.delete_message(seq).await.map_err(backend("delete dead letter"))?;
+        s.dlq
+            .delete_message(seq)
+            .await
+            .map_err(backend("delete dead letter"))?;
         Ok(())
     }
 
@@ -765,16 +988,25 @@ impl Transport for NatsTransport {
         match (peek.message_type, peek.recipient, peek.topic) {
             (MessageType::Direct, Some(to), _) => {
                 // Published raw, as anything on the network could: the receiver verifies.
-                let ack = s.js.publish(s.direct_subject(to), wire).await.map_err(backend("ingest"))?;
+                let ack =
+                    s.js.publish(s.direct_subject(to), wire)
+                        .await
+                        .map_err(backend("ingest"))?;
                 ack.await.map_err(backend("ingest"))?;
                 Ok(())
             }
             (MessageType::Publish, _, Some(t)) => {
                 let topic = Topic::parse(&t)?;
-                s.client.publish(topic.nats_subject(&format!("{}.topic", s.prefix)), wire).await.map_err(backend("ingest"))?;
+                s.client
+                    .publish(topic.nats_subject(&format!("{}.topic", s.prefix)), wire)
+                    .await
+                    .map_err(backend("ingest"))?;
                 s.client.flush().await.map_err(backend("flush"))
             }
-            (t, _, _) => Err(BusError::Backend(format!("cannot ingest a {} message from outside", t.as_str()))),
+            (t, _, _) => Err(BusError::Backend(format!(
+                "cannot ingest a {} message from outside",
+                t.as_str()
+            ))),
         }
     }
 

@@ -46,7 +46,13 @@ pub(crate) struct BoundedQueue<T> {
 impl<T: Sized_> BoundedQueue<T> {
     pub(crate) fn new(max_items: usize, max_bytes: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0, held_items: 0, held_bytes: 0, closed: false }),
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                bytes: 0,
+                held_items: 0,
+                held_bytes: 0,
+                closed: false,
+            }),
             max_items: max_items.max(1),
             max_bytes: max_bytes.max(1),
             not_empty: Notify::new(),
@@ -230,9 +236,15 @@ mod tests {
         let q = BoundedQueue::<Vec<u8>>::new(3, 10);
         q.try_push(vec![0; 4]).unwrap();
         q.try_push(vec![0; 4]).unwrap();
-        assert!(matches!(q.try_push(vec![0; 4]), Err(PushError::Full(_))), "byte bound");
+        assert!(
+            matches!(q.try_push(vec![0; 4]), Err(PushError::Full(_))),
+            "byte bound"
+        );
         q.try_push(vec![0; 2]).unwrap();
-        assert!(matches!(q.try_push(vec![]), Err(PushError::Full(_))), "item bound");
+        assert!(
+            matches!(q.try_push(vec![]), Err(PushError::Full(_))),
+            "item bound"
+        );
         assert_eq!((q.len(), q.bytes()), (3, 10));
         assert_eq!(q.try_pop().unwrap().len(), 4);
         assert_eq!(q.bytes(), 6);
@@ -247,10 +259,14 @@ mod tests {
         let q = Arc::new(BoundedQueue::<Vec<u8>>::new(1, 100));
         q.try_push(vec![1]).unwrap();
         let q2 = q.clone();
-        let waiter = tokio::spawn(async move { q2.push(vec![2], Duration::from_secs(5)).await.is_ok() });
+        let waiter =
+            tokio::spawn(async move { q2.push(vec![2], Duration::from_secs(5)).await.is_ok() });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(q.pop().await.unwrap(), vec![1]);
-        assert!(waiter.await.unwrap(), "producer resumed once there was room");
+        assert!(
+            waiter.await.unwrap(),
+            "producer resumed once there was room"
+        );
         assert_eq!(q.pop().await.unwrap(), vec![2]);
         q.try_push(vec![3]).unwrap();
         let r = q.push(vec![4], Duration::from_millis(30)).await;
@@ -263,7 +279,10 @@ mod tests {
         q.try_push(vec![1]).unwrap();
         q.try_push(vec![2]).unwrap();
         let a = q.try_pop_held().unwrap();
-        assert!(matches!(q.try_push(vec![3]), Err(PushError::Full(_))), "held item keeps its room");
+        assert!(
+            matches!(q.try_push(vec![3]), Err(PushError::Full(_))),
+            "held item keeps its room"
+        );
         q.requeue_held(a).unwrap();
         assert_eq!((q.len(), q.held()), (2, 0));
         let b = q.try_pop_held().unwrap();

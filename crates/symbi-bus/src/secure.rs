@@ -92,7 +92,12 @@ pub struct Violation {
 
 impl Violation {
     fn new(check: &'static str, detail: impl Into<String>) -> Self {
-        Self { check, detail: detail.into(), message_id: None, claimed_sender: None }
+        Self {
+            check,
+            detail: detail.into(),
+            message_id: None,
+            claimed_sender: None,
+        }
     }
 }
 
@@ -159,7 +164,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Violation> {
         if self.pos + n > self.buf.len() {
-            return Err(Violation::new("malformed", format!("truncated at byte {}", self.pos)));
+            return Err(Violation::new(
+                "malformed",
+                format!("truncated at byte {}", self.pos),
+            ));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -188,28 +196,49 @@ impl<'a> Reader<'a> {
 fn parse(buf: &[u8]) -> Result<Header<'_>, Violation> {
     let mut r = Reader { buf, pos: 0 };
     if r.take(2)? != MAGIC {
-        return Err(Violation::new("malformed", "not a symbi bus message (bad magic)"));
+        return Err(Violation::new(
+            "malformed",
+            "not a symbi bus message (bad magic)",
+        ));
     }
     let version = r.u8()?;
     if version != VERSION {
-        return Err(Violation::new("malformed", format!("unsupported wire version {version}")));
+        return Err(Violation::new(
+            "malformed",
+            format!("unsupported wire version {version}"),
+        ));
     }
     let mode = r.u8()?;
     if mode > 2 {
-        return Err(Violation::new("malformed", format!("unknown security mode {mode}")));
+        return Err(Violation::new(
+            "malformed",
+            format!("unknown security mode {mode}"),
+        ));
     }
-    let mtype = MessageType::from_u8(r.u8()?).ok_or_else(|| Violation::new("malformed", "unknown message type"))?;
+    let mtype = MessageType::from_u8(r.u8()?)
+        .ok_or_else(|| Violation::new("malformed", "unknown message type"))?;
     let flags = r.u8()?;
     let id = MessageId(r.uuid()?);
     let sender = AgentId(r.uuid()?);
-    let recipient = if flags & F_RECIPIENT != 0 { Some(AgentId(r.uuid()?)) } else { None };
-    let correlation = if flags & F_CORRELATION != 0 { Some(MessageId(r.uuid()?)) } else { None };
+    let recipient = if flags & F_RECIPIENT != 0 {
+        Some(AgentId(r.uuid()?))
+    } else {
+        None
+    };
+    let correlation = if flags & F_CORRELATION != 0 {
+        Some(MessageId(r.uuid()?))
+    } else {
+        None
+    };
     let timestamp_ms = r.u64()?;
     let ttl_ms = r.u64()?;
     let redrive = r.u32()?;
     let topic = if flags & F_TOPIC != 0 {
         let n = r.u16()? as usize;
-        Some(std::str::from_utf8(r.take(n)?).map_err(|_| Violation::new("malformed", "topic is not UTF-8"))?)
+        Some(
+            std::str::from_utf8(r.take(n)?)
+                .map_err(|_| Violation::new("malformed", "topic is not UTF-8"))?,
+        )
     } else {
         None
     };
@@ -224,7 +253,13 @@ fn parse(buf: &[u8]) -> Result<Header<'_>, Violation> {
             let created_ms = r.u64()?;
             let sig = r.array::<SIGNATURE_LEN>()?;
             nonce[4..].copy_from_slice(&counter.to_be_bytes());
-            session = Some(SessionHeader { id, counter, salt, created_ms, sig });
+            session = Some(SessionHeader {
+                id,
+                counter,
+                salt,
+                created_ms,
+                sig,
+            });
         }
         _ => {}
     }
@@ -232,9 +267,16 @@ fn parse(buf: &[u8]) -> Result<Header<'_>, Violation> {
     let len = r.u32()? as usize;
     let body = r.take(len)?;
     let body_end = r.pos;
-    let signature = if mode == 1 { Some(r.array::<SIGNATURE_LEN>()?) } else { None };
+    let signature = if mode == 1 {
+        Some(r.array::<SIGNATURE_LEN>()?)
+    } else {
+        None
+    };
     if r.pos != buf.len() {
-        return Err(Violation::new("malformed", format!("{} trailing bytes", buf.len() - r.pos)));
+        return Err(Violation::new(
+            "malformed",
+            format!("{} trailing bytes", buf.len() - r.pos),
+        ));
     }
     let v_ctx = |mut v: Violation| {
         v.message_id = Some(id);
@@ -242,10 +284,16 @@ fn parse(buf: &[u8]) -> Result<Header<'_>, Violation> {
         v
     };
     if mtype == MessageType::Publish && topic.is_none() {
-        return Err(v_ctx(Violation::new("malformed", "a publish carries no topic")));
+        return Err(v_ctx(Violation::new(
+            "malformed",
+            "a publish carries no topic",
+        )));
     }
     if mtype != MessageType::Publish && recipient.is_none() {
-        return Err(v_ctx(Violation::new("malformed", "a direct message carries no recipient")));
+        return Err(v_ctx(Violation::new(
+            "malformed",
+            "a direct message carries no recipient",
+        )));
     }
     Ok(Header {
         mode,
@@ -272,7 +320,10 @@ impl<'a> SecureMessage<'a> {
     pub fn parse(wire: &'a [u8]) -> Result<Self, Violation> {
         let h = parse(wire)?;
         if h.mode != 1 {
-            return Err(Violation::new("security_mode", format!("message is {}", mode_name(h.mode))));
+            return Err(Violation::new(
+                "security_mode",
+                format!("message is {}", mode_name(h.mode)),
+            ));
         }
         Ok(SecureMessage {
             id: h.id,
@@ -359,14 +410,20 @@ impl ReplayWindow {
             return if redelivery {
                 Ok(())
             } else {
-                Err(Violation::new("replay", format!("message {id} (redrive {redrive}) was already accepted")))
+                Err(Violation::new(
+                    "replay",
+                    format!("message {id} (redrive {redrive}) was already accepted"),
+                ))
             };
         }
         while w.total >= w.capacity {
             // Forget the oldest bucket; a replay of one of its ids carries that id's own
             // timestamp, at most the bucket's newest, so refusing timestamps up to it keeps
             // the check sound.
-            let (_, max_ts, set) = w.buckets.pop_front().expect("total > 0 means a bucket exists");
+            let (_, max_ts, set) = w
+                .buckets
+                .pop_front()
+                .expect("total > 0 means a bucket exists");
             w.total -= set.len();
             w.low_watermark_ms = w.low_watermark_ms.max(max_ts);
         }
@@ -451,14 +508,28 @@ pub struct Codec {
     in_sessions: DashMap<[u8; 16], Arc<InSession>>,
 }
 
-fn channel_of(mtype: MessageType, sender: AgentId, recipient: Option<AgentId>, topic: Option<&str>) -> Channel {
+fn channel_of(
+    mtype: MessageType,
+    sender: AgentId,
+    recipient: Option<AgentId>,
+    topic: Option<&str>,
+) -> Channel {
     match (mtype, topic) {
         (MessageType::Publish, Some(t)) => Channel::Topic(t.into()),
-        _ => Channel::Direct { sender, recipient: recipient.unwrap_or_default() },
+        _ => Channel::Direct {
+            sender,
+            recipient: recipient.unwrap_or_default(),
+        },
     }
 }
 
-fn handshake_bytes(sender: AgentId, channel: &Channel, id: &[u8; 16], salt: &[u8], created_ms: u64) -> Vec<u8> {
+fn handshake_bytes(
+    sender: AgentId,
+    channel: &Channel,
+    id: &[u8; 16],
+    salt: &[u8],
+    created_ms: u64,
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(128);
     v.extend_from_slice(HANDSHAKE_CONTEXT);
     v.extend_from_slice(sender.as_uuid().as_bytes());
@@ -474,7 +545,12 @@ fn handshake_bytes(sender: AgentId, channel: &Channel, id: &[u8; 16], salt: &[u8
 impl Codec {
     /// A codec over `keys`.
     pub fn new(keys: Arc<KeyRing>, settings: CodecSettings) -> Self {
-        Self { keys, settings, out_sessions: DashMap::new(), in_sessions: DashMap::new() }
+        Self {
+            keys,
+            settings,
+            out_sessions: DashMap::new(),
+            in_sessions: DashMap::new(),
+        }
     }
 
     /// The settings.
@@ -487,34 +563,67 @@ impl Codec {
         &self.keys
     }
 
-    fn session_key(&self, channel: &Channel, id: &[u8; 16], salt: &[u8]) -> Result<Arc<dyn Aead>, BusError> {
+    fn session_key(
+        &self,
+        channel: &Channel,
+        id: &[u8; 16],
+        salt: &[u8],
+    ) -> Result<Arc<dyn Aead>, BusError> {
         let (_, channel_key) = self.keys.channel(channel)?;
         let mut info = b"symbi-bus/session-key/v1".to_vec();
         info.extend_from_slice(id);
         let mut k = zeroize::Zeroizing::new([0u8; 32]);
-        self.keys.provider().hkdf_sha256(salt, &channel_key, &info, &mut *k).map_err(|e| BusError::Keys(e.to_string()))?;
-        self.keys.provider().aead(&k).map_err(|e| BusError::Keys(e.to_string()))
+        self.keys
+            .provider()
+            .hkdf_sha256(salt, &channel_key, &info, &mut *k)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
+        self.keys
+            .provider()
+            .aead(&k)
+            .map_err(|e| BusError::Keys(e.to_string()))
     }
 
-    fn new_out_session(&self, sender: AgentId, channel: &Channel) -> Result<Arc<OutSession>, BusError> {
+    fn new_out_session(
+        &self,
+        sender: AgentId,
+        channel: &Channel,
+    ) -> Result<Arc<OutSession>, BusError> {
         let p = self.keys.provider();
         let mut id = [0u8; 16];
         let mut salt = [0u8; 32];
-        p.fill_random(&mut id).map_err(|e| BusError::Keys(e.to_string()))?;
-        p.fill_random(&mut salt).map_err(|e| BusError::Keys(e.to_string()))?;
+        p.fill_random(&mut id)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
+        p.fill_random(&mut salt)
+            .map_err(|e| BusError::Keys(e.to_string()))?;
         let created_ms = now_ms();
-        let sig = self.keys.signer(sender)?.sign(&handshake_bytes(sender, channel, &id, &salt, created_ms));
+        let sig = self
+            .keys
+            .signer(sender)?
+            .sign(&handshake_bytes(sender, channel, &id, &salt, created_ms));
         let aead = self.session_key(channel, &id, &salt)?;
-        Ok(Arc::new(OutSession { id, salt, created_ms, sig, aead, counter: AtomicU64::new(0) }))
+        Ok(Arc::new(OutSession {
+            id,
+            salt,
+            created_ms,
+            sig,
+            aead,
+            counter: AtomicU64::new(0),
+        }))
     }
 
     /// The outbound session of `(sender, channel)` and the counter to use, re-keying when
     /// the session is used up or too old.
-    fn out_session(&self, sender: AgentId, channel: Channel) -> Result<(Arc<OutSession>, u64), BusError> {
+    fn out_session(
+        &self,
+        sender: AgentId,
+        channel: Channel,
+    ) -> Result<(Arc<OutSession>, u64), BusError> {
         let now = now_ms();
         if let Some(s) = self.out_sessions.get(&(sender, channel.clone())) {
             let c = s.counter.fetch_add(1, Ordering::Relaxed);
-            if c < self.settings.rekey_messages && now.saturating_sub(s.created_ms) < self.settings.rekey_interval_ms {
+            if c < self.settings.rekey_messages
+                && now.saturating_sub(s.created_ms) < self.settings.rekey_interval_ms
+            {
                 return Ok((s.clone(), c));
             }
         }
@@ -530,7 +639,12 @@ impl Codec {
     }
 
     /// Encodes `msg` with redrive count `redrive` in `mode`.
-    pub(crate) fn seal_as(&self, msg: &Message, redrive: u32, mode: BusSecurityMode) -> Result<Bytes, BusError> {
+    pub(crate) fn seal_as(
+        &self,
+        msg: &Message,
+        redrive: u32,
+        mode: BusSecurityMode,
+    ) -> Result<Bytes, BusError> {
         let topic = msg.topic.as_ref().map(|t| t.as_str());
         let mut flags = 0u8;
         if msg.recipient.is_some() {
@@ -570,11 +684,16 @@ impl Codec {
             }
             BusSecurityMode::SignedEveryMessage => {
                 let mut nonce = [0u8; NONCE_LEN];
-                self.keys.provider().fill_random(&mut nonce).map_err(|e| BusError::Keys(e.to_string()))?;
+                self.keys
+                    .provider()
+                    .fill_random(&mut nonce)
+                    .map_err(|e| BusError::Keys(e.to_string()))?;
                 b.put_slice(&nonce);
                 let channel = channel_of(msg.message_type, msg.sender, msg.recipient, topic);
                 let (aead, _) = self.keys.channel(&channel)?;
-                let ct = aead.seal(&nonce, &b, &msg.payload).map_err(|e| BusError::Keys(e.to_string()))?;
+                let ct = aead
+                    .seal(&nonce, &b, &msg.payload)
+                    .map_err(|e| BusError::Keys(e.to_string()))?;
                 b.put_u32(ct.len() as u32);
                 b.put_slice(&ct);
                 let sig = self.keys.signer(msg.sender)?.sign(&b);
@@ -590,7 +709,10 @@ impl Codec {
                 b.put_slice(&s.sig);
                 let mut nonce = [0u8; NONCE_LEN];
                 nonce[4..].copy_from_slice(&counter.to_be_bytes());
-                let ct = s.aead.seal(&nonce, &b, &msg.payload).map_err(|e| BusError::Keys(e.to_string()))?;
+                let ct = s
+                    .aead
+                    .seal(&nonce, &b, &msg.payload)
+                    .map_err(|e| BusError::Keys(e.to_string()))?;
                 b.put_u32(ct.len() as u32);
                 b.put_slice(&ct);
             }
@@ -647,7 +769,11 @@ impl Codec {
         if h.mode != want {
             return Err(ctx(Violation::new(
                 "security_mode",
-                format!("message is {} but this bus requires {}", mode_name(h.mode), mode_name(want)),
+                format!(
+                    "message is {} but this bus requires {}",
+                    mode_name(h.mode),
+                    mode_name(want)
+                ),
             )));
         }
         let skew = self.settings.skew_ms;
@@ -655,22 +781,35 @@ impl Codec {
             if h.timestamp_ms + skew < arrival_ms {
                 return Err(ctx(Violation::new(
                     "stale_timestamp",
-                    format!("timestamp is {} ms older than arrival; at most {skew} ms accepted", arrival_ms - h.timestamp_ms),
+                    format!(
+                        "timestamp is {} ms older than arrival; at most {skew} ms accepted",
+                        arrival_ms - h.timestamp_ms
+                    ),
                 )));
             }
             if h.timestamp_ms > arrival_ms + skew {
                 return Err(ctx(Violation::new(
                     "future_timestamp",
-                    format!("timestamp is {} ms ahead of arrival; at most {skew} ms accepted", h.timestamp_ms - arrival_ms),
+                    format!(
+                        "timestamp is {} ms ahead of arrival; at most {skew} ms accepted",
+                        h.timestamp_ms - arrival_ms
+                    ),
                 )));
             }
         }
         let topic = match h.topic {
-            Some(t) => Some(Topic::parse(t).map_err(|e| ctx(Violation::new("malformed", e.to_string())))?),
+            Some(t) => {
+                Some(Topic::parse(t).map_err(|e| ctx(Violation::new("malformed", e.to_string())))?)
+            }
             None => None,
         };
         let channel = || channel_of(h.mtype, h.sender, h.recipient, h.topic);
-        let key_err = |e: BusError| ctx(Violation::new("signature", format!("no key for sender: {e}")));
+        let key_err = |e: BusError| {
+            ctx(Violation::new(
+                "signature",
+                format!("no key for sender: {e}"),
+            ))
+        };
         let payload: Bytes = match h.mode {
             0 => wire.slice_ref(h.body),
             1 => {
@@ -679,10 +818,20 @@ impl Codec {
                     .verifier(h.sender)
                     .map_err(key_err)?
                     .verify(&wire[..h.body_end], &sig)
-                    .map_err(|_| ctx(Violation::new("signature", format!("signature does not verify for sender {}", h.sender))))?;
+                    .map_err(|_| {
+                        ctx(Violation::new(
+                            "signature",
+                            format!("signature does not verify for sender {}", h.sender),
+                        ))
+                    })?;
                 let (aead, _) = self.keys.channel(&channel()).map_err(key_err)?;
                 aead.open(&h.nonce, &wire[..h.header_end], h.body)
-                    .map_err(|_| ctx(Violation::new("decrypt", "ciphertext does not decrypt under the channel key")))?
+                    .map_err(|_| {
+                        ctx(Violation::new(
+                            "decrypt",
+                            "ciphertext does not decrypt under the channel key",
+                        ))
+                    })?
                     .into()
             }
             _ => {
@@ -691,7 +840,10 @@ impl Codec {
                 let session = match self.in_sessions.get(&s.id).map(|e| e.clone()) {
                     Some(known) => {
                         if known.sender != h.sender || known.channel != ch {
-                            return Err(ctx(Violation::new("session", "session id reused by another sender or channel")));
+                            return Err(ctx(Violation::new(
+                                "session",
+                                "session id reused by another sender or channel",
+                            )));
                         }
                         known
                     }
@@ -699,16 +851,33 @@ impl Codec {
                         if verify_freshness
                             && s.created_ms + self.settings.rekey_interval_ms + skew < arrival_ms
                         {
-                            return Err(ctx(Violation::new("stale_timestamp", "session handshake has expired")));
+                            return Err(ctx(Violation::new(
+                                "stale_timestamp",
+                                "session handshake has expired",
+                            )));
                         }
                         let hs = handshake_bytes(h.sender, &ch, &s.id, s.salt, s.created_ms);
-                        self.keys.verifier(h.sender).map_err(key_err)?.verify(&hs, &s.sig).map_err(|_| {
-                            ctx(Violation::new("signature", format!("session handshake signature does not verify for sender {}", h.sender)))
-                        })?;
+                        self.keys
+                            .verifier(h.sender)
+                            .map_err(key_err)?
+                            .verify(&hs, &s.sig)
+                            .map_err(|_| {
+                                ctx(Violation::new(
+                                    "signature",
+                                    format!(
+                                        "session handshake signature does not verify for sender {}",
+                                        h.sender
+                                    ),
+                                ))
+                            })?;
                         let aead = self
                             .session_key(&ch, &s.id, s.salt)
                             .map_err(|e| ctx(Violation::new("session", e.to_string())))?;
-                        let new = Arc::new(InSession { sender: h.sender, channel: ch, aead });
+                        let new = Arc::new(InSession {
+                            sender: h.sender,
+                            channel: ch,
+                            aead,
+                        });
                         if self.in_sessions.len() >= MAX_INBOUND_SESSIONS {
                             self.in_sessions.clear();
                         }
@@ -720,14 +889,20 @@ impl Codec {
                 session
                     .aead
                     .open(&h.nonce, &wire[..h.header_end], h.body)
-                    .map_err(|_| ctx(Violation::new("decrypt", "ciphertext or header was tampered with (AEAD tag mismatch)")))?
+                    .map_err(|_| {
+                        ctx(Violation::new(
+                            "decrypt",
+                            "ciphertext or header was tampered with (AEAD tag mismatch)",
+                        ))
+                    })?
                     .into()
             }
         };
         if let Some(w) = replay
             && h.mode != 0
         {
-            w.check_and_insert(h.id, h.redrive, h.timestamp_ms, now_ms(), redelivery).map_err(ctx)?;
+            w.check_and_insert(h.id, h.redrive, h.timestamp_ms, now_ms(), redelivery)
+                .map_err(ctx)?;
         }
         Ok((
             Message {
@@ -751,8 +926,19 @@ mod tests {
     use super::*;
 
     fn codec(mode: BusSecurityMode, master: u8) -> Codec {
-        let keys = Arc::new(KeyRing::new(symbi_crypto::provider("ring").unwrap(), [master; 32]));
-        Codec::new(keys, CodecSettings { mode, skew_ms: 30_000, rekey_messages: 3, rekey_interval_ms: 60_000 })
+        let keys = Arc::new(KeyRing::new(
+            symbi_crypto::provider("ring").unwrap(),
+            [master; 32],
+        ));
+        Codec::new(
+            keys,
+            CodecSettings {
+                mode,
+                skew_ms: 30_000,
+                rekey_messages: 3,
+                rekey_interval_ms: 60_000,
+            },
+        )
     }
 
     fn msg(payload: &'static [u8]) -> Message {
@@ -771,7 +957,11 @@ mod tests {
 
     #[test]
     fn round_trip_every_mode() {
-        for mode in [BusSecurityMode::Plaintext, BusSecurityMode::SignedEveryMessage, BusSecurityMode::Session] {
+        for mode in [
+            BusSecurityMode::Plaintext,
+            BusSecurityMode::SignedEveryMessage,
+            BusSecurityMode::Session,
+        ] {
             let c = codec(mode, 1);
             let w = ReplayWindow::new(30_000, 1000);
             for i in 0..7 {
@@ -783,7 +973,10 @@ mod tests {
                 }
                 let wire = c.seal(&m).unwrap();
                 if mode != BusSecurityMode::Plaintext {
-                    assert!(!wire.windows(11).any(|x| x == b"hello world"), "payload is encrypted");
+                    assert!(
+                        !wire.windows(11).any(|x| x == b"hello world"),
+                        "payload is encrypted"
+                    );
                 }
                 let (back, redrive) = c.open(&wire, now_ms(), Some(&w), false).unwrap();
                 assert_eq!((back, redrive), (m, 0));
@@ -806,7 +999,10 @@ mod tests {
 
     #[test]
     fn every_header_byte_is_authenticated() {
-        for mode in [BusSecurityMode::SignedEveryMessage, BusSecurityMode::Session] {
+        for mode in [
+            BusSecurityMode::SignedEveryMessage,
+            BusSecurityMode::Session,
+        ] {
             let c = codec(mode, 1);
             let wire = c.seal(&msg(b"payload")).unwrap();
             for i in 0..wire.len() {
@@ -837,7 +1033,11 @@ mod tests {
         let receiver = codec(BusSecurityMode::Session, 1);
         let mut m3 = m.clone();
         m3.id = MessageId::new();
-        assert!(receiver.open(&sender.seal(&m3).unwrap(), now_ms(), None, false).is_ok());
+        assert!(
+            receiver
+                .open(&sender.seal(&m3).unwrap(), now_ms(), None, false)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -846,19 +1046,52 @@ mod tests {
         let w = ReplayWindow::new(30_000, 1000);
         let wire = c.seal(&msg(b"x")).unwrap();
         c.open(&wire, now_ms(), Some(&w), false).unwrap();
-        assert_eq!(c.open(&wire, now_ms(), Some(&w), false).unwrap_err().check, "replay");
-        assert!(c.open(&wire, now_ms(), Some(&w), true).is_ok(), "redelivery of an accepted id");
-        let forged = codec(BusSecurityMode::SignedEveryMessage, 2).seal(&msg(b"x")).unwrap();
-        assert_eq!(c.open(&forged, now_ms(), Some(&w), false).unwrap_err().check, "signature");
+        assert_eq!(
+            c.open(&wire, now_ms(), Some(&w), false).unwrap_err().check,
+            "replay"
+        );
+        assert!(
+            c.open(&wire, now_ms(), Some(&w), true).is_ok(),
+            "redelivery of an accepted id"
+        );
+        let forged = codec(BusSecurityMode::SignedEveryMessage, 2)
+            .seal(&msg(b"x"))
+            .unwrap();
+        assert_eq!(
+            c.open(&forged, now_ms(), Some(&w), false)
+                .unwrap_err()
+                .check,
+            "signature"
+        );
         let mut old = msg(b"x");
         old.timestamp_ms -= 31_000;
-        assert_eq!(c.open(&c.seal(&old).unwrap(), now_ms(), Some(&w), false).unwrap_err().check, "stale_timestamp");
+        assert_eq!(
+            c.open(&c.seal(&old).unwrap(), now_ms(), Some(&w), false)
+                .unwrap_err()
+                .check,
+            "stale_timestamp"
+        );
         let mut fut = msg(b"x");
         fut.timestamp_ms += 31_000;
-        assert_eq!(c.open(&c.seal(&fut).unwrap(), now_ms(), Some(&w), false).unwrap_err().check, "future_timestamp");
-        let plain = codec(BusSecurityMode::Plaintext, 1).seal(&msg(b"x")).unwrap();
-        assert_eq!(c.open(&plain, now_ms(), Some(&w), false).unwrap_err().check, "security_mode");
-        assert_eq!(c.open(&Bytes::from_static(b"junk"), now_ms(), None, false).unwrap_err().check, "malformed");
+        assert_eq!(
+            c.open(&c.seal(&fut).unwrap(), now_ms(), Some(&w), false)
+                .unwrap_err()
+                .check,
+            "future_timestamp"
+        );
+        let plain = codec(BusSecurityMode::Plaintext, 1)
+            .seal(&msg(b"x"))
+            .unwrap();
+        assert_eq!(
+            c.open(&plain, now_ms(), Some(&w), false).unwrap_err().check,
+            "security_mode"
+        );
+        assert_eq!(
+            c.open(&Bytes::from_static(b"junk"), now_ms(), None, false)
+                .unwrap_err()
+                .check,
+            "malformed"
+        );
     }
 
     #[test]
@@ -866,20 +1099,23 @@ mod tests {
         let w = ReplayWindow::new(1_000, 1024);
         let now = 1_000_000;
         for i in 0..5000 {
-            w.check_and_insert(MessageId::new(), 0, now + i, now + i, false).unwrap();
+            w.check_and_insert(MessageId::new(), 0, now + i, now + i, false)
+                .unwrap();
         }
         assert!(w.len() <= 1024);
         // After saturation, a timestamp from the forgotten range is refused rather than
         // risk a replay; a fresh one is accepted.
         let e = w.check_and_insert(MessageId::new(), 0, now + 3000, now + 5000, false);
         assert_eq!(e.unwrap_err().check, "stale_timestamp");
-        w.check_and_insert(MessageId::new(), 0, now + 5000, now + 5000, false).unwrap();
+        w.check_and_insert(MessageId::new(), 0, now + 5000, now + 5000, false)
+            .unwrap();
         // Time-based eviction.
         let w = ReplayWindow::new(1_000, 1024);
         let id = MessageId::new();
         w.check_and_insert(id, 0, now, now, false).unwrap();
         assert!(w.check_and_insert(id, 0, now, now + 1_000, false).is_err());
-        w.check_and_insert(MessageId::new(), 0, now + 5_000, now + 5_000, false).unwrap();
+        w.check_and_insert(MessageId::new(), 0, now + 5_000, now + 5_000, false)
+            .unwrap();
         assert_eq!(w.len(), 1);
     }
 }

@@ -47,7 +47,10 @@ pub struct TopicError {
 }
 
 fn err(input: &str, reason: impl Into<String>) -> TopicError {
-    TopicError { input: input.to_string(), reason: reason.into() }
+    TopicError {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Splits and validates; `wildcards` allows `*` and a final `>`.
@@ -58,15 +61,27 @@ fn tokens(input: &str, wildcards: bool) -> Result<Vec<&str>, TopicError> {
     }
     let toks: Vec<&str> = body.split(['/', '.']).collect();
     if toks.len() > MAX_TOKENS {
-        return Err(err(input, format!("has {} tokens; at most {MAX_TOKENS} are allowed", toks.len())));
+        return Err(err(
+            input,
+            format!(
+                "has {} tokens; at most {MAX_TOKENS} are allowed",
+                toks.len()
+            ),
+        ));
     }
     for (i, t) in toks.iter().enumerate() {
         if t.is_empty() {
-            return Err(err(input, "has an empty token (leading, trailing or doubled separator)"));
+            return Err(err(
+                input,
+                "has an empty token (leading, trailing or doubled separator)",
+            ));
         }
         if *t == "*" || *t == ">" {
             if !wildcards {
-                return Err(err(input, format!("wildcard `{t}` is only allowed in subscription patterns")));
+                return Err(err(
+                    input,
+                    format!("wildcard `{t}` is only allowed in subscription patterns"),
+                ));
             }
             if *t == ">" && i + 1 != toks.len() {
                 return Err(err(input, "`>` must be the last token"));
@@ -76,7 +91,10 @@ fn tokens(input: &str, wildcards: bool) -> Result<Vec<&str>, TopicError> {
         if i == 0 && t.starts_with('$') {
             return Err(err(input, "names starting with `$` are reserved"));
         }
-        if let Some(c) = t.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-:@~+=$".contains(*c))) {
+        if let Some(c) = t
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "_-:@~+=$".contains(*c)))
+        {
             return Err(err(
                 input,
                 format!("character {c:?} is not allowed (letters, digits and _ - : @ ~ + = only)"),
@@ -158,7 +176,10 @@ impl TopicPattern {
                 lit => PatternToken::Literal(lit.into()),
             })
             .collect();
-        Ok(TopicPattern { canonical: toks.join("/").into(), tokens: parsed })
+        Ok(TopicPattern {
+            canonical: toks.join("/").into(),
+            tokens: parsed,
+        })
     }
 
     /// The canonical pattern (`a/*/c`).
@@ -173,7 +194,9 @@ impl TopicPattern {
 
     /// Whether the pattern contains a wildcard.
     pub fn is_wildcard(&self) -> bool {
-        self.tokens.iter().any(|t| !matches!(t, PatternToken::Literal(_)))
+        self.tokens
+            .iter()
+            .any(|t| !matches!(t, PatternToken::Literal(_)))
     }
 
     /// Whether `topic` matches this pattern.
@@ -274,8 +297,14 @@ mod tests {
         assert_eq!(Topic::parse("a.b/c").unwrap().as_str(), "a/b/c");
         assert_eq!(Topic::parse("topic://x").unwrap().as_str(), "x");
         assert_eq!(TopicPattern::parse("a.*.>").unwrap().as_str(), "a/*/>");
-        assert_eq!(Topic::parse("a/b").unwrap().nats_subject("symbi.topic"), "symbi.topic.a.b");
-        assert_eq!(TopicPattern::parse("a/>").unwrap().nats_subject("p"), "p.a.>");
+        assert_eq!(
+            Topic::parse("a/b").unwrap().nats_subject("symbi.topic"),
+            "symbi.topic.a.b"
+        );
+        assert_eq!(
+            TopicPattern::parse("a/>").unwrap().nats_subject("p"),
+            "p.a.>"
+        );
     }
 
     #[test]
@@ -292,8 +321,18 @@ mod tests {
             let e = Topic::parse(input).unwrap_err();
             assert!(e.to_string().contains(needle), "{input}: {e}");
         }
-        assert!(TopicPattern::parse("a/>/b").unwrap_err().reason.contains("last token"));
+        assert!(
+            TopicPattern::parse("a/>/b")
+                .unwrap_err()
+                .reason
+                .contains("last token")
+        );
         assert!(TopicPattern::parse("a/".repeat(20).trim_end_matches('/')).is_err());
-        assert!(Topic::parse(&"x".repeat(300)).unwrap_err().reason.contains("longer"));
+        assert!(
+            Topic::parse(&"x".repeat(300))
+                .unwrap_err()
+                .reason
+                .contains("longer")
+        );
     }
 }

@@ -55,7 +55,10 @@ pub struct Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("message", &self.message).field("attempt", &self.attempt).finish()
+        f.debug_struct("Delivery")
+            .field("message", &self.message)
+            .field("attempt", &self.attempt)
+            .finish()
     }
 }
 
@@ -127,7 +130,10 @@ impl Inbox {
 
     /// The next delivery, or `None` if none arrives within `timeout`.
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Delivery> {
-        tokio::time::timeout(timeout, self.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -144,7 +150,9 @@ pub struct Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("pattern", &self.pattern).finish()
+        f.debug_struct("Subscription")
+            .field("pattern", &self.pattern)
+            .finish()
     }
 }
 
@@ -161,7 +169,10 @@ impl Subscription {
 
     /// The next message, or `None` if none arrives within `timeout`.
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Message> {
-        tokio::time::timeout(timeout, self.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// A message if one is queued.
@@ -200,7 +211,9 @@ pub(crate) async fn push_to_subscriber(
     };
     if let Err(PushError::Full(_)) = r {
         dropped.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!("subscription queue full for the whole send timeout; message dropped for it");
+        tracing::warn!(
+            "subscription queue full for the whole send timeout; message dropped for it"
+        );
     }
 }
 
@@ -219,7 +232,12 @@ pub(crate) trait Transport: Send + Sync + 'static {
     async fn open_inbox(&self, agent: AgentId) -> Result<Inbox, BusError>;
     async fn drain_inbox(&self, agent: AgentId) -> Result<Vec<Message>, BusError>;
     /// Sends a request and waits for the (verified) response.
-    async fn request(&self, meta: &Message, env: Envelope, timeout: Duration) -> Result<Message, BusError>;
+    async fn request(
+        &self,
+        meta: &Message,
+        env: Envelope,
+        timeout: Duration,
+    ) -> Result<Message, BusError>;
     async fn respond(&self, reply: ReplyTo, env: Envelope) -> Result<(), BusError>;
     /// A status known to the backend beyond this node (NATS: the shared status bucket).
     async fn remote_status(&self, id: MessageId) -> Result<Option<DeliveryStatus>, BusError>;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use symbi_bus::{Bus, BusSecurityMode, BusSettings, KeyRing};
 use symbi_types::{
-    ActionCategory, AgentId, AgentRuleSet, Decision, MemoryEventLog, PolicyDecisionPoint, PolicyRequest, Principal,
+    ActionCategory, AgentId, AgentRuleSet, Decision, MemoryEventLog, PolicyDecisionPoint,
+    PolicyRequest, Principal,
 };
 
 /// A nats-server with JetStream on a free loopback port and a temporary store; killed on drop.
@@ -23,7 +24,11 @@ pub struct NatsServer {
 impl NatsServer {
     pub fn start() -> Self {
         let bin = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -40,7 +45,11 @@ impl NatsServer {
         let url = format!("nats://127.0.0.1:{port}");
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, url, _dir: dir };
+                return Self {
+                    child,
+                    url,
+                    _dir: dir,
+                };
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -71,15 +80,25 @@ impl PolicyDecisionPoint for RulePdp {
         let who = &r.principal.name;
         let what = &r.subject.name;
         let denied = match r.category {
-            ActionCategory::MessageSend => self.deny_send.iter().any(|(a, b)| a == who && b == what),
-            ActionCategory::Publish => self.deny_topic_prefix.iter().any(|p| what.starts_with(p.as_str())),
+            ActionCategory::MessageSend => {
+                self.deny_send.iter().any(|(a, b)| a == who && b == what)
+            }
+            ActionCategory::Publish => self
+                .deny_topic_prefix
+                .iter()
+                .any(|p| what.starts_with(p.as_str())),
             ActionCategory::Subscribe => self.deny_subscribe.iter().any(|a| a == who),
             _ => false,
         };
         if denied {
-            Decision::deny(format!("test rule forbids {} by {who} on {what}", r.category))
+            Decision::deny(format!(
+                "test rule forbids {} by {who} on {what}",
+                r.category
+            ))
         } else {
-            Decision::Allow { reasons: vec!["test rule".into()] }
+            Decision::Allow {
+                reasons: vec!["test rule".into()],
+            }
         }
     }
 }
@@ -113,29 +132,61 @@ pub fn test_settings(mode: BusSecurityMode) -> BusSettings {
 }
 
 pub async fn env_with(backend: Backend, mut settings: BusSettings, pdp: RulePdp) -> Env {
-    let keys = Arc::new(KeyRing::new(symbi_crypto::provider("ring").unwrap(), [42; 32]));
+    let keys = Arc::new(KeyRing::new(
+        symbi_crypto::provider("ring").unwrap(),
+        [42; 32],
+    ));
     let audit = MemoryEventLog::default();
     let (bus, server) = match backend {
-        Backend::Memory => (Bus::memory(settings, keys.clone(), Arc::new(pdp), Arc::new(audit.clone())).unwrap(), None),
+        Backend::Memory => (
+            Bus::memory(
+                settings,
+                keys.clone(),
+                Arc::new(pdp),
+                Arc::new(audit.clone()),
+            )
+            .unwrap(),
+            None,
+        ),
         Backend::Nats => {
             let server = NatsServer::start();
             settings.nats_url = server.url.clone();
-            let bus = Bus::nats(settings, keys.clone(), Arc::new(pdp), Arc::new(audit.clone())).await.unwrap();
+            let bus = Bus::nats(
+                settings,
+                keys.clone(),
+                Arc::new(pdp),
+                Arc::new(audit.clone()),
+            )
+            .await
+            .unwrap();
             (bus, Some(server))
         }
     };
-    Env { bus, audit, keys, server }
+    Env {
+        bus,
+        audit,
+        keys,
+        server,
+    }
 }
 
 pub async fn env(backend: Backend) -> Env {
-    env_with(backend, test_settings(BusSecurityMode::SignedEveryMessage), RulePdp::default()).await
+    env_with(
+        backend,
+        test_settings(BusSecurityMode::SignedEveryMessage),
+        RulePdp::default(),
+    )
+    .await
 }
 
 /// Registers an agent and returns its principal.
 pub async fn agent(bus: &Bus, name: &str) -> Principal {
     let id = AgentId::new();
     bus.register_agent(id, name).await.unwrap();
-    Principal { agent_id: Some(id), ..Principal::agent(name) }
+    Principal {
+        agent_id: Some(id),
+        ..Principal::agent(name)
+    }
 }
 
 pub fn id(p: &Principal) -> AgentId {
@@ -154,5 +205,8 @@ pub async fn violation(audit: &MemoryEventLog, check: &str) -> serde_json::Value
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("no security_violation with check `{check}` was audited; events: {:?}", audit.events());
+    panic!(
+        "no security_violation with check `{check}` was audited; events: {:?}",
+        audit.events()
+    );
 }
