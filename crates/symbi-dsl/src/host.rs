@@ -237,6 +237,10 @@ pub struct ActionRequest {
     /// Delegation depth of this execution (0 for a top-level execution). A host that runs
     /// another agent for `delegate` passes `delegation_depth + 1` in its context.
     pub delegation_depth: u32,
+    /// The agent's DSL policy rules for this execution: pass them to
+    /// [`PolicyDecisionPoint::decide`](symbi_types::PolicyDecisionPoint::decide) as
+    /// `agent_rules` (`request.rules.as_deref().map(|r| r as &dyn AgentRuleSet)`).
+    pub rules: Option<Arc<crate::rules::DslRuleSet>>,
 }
 
 impl ActionRequest {
@@ -455,6 +459,8 @@ pub struct ExecutionContext {
     /// Replay: the intrinsic values recorded by an earlier execution, returned in order
     /// instead of reading the clock / random generator.
     pub replay: Option<Vec<RecordedValue>>,
+    /// For scheduled runs: the top-level policy the schedule names (GRAMMAR 4.11.1).
+    pub schedule_policy: Option<String>,
 }
 
 impl Default for ExecutionContext {
@@ -467,6 +473,7 @@ impl Default for ExecutionContext {
             delegation_depth: 0,
             limits: ExecutionLimits::default(),
             replay: None,
+            schedule_policy: None,
         }
     }
 }

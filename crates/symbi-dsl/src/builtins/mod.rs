@@ -208,10 +208,21 @@ pub fn bind_signature(
     variadic: bool,
     names: &[Option<&str>],
 ) -> Result<Vec<u8>, (&'static str, String)> {
+    let ps: Vec<(&str, ParamKind)> = params.iter().map(|p| (p.name, p.kind)).collect();
+    bind_generic(callee, &ps, variadic, names)
+}
+
+/// [`bind_signature`] over `(name, kind)` pairs (user functions).
+pub fn bind_generic(
+    callee: &str,
+    params: &[(&str, ParamKind)],
+    variadic: bool,
+    names: &[Option<&str>],
+) -> Result<Vec<u8>, (&'static str, String)> {
     let mut perm = Vec::with_capacity(names.len());
     let mut given = vec![false; params.len()];
     let positional: Vec<usize> =
-        params.iter().enumerate().filter(|(_, p)| p.kind != ParamKind::Named).map(|(i, _)| i).collect();
+        params.iter().enumerate().filter(|(_, p)| p.1 != ParamKind::Named).map(|(i, _)| i).collect();
     let mut next_pos = 0;
     let mut n_pos = 0;
     for name in names {
@@ -236,7 +247,7 @@ pub fn bind_signature(
                     ));
                 }
             }
-            Some(n) => match params.iter().position(|p| p.name == *n) {
+            Some(n) => match params.iter().position(|p| p.0 == *n) {
                 Some(i) if given[i] => {
                     return Err(("E111", format!("argument `{n}` of `{callee}` is given twice")))
                 }
@@ -251,15 +262,15 @@ pub fn bind_signature(
         }
     }
     for (i, p) in params.iter().enumerate() {
-        if p.kind == ParamKind::Required && !given[i] {
-            let required = params.iter().filter(|p| p.kind == ParamKind::Required).count();
+        if p.1 == ParamKind::Required && !given[i] {
+            let required = params.iter().filter(|p| p.1 == ParamKind::Required).count();
             return Err((
                 "E110",
                 format!(
                     "`{callee}` takes {} but {} were given (missing `{}`)",
                     plural(required, "argument"),
                     names.len(),
-                    p.name
+                    p.0
                 ),
             ));
         }

@@ -50,6 +50,8 @@ pub(crate) enum ExprKind {
     Member(Box<Expr>, Str),
     Index(Box<[Expr; 2]>),
     Call(Box<Call>),
+    /// A construct the checker rejects (E108); raises `TypeError` if ever run.
+    Fail(Str),
 }
 
 #[derive(Debug)]
@@ -97,12 +99,12 @@ pub(crate) enum Target {
     /// A variable that may hold a lambda; otherwise the fallback target (4.6 1.1).
     VarThen { slot: u32, fallback: Box<Target> },
     /// `recv.m(…)` on a value.
-    Method { recv: Expr, name: Str, builtin: Option<&'static Builtin> },
+    Method { recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)> },
     /// `place.m(…)` where `m` mutates (`push`, `pop`, …).
     MutMethod { place: Place, name: Str, builtin: Option<&'static Builtin> },
     /// `a.m(…)` where `a` is a variable that may be unset: a method on its value when
     /// set, else the qualified name `a.m`.
-    MethodOrQualified { slot: u32, recv: Expr, name: Str, builtin: Option<&'static Builtin>, qualified: Box<Target> },
+    MethodOrQualified { slot: u32, recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)>, qualified: Box<Target> },
     /// Any other callee: must evaluate to a lambda.
     Dynamic(Expr),
 }

@@ -18,7 +18,7 @@ pub use exec::{
     execute, ExecutionFailure, ExecutionOutcome, ExecutionPool, FailureBudget,
 };
 
-use crate::builtins::{self, Args, Bind as _BindUnused};
+use crate::builtins::{self, Args};
 use crate::error::{ErrorKind, Fault};
 use crate::host::{ActionError, ActionKind, ActionRequest, BlockEnv, LogLevel, SourceLocation};
 use crate::program::LoadedProgram;
@@ -171,6 +171,12 @@ pub(crate) trait Effects {
     fn execution(&self) -> symbi_types::ExecutionId;
     /// The delegation depth.
     fn delegation_depth(&self) -> u32;
+    /// Switches to the environment of the next `with` block.
+    fn set_env(&mut self, env: Arc<BlockEnv>);
+    /// The execution's DSL rules (handed to the host with every action).
+    fn rules(&self) -> Option<Arc<crate::rules::DslRuleSet>> {
+        None
+    }
     /// Whether this is a policy guard (actions and intrinsics refused).
     fn is_guard(&self) -> bool {
         false
@@ -201,6 +207,8 @@ pub(crate) struct Interp<'a> {
     pub(crate) fx: &'a mut dyn Effects,
     stack_limit: usize,
     pub(crate) regex_cache: Vec<(Str, Arc<regex::Regex>)>,
+    /// Span of the builtin call being run (for `log` locations and lambda call sites).
+    pub(crate) cur_span: Span,
 }
 
 impl<'a> Interp<'a> {
@@ -222,6 +230,7 @@ impl<'a> Interp<'a> {
             fx,
             stack_limit: 0,
             regex_cache: Vec::new(),
+            cur_span: Span::default(),
         }
     }
 
@@ -501,6 +510,7 @@ impl<'a> Interp<'a> {
                 index(&o, &i)
             }
             ExprKind::Call(c) => self.eval_call(&c.target, c, e.span),
+            ExprKind::Fail(msg) => Err(type_error(msg.as_str())),
         }
     }
 
@@ -556,6 +566,7 @@ impl<'a> Interp<'a> {
             }
             Target::Builtin { b, bind } => {
                 let mut args = self.eval_builtin_args(c, b, bind, None)?;
+                self.cur_span = span;
                 (b.f)(self, &mut args)
             }
             Target::Service { s, bind } => {
@@ -585,13 +596,13 @@ impl<'a> Interp<'a> {
             }
             Target::Method { recv, name, builtin } => {
                 let r = self.eval(recv)?;
-                self.call_method(r, name, *builtin, c, span)
+                self.call_method(r, name, builtin, c, span)
             }
-            Target::MutMethod { place, name, builtin } => self.call_mut_method(place, name, *builtin, c, span),
+            Target::MutMethod { place, name, .. } => self.call_mut_method(place, name, c, span),
             Target::MethodOrQualified { slot, recv, name, builtin, qualified } => {
                 if self.slot(*slot).is_some() {
                     let r = self.eval(recv)?;
-                    self.call_method(r, name, *builtin, c, span)
+                    self.call_method(r, name, builtin, c, span)
                 } else {
                     self.eval_call(qualified, c, span)
                 }
@@ -785,25 +796,20 @@ impl<'a> Interp<'a> {
     }
 
     fn current_span(&self) -> Span {
-        self.frames.last().and_then(|f| f.call_site).unwrap_or_default()
+        self.cur_span
     }
 
     fn call_method(
         &mut self,
         recv: Value,
         name: &Str,
-        builtin: Option<&'static builtins::Builtin>,
+        builtin: &Option<(&'static builtins::Builtin, ir::Bind)>,
         c: &Call,
         span: Span,
     ) -> R {
-        if let Some(b) = builtin.filter(|b| b.method) {
-            let names: Vec<Option<&str>> =
-                std::iter::once(None).chain(c.names.iter().map(|n| n.as_deref())).collect();
-            let bind = match builtins::bind_signature(b.name, b.params, b.variadic, &names) {
-                Ok(p) => ir::Bind::Perm(p.into_boxed_slice()),
-                Err((_, m)) => ir::Bind::Error(Str::from(m)),
-            };
-            let mut args = self.eval_builtin_args(c, b, &bind, Some(recv))?;
+        if let Some((b, bind)) = builtin {
+            let mut args = self.eval_builtin_args(c, b, bind, Some(recv))?;
+            self.cur_span = span;
             return (b.f)(self, &mut args);
         }
         if let Value::Map(m) = &recv {
@@ -851,6 +857,7 @@ impl<'a> Interp<'a> {
             agent: self.fx.agent(),
             execution: self.fx.execution(),
             delegation_depth: self.fx.delegation_depth(),
+            rules: self.fx.rules(),
         };
         let deadline = self.deadline;
         match self.fx.action(req, deadline) {

@@ -7,7 +7,6 @@
 
 use super::ir::*;
 use super::{fault, norm_index, type_error, Flow, Interp, R};
-use crate::builtins;
 use crate::error::{ErrorKind, Fault, VResult};
 use crate::types::Ty;
 use crate::value::{binary_op, render, BinOp, Str, Value};
@@ -101,7 +100,6 @@ impl<'a> Interp<'a> {
         &mut self,
         place: &Place,
         name: &Str,
-        _builtin: Option<&'static builtins::Builtin>,
         c: &Call,
         span: crate::span::Span,
     ) -> R {
