@@ -10,7 +10,10 @@
 pub mod ast;
 pub mod diagnostic;
 pub mod lexer;
+pub mod parser;
 pub mod span;
+
+pub use parser::{Parsed, parse, parse_bytes, parse_source};
 
 // --- semantics: values, builtins, checker, program, interpreter, policy rules ----------
 pub mod builtins;
