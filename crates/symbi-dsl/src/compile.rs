@@ -786,21 +786,21 @@ fn binop(op: ast::BinaryOp) -> Option<BinOp> {
 /// Whether evaluating `e` may modify a variable of the current frame: a mutating method
 /// call or an assignment inside an if-expression block (lambdas only touch their copies).
 pub(crate) fn may_mutate(e: &ast::Expr) -> bool {
-    let mut found = false;
+    let found = std::cell::Cell::new(false);
     visit_expr(e, &mut |x| {
         if let ast::ExprKind::Call { callee, .. } = &x.kind {
             if let ast::ExprKind::Member { name, .. } = &callee.kind {
                 if builtins::is_mutating(name.as_str()) {
-                    found = true;
+                    found.set(true);
                 }
             }
         }
     }, &mut |s| {
         if matches!(s, ast::Stmt::Assign(_)) {
-            found = true;
+            found.set(true);
         }
     });
-    found
+    found.get()
 }
 
 /// Visits `e` and its sub-expressions and statements, not entering lambdas.
@@ -843,7 +843,15 @@ fn visit_if(i: &ast::IfExpr, fe: &mut dyn FnMut(&ast::Expr), fs: &mut dyn FnMut(
 fn visit_block(b: &ast::Block, fe: &mut dyn FnMut(&ast::Expr), fs: &mut dyn FnMut(&ast::Stmt)) {
     for s in &b.stmts {
         fs(s);
-        crate::check::walk::stmt_exprs(s, &mut |x| visit_expr(x, fe, fs), &mut |b| visit_block(b, fe, fs));
+        let mut exprs: Vec<&ast::Expr> = Vec::new();
+        let mut blocks: Vec<&ast::Block> = Vec::new();
+        crate::check::walk::stmt_exprs(s, &mut |x| exprs.push(x), &mut |b| blocks.push(b));
+        for x in exprs {
+            visit_expr(x, fe, fs);
+        }
+        for b in blocks {
+            visit_block(b, fe, fs);
+        }
     }
     if let Some(t) = &b.tail {
         visit_expr(t, fe, fs);

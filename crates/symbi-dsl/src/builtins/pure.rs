@@ -929,7 +929,7 @@ fn is_null(_: &mut Interp<'_>, a: &mut Args) -> R {
 
 fn parse_json(_: &mut Interp<'_>, a: &mut Args) -> R {
     let s = string(&arg(a, 0), "parse_json")?;
-    Ok(value::json::parse_json_text_pub(s.as_str()).map_err(Fault::from)?)
+    Ok(value::json::parse_json_text(s.as_str()).map_err(Fault::from)?)
 }
 
 fn to_json_fn(_: &mut Interp<'_>, a: &mut Args) -> R {

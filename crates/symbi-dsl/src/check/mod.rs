@@ -183,7 +183,8 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let agents: Vec<&str> = self.agent_names.iter().map(String::as_str).collect();
+        let agent_names = self.agent_names.clone();
+        let agents: Vec<&str> = agent_names.iter().map(String::as_str).collect();
         let policies: Vec<&str> = self
             .p
             .items

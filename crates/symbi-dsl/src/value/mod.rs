@@ -12,7 +12,7 @@
 //! recursive algorithms (equality, rendering, JSON, drop) never overflow the stack.
 
 pub mod heap;
-mod json;
+pub(crate) mod json;
 mod ops;
 mod text;
 
