@@ -9,6 +9,7 @@
 // --- syntax: spans, diagnostics, tokens, tree, parser, formatter -----------------------
 pub mod ast;
 pub mod diagnostic;
+pub mod fmt;
 pub mod lexer;
 pub mod parser;
 pub mod span;

@@ -24,3 +24,19 @@ fn all_nine_examples_parse_cleanly() {
         assert!(!p.program.items.is_empty(), "{name}");
     }
 }
+
+#[test]
+fn formatter_is_idempotent_and_keeps_meaning_on_examples() {
+    for (name, text) in examples() {
+        let once = symbi_dsl::fmt::format_source(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let twice = symbi_dsl::fmt::format_source(&once).unwrap_or_else(|e| panic!("{name} (2nd): {e}"));
+        assert_eq!(once, twice, "{name}: formatting is not idempotent");
+        let a = symbi_dsl::parse(&text, &name).program;
+        let b = symbi_dsl::parse(&once, &name).program;
+        assert!(a.eq_modulo_spans(&b), "{name}: formatting changed the program");
+        assert_eq!(a.comments.len(), b.comments.len(), "{name}: lost a comment");
+        if std::env::var_os("SHOW_FMT").is_some() {
+            println!("===== {name}\n{once}");
+        }
+    }
+}

@@ -41,6 +41,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// DSL tools: parse, check and format `.symbi` files.
+    #[command(subcommand)]
+    Dsl(commands::dsl::DslCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -303,9 +303,9 @@ impl<'s> Parser<'s> {
         let msg = format!("`{text}` is not allowed in an agent body (expected capabilities, policy, function or with)");
         let mut d = Diagnostic::error("P006", msg, t.span);
         if t.kind == TokenKind::Word && matches!(self.nth_kind(1), TokenKind::Colon | TokenKind::Eq) {
-            d = d.with_help(format!(
-                "a `{text}` setting belongs in a `with` header (`with {text} = …`) or in `metadata`"
-            ));
+            d = d.with_help(
+                "an agent body holds only capabilities, policy, function and with items; settings go in a `with` header (`with memory = \"persistent\" { … }`) or in `metadata`",
+            );
             self.report(d);
             // Skip `key sep value` so the following items are still read.
             self.bump();

@@ -447,14 +447,16 @@ impl<'s> Parser<'s> {
 
     /// Skips ahead after an error in a construct that started at token `start`: to just
     /// after the next `;`, to (not past) the `}` closing the current block, or to a
-    /// top-level item word at column 1 (then unwinding). Brackets are balanced, counting
+    /// top-level item word at column 1 (then unwinding). Braces are balanced, counting
     /// from `start` so that a `{` opened inside the failed construct is skipped whole.
     fn recover(&mut self, start: usize) {
+        // Only braces count: `(`/`[` groups cannot contain a statement's `;` except
+        // inside a brace group of their own, so an unclosed `(` never hides the `;`.
         let mut depth: i32 = 0;
         for t in &self.toks[start.min(self.pos)..self.pos] {
             match t.kind {
-                TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket => depth += 1,
-                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => depth = (depth - 1).max(0),
+                TokenKind::LBrace => depth += 1,
+                TokenKind::RBrace => depth = (depth - 1).max(0),
                 _ => {}
             }
         }
@@ -467,8 +469,8 @@ impl<'s> Parser<'s> {
                     return;
                 }
                 TokenKind::RBrace if depth == 0 => return,
-                TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket => depth += 1,
-                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => depth = (depth - 1).max(0),
+                TokenKind::LBrace => depth += 1,
+                TokenKind::RBrace => depth -= 1,
                 TokenKind::Word if self.at_item_restart() => {
                     self.unwinding = true;
                     return;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod dsl;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(a) => up::run(&g, a),
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
+        Command::Dsl(c) => dsl::run(c),
         Command::Bench(c) => bench::run(&g, c),
     }
 }
