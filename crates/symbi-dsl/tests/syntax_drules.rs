@@ -271,3 +271,11 @@ fn d21_recovery_never_makes_an_invalid_file_valid() {
         assert!(symbi_dsl::parse(src, "t").has_errors(), "{src}");
     }
 }
+
+#[test]
+fn d21_agent_items_at_column_1_are_not_new_top_level_items() {
+    ok("agent a {\ncapabilities = []\npolicy p { allow: x }\nfunction f() { }\nwith { }\n}\nchannel c {\npolicy p { allow: x }\n}");
+    // …but inside a `with` block they are the sign of an unclosed block.
+    let e = errs("agent a {\n  with {\npolicy p { allow: x }\n}\n");
+    assert_eq!(e[0].0, "P003");
+}

@@ -67,8 +67,32 @@ enum Mode {
     Break,
 }
 
+/// Whether `d` contains a forced break (a hard line or break-parent marker), which makes
+/// every group around it break. Memoised per group in `cache` by address.
+fn forces_break<'d>(d: &'d Doc<'d>, cache: &mut std::collections::HashMap<*const Doc<'d>, bool>) -> bool {
+    match d {
+        Doc::HardLine | Doc::BreakParent => true,
+        Doc::Nil | Doc::Text(_) | Doc::Line | Doc::SoftLine => false,
+        Doc::IfBreak(b, f) => forces_break(b, cache) | forces_break(f, cache),
+        Doc::Nest(x) | Doc::Flat(x) => crate::parser::with_stack(|| forces_break(x, cache)),
+        Doc::Group(x) => {
+            let key = d as *const Doc<'d>;
+            if let Some(&v) = cache.get(&key) {
+                return v;
+            }
+            let v = forces_break(x, cache);
+            cache.insert(key, v);
+            v
+        }
+        Doc::Overflow(o, fb) => forces_break(o, cache) | forces_break(fb, cache),
+        Doc::Concat(v) => v.iter().fold(false, |acc, x| forces_break(x, cache) | acc),
+    }
+}
+
 /// Renders `doc` for a line width of `width` columns.
 pub fn render(doc: &Doc<'_>, width: usize) -> String {
+    let mut cache = std::collections::HashMap::new();
+    forces_break(doc, &mut cache);
     let mut out = String::new();
     let mut col = 0usize;
     let mut pending_indent: Option<usize> = None;
@@ -111,6 +135,8 @@ pub fn render(doc: &Doc<'_>, width: usize) -> String {
             Doc::Group(x) => {
                 if mode == Mode::Flat {
                     stack.push((ind, Mode::Flat, x));
+                } else if cache.get(&(d as *const Doc<'_>)).copied().unwrap_or(false) {
+                    stack.push((ind, Mode::Break, x));
                 } else {
                     let start = pending_indent.unwrap_or(col);
                     let flat = fits(width.saturating_sub(start) as isize, (ind, Mode::Flat, x), &stack, false);
@@ -143,9 +169,10 @@ fn fits<'d>(mut rem: isize, first: (usize, Mode, &'d Doc<'d>), rest: &[(usize, M
     let mut cmds: Vec<(Mode, &Doc<'_>)> = vec![(first.1, first.2)];
     let mut rest_i = rest.len();
     let mut in_rest = false;
+    let mut width_done = false;
     loop {
         let Some((mode, d)) = cmds.pop() else {
-            if rest_i == 0 {
+            if rest_i == 0 || width_done {
                 return true;
             }
             rest_i -= 1;
@@ -156,9 +183,21 @@ fn fits<'d>(mut rem: isize, first: (usize, Mode, &'d Doc<'d>), rest: &[(usize, M
         match d {
             Doc::Nil => {}
             Doc::Text(s) => {
+                if width_done {
+                    continue;
+                }
                 if let Some(p) = s.find('\n') {
+                    // The line ends inside this text: the width is settled, but the rest
+                    // of the candidate must still be free of forced breaks.
                     rem -= s[..p].chars().count() as isize;
-                    return rem >= 0;
+                    if rem < 0 {
+                        return false;
+                    }
+                    if in_rest {
+                        return true;
+                    }
+                    width_done = true;
+                    continue;
                 }
                 rem -= s.chars().count() as isize;
                 if rem < 0 {
@@ -166,6 +205,7 @@ fn fits<'d>(mut rem: isize, first: (usize, Mode, &'d Doc<'d>), rest: &[(usize, M
                 }
             }
             Doc::Line => match mode {
+                Mode::Flat if width_done => {}
                 Mode::Flat => {
                     rem -= 1;
                     if rem < 0 {

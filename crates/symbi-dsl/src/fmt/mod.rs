@@ -659,6 +659,10 @@ impl<'a> Printer<'a> {
 
     /// A statement block: always broken (`{}` when empty).
     fn block(&mut self, b: &Block) -> Doc<'a> {
+        crate::parser::with_stack(|| self.block_inner(b))
+    }
+
+    fn block_inner(&mut self, b: &Block) -> Doc<'a> {
         let open = Span::new(b.span.start, b.span.start + 1);
         let mut lines = Lines::new(open.end, true, Blank::Preserve);
         let mut head = vec![text("{")];
@@ -798,6 +802,10 @@ impl<'a> Printer<'a> {
     // --- expressions -------------------------------------------------------------------
 
     fn expr(&mut self, e: &Expr) -> Doc<'a> {
+        crate::parser::with_stack(|| self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Doc<'a> {
         let lead = if self.has_comment_before(e.span.start) { self.leading(e.span.start) } else { Doc::Nil };
         let d = match &e.kind {
             ExprKind::Lit(_) | ExprKind::Vault(_) => text(self.src_text(e.span)),

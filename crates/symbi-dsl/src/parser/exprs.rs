@@ -12,10 +12,12 @@ use smol_str::SmolStr;
 impl<'s> Parser<'s> {
     /// `Expr` (`ns`: in a condition position, D2).
     pub(super) fn expr(&mut self, ns: bool) -> PResult<Expr> {
-        self.enter()?;
-        let r = self.expr_bp(0, ns);
-        self.leave();
-        r
+        super::with_stack(|| {
+            self.enter()?;
+            let r = self.expr_bp(0, ns);
+            self.leave();
+            r
+        })
     }
 
     fn binop(&self) -> Option<BinaryOp> {
@@ -77,7 +79,7 @@ impl<'s> Parser<'s> {
         };
         self.bump();
         self.enter()?;
-        let operand = self.unary(ns);
+        let operand = super::with_stack(|| self.unary(ns));
         self.leave();
         let operand = operand?;
         let span = t.span.to(operand.span);
@@ -410,7 +412,7 @@ impl<'s> Parser<'s> {
     fn if_expr(&mut self) -> PResult<IfExpr> {
         let kw = self.bump();
         self.enter()?;
-        let r = self.if_expr_rest(kw.span);
+        let r = super::with_stack(|| self.if_expr_rest(kw.span));
         self.leave();
         r
     }

@@ -133,11 +133,17 @@ impl<'s> Parser<'s> {
     }
 
     /// Runs `entry` until `}` with D21 recovery after each failure.
-    fn list(&mut self, _what: &str, mut entry: impl FnMut(&mut Self) -> PResult<()>) {
+    fn list(&mut self, what: &str, entry: impl FnMut(&mut Self) -> PResult<()>) {
+        self.list_with(what, &[], entry);
+    }
+
+    /// [`Self::list`] in a block whose entries may start with the item words `local`.
+    fn list_with(&mut self, _what: &str, local: &'static [Kw], mut entry: impl FnMut(&mut Self) -> PResult<()>) {
         if self.enter().is_err() {
             self.recover(self.pos);
             return;
         }
+        let saved = std::mem::replace(&mut self.local_items, local);
         while !self.list_done(TokenKind::RBrace) {
             if self.at_item_restart() {
                 break; // `close` reports the unclosed block
@@ -148,6 +154,7 @@ impl<'s> Parser<'s> {
             }
             self.ensure_progress(start, TokenKind::RBrace);
         }
+        self.local_items = saved;
         self.leave();
     }
 
@@ -263,7 +270,7 @@ impl<'s> Parser<'s> {
         }
         let open = self.bump().span;
         let mut items = Vec::new();
-        self.list("the agent body", |p| {
+        self.list_with("the agent body", &[Kw::Policy, Kw::Function], |p| {
             if let Some(item) = p.agent_item()? {
                 items.push(item);
             }
@@ -332,7 +339,6 @@ impl<'s> Parser<'s> {
             return Err(self.unexpected("an array `[ … ]` of capabilities"));
         }
         let list = self.array_lit()?;
-        self.eat(TokenKind::Comma);
         Ok(Capabilities { span: kw.span.to(list.span), list })
     }
 
@@ -459,7 +465,7 @@ impl<'s> Parser<'s> {
             let lt = self.bump().span;
             let r = (|| -> PResult<Span> {
                 loop {
-                    args.push(self.type_expr()?);
+                    args.push(super::with_stack(|| self.type_expr())?);
                     if self.eat(TokenKind::Comma).is_some() {
                         continue;
                     }
@@ -565,6 +571,7 @@ impl<'s> Parser<'s> {
         let name = self.item_name("policy")?;
         let open = self.expect(TokenKind::LBrace, &format!("after `policy {}`", name.name))?.span;
         let mut rules = Vec::new();
+        let saved = std::mem::take(&mut self.local_items);
         if self.enter().is_ok() {
             while !self.list_done(TokenKind::RBrace) && !self.at_item_restart() {
                 let start = self.pos;
@@ -576,6 +583,7 @@ impl<'s> Parser<'s> {
             }
             self.leave();
         }
+        self.local_items = saved;
         let end = self.close(TokenKind::RBrace, open, &format!("policy `{}`", name.name))?;
         Ok(Policy { name, rules, span: kw.span.to(end) })
     }
@@ -656,7 +664,7 @@ impl<'s> Parser<'s> {
         let name = self.item_name("channel")?;
         let open = self.expect(TokenKind::LBrace, &format!("after `channel {}`", name.name))?.span;
         let mut entries = Vec::new();
-        self.list("the channel", |p| {
+        self.list_with("the channel", &[Kw::Policy], |p| {
             let e = if p.at_kw(Kw::Policy) {
                 ChannelEntry::Policy(p.policy()?)
             } else if p.at_kw(Kw::DataClassification) {

@@ -37,8 +37,17 @@ use std::sync::Arc;
 /// At most this many errors are reported for one file (D21).
 pub const MAX_ERRORS: usize = 50;
 
-/// Maximum nesting depth of blocks, parentheses and operator chains.
-pub const MAX_NESTING: u32 = 256;
+/// Maximum nesting depth of blocks, parentheses and operator chains. Later passes over
+/// the tree (checker, interpreter, formatter) may rely on it: an AST is never deeper.
+pub const MAX_NESTING: u32 = 128;
+
+/// Runs `f` with at least 128 KiB of stack left, switching to a fresh 2 MiB segment when
+/// the current one runs low (debug builds use several KiB per nesting level). Recursive
+/// passes over the AST should wrap their recursion in it too.
+#[inline]
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, f)
+}
 
 /// The result of parsing one file.
 #[derive(Clone, Debug)]
@@ -120,6 +129,7 @@ pub fn parse_text(source: &str) -> (Program, Vec<Diagnostic>) {
         unwinding: false,
         aborted: lexed.diagnostics.len() >= MAX_ERRORS,
         depth: 0,
+        local_items: &[],
     };
     let items = p.program();
     let mut diagnostics = lexed.diagnostics;
@@ -162,6 +172,10 @@ pub(crate) struct Parser<'s> {
     /// [`MAX_ERRORS`] reached: stop.
     aborted: bool,
     depth: u32,
+    /// Item keywords that are valid entries of the list being parsed (`policy` and
+    /// `function` in an agent body, `policy` in a channel): at column 1 they are not
+    /// taken as the start of a new top-level item.
+    local_items: &'static [Kw],
 }
 
 /// Help line of P002.
@@ -255,7 +269,7 @@ impl<'s> Parser<'s> {
     /// [`Self::at_item_start`] at column 1: a recovery point and the sign of an unclosed
     /// block before it (D21).
     fn at_item_restart(&self) -> bool {
-        self.at_item_start() && self.at_column_1(self.tok())
+        self.at_item_start() && self.at_column_1(self.tok()) && !self.local_items.contains(&self.tok().kw)
     }
 
     // --- diagnostics -------------------------------------------------------------------

@@ -14,11 +14,16 @@ pub(super) enum StmtOrTail {
 impl<'s> Parser<'s> {
     /// `Block ::= '{' { Stmt } [ Expr ] '}'`. `context` completes "expected `{` …".
     pub(super) fn block(&mut self, context: &str) -> PResult<Block> {
+        super::with_stack(|| self.block_inner(context))
+    }
+
+    fn block_inner(&mut self, context: &str) -> PResult<Block> {
         if !self.at(TokenKind::LBrace) {
             return Err(self.missing("`{`", context));
         }
         let open = self.bump().span;
         self.enter()?;
+        let saved = std::mem::take(&mut self.local_items);
         let mut stmts = Vec::new();
         let mut tail = None;
         while !self.list_done(TokenKind::RBrace) && !self.at_item_restart() {
@@ -34,7 +39,9 @@ impl<'s> Parser<'s> {
             self.ensure_progress(start, TokenKind::RBrace);
         }
         self.leave();
-        let end = self.close(TokenKind::RBrace, open, "the block")?;
+        let end = self.close(TokenKind::RBrace, open, "the block");
+        self.local_items = saved;
+        let end = end?;
         Ok(Block { stmts, tail, span: open.to(end) })
     }
 
@@ -189,7 +196,7 @@ impl<'s> Parser<'s> {
             if self.at_kw(Kw::If) {
                 let kw = self.bump();
                 self.enter()?;
-                let r = self.if_stmt_rest(kw.span);
+                let r = super::with_stack(|| self.if_stmt_rest(kw.span));
                 self.leave();
                 let nested = r?;
                 end = nested.span;
@@ -232,7 +239,7 @@ impl<'s> Parser<'s> {
                 if self.at_eof() {
                     return self.close(TokenKind::RParen, open, "the pattern");
                 }
-                args.push(self.pattern()?);
+                args.push(super::with_stack(|| self.pattern())?);
                 if self.eat(TokenKind::Comma).is_none() && !self.at(TokenKind::RParen) && self.tok().kind != TokenKind::Word {
                     return Err(self.unexpected("`,`, `)` or another pattern"));
                 }
@@ -274,6 +281,7 @@ impl<'s> Parser<'s> {
         }
         let open = self.bump().span;
         self.enter()?;
+        let saved = std::mem::take(&mut self.local_items);
         let mut arms = Vec::new();
         while !self.list_done(TokenKind::RBrace) && !self.at_item_restart() {
             let start = self.pos;
@@ -283,6 +291,7 @@ impl<'s> Parser<'s> {
             }
             self.ensure_progress(start, TokenKind::RBrace);
         }
+        self.local_items = saved;
         self.leave();
         let end = self.close(TokenKind::RBrace, open, "the `match`")?;
         Ok(MatchStmt { scrutinee, arms, span: kw.span.to(end) })
