@@ -86,6 +86,8 @@ struct Checker<'a> {
     agent_names: HashSet<String>,
     memories: HashSet<String>,
     fns: Vec<FnScope>,
+    /// Inside a policy guard: calls that would be actions are E118, not W201.
+    in_guard: bool,
 }
 
 fn is_option_like(t: &Ty) -> bool {
@@ -138,6 +140,7 @@ impl<'a> Checker<'a> {
             agent_names,
             memories,
             fns: Vec::new(),
+            in_guard: false,
         }
     }
 
@@ -458,7 +461,9 @@ impl<'a> Checker<'a> {
                     self.declare(b, Span::default(), true);
                 }
                 self.guard_calls(g);
+                self.in_guard = true;
                 self.expr(g);
+                self.in_guard = false;
                 self.end_fn();
                 self.agent_fns = old_agent_fns;
             }
@@ -904,6 +909,9 @@ impl<'a> Checker<'a> {
     }
 
     fn unresolved(&mut self, name: &str, span: Span) {
+        if self.in_guard {
+            return;
+        }
         if self.opts.known_tools.iter().any(|t| t == name) || self.agent_names.contains(name) {
             return;
         }
