@@ -12,7 +12,6 @@
 use crate::ast;
 use crate::builtins::{self, BuiltinClass, ParamKind};
 use crate::interp::ir::*;
-use crate::span::Span;
 use crate::types::{StructTy, Ty};
 use crate::value::{BinOp, Str, Value};
 use std::collections::HashMap;
@@ -494,7 +493,6 @@ impl<'t> Compiler<'t> {
                         root,
                         root_name: Str::from(name.as_str()),
                         path: steps.into_boxed_slice(),
-                        span: e.span,
                     });
                 }
                 ast::ExprKind::Member { object, name } => {
@@ -556,7 +554,7 @@ impl<'t> Compiler<'t> {
                 fields.iter().map(|f| (Str::from(f.key.as_str()), self.expr(&f.value))).collect(),
             ),
             ast::ExprKind::Array(xs) => ExprKind::Array(xs.iter().map(|x| self.expr(x)).collect()),
-            ast::ExprKind::Lambda { param, body } => ExprKind::Lambda(Arc::new(self.lambda(param, body, span))),
+            ast::ExprKind::Lambda { param, body } => ExprKind::Lambda(Arc::new(self.lambda(param, body))),
             ast::ExprKind::If(i) => ExprKind::If(Box::new(self.if_expr(i))),
             ast::ExprKind::Paren(inner) => return self.expr(inner),
             ast::ExprKind::Unary { op, operand } => {
@@ -612,7 +610,7 @@ impl<'t> Compiler<'t> {
         ExprKind::Undefined(Str::from(name))
     }
 
-    fn lambda(&mut self, param: &ast::Ident, body: &ast::Expr, span: Span) -> LambdaCode {
+    fn lambda(&mut self, param: &ast::Ident, body: &ast::Expr) -> LambdaCode {
         let mut names = Vec::new();
         visit_expr(body, &mut |_| {}, &mut |s| {
             if let ast::Stmt::Assign(a) = s {
@@ -632,7 +630,6 @@ impl<'t> Compiler<'t> {
             captures: ctx.captures.iter().map(|(o, i, _)| (*o, *i)).collect(),
             n_slots: ctx.n_slots,
             body,
-            span,
         }
     }
 
@@ -693,7 +690,7 @@ impl<'t> Compiler<'t> {
                     }
                     _ if builtins::is_mutating(m) && object.is_place() => {
                         let place = self.place(object).expect("a place");
-                        Target::MutMethod { place, name: Str::from(m), builtin: None }
+                        Target::MutMethod { place, name: Str::from(m) }
                     }
                     ast::ExprKind::Var(v) => {
                         let slot = self.lookup(v).expect("checked above");

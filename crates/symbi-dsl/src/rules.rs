@@ -501,7 +501,6 @@ pub(crate) struct CompiledRule {
     pub kind: ast::RuleKind,
     pub body: RuleBody,
     pub guard: Option<Guard>,
-    pub binders: Vec<String>,
     pub at: String,
 }
 
@@ -560,7 +559,7 @@ pub(crate) fn compile_policy(c: &mut Compiler<'_>, src: &SourceFile, ctx: &Polic
             let (expr, n_slots) = c.guard(ctx.agent, &names, g);
             Guard { expr, n_slots, fixed }
         });
-        rules.push(CompiledRule { kind: r.kind, body, guard, binders, at: src.location(r.span.start) });
+        rules.push(CompiledRule { kind: r.kind, body, guard, at: src.location(r.span.start) });
     }
     CompiledPolicy { name: p.name.to_string(), rules, audit_exprs: audit }
 }

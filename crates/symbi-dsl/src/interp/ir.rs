@@ -101,7 +101,7 @@ pub(crate) enum Target {
     /// `recv.m(…)` on a value.
     Method { recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)> },
     /// `place.m(…)` where `m` mutates (`push`, `pop`, …).
-    MutMethod { place: Place, name: Str, builtin: Option<&'static Builtin> },
+    MutMethod { place: Place, name: Str },
     /// `a.m(…)` where `a` is a variable that may be unset: a method on its value when
     /// set, else the qualified name `a.m`.
     MethodOrQualified { slot: u32, recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)>, qualified: Box<Target> },
@@ -115,7 +115,6 @@ pub(crate) struct Place {
     pub root: u32,
     pub root_name: Str,
     pub path: Box<[PathStep]>,
-    pub span: Span,
 }
 
 #[derive(Debug)]
@@ -245,5 +244,4 @@ pub struct LambdaCode {
     pub(crate) captures: Box<[(u32, u32)]>,
     pub(crate) n_slots: u32,
     pub(crate) body: Expr,
-    pub(crate) span: Span,
 }

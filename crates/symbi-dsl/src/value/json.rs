@@ -39,23 +39,6 @@ pub fn to_json(v: &Value) -> VResult<Json> {
     })
 }
 
-/// Converts the JSON to a value, revealing secrets: used only where the host needs the
-/// real content of a secret (never for logs or results).
-pub(crate) fn to_json_revealed(v: &Value) -> VResult<Json> {
-    match v {
-        Value::Secret(s) => to_json_revealed(s.reveal()),
-        Value::List(l) => Ok(Json::Array(l.as_slice().iter().map(to_json_revealed).collect::<VResult<_>>()?)),
-        Value::Map(m) => {
-            let mut o = serde_json::Map::with_capacity(m.len());
-            for (k, x) in m.iter() {
-                o.insert(k.as_str().to_string(), to_json_revealed(x)?);
-            }
-            Ok(Json::Object(o))
-        }
-        other => to_json(other),
-    }
-}
-
 /// Why a JSON document could not become a value.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FromJsonError {
@@ -278,9 +261,9 @@ mod tests {
     fn json_round_trip_rules() {
         let j: Json = serde_json::from_str(r#"{"b": 1, "a": 2.0, "c": [1e2, 9223372036854775808], "b": 3}"#).unwrap();
         let v = from_json(&j).unwrap();
-        assert_eq!(super::super::render(&v), r#"{"b":3,"a":2.0,"c":[100.0,9223372036854776000.0]}"#);
+        assert_eq!(super::super::render(&v), r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#);
         let back = to_json(&v).unwrap();
-        assert_eq!(json_to_string(&back, false), r#"{"b":3,"a":2.0,"c":[100.0,9223372036854776000.0]}"#);
+        assert_eq!(json_to_string(&back, false), r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#);
     }
 
     #[test]
@@ -297,5 +280,48 @@ mod tests {
         assert!(to_json(&Value::Ref(Str::from("log"))).is_err());
         assert_eq!(to_json(&Value::Duration(1500)).unwrap(), Json::String("1500ms".into()));
         assert_eq!(to_json(&Value::Size(1024)).unwrap(), Json::from(1024));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::value::float_text;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::Number::from_f64(f).map(Json::Number).unwrap()),
+            ".{0,8}".prop_map(Json::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::vec(("[a-z]{0,4}", inner), 0..6)
+                    .prop_map(|kv| Json::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn float_text_round_trips_and_looks_like_a_float(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let t = float_text(f);
+            prop_assert_eq!(t.parse::<f64>().unwrap().to_bits(), f.to_bits());
+            prop_assert!(t.contains('.') || t.contains('e'), "{}", t);
+        }
+
+        #[test]
+        fn json_round_trips_through_values(j in arb_json()) {
+            let v = from_json(&j).unwrap();
+            prop_assert_eq!(to_json(&v).unwrap(), j.clone());
+            // And through the DSL's own JSON text (float text of GRAMMAR 4.2).
+            let text = json_to_string(&j, false);
+            let back = parse_json_text(&text).unwrap();
+            prop_assert_eq!(to_json(&back).unwrap(), j);
+        }
     }
 }
