@@ -215,10 +215,8 @@ impl SourceFile {
         for (line, span, ch, text) in marks {
             let range = self.lines.line_range(&self.text, line);
             let src_line = &self.text[range.clone()];
-            if let Some(prev) = last_line {
-                if line > prev + 1 {
-                    let _ = writeln!(out, "{:w$} ...", "", w = width);
-                }
+            if last_line.is_some_and(|prev| line > prev + 1) {
+                let _ = writeln!(out, "{:w$} ...", "", w = width);
             }
             if last_line != Some(line) {
                 let _ = writeln!(out, "{:>w$} | {}", line + 1, src_line, w = width);

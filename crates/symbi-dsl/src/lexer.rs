@@ -780,8 +780,8 @@ pub fn decode_number(text: &str) -> Result<Number, NumberError> {
     if rest.is_empty() {
         return parse_digits(int_part).map(Number::Int).ok_or(NumberError::OutOfRange("integer"));
     }
-    if rest.starts_with('_') {
-        return Err(if rest[1..].bytes().all(|c| c.is_ascii_digit() || c == b'_') {
+    if let Some(after) = rest.strip_prefix('_') {
+        return Err(if after.bytes().all(|c| c.is_ascii_digit() || c == b'_') {
             NumberError::BadSeparator
         } else {
             NumberError::InvalidSuffix(rest.to_string())

@@ -83,7 +83,7 @@ fn expr() -> BoxedStrategy<String> {
                 format!("[{}]", e.concat())
             }),
             (ident(), inner.clone()).prop_map(|(p, b)| format!("{p} => {b}")),
-            (ident(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("if {c} {{ {a} }} else {{ {b} }}")),
+            (ident(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("if {c} {{ ({a}) }} else {{ ({b}) }}")),
         ]
     })
     .boxed()
@@ -108,8 +108,8 @@ fn stmt() -> BoxedStrategy<String> {
         })
         .boxed();
         prop_oneof![
-            (ident(), block.clone(), prop::option::of(block.clone())).prop_map(|(c, t, e)| match e {
-                Some(e) => format!("if {c} {t} else {e}"),
+            (ident(), block.clone(), prop::option::of(block.clone()), sep()).prop_map(|(c, t, e, s)| match e {
+                Some(e) => format!("if {c} {t}{s}else {e}"),
                 None => format!("if {c} {t}"),
             }),
             (ident(), block.clone()).prop_map(|(o, b)| format!("if let Some(v) = {o} {b}")),
@@ -119,7 +119,7 @@ fn stmt() -> BoxedStrategy<String> {
                 let a: Vec<String> = arms
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (e, b, blk))| if blk { format!("{i} => {b}") } else { format!("\"{i}\" => {e},") })
+                    .map(|(i, (e, b, blk))| if blk { format!("{i} => {b}") } else { format!("\"{i}\" => ({e}),") })
                     .collect();
                 format!("match {s} {{ {} _ => {{}} }}", a.join(" "))
             }),
@@ -144,7 +144,7 @@ fn item() -> BoxedStrategy<String> {
     prop_oneof![
         (body(), sep()).prop_map(|(b, s)| format!("function f(a: int{s}b: Array<String>) -> Map<String, Any> {b}")),
         (body(), expr(), sep()).prop_map(|(b, e, s)| format!(
-            "agent a(x: int) -> T {{{s}capabilities = [\"read\", write]{s}policy p {{ allow: http.get(t) if t.domain in hosts{s}deny: [\"a\"] require: {{ human_approval: true }} audit: all }}{s}with sandbox = Tier1, timeout = 30s, tags = [\"x\"] {b}{s}with {{ let q = {e}; }}}}"
+            "agent a(x: int) -> T {{{s}capabilities = [\"read\", write]{s}policy p {{ allow: http.get(t) if t.domain in hosts{s}deny: [\"a\"] require: {{ human_approval: true }} audit: all }}{s}with sandbox = Tier1,{s}timeout = 30s, tags = [\"x\"]{s}{b}{s}with {{ let q = {e}; }}}}"
         )),
         sep().prop_map(|s| format!("metadata {{ version = \"1\"{s}tags: [\"a\", \"b\"] extra = {{ k: 1 }} }}")),
         sep().prop_map(|s| format!("type P = {{ x: int,{s}y: Option<String> }}\ntype Id = String")),

@@ -39,6 +39,9 @@ pub enum Doc<'a> {
     Overflow(Box<Doc<'a>>, Box<Doc<'a>>),
     /// A sequence.
     Concat(Vec<Doc<'a>>),
+    /// A document used in more than one place (the layouts of [`Doc::Overflow`]); sharing
+    /// keeps nested alternatives linear in size.
+    Shared(std::rc::Rc<Doc<'a>>),
 }
 
 /// Text.
@@ -75,6 +78,15 @@ fn forces_break<'d>(d: &'d Doc<'d>, cache: &mut std::collections::HashMap<*const
         Doc::Nil | Doc::Text(_) | Doc::Line | Doc::SoftLine => false,
         Doc::IfBreak(b, f) => forces_break(b, cache) | forces_break(f, cache),
         Doc::Nest(x) | Doc::Flat(x) => crate::parser::with_stack(|| forces_break(x, cache)),
+        Doc::Shared(x) => {
+            let key = std::rc::Rc::as_ptr(x);
+            if let Some(&v) = cache.get(&key) {
+                return v;
+            }
+            let v = crate::parser::with_stack(|| forces_break(x, cache));
+            cache.insert(key, v);
+            v
+        }
         Doc::Group(x) => {
             let key = d as *const Doc<'d>;
             if let Some(&v) = cache.get(&key) {
@@ -157,6 +169,7 @@ pub fn render(doc: &Doc<'_>, width: usize) -> String {
                     stack.push((ind, mode, x));
                 }
             }
+            Doc::Shared(x) => stack.push((ind, mode, x)),
         }
     }
     out
@@ -238,6 +251,7 @@ fn fits<'d>(mut rem: isize, first: (usize, Mode, &'d Doc<'d>), rest: &[(usize, M
                     cmds.push((mode, x));
                 }
             }
+            Doc::Shared(x) => cmds.push((mode, x)),
         }
     }
 }

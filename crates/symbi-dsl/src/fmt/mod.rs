@@ -302,6 +302,7 @@ impl<'a> Printer<'a> {
     /// A group `open elems close` with `sep`-separated elements, flat if it fits, else
     /// one per line with a trailing comma. `pad` puts spaces inside the delimiters when
     /// flat (records).
+    #[allow(clippy::too_many_arguments)]
     fn soft_list<T>(
         &mut self,
         open: &'static str,
@@ -501,9 +502,10 @@ impl<'a> Printer<'a> {
     }
 
     fn with_block(&mut self, w: &WithBlock) -> Doc<'a> {
-        let body = self.block(&w.body);
         if w.attrs.is_empty() {
-            return concat(vec![text("with "), body]);
+            let lead = self.leading(w.body.span.start);
+            let body = self.block(&w.body);
+            return concat(vec![text("with "), lead, body]);
         }
         let mut inner = vec![Doc::Line];
         let n = w.attrs.len();
@@ -525,6 +527,7 @@ impl<'a> Printer<'a> {
         // Comments between the last attribute and `{` go before the body.
         let lead = self.leading(w.body.span.start);
         let header = group(concat(vec![text("with"), nest(concat(inner)), Doc::Line]));
+        let body = self.block(&w.body);
         concat(vec![header, lead, body])
     }
 
@@ -762,15 +765,19 @@ impl<'a> Printer<'a> {
             }
         };
         let mut v = vec![text("if "), cond, text(" "), self.block(&i.then_block)];
-        match &i.else_branch {
-            None => {}
-            Some(ElseBranch::If(e)) => {
-                v.push(text(" else "));
-                v.push(self.if_stmt(e));
+        if let Some(branch) = &i.else_branch {
+            // A comment between `}` and `else` stays after the `}`; a line comment then
+            // puts `else` on the next line (D10 allows it).
+            let mut line_comment = false;
+            while let Some(c) = self.trailing_comment(i.then_block.span.end) {
+                v.push(text(" "));
+                v.push(text(c.text.as_str()));
+                line_comment |= c.kind != CommentKind::Block;
             }
-            Some(ElseBranch::Block(b)) => {
-                v.push(text(" else "));
-                v.push(self.block(b));
+            v.push(if line_comment { concat(vec![Doc::HardLine, text("else ")]) } else { text(" else ") });
+            match branch {
+                ElseBranch::If(e) => v.push(self.if_stmt(e)),
+                ElseBranch::Block(b) => v.push(self.block(b)),
             }
         }
         concat(v)
@@ -927,30 +934,33 @@ impl<'a> Printer<'a> {
             let list = self.soft_list("(", ")", list_span, false, args, |a| a.span, |s, a| s.arg(a));
             return concat(vec![c, list]);
         }
-        // Two layouts of the same arguments: `f(a, {` … `})` and one per line. The
-        // documents are built twice from the same comment position.
-        let saved = self.next;
+        // No comment inside the call: two layouts of the same argument documents, built
+        // once (building them per layout would be exponential in nested calls):
+        // `f(a, {` … `})` and one argument per line.
+        let docs: Vec<Doc<'a>> = args.iter().map(|a| Doc::Shared(std::rc::Rc::new(self.arg(a)))).collect();
+        let n = docs.len();
         let mut prefix = Vec::new();
-        for (i, a) in args[..args.len() - 1].iter().enumerate() {
+        for (i, d) in docs[..n - 1].iter().enumerate() {
             if i > 0 {
                 prefix.push(text(", "));
             }
-            prefix.push(self.arg(a));
+            prefix.push(d.clone());
         }
-        if args.len() > 1 {
+        if n > 1 {
             prefix.push(text(", "));
         }
-        let last = self.arg(&args[args.len() - 1]);
-        let overflow = concat(vec![text("("), Doc::Flat(Box::new(concat(prefix))), last, text(")")]);
-        let after_overflow = self.next;
-        self.next = saved;
-        let list = self.soft_list("(", ")", list_span, false, args, |a| a.span, |s, a| s.arg(a));
-        debug_assert_eq!(self.next, after_overflow);
-        // Comments inside the arguments force the one-per-line layout (they are printed
-        // once per layout, so a layout that drops one must never be chosen).
-        if after_overflow != saved {
-            return concat(vec![c, list]);
+        let overflow = concat(vec![text("("), Doc::Flat(Box::new(concat(prefix))), docs[n - 1].clone(), text(")")]);
+        let mut inner = vec![Doc::SoftLine];
+        for (i, d) in docs.into_iter().enumerate() {
+            inner.push(d);
+            if i + 1 < n {
+                inner.push(text(","));
+                inner.push(Doc::Line);
+            } else {
+                inner.push(Doc::IfBreak(Box::new(text(",")), Box::new(Doc::Nil)));
+            }
         }
+        let list = concat(vec![text("("), nest(concat(inner)), Doc::SoftLine, text(")")]);
         concat(vec![c, group(Doc::Overflow(Box::new(overflow), Box::new(list)))])
     }
 }
@@ -1031,6 +1041,29 @@ mod tests {
         let out = fmt(src);
         assert!(out.contains("    with\n        sandbox = \"Tier1\",\n        timeout = 15s,\n"), "{out}");
         assert!(out.contains("        security = \"high\",\n    {}\n"), "{out}");
+    }
+
+    #[test]
+    fn comments_in_with_headers_and_before_else_stay_in_place() {
+        let out = fmt("agent a { with a = 1, # after a\n b = 2 { # body\n if x { } // after if\n else { y(); } } }");
+        assert_eq!(
+            out,
+            "agent a {\n    with\n        a = 1, # after a\n        b = 2,\n    { # body\n        if x {} // after if\n        else {\n            y();\n        }\n    }\n}\n"
+        );
+        assert_eq!(fmt(&out), out);
+        let out = fmt("function f() { if x { } /* c */ else { } }");
+        assert_eq!(out, "function f() {\n    if x {} /* c */ else {}\n}\n");
+    }
+
+    #[test]
+    fn nested_overflowable_calls_stay_linear() {
+        // Each call offers two layouts; without sharing this would be 2^40 documents.
+        let depth = 40;
+        let src = format!("function f() {{ let v = {}1{}; }}", "g(a, x => ".repeat(depth), ")".repeat(depth));
+        let p = crate::parse(&src, "t");
+        assert!(!p.has_errors(), "{}", p.render_diagnostics());
+        let out = fmt(&src);
+        assert_eq!(fmt(&out), out);
     }
 
     #[test]

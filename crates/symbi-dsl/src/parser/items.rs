@@ -162,8 +162,6 @@ impl<'s> Parser<'s> {
     fn property(&mut self, sep: Sep, vals: Vals) -> PResult<Property> {
         let key = if self.tok().kind == TokenKind::Word {
             self.name("a property name")?
-        } else if self.at(TokenKind::Comma) {
-            return Err(self.unexpected("a property name or `}`"));
         } else {
             return Err(self.unexpected("a property name or `}`"));
         };

@@ -104,7 +104,7 @@ fn if_sx(i: &IfExpr) -> String {
 }
 
 pub fn block_sx(b: &Block) -> String {
-    let mut parts: Vec<String> = b.stmts.iter().map(|s| format!("{}", stmt_kind(s))).collect();
+    let mut parts: Vec<String> = b.stmts.iter().map(|s| stmt_kind(s).to_string()).collect();
     if let Some(t) = &b.tail {
         parts.push(sx(t));
     }
