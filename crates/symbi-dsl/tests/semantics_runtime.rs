@@ -382,3 +382,26 @@ fn execution_pool_gives_send_futures() {
     let got: Vec<i64> = results.into_iter().map(|r| r.unwrap().result.as_i64().unwrap()).collect();
     assert_eq!(got, vec![0, 2, 4, 6, 8, 10, 12, 14]);
 }
+
+#[test]
+fn dropping_a_suspended_execution_unwinds_it_cleanly() {
+    // The caller gives up while an action is pending: the execution future (and its
+    // suspended coroutine) is dropped; nothing leaks or aborts, and later executions on
+    // the same thread run normally (the pooled stack is still usable).
+    let src = "agent t() { with timeout = 60s { let keep = [1, 2, 3]; remember(\"k\", keep) } }";
+    let prog = load("t.symbi", src);
+    let mut host = TestHost::new(prog.clone());
+    host.allow_all = true;
+    host.delay = Some(std::time::Duration::from_secs(30));
+    let h: Arc<dyn symbi_dsl::ActionHost> = Arc::new(host);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let r = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            symbi_dsl::execute(prog.clone(), "t", json!({}), Default::default(), h),
+        )
+        .await
+    });
+    assert!(r.is_err(), "the caller's timeout fired");
+    assert_eq!(run_src("agent t() { with { 41 + 1 } }", "t", json!({})).unwrap().result, json!(42));
+}
