@@ -352,11 +352,6 @@ impl<'a> Checker<'a> {
                 ast::AgentItem::Function(f) => self.function(f, Some(a)),
             }
         }
-        for i in &self.p.items {
-            if let ast::Item::Policy(p) = i {
-                self.policy_guards_only(p, a);
-            }
-        }
         if n_with == 0 {
             self.warn("W218", format!("agent `{}` has no `with` block; it does nothing and returns null", a.name), a.name.span);
         }
@@ -389,9 +384,6 @@ impl<'a> Checker<'a> {
     // ---------------------------------------------------------------------------------
     // Policies
     // ---------------------------------------------------------------------------------
-
-    /// For top-level policies: check guards' names against each agent's parameters.
-    fn policy_guards_only(&mut self, _p: &ast::Policy, _a: &ast::Agent) {}
 
     fn policy(&mut self, p: &'a ast::Policy, agent: Option<&'a ast::Agent>, params: &'a [ast::Param]) {
         for r in &p.rules {
@@ -752,7 +744,6 @@ impl<'a> Checker<'a> {
             ExprKind::Array(xs) => xs.iter().for_each(|x| self.expr(x)),
             ExprKind::Lambda { param, body } => {
                 let mut implicit = HashSet::new();
-                walk::each_expr(body, &mut |_| {});
                 collect_assigned_in_expr(body, &mut implicit);
                 self.fns.push(FnScope { scopes: vec![Scope { vars: Vec::new() }], implicit, loops: 0, agent_ret: None });
                 self.declare(param.as_str(), param.span, true);
@@ -781,13 +772,10 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A lambda body: the enclosing function's variables are visible (captured), which
+    /// `read_var` finds by searching outward through the function scopes.
     fn lambda_body(&mut self, body: &'a Expr) {
-        // Names of the enclosing functions are visible (captured): look them up there.
-        self.expr_in_lambda(body);
-    }
-
-    fn expr_in_lambda(&mut self, e: &'a Expr) {
-        self.expr(e)
+        self.expr(body);
     }
 
     fn if_expr(&mut self, i: &'a ast::IfExpr) {
