@@ -34,6 +34,19 @@ fn parse(c: &mut Criterion) {
     });
     g.finish();
 
+    // Parse followed by the static checker (semantic half), same program.
+    let mut g = c.benchmark_group("parse_check_10mb");
+    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+    g.throughput(Throughput::Bytes(src.len() as u64));
+    let opts = symbi_dsl::CheckOptions::default();
+    g.bench_function("symbi_parse_check", |b| {
+        b.iter(|| {
+            let p = symbi_dsl::parse(black_box(&src), "bench.symbi");
+            black_box(symbi_dsl::check(&p, &opts))
+        })
+    });
+    g.finish();
+
     // The formatter on a 1 MB slice (it is not on any hot path; recorded for reference).
     let small = generate_program(1 << 20);
     let mut g = c.benchmark_group("fmt_1mb");

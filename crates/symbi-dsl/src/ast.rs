@@ -74,6 +74,13 @@ impl Ident {
     }
 }
 
+impl std::fmt::Display for Ident {
+    /// The word as written (for messages: ``format!("agent `{}`", a.name)``).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Program and comments
 // ---------------------------------------------------------------------------------------

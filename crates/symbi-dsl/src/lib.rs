@@ -38,3 +38,21 @@ pub mod parser;
 pub mod span;
 
 pub use parser::{Parsed, parse, parse_bytes, parse_source};
+
+// --- semantics: values, builtins, checker, program, interpreter, policy rules ----------
+pub mod builtins;
+pub mod check;
+mod compile;
+pub mod error;
+pub mod host;
+pub mod interp;
+pub mod program;
+pub mod rules;
+pub mod types;
+pub mod value;
+
+pub use check::{check, CheckOptions, Mode};
+pub use host::{ActionError, ActionHost, ActionRequest, ExecutionContext};
+pub use interp::{execute, ExecutionFailure, ExecutionOutcome, ExecutionPool};
+pub use program::{load, LoadError, LoadedProgram};
+pub use value::Value;

@@ -17,8 +17,8 @@ use symbi_dsl::diagnostic::{Diagnostic, SourceFile};
 pub enum DslCommand {
     /// Parse files and report lexical and syntax errors (no static checks).
     Parse(ParseArgs),
-    /// Statically check files. NOTE: until the static checker is wired in, this reports
-    /// only lexical and syntax errors, exactly like `symbi dsl parse`.
+    /// Parse and statically check files (GRAMMAR 4.12): names, calls, `with` attributes,
+    /// schedules, channels, memory stores, webhooks, policies, types and hygiene.
     Check(CheckArgs),
     /// Format files in place (atomically), or check that they are formatted.
     Fmt(FmtArgs),
@@ -47,6 +47,12 @@ pub struct CheckArgs {
     /// Diagnostics format (`json`: one JSON object per line on standard output).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Report every use of a symbi extension (W230) to keep files portable to Symbiont.
+    #[arg(long)]
+    pub compat: bool,
+    /// Treat calls that resolve to nothing static (W201) as errors.
+    #[arg(long)]
+    pub deny_unresolved: bool,
 }
 
 /// `symbi dsl fmt`.
@@ -67,9 +73,7 @@ pub struct FmtArgs {
 pub fn run(cmd: DslCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DslCommand::Parse(a) => parse_files(&a.files, a.format, a.ast),
-        // The static checker (symbi_dsl::check::check_program) replaces this arm when it
-        // lands; until then `check` is the syntax check.
-        DslCommand::Check(a) => parse_files(&a.files, a.format, false),
+        DslCommand::Check(a) => check_files(&a),
         DslCommand::Fmt(a) => fmt_files(&a),
     }
 }
@@ -168,6 +172,34 @@ fn parse_files(paths: &[PathBuf], format: Format, ast: bool) -> anyhow::Result<E
         if ast {
             println!("{}", serde_json::to_string(&parsed.program.without_spans())?);
         }
+    }
+    Ok(out.code())
+}
+
+/// `symbi dsl check`: syntax errors stop a file; otherwise every check diagnostic is
+/// printed. The mode (W219, `sandbox = "none"`) follows `SYMBI_RUNTIME_MODE`
+/// (production unless it says `development`).
+fn check_files(a: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let mode = match std::env::var("SYMBI_RUNTIME_MODE").ok().as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("development") | Some("dev") => symbi_dsl::Mode::Development,
+        _ => symbi_dsl::Mode::Production,
+    };
+    let opts = symbi_dsl::CheckOptions {
+        mode,
+        compat: a.compat,
+        deny_unresolved: a.deny_unresolved,
+        ..Default::default()
+    };
+    let mut out = Outcome::default();
+    for path in expand(&a.files, &mut out) {
+        let Some(bytes) = read(&path, &mut out) else { continue };
+        let parsed = symbi_dsl::parse_bytes(&bytes, &path.display().to_string());
+        let mut diags = parsed.diagnostics.clone();
+        if !parsed.has_errors() {
+            diags.extend(symbi_dsl::check(&parsed, &opts));
+        }
+        emit(&parsed.source, &diags, a.format);
+        out.errors |= diags.iter().any(Diagnostic::is_error);
     }
     Ok(out.code())
 }
