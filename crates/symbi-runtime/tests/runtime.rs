@@ -194,6 +194,9 @@ async fn preemption_suspends_lower_priority_work_and_resumes_it() {
     assert!(ticks.load(Ordering::SeqCst) <= frozen_at + 1, "a suspended task kept running");
     assert_eq!(rt.scheduler_counts().suspended, 1);
     assert!(rt.resources().allocated.fits_in(&rt.resources().capacity));
+    // An operator's resume of a preempted agent changes nothing: it resumes when it fits.
+    rt.resume(lo).await.unwrap();
+    assert_eq!(rt.status(lo).unwrap().state, AgentState::Suspended);
     release.notify_one();
     assert_eq!(high.wait().await.value(), Some(&json!("high done")));
     wait_for("low to resume", || ticks.load(Ordering::SeqCst) > frozen_at + 3).await;

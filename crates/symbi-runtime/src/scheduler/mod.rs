@@ -338,16 +338,21 @@ impl Scheduler {
         if entry.state() != AgentState::Suspended {
             return Err(ScheduleError::NotApplicable { agent, message: format!("is {}, not Suspended", entry.state()) });
         }
-        let queued = {
+        {
             let mut core = self.shared.core.lock();
-            let q = core.resume(agent, Instant::now());
-            if q {
-                self.shared.pump_locked(&mut core);
+            match core.current_task(agent) {
+                // Frozen by an operator: queue it to resume when it fits.
+                Some((_, _, true)) if core.resume(agent, Instant::now()) => {
+                    self.shared.pump_locked(&mut core);
+                    return Ok(());
+                }
+                // Frozen by the scheduler: it is already queued to resume.
+                Some((_, _, true)) => return Ok(()),
+                Some((_, _, false)) => {
+                    return Err(ScheduleError::NotApplicable { agent, message: "its task is not suspended".into() });
+                }
+                None => {}
             }
-            q
-        };
-        if queued {
-            return Ok(());
         }
         let lc = &self.shared.lifecycle;
         let extra = Some(json!({"reason": "operator cleared the violation"}));
