@@ -2,7 +2,8 @@
 //!
 //! * `scheduling_decision_10000_queued/symbi_core` — one scheduling cycle with 10,000 tasks
 //!   queued (finish the running task, decide — which dispatches the head — and submit a
-//!   new task so the queue stays at 10,000), against `baseline_binary_heap`: a pop and a
+//!   new task so the queue stays at 10,000; priorities vary, strategy first-fit so that
+//!   every cycle dispatches exactly one task), against `baseline_binary_heap`: a pop and a
 //!   push on a `std` binary heap of 10,000 entries (the least any priority queue must do).
 //! * `agent_creation/symbi_create_agent` — `Runtime::create_agent` with the in-memory event
 //!   log (registration plus two recorded lifecycle events), against
@@ -40,7 +41,7 @@ fn decision(c: &mut Criterion) {
     g.bench_function("symbi_core", |b| {
         let pool = ResourcePool::new(Amount { memory_bytes: 1 << 34, cpu_millicores: 1000, disk_io_bps: u64::MAX, network_io_bps: u64::MAX });
         let mut core: SchedCore<()> = SchedCore::new(
-            CoreConfig { shards: 8, strategy: AllocationStrategy::Priority, admission: AdmissionPolicy::Queue, aging_step: Duration::from_millis(100) },
+            CoreConfig { shards: 8, strategy: AllocationStrategy::FirstFit, admission: AdmissionPolicy::Queue, aging_step: Duration::from_millis(100) },
             pool,
         );
         let now = Instant::now();

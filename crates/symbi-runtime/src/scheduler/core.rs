@@ -722,6 +722,78 @@ mod tests {
         assert!(matches!(c.submit(task(3, AgentId::new(), Priority::NORMAL, 300, now), now), Err(Rejection::Resources(ResourceError::Insufficient { .. }, _))));
     }
 
+    #[derive(Clone, Debug)]
+    enum Op {
+        Submit(usize, u8, u32),
+        Finish(usize),
+        Suspend(usize),
+        Resume(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..8usize, 0..4u8, 0..1200u32).prop_map(|(a, p, c)| Op::Submit(a, p * 25, c)),
+            (0..8usize).prop_map(Op::Finish),
+            (0..8usize).prop_map(Op::Suspend),
+            (0..8usize).prop_map(Op::Resume),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the sequence of submissions, completions, preemptions, suspensions and
+        /// resumptions: reservations never exceed capacity, the books balance, and once every
+        /// task has ended all resources are back and no scheduler state is left.
+        #[test]
+        fn scheduling_never_overcommits_and_returns_everything(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut c = core(AllocationStrategy::Priority, 1000, 3);
+            let agents: Vec<AgentId> = (0..8).map(|_| AgentId::new()).collect();
+            let mut current: Vec<(AgentId, TaskId)> = Vec::new();
+            let mut out = Vec::new();
+            let mut next = 0u64;
+            let now = Instant::now();
+            let collect = |out: &mut Vec<Action<u32>>, current: &mut Vec<(AgentId, TaskId)>| {
+                for a in out.drain(..) {
+                    if let Action::Dispatch { task, .. } = a { current.push((task.agent, task.id)); }
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Submit(a, p, cpu) => {
+                        next += 1;
+                        let _ = c.submit(task(next, agents[a], Priority(p), cpu, now), now);
+                    }
+                    Op::Finish(k) => if !current.is_empty() {
+                        let (a, t) = current.remove(k % current.len());
+                        c.finish(a, t, false, now);
+                    },
+                    Op::Suspend(a) => { c.suspend(agents[a], TransitionCause::ResourcePressure, now, &mut out); }
+                    Op::Resume(a) => { c.resume(agents[a], now); }
+                }
+                c.decide(now, &mut out, |_| {});
+                collect(&mut out, &mut current);
+                proptest::prop_assert!(c.pool().allocated().fits_in(&c.pool().capacity()), "{:?}", c.pool().usage());
+                proptest::prop_assert!(c.pool().check_invariant());
+                let k = c.counts();
+                proptest::prop_assert_eq!(k.running + k.suspended, current.len());
+            }
+            // Let everything finish (manually suspended tasks are resumed first).
+            let mut guard = 0;
+            while !current.is_empty() || c.counts().queued > 0 || c.counts().waiting_behind_agent > 0 {
+                guard += 1;
+                proptest::prop_assert!(guard < 10_000, "did not drain: {:?}", c.counts());
+                for a in &agents { c.resume(*a, now); }
+                if let Some((a, t)) = current.pop() { c.finish(a, t, false, now); }
+                c.decide(now, &mut out, |_| {});
+                collect(&mut out, &mut current);
+            }
+            proptest::prop_assert!(c.is_idle());
+            proptest::prop_assert_eq!(c.pool().allocated(), Amount::ZERO);
+            proptest::prop_assert!(c.agents.is_empty());
+            proptest::prop_assert!(c.victims.is_empty());
+        }
+    }
+
     #[test]
     fn capacity_shrink_suspends_lowest_priority_for_pressure() {
         let mut c = core(AllocationStrategy::FirstFit, 1000, 1);
