@@ -239,6 +239,23 @@ async fn first_fit_does_not_preempt() {
     assert_eq!(rt.metrics().preemptions, 0);
 }
 
+type Make = Box<dyn FnOnce(symbi_runtime::TaskContext) -> std::pin::Pin<Box<dyn std::future::Future<Output = symbi_runtime::TaskResult>>> + Send>;
+
+/// A HIGH task that, while it runs, submits its own successor (which waits behind it and
+/// enters the queue the moment it ends): at every decision there is a fresh HIGH task
+/// queued, until `until`.
+fn chained_high(rt: Runtime, id: AgentId, until: Instant) -> Make {
+    Box::new(move |_| {
+        Box::pin(async move {
+            if Instant::now() < until {
+                rt.submit(id, TaskSpec::default(), chained_high(rt.clone(), id, until)).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(Value::Null)
+        })
+    })
+}
+
 /// With one slot and a steady stream of fresh HIGH tasks, a LOW task still runs once it
 /// has waited long enough (aging); with aging effectively off it waits for the stream to
 /// end. The second half shows the first half can fail.
@@ -252,62 +269,24 @@ async fn aging_prevents_starvation_of_low_priority_work() {
                 .strategy(AllocationStrategy::FirstFit)
                 .aging_step(aging_step),
         );
-        let blocker = agent(&rt, "blocker", Priority::HIGH, CORE).await;
-        let gate = Arc::new(tokio::sync::Notify::new());
-        let g = gate.clone();
-        let b = rt.submit(blocker, TaskSpec::default(), move |_| async move {
-            g.notified().await;
-            Ok(Value::Null)
-        })
-        .unwrap();
-        let lo = agent(&rt, "low", Priority::LOW, CORE).await;
-        let low_done = Arc::new(AtomicBool::new(false));
-        let ld = low_done.clone();
-        let low = rt.submit(lo, TaskSpec::default(), move |_| async move {
-            ld.store(true, Ordering::SeqCst);
-            Ok(Value::Null)
-        })
-        .unwrap();
-        // Three feeders keep fresh HIGH tasks queued for 400 ms.
-        let mut feeders = Vec::new();
         let start = Instant::now();
-        for i in 0..3 {
-            let id = agent(&rt, &format!("high-{i}"), Priority::HIGH, CORE).await;
-            let rt = rt.clone();
-            feeders.push(tokio::spawn(async move {
-                while start.elapsed() < Duration::from_millis(400) {
-                    let h = rt
-                        .submit(id, TaskSpec::default(), |_| async {
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                            Ok(Value::Null)
-                        })
-                        .unwrap();
-                    h.wait().await;
-                }
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        gate.notify_one();
-        b.wait().await;
-        let mut low_finished_during_stream = false;
-        while start.elapsed() < Duration::from_millis(390) {
-            if low_done.load(Ordering::SeqCst) {
-                low_finished_during_stream = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let waited = start.elapsed();
-        for f in feeders {
-            f.await.unwrap();
-        }
+        let until = start + Duration::from_millis(400);
+        let high = agent(&rt, "high", Priority::HIGH, CORE).await;
+        let lo = agent(&rt, "low", Priority::LOW, CORE).await;
+        // The stream starts first and holds the slot; LOW queues behind it.
+        rt.submit(high, TaskSpec::default(), chained_high(rt.clone(), high, until)).unwrap();
+        wait_for("the stream to run", || rt.status(high).unwrap().state == AgentState::Running).await;
+        let low = rt.submit(lo, TaskSpec::default(), |_| async { Ok(Value::Null) }).unwrap();
         low.wait().await;
-        (low_finished_during_stream, waited)
+        let finished = start.elapsed();
+        // Let the stream end before the runtime is dropped.
+        wait_for("the stream to end", || Instant::now() > until && rt.scheduler_counts().running == 0).await;
+        (finished < Duration::from_millis(380), finished)
     }
     let (aged, waited) = scenario(Duration::from_millis(1)).await;
-    assert!(aged, "LOW starved despite aging (waited {waited:?})");
-    let (starved_ran, _) = scenario(Duration::from_secs(3600)).await;
-    assert!(!starved_ran, "without aging the stream of HIGH tasks should have kept LOW waiting");
+    assert!(aged, "LOW starved despite aging (finished after {waited:?})");
+    let (starved_ran, finished) = scenario(Duration::from_secs(3600)).await;
+    assert!(!starved_ran, "without aging the stream of HIGH tasks should have kept LOW waiting (finished after {finished:?})");
 }
 
 /// One agent's task panics among 200 busy agents: the panicking execution fails with class

@@ -90,7 +90,7 @@ pub enum Action<P> {
 /// Why a submission was refused.
 pub enum Rejection<P> {
     /// The budget does not fit in the capacity at all, or (admission `reject`) not now.
-    Resources(ResourceError, QueuedTask<P>),
+    Resources(ResourceError, Box<QueuedTask<P>>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -248,11 +248,11 @@ impl<P> SchedCore<P> {
     /// Accepts a task: queued (or behind its agent's current task), or refused by admission.
     pub fn submit(&mut self, task: QueuedTask<P>, now: Instant) -> Result<(), Rejection<P>> {
         if let Err(e) = self.pool.admissible(&task.budget) {
-            return Err(Rejection::Resources(e, task));
+            return Err(Rejection::Resources(e, Box::new(task)));
         }
         if self.config.admission == AdmissionPolicy::Reject && !self.pool.fits(&task.budget) {
             let e = ResourceError::Insufficient { requested: task.budget.into(), free: self.pool.free() };
-            return Err(Rejection::Resources(e, task));
+            return Err(Rejection::Resources(e, Box::new(task)));
         }
         let a = self.agents.entry(task.agent).or_default();
         if a.running.is_some() || a.queued.is_some() || a.blocked {
@@ -283,9 +283,9 @@ impl<P> SchedCore<P> {
                 }
                 Entry::Start(t) => {
                     let (budget, prio, agent) = (t.budget, t.priority, t.agent);
-                    if !self.pool.fits(&budget)
-                        && !(self.config.strategy == AllocationStrategy::Priority
-                            && self.preempt_for(Amount::from(budget), prio, now, out))
+                    if !(self.pool.fits(&budget)
+                        || (self.config.strategy == AllocationStrategy::Priority
+                            && self.preempt_for(Amount::from(budget), prio, now, out)))
                     {
                         break;
                     }
@@ -529,12 +529,12 @@ impl<P> SchedCore<P> {
         let mut out: Vec<QueuedTask<P>> = a.pending.drain(..).collect();
         self.waiting -= out.len();
         a.blocked = true;
-        if let Some(key) = a.queued {
-            if matches!(self.queue.get(&key), Some(Entry::Start(_))) {
-                a.queued = None;
-                if let Some(Entry::Start(t)) = self.queue.remove(&key) {
-                    out.push(t);
-                }
+        if let Some(key) = a.queued
+            && matches!(self.queue.get(&key), Some(Entry::Start(_)))
+        {
+            a.queued = None;
+            if let Some(Entry::Start(t)) = self.queue.remove(&key) {
+                out.push(t);
             }
         }
         if a.running.is_none() && a.queued.is_none() {

@@ -117,11 +117,16 @@ impl Shared {
                 Action::Dispatch { shard, task } => {
                     self.metrics.queue_wait.record(task.submitted.elapsed());
                     let senders = self.senders.lock();
-                    if let Some(tx) = senders.get(shard) {
-                        if let Err(mpsc::error::SendError(ShardMsg::Run(task, _))) =
-                            tx.send(ShardMsg::Run(task, self.arc()))
-                        {
-                            // The shard is gone (shutdown completed): report, do not lose it.
+                    match senders.get(shard) {
+                        Some(tx) => {
+                            if let Err(mpsc::error::SendError(ShardMsg::Run(task, _))) =
+                                tx.send(ShardMsg::Run(task, self.arc()))
+                            {
+                                // The shard is gone (shutdown completed): report, do not lose it.
+                                let _ = task.payload.reply.send(TaskOutcome::Cancelled { reason: "runtime stopped".into() });
+                            }
+                        }
+                        None => {
                             let _ = task.payload.reply.send(TaskOutcome::Cancelled { reason: "runtime stopped".into() });
                         }
                     }
@@ -152,9 +157,9 @@ impl Shared {
         control: Arc<TaskControl>,
         payload: Payload,
         priority: Option<Priority>,
-    ) -> Result<(), (oneshot::Sender<TaskOutcome>, TaskError)> {
+    ) -> Result<(), Box<(oneshot::Sender<TaskOutcome>, TaskError)>> {
         let Some(entry) = self.registry.get(agent) else {
-            return Err((payload.reply, TaskError::new(ErrorClass::Permanent, "AgentNotFound", "agent was deleted")));
+            return Err(Box::new((payload.reply, TaskError::new(ErrorClass::Permanent, "AgentNotFound", "agent was deleted"))));
         };
         let task = QueuedTask {
             id,
@@ -166,7 +171,7 @@ impl Shared {
             payload,
         };
         self.enqueue(&entry, task).map_err(|(e, t)| {
-            (t.payload.reply, TaskError::new(ErrorClass::Permanent, "NotRunnable", e.to_string()))
+            Box::new((t.payload.reply, TaskError::new(ErrorClass::Permanent, "NotRunnable", e.to_string())))
         })
     }
 
@@ -174,16 +179,16 @@ impl Shared {
         &self,
         entry: &AgentEntry,
         task: QueuedTask<Payload>,
-    ) -> Result<(), (ScheduleError, QueuedTask<Payload>)> {
+    ) -> Result<(), (ScheduleError, Box<QueuedTask<Payload>>)> {
         let mut core = self.core.lock();
         // Checked under the core lock: terminate changes the state first and purges the
         // queue under this lock after, so no task can slip in behind a terminated agent.
         if !self.accepting.load(Ordering::Acquire) {
-            return Err((ScheduleError::ShuttingDown, task));
+            return Err((ScheduleError::ShuttingDown, Box::new(task)));
         }
         let state = entry.state();
         if !matches!(state, AgentState::Ready | AgentState::Running | AgentState::Suspended) {
-            return Err((ScheduleError::NotRunnable { agent: entry.id(), state }, task));
+            return Err((ScheduleError::NotRunnable { agent: entry.id(), state }, Box::new(task)));
         }
         match core.submit(task, Instant::now()) {
             Ok(()) => {}

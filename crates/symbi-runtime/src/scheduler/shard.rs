@@ -314,8 +314,9 @@ async fn finish_task(
         tokio::time::sleep(retry.delay(attempt)).await;
         let payload = Payload { factory: factory.expect("checked"), execution, reply, attempt: attempt + 1, record, trigger, retry };
         let priority = None;
-        if let Err((reply, e)) = shared.requeue(agent, id, control, payload, priority) {
-            let _ = reply.send(TaskOutcome::Failed { error: e });
+        if let Err(failed) = shared.requeue(agent, id, control, payload, priority) {
+            let (reply, error) = *failed;
+            let _ = reply.send(TaskOutcome::Failed { error });
         }
         return;
     }
