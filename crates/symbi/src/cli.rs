@@ -41,6 +41,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Command tools and their sandbox images.
+    #[command(subcommand)]
+    Tools(commands::tools::ToolsCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
