@@ -348,7 +348,11 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             report.first_error = Some(problem(
                 "segment_missing",
                 Some(&at),
-                format!("events {next}..{} are missing: a segment file was removed", seg.first_seq - 1),
+                format!(
+                    "events {next}..{} are missing before {}: events were deleted or a segment file was removed",
+                    seg.first_seq - 1,
+                    seg.path.display()
+                ),
             ));
             return Ok(finish(report, started));
         }
