@@ -54,7 +54,11 @@ impl AuditOptions {
     /// Options from the configuration: `[audit]` under `data_dir`.
     pub fn from_config(data_dir: &Path, cfg: &symbi_config::AuditSection) -> AuditOptions {
         AuditOptions {
-            dir: cfg.storage.clone().unwrap_or_else(|| data_dir.join("audit")),
+            dir: match &cfg.storage {
+                Some(p) if p.is_absolute() => p.clone(),
+                Some(p) => data_dir.join(p),
+                None => data_dir.join("audit"),
+            },
             keys_dir: data_dir.join("keys"),
             segment_size: cfg.segment_size.0,
             checkpoint_every: cfg.checkpoint_every,

@@ -119,26 +119,39 @@ impl LogReader {
         Ok(r)
     }
 
-    /// Indexes (in memory) the events written after the index file's end.
+    /// Indexes (in memory) the events written after the index file's end. Reads only the
+    /// bytes after the last indexed record, so following a live log stays cheap.
     fn extend(&mut self) -> Result<()> {
-        let from = self.index.len();
-        let start = self.segments.iter().rposition(|s| s.first_seq <= from).unwrap_or(0);
+        let n = self.index.len();
+        let (start, mut off) = if n > 0 {
+            let last = self.index.get(n - 1)?;
+            match self.segments.iter().position(|s| s.first_seq == last.segment) {
+                Some(i) => (i, last.offset + last.frame_len as u64),
+                None => return Err(AuditError::Corrupt(format!("the index names a missing segment {}", last.segment))),
+            }
+        } else {
+            (0, record::SEGMENT_HEADER_LEN as u64)
+        };
         for s in &self.segments[start.min(self.segments.len())..] {
-            let scan = segment::scan_file(&s.path)?;
-            for r in &scan.records {
-                let Ok(ev) = Event::from_body(&r.record.body) else { return Ok(()) };
-                if ev.seq < self.index.len() {
-                    continue;
-                }
+            let mut f = File::open(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
+            let mut buf = Vec::new();
+            use std::io::{Read, Seek, SeekFrom};
+            f.seek(SeekFrom::Start(off)).and_then(|_| f.read_to_end(&mut buf)).map_err(|e| AuditError::io(&s.path, e))?;
+            let mut pos = 0usize;
+            while let Ok(Some((payload, next))) = record::read_frame(&buf, pos) {
+                let Ok(rec) = Record::decode_payload(payload) else { return Ok(()) };
+                let Ok(ev) = Event::from_body(&rec.body) else { return Ok(()) };
                 if ev.seq != self.index.len() {
-                    return Ok(()); // a gap: verification reports it; queries stop here.
+                    return Ok(()); // a gap or damage: verification reports it; queries stop here.
                 }
-                self.tree.push(&*self.p, leaf_hash(&*self.p, &r.record.body));
-                self.index.push(index_entry(&*self.p, &ev, s.first_seq, r.offset, r.frame_len));
+                self.tree.push(&*self.p, leaf_hash(&*self.p, &rec.body));
+                self.index.push(index_entry(&*self.p, &ev, s.first_seq, off + pos as u64, (next - pos) as u32));
+                pos = next;
             }
-            if scan.error.is_some() {
-                return Ok(());
+            if pos != buf.len() {
+                return Ok(()); // a record still being written (or damage)
             }
+            off = record::SEGMENT_HEADER_LEN as u64;
         }
         Ok(())
     }

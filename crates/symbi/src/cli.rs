@@ -41,6 +41,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// The signed audit log: verify, query, prove, report, tail, keys.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 pub enum BenchCommand {
     /// Create many agents and measure creation latency, memory and idle CPU.
     Agents(AgentsArgs),
+    /// Durable audit appends (group commit vs one fsync per event), verification, proofs.
+    Audit(super::audit::BenchArgs),
 }
 
 /// `symbi bench agents`.
@@ -22,6 +24,7 @@ pub struct AgentsArgs {
 
 pub fn run(_g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        BenchCommand::Audit(a) => super::audit::bench(_g, a),
         BenchCommand::Agents(_a) => Err(crate::exit::usage(
             "the agents load test arrives with the runtime core; rebuild from a newer checkout",
         )),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(a) => up::run(&g, a),
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
+        Command::Audit(c) => audit::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
     }
 }
