@@ -6,13 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// File-system failure on a named file.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The log on disk is damaged in a way that is not a torn tail (which is repaired
     /// automatically). Nothing is cut: run `symbi audit verify` for the diagnosis.
@@ -41,7 +40,7 @@ pub enum AuditError {
 impl AuditError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        AuditError::Io { path: path.into(), source }
+        AuditError::Io { path: path.into(), error: source }
     }
 }
 

@@ -559,7 +559,7 @@ fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn pubkey(ctx: &Ctx, a: FormatArgs) -> anyhow::Result<ExitCode> {
-    let keys = symbi_audit::keys::read_pubkeys(&*ctx.p, &ctx.opts.dir.join(symbi_audit::keys::PUBKEYS_FILE))?;
+    let keys = ctx.reader()?.pubkeys().to_vec();
     let current = keys.last().map(|k| k.id);
     match a.format {
         Format::Json => {
