@@ -205,7 +205,8 @@ impl AuditLog {
         rx.blocking_recv().map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
-    /// Flushes, writes a final checkpoint and stops the writer. Later appends fail.
+    /// Flushes, writes a final checkpoint and stops the writer. Later appends fail. Blocks:
+    /// from async code use [`AuditLog::close_async`].
     pub fn close(&self) -> Result<()> {
         let (ack, rx) = oneshot::channel();
         let sent = self.send(Request::Close(ack));
@@ -279,9 +280,15 @@ impl AuditLog {
 }
 
 impl Drop for AuditLog {
+    /// Stops the writer (which writes a final checkpoint). Waits for it only outside an
+    /// async runtime, where blocking is allowed; call [`AuditLog::close_async`] on the
+    /// runtime's shutdown path to be sure the final checkpoint is written.
     fn drop(&mut self) {
-        if self.thread.lock().is_some() {
-            let _ = self.close();
+        self.tx.lock().take();
+        if let Some(t) = self.thread.lock().take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ fn run_and_kill(data: &Path, writers: usize, extra: &[&str], rng: &mut impl Rng)
         .spawn()
         .expect("spawn crash child");
     let stdout = child.stdout.take().unwrap();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut acked = Vec::new();
         for line in BufReader::new(stdout).lines() {
@@ -34,13 +35,23 @@ fn run_and_kill(data: &Path, writers: usize, extra: &[&str], rng: &mut impl Rng)
             let mut it = line.split(' ');
             let (Some(s), Some(id)) = (it.next(), it.next()) else { continue }; // a line cut by the kill
             if let (Ok(s), Ok(id)) = (s.parse(), id.parse()) {
+                if acked.is_empty() {
+                    let _ = first_tx.send(());
+                }
                 acked.push((s, id));
             }
         }
         acked
     });
-    // Kill at a random moment: sometimes during open/recovery, mostly while appending.
-    std::thread::sleep(Duration::from_micros(rng.random_range(2_000..90_000)));
+    // A quarter of the kills land at a random moment after spawn (often during open and
+    // recovery); the rest at a random moment after the first acknowledgement, while appends
+    // and group commits are in flight.
+    if rng.random_range(0..4) == 0 {
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+    } else {
+        let _ = first_rx.recv_timeout(Duration::from_secs(20));
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..25_000)));
+    }
     child.kill().expect("SIGKILL");
     let status = child.wait().unwrap();
     let mut err = String::new();
@@ -109,25 +120,36 @@ fn sigkill_long_run() {
 fn torn_tails_are_cut_on_open() {
     let mut rng = rand::rng();
     let tmp = tempfile::tempdir().unwrap();
-    // No checkpoints after the genesis one, so any cut is "after the last sync point".
-    let _ = run_and_kill(tmp.path(), 4, &["1000000000"], &mut rng);
-    let _ = run_and_kill(tmp.path(), 4, &["1000000000"], &mut rng);
+    // The child checkpoints only when it opens the log, so everything it appends after
+    // that is "after the last sync point". Run it until such events exist.
     let dir = tmp.path().join("audit");
-    let segs = symbi_audit::segment::list_segments(&dir).unwrap();
-    let last = segs.last().unwrap().path.clone();
-    let original = std::fs::read(&last).unwrap();
-    let scan = symbi_audit::segment::scan_bytes(&original);
-    assert!(scan.records.len() > 2, "the child wrote events");
     let p = symbi_crypto::provider("ring").unwrap();
-    // Only bytes after the last checkpoint can be lost by a power failure (everything up to
-    // a checkpoint was synced before it was signed).
-    let cp_size = LogReader::open(&dir, p.clone()).unwrap().latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    let min_cut = scan
-        .records
-        .iter()
-        .find(|r| symbi_audit::record::Event::from_body(&r.record.body).unwrap().seq + 1 == cp_size)
-        .map_or(symbi_audit::record::SEGMENT_HEADER_LEN, |r| (r.offset + r.frame_len as u64) as usize);
-    assert!(min_cut < original.len(), "events after the last checkpoint exist");
+    let mut found = None;
+    for _ in 0..20 {
+        let _ = run_and_kill(tmp.path(), 4, &["1000000000"], &mut rng);
+        let Ok(segs) = symbi_audit::segment::list_segments(&dir) else { continue };
+        let Some(last) = segs.last().map(|s| s.path.clone()) else { continue };
+        let original = std::fs::read(&last).unwrap();
+        let scan = symbi_audit::segment::scan_bytes(&original);
+        // Only bytes after the last checkpoint can be lost by a power failure (everything
+        // up to a checkpoint was synced before it was signed).
+        let Ok(reader) = LogReader::open(&dir, p.clone()) else { continue };
+        let cp_size = reader.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        let seqs: Vec<u64> =
+            scan.records.iter().map(|r| symbi_audit::record::Event::from_body(&r.record.body).unwrap().seq).collect();
+        let after = seqs.iter().filter(|&&s| s >= cp_size).count();
+        if after > 2 && scan.error.is_none() {
+            let min_cut = scan
+                .records
+                .iter()
+                .zip(&seqs)
+                .find(|(_, s)| **s + 1 == cp_size)
+                .map_or(symbi_audit::record::SEGMENT_HEADER_LEN, |(r, _)| (r.offset + r.frame_len as u64) as usize);
+            found = Some((last, original, scan, min_cut));
+            break;
+        }
+    }
+    let (last, original, scan, min_cut) = found.expect("the child appended events after its opening checkpoint");
     for round in 0..30 {
         let backup = tempfile::tempdir().unwrap();
         copy_dir(tmp.path(), backup.path());
@@ -167,4 +189,29 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), &dst).unwrap();
         }
     }
+}
+
+/// When the disk refuses a write (here: RLIMIT_FSIZE makes writes fail with EFBIG), the
+/// event is refused, every later event too (fail closed), and nothing acknowledged is lost.
+#[test]
+fn write_failure_fails_closed_and_keeps_acknowledged_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(CHILD)
+        .arg(tmp.path())
+        .arg("4")
+        .env("SYMBI_AUDIT_TEST_FSIZE", "30000")
+        .output()
+        .expect("spawn crash child");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "the log must refuse events after a failed write: {err}");
+    assert!(err.contains("cannot make events durable"), "{err}");
+    let acked: Vec<(u64, EventId)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(' ');
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect();
+    assert!(acked.len() > 10, "some events were acknowledged before the disk refused");
+    check(tmp.path(), &acked, 0);
 }

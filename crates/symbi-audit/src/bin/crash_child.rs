@@ -4,6 +4,10 @@
 //! `DATA_DIR`, then `WRITERS` threads append events as fast as they can. After each
 //! acknowledgement it prints `SEQ EVENT_ID` on stdout (one write per line), so every line the
 //! parent reads is an event the log promised was durable. The parent kills it with SIGKILL.
+//!
+//! With `SYMBI_AUDIT_TEST_FSIZE=BYTES` the child limits its file sizes (RLIMIT_FSIZE), so
+//! writes fail once a file reaches BYTES: the log must refuse the event (fail closed) and
+//! every later one; the child then exits with status 3.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -23,6 +27,15 @@ fn main() {
         opts.checkpoint_interval = std::time::Duration::from_secs(3600);
     } else {
         opts.checkpoint_every = 50;
+    }
+    if let Ok(limit) = std::env::var("SYMBI_AUDIT_TEST_FSIZE") {
+        let limit: u64 = limit.parse().expect("SYMBI_AUDIT_TEST_FSIZE is a number");
+        // SAFETY: plain libc calls with valid arguments; no memory is shared.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let r = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &r), 0);
+        }
     }
     let p = symbi_crypto::provider("ring").expect("ring provider");
     let log = match symbi_audit::AuditLog::open(opts, p) {
@@ -49,7 +62,9 @@ fn main() {
                         }
                         Err(e) => {
                             eprintln!("append failed: {e}");
-                            std::process::exit(1);
+                            // Fail closed: every later append must fail too.
+                            let again = log.append_blocking(symbi_types::EventDraft::new("custom", serde_json::json!({})));
+                            std::process::exit(if again.is_err() { 3 } else { 4 });
                         }
                     }
                 }
