@@ -87,11 +87,19 @@ impl IndexFile {
         .map_err(|e| AuditError::io(path, e))?;
         let len = file.metadata().map_err(|e| AuditError::io(path, e))?.len();
         let mut n = (len / ENTRY_LEN as u64).min(max);
-        // Unsynced entries may read back as zeros after a crash: keep the consistent prefix.
-        if n > 0 {
+        // Unsynced entries may read back as zeros after a crash, and a reader may see a
+        // batch half-written: keep the consistent prefix (stepping back a bounded distance,
+        // else rebuilding everything).
+        let mut steps = 0;
+        while n > 0 {
             let mut b = [0u8; ENTRY_LEN];
             file.read_exact_at(&mut b, (n - 1) * ENTRY_LEN as u64).map_err(|e| AuditError::io(path, e))?;
-            if IndexEntry::decode(&b).seq != n - 1 {
+            if IndexEntry::decode(&b).seq == n - 1 {
+                break;
+            }
+            n -= 1;
+            steps += 1;
+            if steps > 65_536 {
                 n = 0;
             }
         }

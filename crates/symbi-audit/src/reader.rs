@@ -96,6 +96,16 @@ pub struct ConsistencyProof {
 impl LogReader {
     /// Opens a view of the log in `dir`.
     pub fn open(dir: &Path, p: Arc<dyn CryptoProvider>) -> Result<LogReader> {
+        Self::open_with(dir, p, true)
+    }
+
+    /// Opens a view for reading events only (no checkpoints: cheaper for polling, e.g.
+    /// `symbi audit tail --follow`).
+    pub fn open_events_only(dir: &Path, p: Arc<dyn CryptoProvider>) -> Result<LogReader> {
+        Self::open_with(dir, p, false)
+    }
+
+    fn open_with(dir: &Path, p: Arc<dyn CryptoProvider>, with_checkpoints: bool) -> Result<LogReader> {
         if !dir.join(SEGMENTS_DIR).is_dir() {
             return Err(AuditError::Invalid(format!(
                 "{} holds no audit log (no `{SEGMENTS_DIR}` directory); check --data-dir or [audit] storage",
@@ -104,7 +114,7 @@ impl LogReader {
         }
         let pubkeys = keys::read_pubkeys(&*p, &dir.join(PUBKEYS_FILE))?;
         let segments = segment::list_segments(dir)?;
-        let (cps, _, _) = read_checkpoints(&dir.join(CHECKPOINTS_FILE))?;
+        let (cps, _, _) = if with_checkpoints { read_checkpoints(&dir.join(CHECKPOINTS_FILE))? } else { (Vec::new(), 0, None) };
         let checkpoints = cps.into_iter().map(|(_, c)| c).collect();
         let mut index = IndexFile::open(&dir.join(INDEX_FILE), false, u64::MAX).unwrap_or_else(|_| IndexFile::in_memory());
         let mut tree = TreeStore::open(&dir.join(TREE_FILE), false, index.len()).unwrap_or_else(|_| TreeStore::in_memory());
