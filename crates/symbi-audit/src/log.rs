@@ -285,11 +285,10 @@ impl Drop for AuditLog {
     /// runtime's shutdown path to be sure the final checkpoint is written.
     fn drop(&mut self) {
         self.tx.lock().take();
-        if let Some(t) = self.thread.lock().take() {
-            if tokio::runtime::Handle::try_current().is_err() {
+        if let Some(t) = self.thread.lock().take()
+            && tokio::runtime::Handle::try_current().is_err() {
                 let _ = t.join();
             }
-        }
     }
 }
 
@@ -354,9 +353,12 @@ pub(crate) fn index_entry(p: &dyn CryptoProvider, ev: &Event, segment: u64, offs
     }
 }
 
-/// Reads the checkpoints file: intact notes in order, plus the offset after the last one
-/// and whether damage after it is a torn tail.
-pub(crate) fn read_checkpoints(path: &Path) -> Result<(Vec<(u64, SignedCheckpoint)>, u64, Option<(u64, String, bool)>)> {
+/// Intact checkpoints with their offsets, the offset after the last one, and the damage
+/// after it (offset, reason, whether it is a torn tail).
+pub(crate) type CheckpointScan = (Vec<(u64, SignedCheckpoint)>, u64, Option<(u64, String, bool)>);
+
+/// Reads the checkpoints file.
+pub(crate) fn read_checkpoints(path: &Path) -> Result<CheckpointScan> {
     let buf = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
@@ -754,11 +756,10 @@ impl Writer {
         let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
         let due = self.size - cp_size >= self.opts.checkpoint_every
             || (self.size > cp_size && (timer || self.last_cp_at.elapsed() >= self.opts.checkpoint_interval));
-        if due {
-            if let Err(e) = self.write_checkpoint() {
+        if due
+            && let Err(e) = self.write_checkpoint() {
                 self.fail(format!("cannot write a checkpoint: {e}"));
             }
-        }
     }
 
     fn fail(&mut self, msg: String) {
@@ -830,8 +831,8 @@ impl Writer {
                     self.tree.push(&*self.p, leaf_hash(&*self.p, &body));
                     self.index.push(index_entry(&*self.p, &ev, segment, offset, frame_len));
                     good.push(Ok(EventReceipt { id: ev.id, sequence: ev.seq, timestamp: ev.timestamp }));
-                    if let Some(tx) = &self.events {
-                        if tx.receiver_count() > 0 {
+                    if let Some(tx) = &self.events
+                        && tx.receiver_count() > 0 {
                             let _ = tx.send(Arc::new(StoredEvent {
                                 event: ev,
                                 record: Record { chain, signature: sig, body },
@@ -839,7 +840,6 @@ impl Writer {
                                 offset,
                             }));
                         }
-                    }
                 }
                 self.size += good.len() as u64;
                 self.chain = chain;

@@ -55,7 +55,7 @@ pub fn subtree_root(p: &dyn CryptoProvider, src: &dyn NodeSource, start: u64, en
     if n == 0 {
         return Ok(empty_root(p));
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.perfect(n.trailing_zeros(), start / n);
     }
     let k = split(n);

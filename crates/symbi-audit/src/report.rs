@@ -285,7 +285,7 @@ pub fn build(
         true
     })?;
     r.agents = agents.into_values().collect();
-    r.agents.sort_by(|a, b| b.events.cmp(&a.events));
+    r.agents.sort_by_key(|a| std::cmp::Reverse(a.events));
     r.controls = controls(&r);
     Ok(r)
 }
@@ -370,18 +370,18 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
 @media print{{body{{margin:0}}}}</style></head><body>\n",
         esc(&r.title)
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h1>{}</h1><p class=\"muted\">Log <code>{}</code> · generated {} · period {} to {}</p>\n",
+        "<h1>{}</h1><p class=\"muted\">Log <code>{}</code> · generated {} · period {} to {}</p>",
         esc(&r.title),
         esc(&r.origin),
         esc(&r.generated_at),
         esc(r.since.as_deref().unwrap_or("beginning")),
         esc(r.until.as_deref().unwrap_or("now"))
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<div class=\"banner {}\"><strong>Integrity: {}</strong> — {}</div>\n",
+        "<div class=\"banner {}\"><strong>Integrity: {}</strong> — {}</div>",
         if ok { "ok" } else { "bad" },
         if ok { "verified" } else { "FAILED" },
         esc(&if ok {
@@ -396,13 +396,13 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         })
     );
     for w in &r.integrity.warnings {
-        let _ = write!(h, "<p class=\"muted\">Note: {}</p>\n", esc(w));
+        let _ = writeln!(h, "<p class=\"muted\">Note: {}</p>", esc(w));
     }
     h.push_str("<h2>Controls</h2><table><tr><th>Reference</th><th>Requirement</th><th>Status</th><th>Evidence</th></tr>\n");
     for c in &r.controls {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
             esc(&c.reference),
             esc(&c.requirement),
             if c.status == "met" { "ok" } else { "bad" },
@@ -411,15 +411,15 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         );
     }
     h.push_str("</table>\n");
-    let _ = write!(h, "<h2>What was recorded</h2><p>{} events in the period.</p><table><tr><th>Event type</th><th>Count</th></tr>\n", r.total_events);
+    let _ = writeln!(h, "<h2>What was recorded</h2><p>{} events in the period.</p><table><tr><th>Event type</th><th>Count</th></tr>", r.total_events);
     for (t, n) in &r.by_type {
-        let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>\n", esc(t));
+        let _ = writeln!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(t));
     }
     h.push_str("</table>\n<h2>Agents</h2><table><tr><th>Agent</th><th>Id</th><th>Events</th><th>Accesses</th><th>Violations</th></tr>\n");
     for a in &r.agents {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.agent_name),
             esc(&a.agent_id),
             a.events,
@@ -428,16 +428,16 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         );
     }
     h.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h2>Policy violations</h2><p>{} in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Kind</th><th>Detail</th></tr>\n",
+        "<h2>Policy violations</h2><p>{} in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Kind</th><th>Detail</th></tr>",
         r.violation_count,
         if r.violation_count as usize > r.violations.len() { format!(" (latest {} shown)", r.violations.len()) } else { String::new() }
     );
     for v in &r.violations {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td>{}</td></tr>",
             v.seq,
             esc(&v.time),
             esc(&v.agent),
@@ -446,16 +446,16 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         );
     }
     h.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h2>Who accessed what</h2><p>{} accesses in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Action</th><th>Target</th><th>Decision</th></tr>\n",
+        "<h2>Who accessed what</h2><p>{} accesses in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Action</th><th>Target</th><th>Decision</th></tr>",
         r.access_count,
         if r.access_count as usize > r.accesses.len() { format!(" (latest {} shown)", r.accesses.len()) } else { String::new() }
     );
     for a in &r.accesses {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"{}\">{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"{}\">{}</td></tr>",
             a.seq,
             esc(&a.time),
             esc(&a.agent),
@@ -467,7 +467,7 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
     }
     h.push_str("</table>\n<h2>Changes to controls</h2><table><tr><th>#</th><th>Time</th><th>Kind</th><th>Detail</th></tr>\n");
     for c in &r.changes {
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>\n", c.seq, esc(&c.time), esc(&c.kind), esc(&c.detail));
+        let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", c.seq, esc(&c.time), esc(&c.kind), esc(&c.detail));
     }
     let _ = write!(
         h,

@@ -35,11 +35,10 @@ pub fn list_segments(audit_dir: &Path) -> Result<Vec<SegmentFile>> {
         let ent = ent.map_err(|e| AuditError::io(&dir, e))?;
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(stem) = name.strip_suffix(".seg") {
-            if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(stem) = name.strip_suffix(".seg")
+            && stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
                 out.push(SegmentFile { first_seq: stem.parse().unwrap(), path: ent.path() });
             }
-        }
     }
     out.sort_by_key(|s| s.first_seq);
     Ok(out)

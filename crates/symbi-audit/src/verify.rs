@@ -429,12 +429,11 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             }
             last_ts = Some(ev.timestamp);
             state.pending.push(Pending { key: key.public, msg: record::event_signing_message(&computed), sig: r.record.signature, at: at.clone() });
-            if state.pending.len() >= 2048 {
-                if let Some(pr) = state.flush() {
+            if state.pending.len() >= 2048
+                && let Some(pr) = state.flush() {
                     report.first_error = Some(pr);
                     return Ok(finish(report, started));
                 }
-            }
             if ev.event_type == types::KEY_ROTATION {
                 match keys::check_rotation(p, &key, &ev.details) {
                     Ok(new) => {
@@ -456,11 +455,10 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             range.push(p, leaf_hash(p, &r.record.body), |_| {});
             next += 1;
             report.events_checked += 1;
-            if let Some(f) = opts.progress {
-                if next % 1024 == 0 {
+            if let Some(f) = opts.progress
+                && next.is_multiple_of(1024) {
                     f(next, total_hint.max(next));
                 }
-            }
             check_checkpoints!();
         }
         if let Some((off, err)) = &scan.error {
