@@ -27,7 +27,10 @@ fi
 
 # --- Docker daemon -------------------------------------------------------------------------
 # Containers never get a network unless policy grants it: no bridge, no iptables, no
-# forwarding or masquerading. runsc is registered as a runtime with networking off.
+# forwarding or masquerading. runsc is registered as a runtime with networking off (a
+# sandbox gets its own loopback only), the ptrace platform (the KVM platform of Debian's
+# runsc hangs on this kind of host) and --oci-seccomp, so the seccomp profile symbi puts in
+# each container is also applied inside the gVisor sandbox (runsc ignores it otherwise).
 $SUDO mkdir -p /etc/docker
 DAEMON_JSON='{
   "bridge": "none",
@@ -35,7 +38,7 @@ DAEMON_JSON='{
   "ip-forward": false,
   "ip-masq": false,
   "runtimes": {
-    "runsc": { "path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--platform=ptrace"] }
+    "runsc": { "path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--platform=ptrace", "--oci-seccomp"] }
   }
 }'
 if [ ! -f /etc/docker/daemon.json ] || [ "$(cat /etc/docker/daemon.json)" != "$DAEMON_JSON" ]; then

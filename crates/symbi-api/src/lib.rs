@@ -1,1 +1,6 @@
-//! HTTP API: Symbiont-compatible REST API, MCP server endpoint, webhooks, metrics, OpenAPI
+//! The HTTP edge of symbi: the Symbiont-compatible REST API (API-CONTRACT.md), bearer
+//! authentication, webhooks, metrics and the OpenAPI document.
+
+pub mod auth;
+pub mod error;
+pub mod webhook;

@@ -44,6 +44,9 @@ pub enum Command {
     /// The signed audit log: verify, query, prove, report, tail, keys.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Command tools and their sandbox images.
+    #[command(subcommand)]
+    Tools(commands::tools::ToolsCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -267,7 +267,8 @@ fn tempfile_in(dir: &Path) -> std::io::Result<()> {
 
 pub fn run(g: &Globals, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
-    let checks = host_checks(&loaded.data_dir(), loaded.config.context.vector_db_url.as_deref());
+    let mut checks = host_checks(&loaded.data_dir(), loaded.config.context.vector_db_url.as_deref());
+    checks.extend(sandbox_tier_checks(&loaded));
     let failed = checks.iter().any(|c| c.status == Status::Missing);
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
@@ -286,4 +287,30 @@ pub fn run(g: &Globals, a: DoctorArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Sandbox tiers, probed by running a trivial hardened container in each
+/// (`symbi_sandbox::doctor::tier_checks`). A tier that the configured default needs is
+/// `Missing` when it does not work; the others are `Warn`.
+fn sandbox_tier_checks(loaded: &symbi_config::LoadedConfig) -> Vec<Check> {
+    let config = symbi_sandbox::SandboxConfig::from_config(&loaded.config, loaded.data_dir());
+    let default = loaded.config.security.default_sandbox_tier;
+    let results = match (symbi_sandbox::Sandbox::new(config), tokio::runtime::Builder::new_current_thread().enable_all().build()) {
+        (Ok(sandbox), Ok(rt)) => rt.block_on(symbi_sandbox::doctor::tier_checks(&sandbox)),
+        (Err(e), _) => return vec![check("sandbox", Status::Missing, e.to_string(), Some("check [sandbox] docker_socket"))],
+        (_, Err(e)) => return vec![check("sandbox", Status::Missing, e.to_string(), None)],
+    };
+    results
+        .into_iter()
+        .map(|t| {
+            let status = if t.ok {
+                Status::Ok
+            } else if t.tier == default {
+                Status::Missing
+            } else {
+                Status::Warn
+            };
+            Check { name: format!("sandbox {}", t.tier), status, detail: t.detail, fix: t.fix }
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod tools;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -40,5 +41,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(c) => config::run(&g, c),
         Command::Audit(c) => audit::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
+        Command::Tools(c) => tools::run(&g, c),
     }
 }
