@@ -41,6 +41,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// The signed audit log: verify, query, prove, report, tail, keys.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Command tools and their sandbox images.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
         Command::Dsl(c) => dsl::run(c),
+        Command::Audit(c) => audit::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
     }
