@@ -41,6 +41,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Policies: check files, evaluate a request, run a decision table.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
