@@ -115,6 +115,11 @@ impl PolicySnapshot {
         self.compiled.info.values()
     }
 
+    /// The whole Cedar policy set (with the ids decisions name).
+    pub fn policy_set(&self) -> &cedar_policy::PolicySet {
+        &self.compiled.all
+    }
+
     /// Facts about one policy by id.
     pub fn policy(&self, id: &str) -> Option<&PolicyInfo> {
         self.compiled.info.get(&PolicyId::new(id))

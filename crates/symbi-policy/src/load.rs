@@ -140,7 +140,7 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
         let pset = match PolicySet::from_str(&src.text) {
             Ok(p) => p,
             Err(errs) => {
-                for e in &errs {
+                for e in errs.iter() {
                     push_miette(&mut diags, src, e, None, Severity::Error);
                 }
                 continue;
@@ -336,7 +336,7 @@ fn push_validation(
     d: &dyn miette::Diagnostic,
     sev: Severity,
 ) {
-    let Some((si, start)) = offsets.get(id.as_ref()) else {
+    let Some((si, start)) = offsets.get(AsRef::<str>::as_ref(id)) else {
         out.push(Diagnostic {
             file: "<policies>".into(),
             line: 1,

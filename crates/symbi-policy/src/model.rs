@@ -165,7 +165,6 @@ pub(crate) struct Model {
     pub(crate) validator: Validator,
     type_names: Vec<EntityTypeName>,
     actions: Vec<ActionInfo>,
-    context_fields: Vec<&'static str>,
 }
 
 static MODEL: OnceLock<Result<Model, String>> = OnceLock::new();
@@ -176,6 +175,12 @@ pub(crate) fn model() -> Result<&'static Model, PolicyError> {
         .get_or_init(Model::load)
         .as_ref()
         .map_err(|e| PolicyError::Schema(e.clone()))
+}
+
+/// The Cedar request and entities the engine evaluates for `req` (for debugging, tools and
+/// benchmarks; the engine does this itself on every decision).
+pub fn to_cedar(req: &PolicyRequest) -> Result<(Request, Entities), RequestError> {
+    model().map_err(|e| RequestError(e.to_string()))?.cedar_request(req)
 }
 
 /// Index of a category in [`ActionCategory::ALL`].
@@ -227,7 +232,6 @@ impl Model {
             validator: Validator::new(schema),
             type_names,
             actions,
-            context_fields: CONTEXT_FIELDS.iter().map(|(k, _)| *k).collect(),
         })
     }
 
@@ -237,11 +241,6 @@ impl Model {
 
     fn type_name(&self, k: EntityKind) -> &EntityTypeName {
         &self.type_names[k as usize]
-    }
-
-    /// The context keys the model declares (others are dropped for Cedar).
-    pub(crate) fn context_fields(&self) -> &[&'static str] {
-        &self.context_fields
     }
 
     /// Translates a request into Cedar: request plus the entities it needs.
@@ -366,7 +365,7 @@ impl Model {
         let (digest, size) = args_digest(req);
         let mut pairs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(CONTEXT_FIELDS.len());
         for (field, _) in CONTEXT_FIELDS {
-            let v = match *field {
+            let v = match field {
                 "action_name" => RestrictedExpression::new_string(req.name.clone()),
                 "args_digest" => RestrictedExpression::new_string(digest.clone()),
                 "args_size" => RestrictedExpression::new_long(size as i64),
