@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn render_has_caret() {
-        let d = Diagnostic::at("f.cedar", "permit(\n  oops\n);", 11, Severity::Error, "bad");
+        let d = Diagnostic::at("f.cedar", "permit(\n  oops\n);", 10, Severity::Error, "bad");
         assert_eq!(d.to_string(), "f.cedar:2:3: error: bad");
         assert!(d.render().ends_with("      oops\n      ^"), "{}", d.render());
     }

@@ -170,7 +170,7 @@ fn table_per_action_kind() {
         (
             "code with tier",
             requests::invoke_tool(a(), ToolSubject { category: ActionCategory::ExecuteCode, ..ToolSubject::named("python") }, vec![]),
-            Cond(vec![Condition::MinSandboxTier { tier: SandboxTier::Tier2 }, Condition::InputSanitization], "python-in-gvisor"),
+            Cond(vec![Condition::InputSanitization, Condition::MinSandboxTier { tier: SandboxTier::Tier2 }], "python-in-gvisor"),
         ),
         (
             "code without capability",
@@ -196,7 +196,7 @@ fn table_per_action_kind() {
         (
             "allow-listed host",
             requests::network_access(a(), "https://api.example.com/v1", "GET"),
-            Cond(vec![Condition::TlsVerification { verify: true }, Condition::MaxDataSize { bytes: 1 << 20 }], "api-allow-list"),
+            Cond(vec![Condition::MaxDataSize { bytes: 1 << 20 }, Condition::TlsVerification { verify: true }], "api-allow-list"),
         ),
         ("post forbidden", requests::network_access(a(), "https://api.example.com/v1", "POST"), Deny("read-only egress")),
         ("other host", requests::network_access(a(), "https://example.org/", "GET"), Deny("no rule allows action http.get (network_access) on Host::\"example.org\"")),
@@ -346,21 +346,21 @@ fn requests_that_do_not_fit_fail_closed_even_when_dsl_allows() {
 
 #[test]
 fn erroring_forbid_fails_closed() {
-    // `decimal("…")` of a tag value fails at evaluation time for a non-decimal string.
+    // Integer overflow is an evaluation error that strict validation cannot rule out.
     let text = r#"
-        @id("allow-all-tools")
-        permit(principal is Agent, action == Action::"invoke_tool", resource);
-        @id("risk-cap")
-        forbid(principal is Agent, action == Action::"invoke_tool", resource)
-        when { principal.hasTag("risk") && decimal(principal.getTag("risk")).greaterThan(decimal("0.5")) };
+        @id("allocations")
+        permit(principal, action == Action::"allocate_resource", resource);
+        @id("scaled-cap")
+        forbid(principal, action == Action::"allocate_resource", resource)
+        when { resource has amount && resource.amount * 10000000000 > 50000000000000000 };
     "#;
     let e = PolicyEngine::from_sources(vec![PolicySource::new("r.cedar", text)], EngineOptions::enforcing()).unwrap();
-    let mut p = agent("bot");
-    p.attributes.insert("risk".into(), json!("0.1"));
-    assert!(e.decide(&requests::invoke_tool(p.clone(), ToolSubject::named("t"), vec![]), None).is_allowed());
-    p.attributes.insert("risk".into(), json!("high"));
-    let d = e.decide(&requests::invoke_tool(p, ToolSubject::named("t"), vec![]), None);
-    assert!(matches!(&d, Decision::Deny { reasons } if reasons[0].contains("\"risk-cap\"") && reasons[0].contains("fail closed")), "{d:?}");
+    assert!(e.decide(&requests::allocate_resource(agent("bot"), ResourceKind::Memory, 1), None).is_allowed());
+    let d = e.decide(&requests::allocate_resource(agent("bot"), ResourceKind::Memory, 1 << 40), None);
+    assert!(
+        matches!(&d, Decision::Deny { reasons } if reasons[0].contains("\"scaled-cap\"") && reasons[0].contains("fail closed")),
+        "{d:?}"
+    );
 }
 
 #[test]
