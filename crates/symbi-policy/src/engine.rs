@@ -425,32 +425,37 @@ fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: 
         Ok(x) => x,
         Err(e) => return Decision::Deny { reasons: vec![e.0] },
     };
-    let slice = &snap.compiled.slices[model::action_index(req.category)];
-    let response = Authorizer::new().is_authorized(&request, slice, &entities);
+    let index = &snap.compiled.slices[model::action_index(req.category)];
+    let (Some(p), Some(r)) = (request.principal(), request.resource()) else {
+        return Decision::Deny { reasons: vec!["request has no principal or resource".into()] };
+    };
     let info = &snap.compiled.info;
-
+    let authorizer = Authorizer::new();
     let mut forbids: Vec<String> = Vec::new();
     let mut permits: Vec<&PolicyInfo> = Vec::new();
-    for id in response.diagnostics().reason() {
-        if let Some(p) = info.get(id) {
-            match p.effect {
-                Effect::Forbid => forbids.push(p.decision_text.clone()),
-                Effect::Permit => permits.push(p),
+    let mut errored_permits: Vec<String> = Vec::new();
+    for set in index.sets(p, r) {
+        let response = authorizer.is_authorized(&request, set, &entities);
+        for id in response.diagnostics().reason() {
+            if let Some(p) = info.get(id) {
+                match p.effect {
+                    Effect::Forbid => forbids.push(p.decision_text.clone()),
+                    Effect::Permit => permits.push(p),
+                }
             }
         }
-    }
-    let mut errored_permits: Vec<String> = Vec::new();
-    for e in response.diagnostics().errors() {
-        let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
-        match info.get(pe.policy_id()) {
-            // An erroring forbid might have applied: fail closed.
-            Some(p) if p.effect == Effect::Forbid => forbids.push(format!(
-                "forbid policy {} could not be evaluated ({}); denied to fail closed",
-                p.label(),
-                pe.inner()
-            )),
-            Some(p) => errored_permits.push(format!("permit policy {} could not be evaluated: {}", p.label(), pe.inner())),
-            None => forbids.push(format!("policy {} could not be evaluated: {}", pe.policy_id(), pe.inner())),
+        for e in response.diagnostics().errors() {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+            match info.get(pe.policy_id()) {
+                // An erroring forbid might have applied: fail closed.
+                Some(p) if p.effect == Effect::Forbid => forbids.push(format!(
+                    "forbid policy {} could not be evaluated ({}); denied to fail closed",
+                    p.label(),
+                    pe.inner()
+                )),
+                Some(p) => errored_permits.push(format!("permit policy {} could not be evaluated: {}", p.label(), pe.inner())),
+                None => forbids.push(format!("policy {} could not be evaluated: {}", pe.policy_id(), pe.inner())),
+            }
         }
     }
     if !forbids.is_empty() {

@@ -6,7 +6,9 @@
 use crate::conditions;
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::model::{self, Model};
-use cedar_policy::{ActionConstraint, Effect, Policy, PolicyId, PolicySet, ValidationMode};
+use cedar_policy::{
+    ActionConstraint, EntityUid, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, ValidationMode,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,9 +73,10 @@ impl PolicyInfo {
 pub(crate) struct Compiled {
     pub(crate) all: PolicySet,
     /// Policies that can apply to each action, indexed by [`model::action_index`]. Cedar's
-    /// authorizer evaluates every policy of the set it is given; slicing by action keeps
-    /// a decision's cost proportional to the policies of that action only.
-    pub(crate) slices: Vec<PolicySet>,
+    /// authorizer evaluates every policy of the set it is given; slicing by action, then by
+    /// the principal and resource a policy's scope names, keeps a decision's cost
+    /// proportional to the policies that can apply to that request only.
+    pub(crate) slices: Vec<ActionIndex>,
     pub(crate) info: HashMap<PolicyId, PolicyInfo>,
     pub(crate) warnings: Vec<Diagnostic>,
     pub(crate) files: Vec<String>,
@@ -288,7 +291,7 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
                 ActionConstraint::Eq(a) => targets.contains(&a),
                 ActionConstraint::In(list) => list.iter().any(|a| targets.contains(a)),
             });
-            PolicySet::from_policies(members.cloned()).expect("ids are unique within a valid set")
+            ActionIndex::build(members.cloned().collect())
         })
         .collect();
 
@@ -356,4 +359,54 @@ fn push_validation(
         .filter(|o| *o >= *start && *o < src.text.len())
         .unwrap_or(*start);
     out.push(Diagnostic::at(&src.display, &src.text, off, sev, message_of(d)));
+}
+
+/// The policies of one action, bucketed by whether their scope names exactly one principal
+/// (`principal == X`) and/or exactly one resource (`resource == Y`). A request evaluates
+/// the general bucket plus the buckets of its own principal and resource; every other
+/// policy's scope cannot match it, so skipping them cannot change the decision.
+#[derive(Default)]
+pub(crate) struct ActionIndex {
+    general: Option<PolicySet>,
+    by_principal: HashMap<EntityUid, PolicySet>,
+    by_resource: HashMap<EntityUid, PolicySet>,
+    by_both: HashMap<EntityUid, HashMap<EntityUid, PolicySet>>,
+}
+
+impl ActionIndex {
+    fn build(policies: Vec<Policy>) -> Self {
+        let set = |v: Vec<Policy>| PolicySet::from_policies(v).expect("ids are unique within a valid set");
+        let mut general = Vec::new();
+        let mut by_p: HashMap<EntityUid, Vec<Policy>> = HashMap::new();
+        let mut by_r: HashMap<EntityUid, Vec<Policy>> = HashMap::new();
+        let mut by_pr: HashMap<EntityUid, HashMap<EntityUid, Vec<Policy>>> = HashMap::new();
+        for pol in policies {
+            let pu = match pol.principal_constraint() {
+                PrincipalConstraint::Eq(u) => Some(u),
+                _ => None,
+            };
+            let ru = match pol.resource_constraint() {
+                ResourceConstraint::Eq(u) => Some(u),
+                _ => None,
+            };
+            match (pu, ru) {
+                (None, None) => general.push(pol),
+                (Some(p), None) => by_p.entry(p).or_default().push(pol),
+                (None, Some(r)) => by_r.entry(r).or_default().push(pol),
+                (Some(p), Some(r)) => by_pr.entry(p).or_default().entry(r).or_default().push(pol),
+            }
+        }
+        ActionIndex {
+            general: (!general.is_empty()).then(|| set(general)),
+            by_principal: by_p.into_iter().map(|(k, v)| (k, set(v))).collect(),
+            by_resource: by_r.into_iter().map(|(k, v)| (k, set(v))).collect(),
+            by_both: by_pr.into_iter().map(|(k, m)| (k, m.into_iter().map(|(k2, v)| (k2, set(v))).collect())).collect(),
+        }
+    }
+
+    /// The policy sets that can apply to a request of this action by `p` on `r`.
+    pub(crate) fn sets<'a>(&'a self, p: &EntityUid, r: &EntityUid) -> impl Iterator<Item = &'a PolicySet> + 'a {
+        let both = self.by_both.get(p).and_then(|m| m.get(r));
+        self.general.iter().chain(self.by_principal.get(p)).chain(self.by_resource.get(r)).chain(both)
+    }
 }

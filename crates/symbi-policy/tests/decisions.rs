@@ -415,3 +415,44 @@ fn context_reaches_cedar() {
     let d = e.decide(&odd, None);
     assert!(!d.is_allowed() && d.reason().contains("session"), "{d:?}");
 }
+
+/// The per-action, per-principal, per-resource index never changes a decision: the engine
+/// agrees with Cedar evaluating the whole, unindexed set on every request.
+#[test]
+fn index_agrees_with_the_whole_set() {
+    let mut text = String::new();
+    for i in 0..120 {
+        let a = i % 7;
+        text.push_str(&match i % 6 {
+            0 => format!("permit(principal == Agent::\"a{a}\", action == Action::\"invoke_tool\", resource == Tool::\"t{}\");\n", i % 5),
+            1 => format!("permit(principal == Agent::\"a{a}\", action, resource);\n"),
+            2 => format!("forbid(principal, action == Action::\"invoke_tool\", resource == Tool::\"t{}\") when {{ principal.name == \"a{a}\" }};\n", i % 5),
+            3 => format!("permit(principal is Agent, action in [Action::\"publish\", Action::\"subscribe\"], resource == Topic::\"x{}\");\n", i % 4),
+            4 => format!("forbid(principal == Agent::\"a{a}\", action in Action::\"file_access\", resource);\n"),
+            _ => format!("permit(principal, action == Action::\"invoke_tool\", resource) when {{ resource.name == \"t{}\" }};\n", i % 9),
+        });
+    }
+    let e = PolicyEngine::from_sources(vec![PolicySource::new("gen.cedar", text)], EngineOptions::enforcing()).unwrap();
+    let whole = e.snapshot().policy_set().clone();
+    let auth = cedar_policy::Authorizer::new();
+    let mut checked = 0;
+    for a in 0..8 {
+        let p = agent(&format!("a{a}"));
+        let reqs = (0..10).flat_map(|t| {
+            [
+                requests::invoke_tool(p.clone(), ToolSubject::named(format!("t{t}")), vec![]),
+                requests::publish(p.clone(), &format!("x{}", t % 5), 1),
+                requests::subscribe(p.clone(), &format!("x{}", t % 5)),
+                requests::data_access(p.clone(), DataAccess::FileRead { path: format!("/f{t}"), in_project: true }, vec![]),
+                requests::use_llm(p.clone(), "m", "p"),
+            ]
+        });
+        for r in reqs {
+            let (cr, ents) = symbi_policy::model::to_cedar(&r).unwrap();
+            let want = auth.is_authorized(&cr, &whole, &ents).decision() == cedar_policy::Decision::Allow;
+            assert_eq!(e.decide(&r, None).is_allowed(), want, "{} {} {}", r.principal.name, r.category, r.subject.name);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 400);
+}
