@@ -50,6 +50,9 @@ pub enum Command {
     /// DSL tools: parse, check and format `.symbi` files.
     #[command(subcommand)]
     Dsl(commands::dsl::DslCommand),
+    /// Policies: check files, evaluate a request, run a decision table.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

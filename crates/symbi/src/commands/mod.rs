@@ -6,6 +6,7 @@ pub mod config;
 pub mod doctor;
 pub mod tools;
 pub mod dsl;
+pub mod policy;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -44,5 +45,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
+        Command::Policy(c) => policy::run(&g, c),
     }
 }
