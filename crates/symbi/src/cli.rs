@@ -34,6 +34,8 @@ pub enum Format {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run one agent of a program locally and print its JSON result.
+    Run(commands::run::RunArgs),
     /// Run the runtime daemon: every available component, the HTTP API, loaded agents.
     Up(commands::up::UpArgs),
     /// Report what this host has and lacks, with the command that fixes each gap.

@@ -11,6 +11,7 @@
 //! ```
 
 mod agents;
+pub mod assembly;
 mod host;
 mod messaging;
 

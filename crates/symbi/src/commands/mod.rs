@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod tools;
 pub mod dsl;
 pub mod policy;
+pub mod run;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = Globals { config: cli.config, data_dir: cli.data_dir };
     match cli.command {
         Command::Up(a) => up::run(&g, a),
+        Command::Run(a) => run::run(&g, a),
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
         Command::Dsl(c) => dsl::run(c),
