@@ -289,13 +289,13 @@ fn main() {
     }
     let full = std::env::args().any(|a| a == "--bench");
     let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     criterion_benches(&mut c, &setups);
     c.final_summary();
     if full {
-        latency_pass(&setups, 200_000, Duration::from_secs(3));
+        latency_pass(&setups, 100_000, Duration::from_secs(2));
     } else {
         latency_pass(&setups, 2_000, Duration::from_millis(100));
     }
