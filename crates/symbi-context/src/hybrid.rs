@@ -231,3 +231,24 @@ impl HybridIndex {
         Ok(self.cache.put(&self.collection, &key, fused, bytes))
     }
 }
+
+/// Opens hybrid indexes that share one store, one set of embedders, one collection
+/// template and one cache.
+#[derive(Clone)]
+pub struct IndexFactory {
+    /// The vector store.
+    pub store: Arc<dyn VectorStore>,
+    /// The embedders.
+    pub embedders: Embedders,
+    /// HNSW and quantization settings for new collections.
+    pub base: CollectionSpec,
+    /// The shared context cache.
+    pub cache: Arc<QueryCache<Vec<Scored>>>,
+}
+
+impl IndexFactory {
+    /// Opens (creating if needed) a collection.
+    pub async fn open(&self, collection: &str) -> Result<HybridIndex, ContextError> {
+        HybridIndex::open(self.store.clone(), self.embedders.clone(), collection, &self.base, self.cache.clone()).await
+    }
+}
