@@ -1,1 +1,2 @@
 //! The symbi runtime.
+pub mod gateway;

@@ -165,7 +165,7 @@ impl FromStr for VerificationMode {
 }
 
 /// Time unit of a rate limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RatePeriod {
     /// Per second.
