@@ -6,7 +6,7 @@
 //!   short-term memory (recent interactions, bounded), working memory (per execution),
 //!   long-term memory (persistent, searchable), the named memory stores of DSL `memory`
 //!   items ([`stores`]), and the shared knowledge base ([`knowledge`]) with RAG ([`rag`]),
-//!   policy-gated (`knowledge_read` / `knowledge_write` on `DataSet::"knowledge"`) and
+//!   policy-gated (`knowledge_read` / `knowledge_write` on `DataSet::"shared"`) and
 //!   audited.
 //! * [`vector`] — the vector database: Qdrant Edge embedded (default, on disk under
 //!   `<data dir>/vectors/`) or a Qdrant server (`QDRANT_URL`), behind one trait.
@@ -25,6 +25,7 @@
 //! <store path>/<id>.md               memory-store entries (the source of truth)
 //! ```
 
+pub mod bench;
 pub mod cache;
 pub mod chunk;
 pub mod embed;

@@ -25,8 +25,9 @@ use symbi_types::{
     Principal, Subject, SubjectKind,
 };
 
-/// The data set name of the shared knowledge base in policy requests (`DataSet::"knowledge"`).
-pub const KNOWLEDGE_DATASET: &str = "knowledge";
+/// The data set name of the shared knowledge base in policy requests (`DataSet::"shared"`,
+/// the subject the action gateway uses for the knowledge builtins too).
+pub const KNOWLEDGE_DATASET: &str = "shared";
 /// The collection of agents' long-term memory.
 pub const MEMORY_COLLECTION: &str = "memory";
 
@@ -438,7 +439,7 @@ impl ContextManager {
     }
 
     /// `knowledge_add(document)` → document id. Policy: `knowledge_write` on
-    /// `DataSet::"knowledge"`.
+    /// `DataSet::"shared"`.
     pub async fn knowledge_add(&self, caller: &Caller<'_>, document: &Value) -> Result<String, ContextError> {
         let doc = KnowledgeDocument::from_value(document)?;
         let details = json!({"document_sha256": symbi_llm::digest(document), "id": doc.id});
@@ -447,7 +448,7 @@ impl ContextManager {
     }
 
     /// `knowledge_search(query, limit)` → `[{id, text, score, metadata}]`. Policy:
-    /// `knowledge_read` on `DataSet::"knowledge"`.
+    /// `knowledge_read` on `DataSet::"shared"`.
     pub async fn knowledge_search(&self, caller: &Caller<'_>, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
         let details = json!({"query_sha256": symbi_llm::digest(query), "limit": limit});
         self.authorize(caller, ActionCategory::KnowledgeRead, "knowledge_search", details).await?;
@@ -481,6 +482,27 @@ impl ContextManager {
                 return Err(ContextError::PolicyDenied { action: "use_llm".into(), reason: decision.reason() });
             }
         }
+        crate::rag::answer(&self.inner.knowledge, client, question, RagOptions { limit: limit.max(1), rerank: true }).await
+    }
+
+    // ---- the same, for a caller that has already decided and audited ----
+
+    /// `knowledge_add` for the action gateway, which has already taken and recorded the
+    /// `knowledge_write` decision: no second policy request.
+    pub async fn knowledge_add_decided(&self, document: &Value) -> Result<String, ContextError> {
+        Ok(self.inner.knowledge.add(KnowledgeDocument::from_value(document)?).await?.0)
+    }
+
+    /// `knowledge_search` for the action gateway (decision already taken and recorded).
+    pub async fn knowledge_search_decided(&self, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
+        Ok(self.inner.knowledge.search(query, limit, None).await?.iter().map(|h| h.to_dsl()).collect())
+    }
+
+    /// `rag_query` for the action gateway (the `knowledge_read` decision, and `use_llm` when
+    /// [`Self::llm`] is configured, already taken and recorded). The answer's `llm_record`
+    /// carries the model call's audit facts.
+    pub async fn rag_query_decided(&self, question: &str, limit: usize) -> Result<RagAnswer, ContextError> {
+        let client = self.inner.llm.as_ref().map(|e| e.client());
         crate::rag::answer(&self.inner.knowledge, client, question, RagOptions { limit: limit.max(1), rerank: true }).await
     }
 

@@ -5,20 +5,17 @@
 //!   collection applies IDF at search time, so scores are true BM25.
 //! * [`OpenAiEmbedder`] — dense embeddings from any OpenAI-compatible `/v1/embeddings`
 //!   endpoint through `symbi-llm` (1536 dimensions for OpenAI's `text-embedding-3-small`).
-//! * [`LocalEmbedder`] — a sentence-transformer (BERT family, e.g. all-MiniLM-L6-v2)
-//!   loaded from a directory on disk with `candle`; built with the `local-model` feature.
+//! * `embedder = "local"` (a sentence-transformer loaded from disk) is not implemented in
+//!   this version: configuring it fails closed with an error that names the alternative
+//!   (a self-hosted OpenAI-compatible embeddings server through [`OpenAiEmbedder`]).
 //!
 //! [`Embedders`] pairs the lexical embedder with an optional dense one; search over both
 //! is fused with reciprocal rank fusion ([`crate::hybrid`]).
 
 mod bm25;
-#[cfg(feature = "local-model")]
-mod local;
 mod openai;
 
 pub use bm25::Bm25Embedder;
-#[cfg(feature = "local-model")]
-pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 
 use crate::error::ContextError;
@@ -98,9 +95,8 @@ impl Embedders {
     }
 
     /// The embedders the configuration asks for. Fails closed: `openai` without a usable
-    /// `[llm]` provider, or `local` without the model directory or the `local-model`
-    /// feature, is an error saying what to configure or install — never a silent
-    /// fallback to lexical only.
+    /// `[llm]` provider, or `local` (not implemented in this version), is an error saying
+    /// what to configure instead — never a silent fallback to lexical only.
     pub fn from_config(ctx: &ContextSection, llm: &LlmSection, data_dir: &Path) -> Result<Self, ContextError> {
         match ctx.embedder {
             EmbedderKind::Lexical => Self::lexical_only(),
@@ -124,29 +120,13 @@ impl Embedders {
                             .into(),
                     ));
                 };
-                #[cfg(feature = "local-model")]
-                {
-                    let e = LocalEmbedder::load(&dir)?;
-                    if e.dimension() != ctx.embedding_dimension {
-                        return Err(ContextError::Unavailable(format!(
-                            "the model in {} produces {}-dimensional embeddings but [context] \
-                             embedding_dimension is {}; set embedding_dimension = {}",
-                            dir.display(),
-                            e.dimension(),
-                            ctx.embedding_dimension,
-                            e.dimension()
-                        )));
-                    }
-                    Self::with_dense(Arc::new(e))
-                }
-                #[cfg(not(feature = "local-model"))]
-                {
-                    Err(ContextError::Unavailable(format!(
-                        "[context] embedder = \"local\" (model {}) needs a build with the local model \
-                         runtime: cargo build --release -p symbi --features symbi-context/local-model",
-                        dir.display()
-                    )))
-                }
+                Err(ContextError::Unavailable(format!(
+                    "[context] embedder = \"local\" (model directory {}): local model inference is not \
+                     implemented in this version of symbi; serve the model with an OpenAI-compatible \
+                     embeddings server (llama.cpp, text-embeddings-inference, vLLM) and set \
+                     embedder = \"openai\" with [llm] base_url pointing at it",
+                    dir.display()
+                )))
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod knowledge;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -38,5 +39,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
+        Command::Knowledge(c) => knowledge::run(&g, c),
     }
 }
