@@ -210,7 +210,7 @@ impl LlmClient {
         let meter = self.meter.clone();
         let prompt_sha256 = digest(&req.messages);
         tokio::spawn(async move {
-            let mut events = resp.bytes_stream().eventsource();
+            let mut events = Box::pin(resp.bytes_stream().eventsource());
             let mut text = String::new();
             let mut calls: Vec<(String, String, String)> = Vec::new();
             let mut finish = None;
