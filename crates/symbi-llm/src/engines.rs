@@ -300,8 +300,8 @@ impl Engines {
             records.push(out.record.clone());
             mapped.push(out.text().to_string());
         }
-        let joined: String =
-            mapped.iter().enumerate().map(|(i, m)| format!("[{}] {m}\n", i + 1)).collect();
+        let joined =
+            mapped.iter().enumerate().map(|(i, m)| format!("[{}] {m}", i + 1)).collect::<Vec<_>>().join("\n");
         let result = self.ask(Some(reducer), &joined, &mut records).await?;
         Ok(EngineOutput { value: json!({"result": result, "mapped_results": mapped}), records })
     }
