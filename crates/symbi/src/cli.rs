@@ -58,4 +58,7 @@ pub enum Command {
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// The shared knowledge base: ingest documents, search, ask with citations.
+    #[command(subcommand)]
+    Knowledge(commands::knowledge::KnowledgeCommand),
 }

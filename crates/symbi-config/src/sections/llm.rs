@@ -16,8 +16,11 @@ pub struct LlmSection {
     pub embedding_model: String,
     /// Per-request timeout in seconds.
     pub timeout_s: u64,
-    /// Retries on transient failures.
+    /// Retries on transient failures (timeouts, connection errors, 408/409/429/5xx).
     pub max_retries: u32,
+    /// First retry delay in milliseconds; doubles per retry with jitter (capped at 8 s).
+    /// A `Retry-After` header from the server takes precedence.
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for LlmSection {
@@ -29,6 +32,7 @@ impl Default for LlmSection {
             embedding_model: "text-embedding-3-small".into(),
             timeout_s: 60,
             max_retries: 3,
+            retry_backoff_ms: 500,
         }
     }
 }

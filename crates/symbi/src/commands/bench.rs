@@ -5,6 +5,8 @@
 //! `tokio::spawn` tasks. The baseline runs in a child process (`--side tokio`) so that
 //! neither side's resident memory is hidden by the other's freed heap.
 
+mod context;
+
 use super::Globals;
 use crate::cli::Format;
 use anyhow::{Context, bail};
@@ -35,6 +37,11 @@ pub enum BenchCommand {
     /// Bus throughput and latency per backend, security mode, payload and fan-out, against
     /// a bare tokio mpsc baseline and the raw crypto cost.
     Bus(BusArgs),
+    /// Vector search on random vectors (Qdrant Edge): p50/p99 and recall@10 against brute
+    /// force, quantized storage size, build time and memory, update visibility.
+    Vectors(context::VectorsArgs),
+    /// RAG pipeline end to end without model time, knowledge search, context retrieval.
+    Rag(context::RagArgs),
 }
 
 /// Which event sink the runtime publishes to during the benchmark.
@@ -378,6 +385,8 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Sandbox(a) => sandbox_bench(g, a),
         BenchCommand::Bus(a) => bench_bus(g, a),
         BenchCommand::Audit(a) => super::audit::bench(g, a),
+        BenchCommand::Vectors(a) => context::bench_vectors(g, a),
+        BenchCommand::Rag(a) => context::bench_rag(g, a),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod tools;
 pub mod dsl;
 pub mod policy;
 pub mod run;
+pub mod knowledge;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -48,5 +49,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
         Command::Policy(c) => policy::run(&g, c),
+        Command::Knowledge(c) => knowledge::run(&g, c),
     }
 }
