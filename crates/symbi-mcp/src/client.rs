@@ -11,7 +11,7 @@ use crate::error::McpError;
 use crate::settings::{ServerSpec, Transport};
 use parking_lot::Mutex;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientCapabilities, ClientInfo, ClientRequest,
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest,
     GetPromptRequest, GetPromptRequestParams, Implementation, ListPromptsRequest, ListResourcesRequest, ListToolsRequest,
     PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ReadResourceRequest, ReadResourceRequestParams,
     RequestId, ServerResult,
@@ -66,8 +66,8 @@ pub(crate) struct Handler {
 }
 
 impl ClientHandler for Handler {
-    fn get_info(&self) -> ClientInfo {
-        ClientInfo::new(
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("symbi", env!("CARGO_PKG_VERSION")),
         )
@@ -83,14 +83,6 @@ impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::info!(server = %self.server, "MCP server changed its tool list; re-verifying before the next call");
         self.state.tools_changed.store(true, Ordering::SeqCst);
-    }
-
-    async fn on_logging_message(
-        &self,
-        params: rmcp::model::LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        tracing::debug!(server = %self.server, level = ?params.level, data = %params.data, "MCP server log");
     }
 }
 

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod client;
 pub mod error;
 pub mod manager;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod mcp_tools;
 pub mod tools;
 pub mod up;
 
