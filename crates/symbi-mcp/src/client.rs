@@ -87,14 +87,29 @@ impl ClientHandler for Handler {
 }
 
 /// Removes a progress route when the request ends.
-struct ProgressRoute<'a> {
-    state: &'a HandlerState,
+struct ProgressRoute {
+    state: Arc<HandlerState>,
     token: ProgressToken,
 }
 
-impl Drop for ProgressRoute<'_> {
+impl Drop for ProgressRoute {
     fn drop(&mut self) {
-        self.state.progress.lock().remove(&self.token);
+        // The SDK dispatches each notification on its own task, so a notification the
+        // server sent just before the result can be delivered just after it: keep the
+        // route a little longer so it still reaches the caller's channel.
+        let token = self.token.clone();
+        let state = self.state.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    state.progress.lock().remove(&token);
+                });
+            }
+            Err(_) => {
+                state.progress.lock().remove(&token);
+            }
+        }
     }
 }
 
@@ -298,7 +313,7 @@ impl Connection {
         let handle = self.peer.send_request_with_option(req, options).await.map_err(|e| self.map_err(op, e, opts.timeout))?;
         let _route = opts.progress.as_ref().map(|tx| {
             self.state.progress.lock().insert(handle.progress_token.clone(), tx.clone());
-            ProgressRoute { state: &self.state, token: handle.progress_token.clone() }
+            ProgressRoute { state: self.state.clone(), token: handle.progress_token.clone() }
         });
         let mut guard = CancelOnDrop { peer: self.peer.clone(), id: Some(handle.id.clone()) };
         let result = match &opts.cancel {
