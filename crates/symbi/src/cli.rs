@@ -44,6 +44,9 @@ pub enum Command {
     /// Command tools and their sandbox images.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),
+    /// DSL tools: parse, check and format `.symbi` files.
+    #[command(subcommand)]
+    Dsl(commands::dsl::DslCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

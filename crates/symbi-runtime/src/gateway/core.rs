@@ -47,11 +47,27 @@ pub struct Call<'a> {
     pub options: &'a ExecOptions,
 }
 
+/// What an executor returns: the value for the agent, and optionally extra details for
+/// the outcome's audit record (tier, limits, exit status, model tokens, …).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionOutput {
+    /// The action's result.
+    pub value: Value,
+    /// Extra audit details (a JSON object), recorded whatever the agent's audit level.
+    pub record: Option<Value>,
+}
+
+impl From<Value> for ActionOutput {
+    fn from(value: Value) -> Self {
+        Self { value, record: None }
+    }
+}
+
 /// Implements one component's services.
 #[async_trait]
 pub trait Executor: Send + Sync {
     /// Performs the call.
-    async fn execute(&self, call: Call<'_>) -> Result<Value, ActionError>;
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError>;
 }
 
 /// A tool as the gateway sees it (subject attributes `{name, kind, server, schema_verified,
@@ -82,7 +98,7 @@ pub trait ToolProvider: Send + Sync {
     /// Looks a tool up by name.
     fn lookup(&self, name: &str) -> Option<ToolDescriptor>;
     /// Invokes it with its input object.
-    async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<Value, ActionError>;
+    async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError>;
 }
 
 /// What the runtime tells the gateway about agents (subject attributes and calls by name).
@@ -304,11 +320,14 @@ impl Gateway {
         let duration_ms = started.elapsed().as_millis() as u64;
         let include_output = (scope.audit.include_output || full) && !(privacy_strict && !scope.audit.include_output);
         let outcome = match &result {
-            Ok(v) => {
+            Ok(out) => {
                 let mut d = json!({"phase": "outcome", "action": req.name, "outcome": "ok",
-                                   "duration_ms": duration_ms, "output_digest": digest(v)});
+                                   "duration_ms": duration_ms, "output_digest": digest(&out.value)});
                 if include_output {
-                    d["output"] = v.clone();
+                    d["output"] = out.value.clone();
+                }
+                if let Some(r) = &out.record {
+                    d["execution"] = r.clone();
                 }
                 d
             }
@@ -316,7 +335,7 @@ impl Gateway {
                              "error_kind": e.kind(), "error": e.to_string(), "duration_ms": duration_ms}),
         };
         self.record(scope, category, outcome).await?;
-        result
+        result.map(|o| o.value)
     }
 
     /// Denials that hold whatever policy says: capabilities a tool requires, unverified
@@ -353,7 +372,7 @@ impl Gateway {
         subject: &Subject,
         target: &Target,
         decision: &Decision,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<ActionOutput, ActionError> {
         let mut opts = ExecOptions { min_tier: req.env.effective_min_tier(), ..ExecOptions::default() };
         if req.env.requires_verified_tools() {
             opts.schema_mode = Some(VerificationMode::Strict);
@@ -471,7 +490,7 @@ impl Gateway {
             None => fut.await?,
         };
         if sanitize_output {
-            sanitize::scrub(&mut out);
+            sanitize::scrub(&mut out.value);
         }
         Ok(out)
     }

@@ -3,7 +3,7 @@
 //! TLS is verified unless the call asks `verify_tls: false` *and* no policy demands
 //! verification (`tls_verification: true` wins).
 
-use super::core::{Call, Executor};
+use super::core::{ActionOutput, Call, Executor};
 use super::error::ActionError;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -45,7 +45,7 @@ fn opt<'a>(call: &'a Call<'_>, options_index: usize, name: &str) -> Option<&'a V
 
 #[async_trait]
 impl Executor for HttpExecutor {
-    async fn execute(&self, call: Call<'_>) -> Result<Value, ActionError> {
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
         let (method, url, body, options_index) = match req.name.as_str() {
             "http.get" => ("GET".to_string(), req.arg_str(0, "url"), None, 1),
@@ -114,7 +114,7 @@ impl Executor for HttpExecutor {
         let truncated = bytes.len() > MAX_BODY;
         let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
         let parsed = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
-        Ok(json!({ "status": status, "headers": headers, "body": body, "json": parsed, "truncated": truncated }))
+        Ok(json!({ "status": status, "headers": headers, "body": body, "json": parsed, "truncated": truncated }).into())
     }
 }
 

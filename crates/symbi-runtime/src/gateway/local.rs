@@ -2,7 +2,7 @@
 //! and explicit `request_approval` holds.
 
 use super::approvals::{ApprovalManager, HoldKind, HoldRequest, HoldStatus};
-use super::core::{Call, Executor};
+use super::core::{ActionOutput, Call, Executor};
 use super::error::ActionError;
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ impl FilesExecutor {
 
 #[async_trait]
 impl Executor for FilesExecutor {
-    async fn execute(&self, call: Call<'_>) -> Result<Value, ActionError> {
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
         let path = req.arg_str(0, "path").ok_or_else(|| ActionError::failed(format!("`{}` needs a path string", req.name)))?;
         let full = self.resolve(&call.scope.agent_name, path)?;
@@ -67,7 +67,7 @@ impl Executor for FilesExecutor {
                 }
                 let bytes = tokio::fs::read(&full).await.map_err(io)?;
                 String::from_utf8(bytes)
-                    .map(Value::String)
+                    .map(|t| Value::String(t).into())
                     .map_err(|_| ActionError::failed(format!("{path} is not UTF-8 text")))
             }
             "list_dir" => {
@@ -77,7 +77,7 @@ impl Executor for FilesExecutor {
                     names.push(e.file_name().to_string_lossy().into_owned());
                 }
                 names.sort();
-                Ok(json!(names))
+                Ok(json!(names).into())
             }
             "write_file" => {
                 let content = match req.arg(1, "content").map(|a| &a.value) {
@@ -93,7 +93,7 @@ impl Executor for FilesExecutor {
                 tokio::fs::write(&tmp, content.as_bytes()).await.map_err(io)?;
                 tokio::fs::File::open(&tmp).await.map_err(io)?.sync_all().await.map_err(io)?;
                 tokio::fs::rename(&tmp, &full).await.map_err(io)?;
-                Ok(Value::Null)
+                Ok(Value::Null.into())
             }
             other => Err(ActionError::UnknownAction { name: other.into() }),
         }
@@ -144,14 +144,15 @@ impl VaultExecutor {
 
 #[async_trait]
 impl Executor for VaultExecutor {
-    async fn execute(&self, call: Call<'_>) -> Result<Value, ActionError> {
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let path = call.subject.attrs.get("path").and_then(Value::as_str).unwrap_or("").to_string();
         let v = self.read(&path)?;
         // A secret holding a JSON object is a secret map.
         Ok(match serde_json::from_str::<Value>(&v) {
             Ok(m @ Value::Object(_)) => m,
             _ => Value::String(v),
-        })
+        }
+        .into())
     }
 }
 
@@ -171,7 +172,7 @@ impl ApprovalExecutor {
 
 #[async_trait]
 impl Executor for ApprovalExecutor {
-    async fn execute(&self, call: Call<'_>) -> Result<Value, ActionError> {
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
         let details = req.arg(0, "details").map(|a| a.value.clone()).unwrap_or(Value::Null);
         let expiry = match req.arg(1, "expiry").map(|a| &a.value) {
@@ -213,6 +214,7 @@ impl Executor for ApprovalExecutor {
             "approver": r.approver,
             "reason": r.reason,
             "decided_at": r.decided_at.to_rfc3339(),
-        }))
+        })
+        .into())
     }
 }

@@ -8,6 +8,7 @@
 //! and the execution stops (`AuditUnavailable`), so nothing happens unrecorded.
 
 pub mod approvals;
+pub mod command_tools;
 mod core;
 pub mod error;
 pub mod http;
@@ -19,7 +20,7 @@ pub mod sanitize;
 pub mod services;
 
 pub use self::core::{
-    AgentDirectory, Call, ExecOptions, Executor, Gateway, GatewayBuilder, ToolDescriptor, ToolProvider,
+    ActionOutput, AgentDirectory, Call, ExecOptions, Executor, Gateway, GatewayBuilder, ToolDescriptor, ToolProvider,
     digest, pack_tool_input,
 };
 pub use error::ActionError;

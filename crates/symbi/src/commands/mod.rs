@@ -5,6 +5,7 @@ pub mod config;
 pub mod doctor;
 pub mod mcp_tools;
 pub mod tools;
+pub mod dsl;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(a) => up::run(&g, a),
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
+        Command::Dsl(c) => dsl::run(c),
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
     }
