@@ -41,6 +41,8 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Serve the runtime as an MCP server: stdio by default, streamable HTTP with --listen.
+    Mcp(commands::mcp::McpArgs),
     /// Command tools and their sandbox images.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),

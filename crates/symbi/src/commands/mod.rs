@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod mcp;
 pub mod mcp_tools;
 pub mod tools;
 pub mod dsl;
@@ -43,5 +44,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dsl(c) => dsl::run(c),
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
+        Command::Mcp(a) => mcp::run(&g, a),
     }
 }
