@@ -17,3 +17,28 @@ if ! "$DEPS/audit-venv/bin/python3" -c 'import cryptography' >/dev/null 2>&1; th
   "$DEPS/audit-venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42,<50'
 fi
 # --- end symbi-audit ---
+# --- MCP (symbi-mcp, symbi-mcp-server) -------------------------------------------------
+# npm reference servers (stdio) and a Python venv with the `mcp` SDK (streamable-HTTP test
+# server, reference client for benchmarks and for testing `symbi mcp`) and `schemapin`
+# (signs schemas for the interop tests). Versions are pinned so the suite is reproducible;
+# a marker file per set makes reruns offline-safe.
+MCP_NODE="$DEPS/mcp-node"
+MCP_NODE_PKGS="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31"
+if [ "$(cat "$MCP_NODE/.installed" 2>/dev/null)" != "$MCP_NODE_PKGS" ]; then
+  log "mcp: npm $MCP_NODE_PKGS"
+  mkdir -p "$MCP_NODE"
+  [ -f "$MCP_NODE/package.json" ] || echo '{"name":"symbi-mcp-test-peers","private":true}' > "$MCP_NODE/package.json"
+  # shellcheck disable=SC2086
+  (cd "$MCP_NODE" && npm install --no-audit --no-fund --loglevel=error $MCP_NODE_PKGS)
+  echo "$MCP_NODE_PKGS" > "$MCP_NODE/.installed"
+fi
+MCP_VENV="$DEPS/mcp-venv"
+MCP_PY_PKGS="mcp==2.3.0 schemapin==1.3.0"
+if [ "$(cat "$MCP_VENV/.installed" 2>/dev/null)" != "$MCP_PY_PKGS" ]; then
+  log "mcp: pip $MCP_PY_PKGS"
+  python3 -m venv "$MCP_VENV"
+  # shellcheck disable=SC2086
+  "$MCP_VENV/bin/pip" install --quiet --disable-pip-version-check $MCP_PY_PKGS
+  echo "$MCP_PY_PKGS" > "$MCP_VENV/.installed"
+fi
+# --- end MCP ---------------------------------------------------------------------------

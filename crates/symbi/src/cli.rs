@@ -46,6 +46,8 @@ pub enum Command {
     /// The signed audit log: verify, query, prove, report, tail, keys.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Serve the runtime as an MCP server: stdio by default, streamable HTTP with --listen.
+    Mcp(commands::mcp::McpArgs),
     /// Command tools and their sandbox images.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),

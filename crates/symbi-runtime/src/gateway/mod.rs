@@ -13,6 +13,7 @@ mod core;
 pub mod error;
 pub mod http;
 pub mod local;
+pub mod mcp_tools;
 pub mod rate_limit;
 pub mod request;
 pub mod sanitize;

@@ -42,6 +42,9 @@ pub enum BenchCommand {
     Vectors(context::VectorsArgs),
     /// RAG pipeline end to end without model time, knowledge search, context retrieval.
     Rag(context::RagArgs),
+    /// MCP tool-call round trips over stdio and HTTP against the Python `mcp` client on the
+    /// same server, and SchemaPin verification latency with a pinned key.
+    Mcp(McpBenchArgs),
 }
 
 /// Which event sink the runtime publishes to during the benchmark.
@@ -387,6 +390,7 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Audit(a) => super::audit::bench(g, a),
         BenchCommand::Vectors(a) => context::bench_vectors(g, a),
         BenchCommand::Rag(a) => context::bench_rag(g, a),
+        BenchCommand::Mcp(a) => mcp_bench(a),
     }
 }
 
@@ -666,6 +670,60 @@ fn bench_bus(g: &Globals, a: BusArgs) -> anyhow::Result<ExitCode> {
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!("{}", symbi_bus::loadtest::table(&rows));
         println!("load average after the run: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `symbi bench mcp`.
+#[derive(Args, Debug)]
+pub struct McpBenchArgs {
+    /// Measured calls per transport and per client.
+    #[arg(long, default_value_t = 500)]
+    pub iterations: usize,
+    /// Unmeasured calls first.
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    /// Measured SchemaPin verifications.
+    #[arg(long, default_value_t = 2000)]
+    pub verify_iterations: usize,
+    /// Python with the `mcp` and `schemapin` packages (default: the test venv of
+    /// scripts/setup-test-deps.sh).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::cli::Format,
+}
+
+/// `symbi bench mcp`: see `symbi_mcp::bench`.
+fn mcp_bench(a: McpBenchArgs) -> anyhow::Result<ExitCode> {
+    let python = a.python.unwrap_or_else(|| {
+        let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+        std::path::Path::new(&deps).join("mcp-venv/bin/python")
+    });
+    let opts = symbi_mcp::bench::BenchOptions {
+        python,
+        iterations: a.iterations.max(1),
+        warmup: a.warmup,
+        verify_iterations: a.verify_iterations.max(1),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let r = rt.block_on(symbi_mcp::bench::run(&opts)).map_err(anyhow::Error::msg)?;
+    match a.format {
+        crate::cli::Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+        crate::cli::Format::Text => {
+            println!("mcp load test (load average before {}, after {})", r.load_before, r.load_after);
+            for t in &r.transports {
+                println!(
+                    "{:<5} tool call: symbi p50 {:.0} µs p99 {:.0} µs | python mcp client p50 {:.0} µs p99 {:.0} µs | ratio p50 {:.2} p99 {:.2}",
+                    t.transport, t.symbi.p50_us, t.symbi.p99_us, t.python_client.p50_us, t.python_client.p99_us, t.ratio_p50, t.ratio_p99
+                );
+            }
+            println!(
+                "schemapin verify (pinned key): p50 {:.1} µs p99 {:.1} µs (goal < 500 µs) | bare ECDSA p50 {:.1} µs | ratio {:.2} | first use (pin written) {:.0} µs",
+                r.verify_pinned.p50_us, r.verify_pinned.p99_us, r.verify_bare_ecdsa.p50_us, r.verify_ratio_p50, r.verify_first_use_us
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@ pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod mcp;
+pub mod mcp_tools;
 pub mod tools;
 pub mod dsl;
 pub mod policy;
@@ -50,5 +52,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools(c) => tools::run(&g, c),
         Command::Policy(c) => policy::run(&g, c),
         Command::Knowledge(c) => knowledge::run(&g, c),
+        Command::Mcp(a) => mcp::run(&g, a),
     }
 }

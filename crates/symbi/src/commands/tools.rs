@@ -1,6 +1,6 @@
 //! `symbi tools …`: command tools (manifests in the tools directory) and their sandbox
-//! images. Each subcommand is one variant and one function, so more kinds of tools (MCP)
-//! can be added to `list` and new subcommands (`verify`) beside these.
+//! images, and the tools of the configured MCP servers with their SchemaPin verification.
+//! Each subcommand is one variant and one function.
 
 use super::Globals;
 use crate::cli::Format;
@@ -26,6 +26,10 @@ pub enum ToolsCommand {
     /// and debian (debootstrap minbase + jq), tagged by content digest and recorded under
     /// `<data dir>/images/`.
     BuildImages(BuildImagesArgs),
+    /// Connect to an MCP server, verify each tool's SchemaPin signature (pinning the
+    /// publisher's key on first use) and print each tool's status. Exit code 1 when a tool
+    /// is not verified (unless verification is disabled for the server).
+    Verify(VerifyArgs),
 }
 
 /// Where tools come from.
@@ -41,6 +45,9 @@ pub struct ToolsDirArg {
 pub struct ListArgs {
     #[command(flatten)]
     pub dir: ToolsDirArg,
+    /// Do not connect to the configured MCP servers (list command tools only).
+    #[arg(long)]
+    pub no_mcp: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -84,6 +91,20 @@ pub struct ValidateArgs {
     pub dir: PathBuf,
 }
 
+/// `symbi tools verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// MCP server name (`[[mcp.servers]]` or `MCP_SERVER_DISCOVERY`).
+    pub server: String,
+    /// Accept the publisher's current key: forget the pinned key first (an explicit
+    /// operator decision after a deliberate key rotation).
+    #[arg(long)]
+    pub repin: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
 /// `symbi tools build-images`.
 #[derive(Args, Debug)]
 pub struct BuildImagesArgs {
@@ -99,6 +120,7 @@ pub fn run(g: &Globals, cmd: ToolsCommand) -> anyhow::Result<ExitCode> {
         ToolsCommand::Run(a) => run_tool(g, a),
         ToolsCommand::Validate(a) => validate(a),
         ToolsCommand::BuildImages(a) => build_images(g, a),
+        ToolsCommand::Verify(a) => super::mcp_tools::verify(g, a),
     }
 }
 
@@ -124,9 +146,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
     let dir = tools_dir(g, &a.dir)?;
     let reg = load_registry(&dir)?;
+    let mcp = if a.no_mcp { None } else { super::mcp_tools::collect(g)? };
     match a.format {
         Format::Json => {
-            let items: Vec<_> = reg
+            let mut items: Vec<_> = reg
                 .iter()
                 .map(|t| {
                     serde_json::json!({
@@ -136,6 +159,9 @@ fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
+            if let Some(m) = &mcp {
+                items.extend(m.json_items());
+            }
             println!("{}", serde_json::to_string_pretty(&items)?);
         }
         Format::Text => {
@@ -145,6 +171,9 @@ fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
             for t in reg.iter() {
                 let tier = t.min_tier.map(|t| format!(" (min {t})")).unwrap_or_default();
                 println!("{:<20} command  {}{tier}", t.name, t.description);
+            }
+            if let Some(m) = &mcp {
+                m.print_text();
             }
         }
     }
