@@ -1,6 +1,16 @@
 //! The HTTP edge of symbi: the Symbiont-compatible REST API (API-CONTRACT.md), bearer
-//! authentication, webhooks, metrics and the OpenAPI document.
+//! authentication, the schedule engine, webhooks, Prometheus metrics and the OpenAPI
+//! document.
 
 pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod external;
+pub mod headers;
+pub mod invoke;
+pub mod jsonpath;
+pub mod metrics;
+pub mod schedules;
+pub mod sysinfo;
 pub mod webhook;
+pub mod webhook_server;
