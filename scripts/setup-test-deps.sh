@@ -9,6 +9,15 @@ log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 # Sections are added by the components that need them (MCP, API, context).
 log "test dependencies in $DEPS"
 
+# --- symbi-audit: independent verifier (crates/symbi-audit/tests/independent_verify.py) ---
+# A venv with PyPI `cryptography` (Ed25519); the test finds it at $DEPS/audit-venv.
+if ! "$DEPS/audit-venv/bin/python3" -c 'import cryptography' >/dev/null 2>&1; then
+  log "audit: creating $DEPS/audit-venv with cryptography"
+  python3 -m venv "$DEPS/audit-venv"
+  "$DEPS/audit-venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42,<50'
+fi
+# --- end symbi-audit ---
+
 # ---- api (symbi-api): schemathesis, kubernetes-validate, the official Python client ------
 # One virtualenv; the API tests find the tools through SYMBI_TEST_DEPS (default above).
 API_VENV="$DEPS/api-venv"

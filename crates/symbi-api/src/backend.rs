@@ -10,8 +10,11 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use symbi_runtime::engine::Engine;
-use symbi_types::AgentId;
+use crate::state::HistoryRecord;
+use symbi_bus::{BusError, MessageId, SendOptions};
+use symbi_runtime::RuntimeError;
+use symbi_runtime::engine::{Engine, EngineError, ExecuteOptions, ExecutionHandle};
+use symbi_types::{AgentId, Principal};
 use uuid::Uuid;
 
 /// One positioned DSL problem (API-CONTRACT §5.2 `details.diagnostics`).
@@ -49,65 +52,77 @@ pub enum BackendError {
     Internal(String),
 }
 
-/// Diagnostics of a failed load, positioned in the source.
-pub fn diagnostics_of(e: &symbi_dsl::LoadError) -> Vec<DslDiagnostic> {
-    e.diagnostics
-        .iter()
-        .map(|d| {
-            let p = e.source_file.position(d.span.start);
-            DslDiagnostic {
-                line: p.line,
-                column: p.column,
-                severity: d.severity.to_string(),
-                message: format!("{}: {}", d.code, d.message),
-            }
-        })
-        .collect()
+fn engine_error(e: EngineError) -> BackendError {
+    match e {
+        EngineError::Program { diagnostics, .. } => {
+            let diagnostics: Vec<DslDiagnostic> = diagnostics
+                .into_iter()
+                .map(|d| DslDiagnostic { line: d.line, column: d.column, severity: d.severity, message: format!("{}: {}", d.code, d.message) })
+                .collect();
+            let first = diagnostics.iter().find(|d| d.severity == "error").or(diagnostics.first());
+            let message = match first {
+                Some(d) => format!("the DSL program has errors; first at line {} column {}: {}", d.line, d.column, d.message),
+                None => "the DSL program has errors".to_string(),
+            };
+            BackendError::Invalid { message, diagnostics }
+        }
+        EngineError::AgentNotFound(id) => BackendError::NotFound(id.0),
+        e @ (EngineError::AgentNameNotFound(_) | EngineError::AmbiguousAgent(_) | EngineError::NoProgram(_)) => {
+            BackendError::Invalid { message: e.to_string(), diagnostics: Vec::new() }
+        }
+        EngineError::Runtime(RuntimeError::AgentNotFound(id)) => BackendError::NotFound(id.0),
+        EngineError::Runtime(RuntimeError::ShuttingDown) => BackendError::Unavailable("the runtime is shutting down".into()),
+        EngineError::Runtime(e @ RuntimeError::RegistryFull(_)) => BackendError::Unavailable(e.to_string()),
+        EngineError::Runtime(e @ RuntimeError::Schedule(_)) => BackendError::Unavailable(e.to_string()),
+        other => BackendError::Internal(other.to_string()),
+    }
 }
 
-fn invalid_dsl(e: &symbi_dsl::LoadError) -> BackendError {
-    let diagnostics = diagnostics_of(e);
-    let first = diagnostics.iter().find(|d| d.severity == "error").or(diagnostics.first());
-    let message = match first {
-        Some(d) => format!("the DSL program has errors; first at line {} column {}: {}", d.line, d.column, d.message),
-        None => "the DSL program has errors".to_string(),
-    };
-    BackendError::Invalid { message, diagnostics }
+/// The principal of an API caller (for policy guards and the audit trail).
+pub fn client(name: &str) -> Principal {
+    let mut p = Principal::agent(name);
+    p.attributes.insert("type".into(), Value::String("Client".into()));
+    p.attributes.insert("via".into(), Value::String("http".into()));
+    p
 }
 
-/// Creates an agent from DSL source (the program must define an agent; the API name is the
-/// agent's display name).
+/// Creates an agent from DSL source: the program's agent named `name`, or its only agent,
+/// registered under `name`. The execution mode is remembered for the status endpoint.
 pub async fn create_agent(
     s: &ApiState,
     name: &str,
     dsl: &str,
     mode: &ExecutionMode,
     capabilities: Vec<String>,
-    metadata: BTreeMap<String, String>,
+    mut metadata: BTreeMap<String, String>,
 ) -> Result<Uuid, BackendError> {
-    let id = s
-        .engine
-        .create_agent_from_dsl(name, dsl, mode.variant(), capabilities, metadata)
-        .await
-        .map_err(engine_error)?;
+    if !capabilities.is_empty() {
+        metadata.entry("capabilities".into()).or_insert_with(|| capabilities.join(","));
+    }
+    let file = format!("{name}.symbi");
+    let id = s.engine.create_agent_from_source(&file, dsl, name, metadata).await.map_err(engine_error)?;
+    s.modes.insert(id.0, mode.variant());
     Ok(id.0)
 }
 
 /// Renames an agent and/or replaces its program.
 pub async fn update_agent(s: &ApiState, id: Uuid, name: Option<String>, dsl: Option<String>) -> Result<(), BackendError> {
-    s.engine.update_agent(AgentId(id), name, dsl).await.map_err(engine_error)
+    let file = format!("{}.symbi", name.clone().unwrap_or_else(|| id.to_string()));
+    s.engine.update_agent(AgentId(id), name.as_deref(), dsl.as_deref().map(|d| (file.as_str(), d))).map_err(engine_error)
 }
 
 /// Stops and removes an agent.
 pub async fn delete_agent(s: &ApiState, id: Uuid) -> Result<(), BackendError> {
-    s.engine.delete_agent(AgentId(id)).await.map_err(engine_error)
+    s.engine.delete_agent(AgentId(id)).await.map_err(engine_error)?;
+    s.modes.remove(&id);
+    Ok(())
 }
 
 /// The status object of a runtime agent.
 pub fn status(s: &ApiState, id: Uuid) -> Option<AgentStatusResponse> {
     let st = s.engine.runtime().status(AgentId(id))?;
-    let mode = s.engine.execution_mode(AgentId(id)).map(str::to_string).or_else(|| {
-        Some(if st.persistence == symbi_runtime::Persistence::Ephemeral { "Ephemeral" } else { "Persistent" }.to_string())
+    let mode = s.modes.get(&id).map(|m| m.to_string()).unwrap_or_else(|| {
+        if st.persistence == symbi_runtime::Persistence::Ephemeral { "Ephemeral" } else { "Persistent" }.to_string()
     });
     Some(AgentStatusResponse {
         agent_id: id,
@@ -118,11 +133,20 @@ pub fn status(s: &ApiState, id: Uuid) -> Option<AgentStatusResponse> {
             cpu_percent: st.resource_usage.cpu_percent,
             active_tasks: st.resource_usage.active_tasks,
         },
-        execution_mode: mode,
+        execution_mode: Some(mode),
         metadata: None,
         last_result: None,
         recent_events: None,
     })
+}
+
+/// The agent's history (engine records), newest first.
+pub fn history(s: &ApiState, id: Uuid) -> Vec<HistoryRecord> {
+    s.engine
+        .history(AgentId(id))
+        .into_iter()
+        .map(|h| HistoryRecord { execution_id: Uuid::parse_str(&h.execution_id).unwrap_or(id), status: h.status, timestamp: h.timestamp })
+        .collect()
 }
 
 /// Starts an execution of agent `id`.
@@ -133,34 +157,36 @@ pub async fn start_execution(
     trigger: Value,
     initiator: Option<String>,
 ) -> Result<Started, BackendError> {
-    let h = s.engine.execute(AgentId(id), input, Some(trigger), initiator, None).await.map_err(engine_error)?;
+    let kind = trigger.get("kind").and_then(Value::as_str).map(str::to_string);
+    let opts = ExecuteOptions { trigger: Some(trigger), trigger_kind: kind, initiator: initiator.as_deref().map(client), ..Default::default() };
+    let h = s.engine.execute(AgentId(id), input, opts).map_err(engine_error)?;
     Ok(started(h))
 }
 
-fn started(h: symbi_runtime::engine::ExecutionHandle) -> Started {
+fn started(h: ExecutionHandle) -> Started {
     let execution_id = h.execution_id.0;
-    let completion = async move { h.wait().await.map_err(|f| RunFailure::new(f.kind.clone(), f.message.clone())) }.boxed();
+    let completion = async move { h.wait().await.map(|r| r.result).map_err(|f| RunFailure::new(f.kind.clone(), f.message.clone())) }.boxed();
     Started { execution_id, completion }
-}
-
-fn engine_error(e: symbi_runtime::engine::EngineError) -> BackendError {
-    use symbi_runtime::engine::EngineError as E;
-    match e {
-        E::AgentNotFound(id) => BackendError::NotFound(id.0),
-        E::Load(le) => invalid_dsl(&le),
-        E::Invalid(m) => BackendError::Invalid { message: m, diagnostics: Vec::new() },
-        E::ShuttingDown => BackendError::Unavailable("the runtime is shutting down".into()),
-        other => BackendError::Internal(other.to_string()),
-    }
 }
 
 /// Sends `payload` from `sender` to `to` (or publishes it to `topic`).
 pub async fn send_message(s: &ApiState, sender: Uuid, to: Uuid, topic: Option<&str>, payload: String, ttl_secs: u64) -> Result<Uuid, BackendError> {
-    s.engine
-        .api_send(AgentId(sender), AgentId(to), topic, payload.into_bytes(), std::time::Duration::from_secs(ttl_secs))
-        .await
-        .map(|m| *m.as_uuid())
-        .map_err(engine_error)
+    let bus = s.engine.bus().ok_or_else(|| BackendError::Unavailable("no message bus is configured".into()))?;
+    let mut from = Principal::agent(s.engine.runtime().get(AgentId(sender)).map(|e| e.name().to_string()).unwrap_or_else(|| sender.to_string()));
+    from.agent_id = Some(AgentId(sender));
+    let mut opts = SendOptions::default().ttl(std::time::Duration::from_secs(ttl_secs));
+    if let Some(r) = s.engine.rules_for(AgentId(sender), &Value::Null, None) {
+        opts = opts.rules(r);
+    }
+    let r = match topic {
+        Some(t) => bus.publish(&from, t, payload.into_bytes(), opts).await,
+        None => bus.send(&from, AgentId(to), payload.into_bytes(), opts).await,
+    };
+    r.map(|m| m.0).map_err(|e| match e {
+        BusError::UnknownAgent(a) => BackendError::NotFound(a.0),
+        BusError::PolicyDenied { .. } => BackendError::Invalid { message: e.to_string(), diagnostics: Vec::new() },
+        other => BackendError::Internal(other.to_string()),
+    })
 }
 
 /// Drains agent `id`'s inbox.
@@ -168,7 +194,11 @@ pub async fn drain_messages(s: &ApiState, id: Uuid) -> Result<Vec<MessageView>, 
     if s.engine.runtime().get(AgentId(id)).is_none() {
         return Err(BackendError::NotFound(id));
     }
-    let msgs = s.engine.bus().inbox_drain(AgentId(id)).await.map_err(|e| BackendError::Internal(e.to_string()))?;
+    let bus = s.engine.bus().ok_or_else(|| BackendError::Unavailable("no message bus is configured".into()))?;
+    let msgs = bus.inbox_drain(AgentId(id)).await.map_err(|e| match e {
+        BusError::UnknownAgent(a) => BackendError::NotFound(a.0),
+        other => BackendError::Internal(other.to_string()),
+    })?;
     Ok(msgs
         .into_iter()
         .map(|m| MessageView {
@@ -186,7 +216,8 @@ pub async fn drain_messages(s: &ApiState, id: Uuid) -> Result<Vec<MessageView>, 
 
 /// Delivery status of a message (`None`: unknown).
 pub async fn message_status(s: &ApiState, id: Uuid) -> Result<Option<String>, BackendError> {
-    let st = s.engine.bus().message_status(id.into()).await.map_err(|e| BackendError::Internal(e.to_string()))?;
+    let Some(bus) = s.engine.bus() else { return Ok(None) };
+    let st = bus.message_status(MessageId(id)).await.map_err(|e| BackendError::Internal(e.to_string()))?;
     Ok(st.map(|x| x.as_str().to_string()))
 }
 
@@ -203,25 +234,31 @@ pub struct WorkflowStarted {
 /// Runs a workflow: the name of a loaded agent, or DSL source whose first agent is created
 /// and run.
 pub async fn start_workflow(s: &ApiState, workflow: &str, parameters: Value, initiator: String) -> Result<WorkflowStarted, BackendError> {
-    let trigger = serde_json::json!({ "kind": "workflow" });
     let input = if parameters.is_null() { Value::Object(Default::default()) } else { parameters };
-    let by_name = s.engine.runtime().find_by_name(workflow.trim());
-    let (agent, metadata) = if let Some(id) = by_name.first().filter(|_| !workflow.contains('{')) {
-        (*id, s.engine.program_metadata(*id).unwrap_or(Value::Object(Default::default())))
-    } else {
-        let program = s.engine.load_program("workflow.symbi", workflow).map_err(|e| invalid_dsl(&e))?;
-        let Some(first) = program.agents().first().map(|a| a.name().to_string()) else {
-            return Err(BackendError::Invalid { message: "the workflow program defines no agent".into(), diagnostics: Vec::new() });
-        };
-        let id = s
-            .engine
-            .create_agent_from_dsl(&first, workflow, "Ephemeral", Vec::new(), BTreeMap::new())
-            .await
-            .map_err(engine_error)?;
-        (id, Value::Object(program.metadata().clone()))
+    let named = s.engine.agent_named(workflow.trim()).filter(|_| !workflow.contains('{'));
+    let (agent, metadata) = match named {
+        Some(id) => {
+            let meta = s.engine.program_of(id).map(|p| Value::Object(p.program.metadata().clone())).unwrap_or(Value::Object(Default::default()));
+            (id, meta)
+        }
+        None => {
+            let program = s.engine.check_source("workflow.symbi", workflow).map_err(engine_error)?;
+            let Some(first) = program.agents().first().map(|a| a.name().to_string()) else {
+                return Err(BackendError::Invalid { message: "the workflow program defines no agent".into(), diagnostics: Vec::new() });
+            };
+            let id = s.engine.create_agent_from_source("workflow.symbi", workflow, &first, BTreeMap::new()).await.map_err(engine_error)?;
+            (id, Value::Object(program.metadata().clone()))
+        }
     };
-    let h = s.engine.execute(agent, input, Some(trigger), Some(initiator), None).await.map_err(engine_error)?;
+    let opts = ExecuteOptions {
+        trigger: Some(serde_json::json!({ "kind": "workflow" })),
+        trigger_kind: Some("workflow".into()),
+        initiator: Some(client(&initiator)),
+        ..Default::default()
+    };
+    let h = s.engine.execute(agent, input, opts).map_err(engine_error)?;
     let execution_id = h.execution_id.0;
+    s.engine.record_history(agent, execution_id.to_string(), "workflow_started");
     tokio::spawn(async move {
         let _ = h.wait().await;
     });
@@ -247,15 +284,18 @@ impl AgentInvoker for EngineInvoker {
     }
 
     async fn invoke(&self, inv: Invocation) -> Result<Started, RunFailure> {
-        let ids = self.engine.runtime().find_by_name(&inv.agent);
-        let Some(id) = ids.first() else {
+        let Some(id) = self.engine.agent_named(&inv.agent) else {
             return Err(RunFailure::new("AgentNotFound", format!("agent `{}` is not loaded", inv.agent)));
         };
-        let h = self
-            .engine
-            .execute_with_policy(*id, inv.input, Some(inv.trigger), inv.initiator, inv.schedule_policy)
-            .await
-            .map_err(|e| RunFailure::new("ExecutionRefused", e.to_string()))?;
+        let kind = inv.trigger.get("kind").and_then(Value::as_str).map(str::to_string);
+        let opts = ExecuteOptions {
+            trigger: Some(inv.trigger),
+            trigger_kind: kind,
+            initiator: inv.initiator.as_deref().map(client),
+            schedule_policy: inv.schedule_policy,
+            ..Default::default()
+        };
+        let h = self.engine.execute(id, inv.input, opts).map_err(|e| RunFailure::new("ExecutionRefused", e.to_string()))?;
         Ok(started(h))
     }
 }

@@ -142,7 +142,7 @@ pub async fn serve_api(
     }
     let rate_limit = IpRateLimit::new(cfg.api.rate_limit_per_minute, cfg.api.rate_limit_burst, &cfg.api.trusted_proxies)
         .map_err(|e| ServeError::Config(format!("[api] trusted_proxies: {e}")))?;
-    let sink = engine.audit();
+    let sink = engine.sink().clone();
     let invoker: Arc<dyn crate::invoke::AgentInvoker> = Arc::new(EngineInvoker::new(engine.clone()));
     let schedules = Schedules::open(
         &data_dir.join("schedules"),
@@ -164,6 +164,7 @@ pub async fn serve_api(
         settings: ApiSettings::from_config(cfg),
         external: Default::default(),
         history: HistoryLog::default(),
+        modes: Default::default(),
         idempotency: Idempotency::default(),
         errors: RecentErrors::default(),
         ready: AtomicBool::new(false),

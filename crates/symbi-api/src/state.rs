@@ -181,8 +181,10 @@ pub struct ApiState {
     pub settings: ApiSettings,
     /// External agents.
     pub external: ExternalAgents,
-    /// Agent history.
+    /// History of External agents (runtime agents' history is the engine's).
     pub history: HistoryLog,
+    /// Execution mode variant of agents created through the API.
+    pub modes: DashMap<Uuid, &'static str>,
     /// Execute idempotency keys.
     pub idempotency: Idempotency,
     /// Recent errors per component.

@@ -16,7 +16,7 @@ impl ActionHost for NoActions {
     async fn perform(&self, r: ActionRequest) -> Result<Value, ActionError> {
         Err(ActionError::UnknownAction { name: r.name })
     }
-    fn audit_log(&self, _: &ExecutionInfo, _: &str, _: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
+    async fn audit_log(&self, _: &ExecutionInfo, _: &str, _: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
         Ok(())
     }
 }

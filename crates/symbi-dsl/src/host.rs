@@ -397,9 +397,11 @@ pub trait ActionHost: Send + Sync {
     /// Called synchronously from the interpreter; must not block.
     fn log(&self, _exec: &ExecutionInfo, _level: LogLevel, _message: &str, _location: &SourceLocation) {}
 
-    /// `audit_log(event, details)`: a custom audit event for this execution. An error
-    /// (the audit log refused the event) becomes an `ActionFailed` error in the program.
-    fn audit_log(
+    /// `audit_log(event, details)`: a custom audit event for this execution. The
+    /// interpreter suspends until it resolves (like an action, bounded by the block's
+    /// deadline), so the event is durable before the program continues; an error (the
+    /// audit log refused the event) becomes an `ActionFailed` error in the program.
+    async fn audit_log(
         &self,
         exec: &ExecutionInfo,
         event: &str,

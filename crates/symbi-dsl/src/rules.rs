@@ -596,7 +596,7 @@ impl Effects for GuardEffects {
         ActionReply::Abort(ErrorKind::TypeError, "a policy guard cannot perform actions".into(), None)
     }
     fn log(&mut self, _: LogLevel, _: &str, _: &SourceLocation) {}
-    fn audit(&mut self, _: &str, _: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
+    fn audit(&mut self, _: &str, _: &serde_json::Value, _: &SourceLocation, _: Option<std::time::Instant>) -> Result<(), String> {
         Err("a policy guard cannot write audit events".into())
     }
     fn trigger(&self) -> Value {

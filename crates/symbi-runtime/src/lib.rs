@@ -16,6 +16,7 @@
 //!
 //! Decisions and their reasons are in `docs/runtime.md`.
 
+pub mod engine;
 pub mod errors;
 pub mod gateway;
 pub mod lifecycle;

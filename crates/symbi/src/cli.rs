@@ -41,12 +41,18 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// The signed audit log: verify, query, prove, report, tail, keys.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Command tools and their sandbox images.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),
     /// DSL tools: parse, check and format `.symbi` files.
     #[command(subcommand)]
     Dsl(commands::dsl::DslCommand),
+    /// Policies: check files, evaluate a request, run a decision table.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
     /// Load tests that print medians, p99, throughput and a baseline ratio.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -97,7 +97,6 @@ pub async fn create(
     let id = backend::create_agent(&s, &r.name, &dsl, &mode, r.capabilities.unwrap_or_default(), r.metadata.unwrap_or_default())
         .await
         .map_err(|e| map(e, CODE))?;
-    s.history.push(id, id, "created");
     Ok(Json(AgentIdStatus { id, status: "scheduled".into() }))
 }
 
@@ -166,7 +165,6 @@ pub async fn delete(
         return Ok(Json(AgentIdStatus { id, status: "deleted".into() }));
     }
     backend::delete_agent(&s, id).await.map_err(|e| map(e, "AGENT_DELETION_FAILED"))?;
-    s.history.remove(&id);
     s.idempotency.remove_agent(id);
     Ok(Json(AgentIdStatus { id, status: "deleted".into() }))
 }
@@ -193,19 +191,13 @@ pub async fn execute(
     let start = {
         let s = s.clone();
         move || async move {
+            // The engine records `execution_started`, then `completed` or `failed`.
             let started = backend::start_execution(&s, id, input, json!({ "kind": "http" }), Some(initiator)).await?;
             let exec = started.execution_id;
-            s.history.push(id, exec, "execution_started");
-            let s2 = s.clone();
             tokio::spawn(async move {
-                let status = match started.completion.await {
-                    Ok(_) => "completed",
-                    Err(f) => {
-                        tracing::debug!(agent = %id, execution = %exec, error = %f, "execution failed");
-                        "failed"
-                    }
-                };
-                s2.history.push(id, exec, status);
+                if let Err(f) = started.completion.await {
+                    tracing::debug!(agent = %id, execution = %exec, error = %f, "execution failed");
+                }
             });
             Ok::<Uuid, BackendError>(exec)
         }
@@ -228,7 +220,8 @@ pub async fn history(
     AgentIdPath(id): AgentIdPath,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     check_scope(&who, &id)?;
-    Ok(Json(HistoryResponse { history: s.history.newest_first(&id) }))
+    let history = if s.external.contains(&id) { s.history.newest_first(&id) } else { backend::history(&s, id) };
+    Ok(Json(HistoryResponse { history }))
 }
 
 fn agentpin_check(s: &ApiState, id: &Uuid, jwt: Option<&str>) -> Result<(), ApiError> {
@@ -356,7 +349,6 @@ pub async fn workflow(
     }
     let initiator = r.agent_id.map(|a| format!("agent:{a}")).unwrap_or_else(|| who.name());
     let w = backend::start_workflow(&s, &r.workflow_id, r.parameters.clone(), initiator).await.map_err(|e| map(e, CODE))?;
-    s.history.push(w.agent_id, w.execution_id, "workflow_started");
     let rt = s.engine.runtime();
     let res = rt.resources();
     let mut out = json!({

@@ -7,11 +7,9 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, IdText, OptionalJson};
 use crate::model::*;
 use crate::server::Admin;
-use crate::state::ApiState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
-use std::sync::Arc;
 
 const NO_ADAPTERS: &str = "no chat adapters are available in this runtime";
 

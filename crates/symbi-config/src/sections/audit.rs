@@ -1,9 +1,10 @@
-//! `[audit]`: where and how the audit log is kept.
+//! `[audit]`: where and how the audit log is kept (read by `symbi-audit`; the on-disk
+//! format is described in `docs/audit-format.md`).
 
 use crate::validate::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use symbi_types::ByteSize;
+use symbi_types::{ByteSize, HumanDuration};
 
 /// `[audit]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -11,16 +12,29 @@ use symbi_types::ByteSize;
 pub struct AuditSection {
     /// Directory of the log (`SYMBI_AUDIT_STORAGE`); default `<data dir>/audit`.
     pub storage: Option<PathBuf>,
-    /// Segment files rotate at this size.
+    /// Segment files rotate once they reach this size.
     #[serde(deserialize_with = "size_at_least::<4096, _>")]
     pub segment_size: ByteSize,
     /// A signed checkpoint is written at least every this many events.
     #[serde(deserialize_with = "u64_in::<1, 100_000_000, _>")]
     pub checkpoint_every: u64,
+    /// A signed checkpoint is also written when events arrived and this much time passed
+    /// since the last one, so that recent events become provable quickly.
+    #[serde(deserialize_with = "nonzero_duration")]
+    pub checkpoint_interval: HumanDuration,
+    /// Most events one group commit (one fsync) may carry.
+    #[serde(deserialize_with = "usize_in::<1, 1_000_000, _>")]
+    pub max_batch: usize,
 }
 
 impl Default for AuditSection {
     fn default() -> Self {
-        Self { storage: None, segment_size: ByteSize(64 << 20), checkpoint_every: 1000 }
+        Self {
+            storage: None,
+            segment_size: ByteSize(64 << 20),
+            checkpoint_every: 1000,
+            checkpoint_interval: HumanDuration(std::time::Duration::from_secs(1)),
+            max_batch: 8192,
+        }
     }
 }

@@ -1150,7 +1150,8 @@ fn audit_log(it: &mut Interp<'_>, a: &mut Args) -> R {
     let event = string(&arg(a, 0), "audit_log")?;
     let details = crate::value::to_json_lossy(&a.take(1).unwrap_or(Value::Null));
     let loc = it.source_location(it.cur_span);
-    it.fx.audit(event.as_str(), &details, &loc).map_err(|e| {
+    let deadline = it.deadline;
+    it.fx.audit(event.as_str(), &details, &loc, deadline).map_err(|e| {
         let mut f = Fault::new(ErrorKind::ActionFailed, format!("the audit log refused the event: {e}"));
         f.action = Some("audit_log".into());
         Flow::from(f)

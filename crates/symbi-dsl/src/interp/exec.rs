@@ -163,11 +163,15 @@ impl std::error::Error for ExecutionFailure {}
 
 enum Suspend {
     Action(Box<ActionRequest>, Option<Instant>),
+    /// `audit_log(event, details)`: awaited like an action so the event is durable
+    /// before the program goes on (fail closed).
+    Audit(Box<(String, serde_json::Value, SourceLocation)>, Option<Instant>),
 }
 
 enum Resume {
     Start,
     Reply(ActionReply),
+    Audited(Result<(), String>),
 }
 
 struct Shared {
@@ -190,7 +194,9 @@ impl Effects for CoEffects<'_> {
     fn action(&mut self, req: ActionRequest, deadline: Option<Instant>) -> ActionReply {
         match self.yielder.suspend(Suspend::Action(Box::new(req), deadline)) {
             Resume::Reply(r) => r,
-            Resume::Start => ActionReply::Abort(ErrorKind::InternalFault, "the driver resumed without a reply".into(), None),
+            Resume::Start | Resume::Audited(_) => {
+                ActionReply::Abort(ErrorKind::InternalFault, "the driver resumed without a reply".into(), None)
+            }
         }
     }
     fn log(&mut self, level: LogLevel, message: &str, location: &SourceLocation) {
@@ -201,8 +207,20 @@ impl Effects for CoEffects<'_> {
             location: location.to_string(),
         });
     }
-    fn audit(&mut self, event: &str, details: &serde_json::Value, location: &SourceLocation) -> Result<(), String> {
-        self.host.audit_log(&self.info, event, details, location)
+    fn audit(
+        &mut self,
+        event: &str,
+        details: &serde_json::Value,
+        location: &SourceLocation,
+        deadline: Option<Instant>,
+    ) -> Result<(), String> {
+        match self.yielder.suspend(Suspend::Audit(
+            Box::new((event.to_string(), details.clone(), location.clone())),
+            deadline,
+        )) {
+            Resume::Audited(r) => r,
+            Resume::Start | Resume::Reply(_) => Err("the driver resumed without an audit result".into()),
+        }
     }
     fn trigger(&self) -> Value {
         self.trigger.clone()
@@ -564,6 +582,19 @@ pub async fn execute(
                         format!("the action host panicked: {}", panic_message(&*p)),
                         None,
                     ),
+                });
+            }
+            Ok(CoroutineResult::Yield(Suspend::Audit(ev, deadline))) => {
+                let (event, details, location) = *ev;
+                let fut = AssertUnwindSafe(host.audit_log(&info, &event, &details, &location)).catch_unwind();
+                let answer = match deadline {
+                    Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut).await.ok(),
+                    None => Some(fut.await),
+                };
+                resume = Resume::Audited(match answer {
+                    None => Err("the block's time limit ran out while the audit log was recording".into()),
+                    Some(Ok(r)) => r,
+                    Some(Err(p)) => Err(format!("the action host panicked: {}", panic_message(&*p))),
                 });
             }
             Ok(CoroutineResult::Return(r)) => {

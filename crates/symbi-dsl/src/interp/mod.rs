@@ -157,8 +157,14 @@ pub(crate) trait Effects {
     fn action(&mut self, req: ActionRequest, deadline: Option<Instant>) -> ActionReply;
     /// `log` / `print`.
     fn log(&mut self, level: LogLevel, message: &str, location: &SourceLocation);
-    /// `audit_log`.
-    fn audit(&mut self, event: &str, details: &serde_json::Value, location: &SourceLocation) -> Result<(), String>;
+    /// `audit_log`: suspends until the host has recorded the event (bounded by `deadline`).
+    fn audit(
+        &mut self,
+        event: &str,
+        details: &serde_json::Value,
+        location: &SourceLocation,
+        deadline: Option<Instant>,
+    ) -> Result<(), String>;
     /// `trigger()`.
     fn trigger(&self) -> Value;
     /// A non-deterministic value: replayed if recorded, else produced and recorded.

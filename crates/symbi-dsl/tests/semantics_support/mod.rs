@@ -167,7 +167,7 @@ impl ActionHost for TestHost {
         self.rec.lock().unwrap().logs.push((level, message.to_string()));
     }
 
-    fn audit_log(&self, _: &ExecutionInfo, event: &str, details: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
+    async fn audit_log(&self, _: &ExecutionInfo, event: &str, details: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
         self.rec.lock().unwrap().audits.push((event.to_string(), details.clone()));
         Ok(())
     }

@@ -61,17 +61,21 @@ impl ToolProvider for CommandTools {
         })
     }
 
+    fn names(&self) -> Vec<String> {
+        self.registry.iter().map(|m| m.name.clone()).collect()
+    }
+
     async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let manifest = self.registry.get(&tool.name).ok_or_else(|| ActionError::UnknownAction { name: tool.name.clone() })?;
-        let mut budget = self.budget;
+        let mut budget = call.scope.budget.or(self.budget);
         if let (Some(b), Some(cores)) = (budget.as_mut(), call.request.env.max_cpu_cores) {
             b.cpu_millicores = (cores * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32;
         }
         let privacy = match call.request.env.privacy {
-            Privacy::Strict => "strict",
-            Privacy::High => "high",
-            Privacy::Medium => "medium",
-            Privacy::Low => "low",
+            Some(Privacy::Strict) => "strict",
+            Some(Privacy::High) | Some(Privacy::Differential) => "high",
+            Some(Privacy::Medium) | None => "medium",
+            Some(Privacy::Low) => "low",
         };
         let mut labels = BTreeMap::new();
         labels.insert("org.symbi.agent".to_string(), call.scope.agent_name.clone());

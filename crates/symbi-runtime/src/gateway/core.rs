@@ -3,7 +3,7 @@
 use super::approvals::{ApprovalManager, HoldKind, HoldRequest};
 use super::error::ActionError;
 use super::rate_limit::RateLimits;
-use super::request::{ActionRequest, Arg, ExecutionScope, NetworkPolicy, Privacy};
+use super::request::{ActionRequest, Arg, ExecutionScope, NetworkPolicy, effective_min_tier, redacts_by_default, requires_verified_tools};
 use super::sanitize;
 use super::services::{self, Component, ServiceSpec};
 use async_trait::async_trait;
@@ -97,6 +97,10 @@ pub struct ToolDescriptor {
 pub trait ToolProvider: Send + Sync {
     /// Looks a tool up by name.
     fn lookup(&self, name: &str) -> Option<ToolDescriptor>;
+    /// Names of every tool it offers (for the checker's `known_tools`, listings).
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Invokes it with its input object.
     async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError>;
 }
@@ -196,6 +200,36 @@ impl Gateway {
         }
     }
 
+    /// Every tool name the providers offer.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.tools.iter().flat_map(|p| p.names()).collect()
+    }
+
+    /// Resolves and decides an action without executing it: a denial is recorded and
+    /// returned as `PolicyDenied`; an allowed action is not recorded here (performing it
+    /// records its decision). Used where several actions must all be decided first
+    /// (`parallel`, `race`).
+    pub async fn authorize(&self, scope: &ExecutionScope, req: &ActionRequest) -> Result<(), ActionError> {
+        let (category, subject, target) = self.resolve(req)?;
+        let preq = self.policy_request(scope, req, category, &subject);
+        let mut decision = self.pdp.decide(&preq, scope.rules.as_deref());
+        if decision.is_allowed() {
+            if let Some(reason) = self.hard_limits(scope, req, category, &target) {
+                decision = Decision::deny(reason);
+            }
+        }
+        if decision.is_allowed() {
+            return Ok(());
+        }
+        self.record(scope, category, json!({
+            "phase": "decision", "action": req.name, "subject": subject, "decision": "Deny",
+            "reasons": match &decision { Decision::Deny { reasons } => reasons.clone(), _ => Vec::new() },
+            "location": req.location,
+        }))
+        .await?;
+        Err(ActionError::PolicyDenied { reason: decision.reason() })
+    }
+
     /// The approval manager (the API lists and decides holds through it).
     pub fn approvals(&self) -> &ApprovalManager {
         &self.approvals
@@ -244,7 +278,7 @@ impl Gateway {
         principal.agent_id = Some(scope.agent_id);
         principal.capabilities = scope.capabilities.clone();
         principal.attributes = scope.principal.clone();
-        if let Some(t) = req.env.effective_min_tier() {
+        if let Some(t) = effective_min_tier(&req.env) {
             principal.attributes.insert("sandbox".into(), json!(t.as_str()));
         }
         let mut context = Map::new();
@@ -291,8 +325,8 @@ impl Gateway {
             }
         }
 
-        let full = scope.audit.all_operations;
-        let privacy_strict = matches!(req.env.privacy, Privacy::Strict | Privacy::High);
+        let full = scope.audit.all_operations || scope.full_detail.as_ref().is_some_and(|f| f(&preq));
+        let privacy_strict = redacts_by_default(&req.env);
         let include_input = (scope.audit.include_input || full) && !(privacy_strict && !scope.audit.include_input);
         let args_json = redact(&req.args);
         let mut details = json!({
@@ -357,7 +391,7 @@ impl Gateway {
             if let Some(missing) = t.required_capabilities.iter().find(|c| !scope.capabilities.contains(c)) {
                 return Some(format!("tool `{}` requires capability `{missing}`, which agent `{}` does not declare", t.name, scope.agent_name));
             }
-            if req.env.requires_verified_tools() && t.schema_verified == Some(false) {
+            if requires_verified_tools(&req.env) && t.schema_verified == Some(false) {
                 return Some(format!("tool `{}` has no verified schema and the block's security level requires one", t.name));
             }
         }
@@ -373,8 +407,8 @@ impl Gateway {
         target: &Target,
         decision: &Decision,
     ) -> Result<ActionOutput, ActionError> {
-        let mut opts = ExecOptions { min_tier: req.env.effective_min_tier(), ..ExecOptions::default() };
-        if req.env.requires_verified_tools() {
+        let mut opts = ExecOptions { min_tier: effective_min_tier(&req.env), ..ExecOptions::default() };
+        if requires_verified_tools(&req.env) {
             opts.schema_mode = Some(VerificationMode::Strict);
         }
         let mut sanitize_output = false;

@@ -21,79 +21,21 @@ impl Arg {
     }
 }
 
-/// `network_policy` of the running `with` block (GRAMMAR.md §4.8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum NetworkPolicy {
-    /// No network action may leave the host (default).
-    #[default]
-    DenyAll,
-    /// Network allowed, each destination needs a matching `allow` rule.
-    AllowList,
-    /// Network allowed where policy allows it.
-    Allow,
+pub use symbi_dsl::host::{BlockEnv, NetworkPolicy, Privacy, SecurityLevel};
+
+/// The minimum tier of a block after `security` raises it (GRAMMAR §4.8).
+pub fn effective_min_tier(env: &BlockEnv) -> Option<SandboxTier> {
+    env.min_tier()
 }
 
-/// `privacy` of the running block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Privacy {
-    /// Inputs, outputs and arguments redacted unless an audit rule includes them.
-    Strict,
-    /// As strict.
-    High,
-    /// Secrets and credential-like fields redacted (default).
-    #[default]
-    Medium,
-    /// Only secrets redacted.
-    Low,
+/// Whether the block's `security` level demands verified tool schemas (high, maximum).
+pub fn requires_verified_tools(env: &BlockEnv) -> bool {
+    matches!(env.security, Some(SecurityLevel::High | SecurityLevel::Maximum))
 }
 
-/// `security` of the running block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, PartialOrd, Ord)]
-pub enum SecurityLevel {
-    /// No effect.
-    Low,
-    /// No effect (default).
-    #[default]
-    Medium,
-    /// Minimum Tier1; unverified tool schemas denied.
-    High,
-    /// Minimum Tier2; unverified tool schemas denied.
-    Maximum,
-}
-
-/// The execution environment of the `with` block an action comes from.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BlockEnv {
-    /// `sandbox`: minimum tier for tools run from this block.
-    pub min_tier: Option<SandboxTier>,
-    /// `network_policy`.
-    pub network_policy: NetworkPolicy,
-    /// `privacy`.
-    pub privacy: Privacy,
-    /// `security`.
-    pub security: SecurityLevel,
-    /// `max_cpu_cores` for sandboxed tools.
-    pub max_cpu_cores: Option<f64>,
-}
-
-impl BlockEnv {
-    /// The minimum tier after `security` raises it.
-    pub fn effective_min_tier(&self) -> Option<SandboxTier> {
-        let floor = match self.security {
-            SecurityLevel::High => Some(SandboxTier::Tier1),
-            SecurityLevel::Maximum => Some(SandboxTier::Tier2),
-            _ => None,
-        };
-        match (self.min_tier, floor) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Whether tool schemas must be verified whatever the global mode.
-    pub fn requires_verified_tools(&self) -> bool {
-        self.security >= SecurityLevel::High
-    }
+/// Whether the block's `privacy` redacts inputs and outputs by default.
+pub fn redacts_by_default(env: &BlockEnv) -> bool {
+    matches!(env.privacy, Some(Privacy::Strict | Privacy::High | Privacy::Differential))
 }
 
 /// What the audit trail records for an agent's actions (its DSL `audit` rules).
@@ -130,6 +72,10 @@ pub struct ExecutionScope {
     pub rules: Option<Arc<dyn AgentRuleSet>>,
     /// Audit detail chosen by the agent's `audit` rules.
     pub audit: AuditDetail,
+    /// Actions the agent's `audit` rules record with full details (action patterns).
+    pub full_detail: Option<Arc<dyn Fn(&symbi_types::PolicyRequest) -> bool + Send + Sync>>,
+    /// The agent's resource budget (caps sandboxed tools).
+    pub budget: Option<symbi_types::ResourceBudget>,
 }
 
 /// One call that left the interpreter.
@@ -144,7 +90,7 @@ pub struct ActionRequest {
     /// Named arguments, in call order.
     pub named: Vec<(String, Arg)>,
     /// The `with` block in force.
-    pub env: BlockEnv,
+    pub env: Arc<BlockEnv>,
     /// `file:line:col` of the call.
     pub location: Option<String>,
 }

@@ -27,6 +27,8 @@ pub enum BenchCommand {
     Agents(AgentsArgs),
     /// Scheduling decision latency with many queued tasks, against tokio's own spawn.
     Scheduler(SchedulerArgs),
+    /// Durable audit appends (group commit vs one fsync per event), verification, proofs.
+    Audit(super::audit::BenchArgs),
     /// Sandboxed tool latency per tier against a bare `docker run`, concurrent throughput,
     /// memory per running sandbox.
     Sandbox(SandboxBenchArgs),
@@ -375,6 +377,7 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Scheduler(a) => scheduler(g, a),
         BenchCommand::Sandbox(a) => sandbox_bench(g, a),
         BenchCommand::Bus(a) => bench_bus(g, a),
+        BenchCommand::Audit(a) => super::audit::bench(g, a),
     }
 }
 

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
 pub mod tools;
 pub mod dsl;
+pub mod policy;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -40,7 +42,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&g, a),
         Command::Config(c) => config::run(&g, c),
         Command::Dsl(c) => dsl::run(c),
+        Command::Audit(c) => audit::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
         Command::Tools(c) => tools::run(&g, c),
+        Command::Policy(c) => policy::run(&g, c),
     }
 }

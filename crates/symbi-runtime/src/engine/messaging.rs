@@ -1,0 +1,125 @@
+//! The bus as actions (`publish`, `send_to`) and persistent agents receiving messages:
+//! each message delivered to a persistent agent starts an execution whose input is the
+//! message payload and whose `trigger()` is `{kind: "message", from, topic}`; a request
+//! is answered with the execution's result.
+
+use super::{Engine, ExecuteOptions, Inner};
+use crate::gateway::{ActionError, ActionOutput, Call, Executor};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::sync::Weak;
+use symbi_bus::{Bus, BusError, SendOptions};
+use symbi_types::{AgentId, Principal};
+
+/// `publish` and `send_to` over the bus.
+pub struct BusExecutor {
+    bus: Bus,
+    inner: Weak<Inner>,
+}
+
+impl BusExecutor {
+    pub(crate) fn new(bus: Bus, inner: Weak<Inner>) -> Self {
+        Self { bus, inner }
+    }
+}
+
+fn bus_error(e: BusError) -> ActionError {
+    match e {
+        BusError::PolicyDenied { reason, .. } => ActionError::PolicyDenied { reason },
+        other => ActionError::Failed { kind: Some("BusError".into()), message: other.to_string(), details: None },
+    }
+}
+
+/// A payload as bytes: strings as they are, anything else as compact JSON.
+fn payload_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+#[async_trait]
+impl Executor for BusExecutor {
+    async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
+        let req = call.request;
+        let mut from = Principal::agent(call.scope.agent_name.clone());
+        from.agent_id = Some(call.scope.agent_id);
+        from.capabilities = call.scope.capabilities.clone();
+        let mut opts = SendOptions::default().execution(call.scope.execution);
+        if let Some(r) = &call.scope.rules {
+            opts = opts.rules(r.clone());
+        }
+        // The gateway decided this very action and honoured its conditions.
+        opts.conditions_satisfied = true;
+        let payload = req.arg(1, "payload").or_else(|| req.arg(1, "message")).map(|a| a.value.clone()).unwrap_or(Value::Null);
+        match req.name.as_str() {
+            "publish" => {
+                let topic = req.arg_str(0, "topic").ok_or_else(|| ActionError::failed("`publish` needs a topic"))?;
+                let topic = topic.strip_prefix("topic://").unwrap_or(topic);
+                let id = self.bus.publish(&from, topic, payload_bytes(&payload), opts).await.map_err(bus_error)?;
+                Ok(Value::String(id.to_string()).into())
+            }
+            "send_to" => {
+                let agent = req.arg_str(0, "agent").ok_or_else(|| ActionError::failed("`send_to` needs an agent name"))?;
+                let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+                let to = inner.engine().agent_named(agent).ok_or_else(|| ActionError::UnknownAction { name: agent.into() })?;
+                let id = self.bus.send(&from, to, payload_bytes(&payload), opts).await.map_err(bus_error)?;
+                Ok(ActionOutput { value: Value::Null, record: Some(json!({ "message_id": id.to_string() })) })
+            }
+            other => Err(ActionError::UnknownAction { name: other.into() }),
+        }
+    }
+}
+
+/// Starts the message loop of a persistent agent (if the engine has a bus).
+pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
+    let Some(bus) = engine.bus().cloned() else { return };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(%agent, "no async runtime; the persistent agent will not receive messages");
+        return;
+    };
+    handle.spawn(async move {
+        let mut inbox = match bus.inbox(agent).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(%agent, error = %e, "cannot open the persistent agent's inbox");
+                return;
+            }
+        };
+        while let Some(mut delivery) = inbox.recv().await {
+            if engine.runtime().get(agent).is_none() {
+                break;
+            }
+            let msg = delivery.message().clone();
+            let input = msg
+                .payload_str()
+                .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
+                .unwrap_or(Value::Null);
+            let from_name = engine.runtime().get(msg.sender).map(|e| e.name().to_string());
+            let opts = ExecuteOptions {
+                trigger: Some(json!({
+                    "kind": "message",
+                    "from": from_name.unwrap_or_else(|| msg.sender.to_string()),
+                    "topic": msg.topic.as_ref().map(|t| t.as_str().to_string()),
+                })),
+                trigger_kind: Some("message".into()),
+                ..ExecuteOptions::default()
+            };
+            let outcome = match engine.execute(agent, input, opts) {
+                Ok(h) => h.wait().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(report) => {
+                    if delivery.expects_response() {
+                        let _ = bus.respond(agent, &mut delivery, payload_bytes(&report.result)).await;
+                    }
+                    let _ = delivery.ack().await;
+                }
+                Err(e) => {
+                    let _ = delivery.nack(e).await;
+                }
+            }
+        }
+    });
+}
