@@ -42,3 +42,17 @@ if [ "$(cat "$MCP_VENV/.installed" 2>/dev/null)" != "$MCP_PY_PKGS" ]; then
   echo "$MCP_PY_PKGS" > "$MCP_VENV/.installed"
 fi
 # --- end MCP ---------------------------------------------------------------------------
+
+# ---- api (symbi-api): schemathesis, kubernetes-validate, the official Python client ------
+# One virtualenv; the API tests find the tools through SYMBI_TEST_DEPS (default above).
+API_VENV="$DEPS/api-venv"
+if [ ! -x "$API_VENV/bin/python" ]; then
+  log "api: creating $API_VENV"
+  python3 -m venv "$API_VENV" || { apt-get install -y python3-venv >/dev/null && python3 -m venv "$API_VENV"; }
+fi
+API_PKGS=(schemathesis==4.32.5 kubernetes-validate==1.37.0 symbiont-sdk==1.16.0)
+if ! "$API_VENV/bin/python" -c 'import schemathesis, kubernetes_validate, symbiont' 2>/dev/null; then
+  log "api: installing ${API_PKGS[*]}"
+  "$API_VENV/bin/pip" install --quiet --disable-pip-version-check "${API_PKGS[@]}"
+fi
+# ---- end api ------------------------------------------------------------------------------

@@ -62,6 +62,9 @@ pub struct KeyRecord {
     /// Revoked keys never authenticate.
     #[serde(default)]
     pub revoked: bool,
+    /// [symbi] roles of the key's holder (approvals that demand a role).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Why authentication failed (for the audit record; the client only gets 401).
@@ -164,6 +167,15 @@ impl Authority {
     /// Whether any credential is configured (if not, everything protected is 401).
     pub fn is_configured(&self) -> bool {
         self.token_sha256.is_some() || !self.keys.is_empty()
+    }
+
+    /// Roles of an identity (from its key record; the static token has none).
+    pub fn roles(&self, id: &Identity) -> Vec<String> {
+        id.key_id
+            .as_ref()
+            .and_then(|k| self.keys.iter().find(|r| &r.key_id == k))
+            .map(|r| r.roles.clone())
+            .unwrap_or_default()
     }
 
     /// Checks an `Authorization` header value.

@@ -339,6 +339,12 @@ fn check_cross_field(l: &LoadedConfig) -> Result<(), ConfigError> {
             format!("`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8080)", c.api.listen),
         ));
     }
+    if !c.api.webhook_listen.is_empty() && c.api.webhook_listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(fail(
+            "api.webhook_listen",
+            format!("`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8081), or empty to disable", c.api.webhook_listen),
+        ));
+    }
     if let Some(url) = &c.context.vector_db_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(fail("context.vector_db_url", format!("`{url}` must be an http:// or https:// URL")));

@@ -39,6 +39,24 @@ impl LatencyHistogram {
         LatencySummary::of(&self.inner.lock())
     }
 
+    /// Prometheus-style buckets: `(count, sum_ns, per_bucket)` where `per_bucket[i]` counts
+    /// the observations in `(bounds_ns[i-1], bounds_ns[i]]` (not cumulative; the last bound
+    /// should be `u64::MAX` for +Inf). Values are the HDR histogram's (3 significant digits).
+    pub fn buckets(&self, bounds_ns: &[u64]) -> (u64, f64, Vec<u64>) {
+        let h = self.inner.lock();
+        let mut per = vec![0u64; bounds_ns.len()];
+        let mut sum = 0f64;
+        for v in h.iter_recorded() {
+            let value = h.highest_equivalent(v.value_iterated_to());
+            let n = v.count_at_value();
+            sum += value as f64 * n as f64;
+            if let Some(i) = bounds_ns.iter().position(|b| value <= *b) {
+                per[i] += n;
+            }
+        }
+        (h.len(), sum, per)
+    }
+
     /// Forgets every observation (benchmarks measure one phase at a time).
     pub fn reset(&self) {
         self.inner.lock().reset();

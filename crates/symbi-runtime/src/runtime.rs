@@ -387,6 +387,11 @@ impl Runtime {
         self.inner.registry.get(agent)
     }
 
+    /// Renames an agent (HTTP API `PUT /agents/{id}`). Returns `false` for an unknown agent.
+    pub fn rename(&self, agent: AgentId, name: &str) -> bool {
+        self.inner.registry.rename(agent, name)
+    }
+
     /// Ids of the agents with this name.
     pub fn find_by_name(&self, name: &str) -> Vec<AgentId> {
         self.inner.registry.find_by_name(name)

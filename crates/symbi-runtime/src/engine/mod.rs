@@ -12,6 +12,7 @@
 
 mod agents;
 pub mod assembly;
+mod api;
 mod host;
 mod messaging;
 
@@ -401,6 +402,17 @@ impl Engine {
     }
 
     async fn register(&self, program: Arc<LoadedProgram>, agent: &str, validation: Validation) -> Result<AgentId, EngineError> {
+        self.register_as(program, agent, agent, validation).await
+    }
+
+    /// Registers `agent` of `program` under the name `display` (the HTTP API's `name`).
+    pub(crate) async fn register_as(
+        &self,
+        program: Arc<LoadedProgram>,
+        agent: &str,
+        display: &str,
+        validation: Validation,
+    ) -> Result<AgentId, EngineError> {
         let def = program.agent(agent).ok_or_else(|| EngineError::AgentNameNotFound(agent.into()))?;
         let persistence = match def.memory_mode() {
             MemoryMode::Ephemeral => Persistence::Ephemeral,
@@ -412,14 +424,14 @@ impl Engine {
         if let Some(mb) = def.with_blocks().iter().filter_map(|b| b.max_memory).max() {
             budget.memory_bytes = mb;
         }
-        let spec = AgentSpec::new(agent)
+        let spec = AgentSpec::new(display)
             .persistence(persistence)
             .budget(budget)
             .program(Arc::new(AgentProgram { program: program.clone(), agent: agent.to_string() }));
         let id = self.inner.runtime.create_agent(spec, validation).await?;
         self.push_history(id, id.to_string(), "created");
         if let Some(bus) = &self.inner.bus {
-            if let Err(e) = bus.register_agent(id, agent).await {
+            if let Err(e) = bus.register_agent(id, display).await {
                 tracing::warn!(agent, error = %e, "could not register the agent on the bus");
             }
         }

@@ -133,6 +133,8 @@ mod tests {
             delegation_depth: 0,
             rules: None,
             audit: Default::default(),
+            full_detail: None,
+            budget: None,
         }
     }
 
@@ -153,7 +155,7 @@ mod tests {
         assert!(p.lookup("no-such-tool").is_none());
 
         let sc = scope();
-        let req = ActionRequest { name: "echo".into(), category: None, args: vec![], named: vec![], env: BlockEnv::default(), location: None };
+        let req = ActionRequest { name: "echo".into(), category: None, args: vec![], named: vec![], env: BlockEnv::default().into(), location: None };
         let subject = Subject::named(SubjectKind::Tool, "echo");
         let opts = ExecOptions::default();
         let call = || Call { scope: &sc, request: &req, category: ActionCategory::InvokeTool, subject: &subject, options: &opts };
