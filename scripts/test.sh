@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Build through a fixed folder outside the clone so repeated runs (and CI after a
 # development session) reuse the build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/symbi/target}"
+# CI builds once per run: incremental state only costs disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 mkdir -p "$CARGO_TARGET_DIR"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

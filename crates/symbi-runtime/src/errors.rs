@@ -147,11 +147,11 @@ impl RetryPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PanicAction {
-    /// The execution fails (class `panic`), the agent returns to Ready and is then taken out
-    /// of service: Ready → Terminated (cause `shutdown`, details `reason: "panic"`); its
-    /// queued tasks are cancelled. The default.
+    /// The execution fails (class `panic`) and the agent goes Running → Failed (cause
+    /// `task_panicked`): it takes no more work, its queued tasks are cancelled, and only
+    /// cleanup (Failed → Terminated, e.g. deleting it) remains. The default.
     #[default]
-    Terminate,
+    Fail,
     /// The execution fails (class `panic`) and the agent returns to Ready and stays there.
     KeepReady,
 }

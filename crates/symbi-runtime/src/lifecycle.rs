@@ -167,11 +167,13 @@ mod tests {
         (Some(Suspended), Terminated, &[ManualOverride]),
         (Some(Ready), Terminated, &[Shutdown]),
         (Some(Failed), Terminated, &[Cleanup]),
+        (Some(Running), Failed, &[TaskPanicked]),
     ];
 
-    const CAUSES: [TransitionCause; 13] = [
+    const CAUSES: [TransitionCause; 14] = [
         Submitted, ConfigurationValid, ConfigurationInvalid, TaskAssigned, TaskComplete, PolicyViolation,
         Preempted, ResourcePressure, PolicyCleared, ResourcesAvailable, ManualOverride, Shutdown, Cleanup,
+        TaskPanicked,
     ];
 
     fn allowed(from: Option<AgentState>, to: AgentState, cause: TransitionCause) -> bool {
@@ -190,7 +192,7 @@ mod tests {
         }
     }
 
-    /// Every (from, to, cause) triple — 7 × 6 state pairs × 13 causes — through the
+    /// Every (from, to, cause) triple — 7 × 6 state pairs × 14 causes — through the
     /// controller: allowed ones change the state and record exactly one event with
     /// `{from, to, cause}`; all others are a typed error, change nothing, record nothing.
     #[tokio::test]
@@ -240,11 +242,11 @@ mod tests {
                 }
             }
         }
-        // 13 allowed (edge, cause) combinations; 7 × 6 × 13 triples in all.
-        assert_eq!(checked_allowed, 13);
-        assert_eq!(checked_allowed + checked_forbidden, 7 * 6 * 13);
-        // 42 state pairs, 10 edges: 32 pairs are forbidden for every cause.
-        assert_eq!(forbidden_pairs.len(), 32);
+        // 14 allowed (edge, cause) combinations; 7 × 6 × 14 triples in all.
+        assert_eq!(checked_allowed, 14);
+        assert_eq!(checked_allowed + checked_forbidden, 7 * 6 * 14);
+        // 42 state pairs, 11 edges: 31 pairs are forbidden for every cause.
+        assert_eq!(forbidden_pairs.len(), 31);
     }
 
     #[tokio::test]

@@ -290,8 +290,9 @@ async fn aging_prevents_starvation_of_low_priority_work() {
 }
 
 /// One agent's task panics among 200 busy agents: the panicking execution fails with class
-/// `panic`, that agent leaves service (Running → Ready → Terminated, `reason: panic`) and its
-/// queued work is cancelled; every other agent completes; the runtime keeps accepting work.
+/// `panic`, that agent goes Running → Failed (`task_panicked`, `reason: panic`), its queued
+/// work is cancelled and it accepts no more; every other agent completes; the runtime keeps
+/// accepting work; cleanup takes the failed agent Failed → Terminated.
 #[tokio::test]
 async fn a_panicking_task_is_isolated() {
     let (rt, log) = runtime(opts().capacity(capacity(1_000_000)));
@@ -332,8 +333,10 @@ async fn a_panicking_task_is_isolated() {
     assert_eq!(build_panic.wait().await.error().unwrap().message, "factory bug");
     assert_eq!(
         transitions(&log, bad)[2..],
-        [t("Ready", "Running", "task_assigned"), t("Running", "Ready", "task_complete"), t("Ready", "Terminated", "shutdown")]
+        [t("Ready", "Running", "task_assigned"), t("Running", "Failed", "task_panicked")]
     );
+    assert_eq!(rt.status(bad).unwrap().state, AgentState::Failed);
+    assert!(rt.submit(bad, TaskSpec::default(), |_| async { Ok(Value::Null) }).is_err(), "a Failed agent takes no work");
     let last = log.of_type("agent_state").into_iter().rfind(|e| e.event.agent == Some(bad)).unwrap();
     assert_eq!(last.event.details["reason"], "panic");
     assert_eq!(rt.status(bad).unwrap().last_failure.unwrap().class, ErrorClass::Panic);
@@ -343,6 +346,9 @@ async fn a_panicking_task_is_isolated() {
     assert_eq!(again.value(), Some(&json!("still here")));
     assert_eq!(rt.metrics().panics, 2);
     assert_eq!(rt.resources().allocated, Amount::ZERO);
+    // Cleanup: Failed → Terminated.
+    rt.terminate(bad).await.unwrap();
+    assert_eq!(transitions(&log, bad).last().unwrap(), &t("Failed", "Terminated", "cleanup"));
 }
 
 #[tokio::test]

@@ -21,7 +21,8 @@ pub enum AgentState {
     Suspended,
     /// Gone for good (shutdown, manual override, cleanup).
     Terminated,
-    /// Configuration invalid; only cleanup (→ Terminated) remains.
+    /// Configuration invalid, or a task of the agent panicked; only cleanup
+    /// (→ Terminated) remains.
     Failed,
 }
 
@@ -55,6 +56,10 @@ pub enum TransitionCause {
     Shutdown,
     /// `Failed → Terminated`: cleanup of a failed agent.
     Cleanup,
+    /// `Running → Failed`: the agent's task panicked (a bug, not an ordinary error). This
+    /// edge is not in SPEC §3's table; runtime-core's acceptance requires that "an agent
+    /// whose task panics goes to Failed" (see docs/runtime.md).
+    TaskPanicked,
 }
 
 /// One allowed edge of the state machine. `from == None` is the creation edge.
@@ -91,6 +96,7 @@ pub const TRANSITIONS: &[Transition] = &[
     Transition { from: Some(Suspended), to: Terminated, causes: &[ManualOverride] },
     Transition { from: Some(Ready), to: Terminated, causes: &[Shutdown] },
     Transition { from: Some(Failed), to: Terminated, causes: &[Cleanup] },
+    Transition { from: Some(Running), to: Failed, causes: &[TaskPanicked] },
 ];
 
 /// An attempt to move along an edge the state machine does not have.
@@ -183,7 +189,7 @@ mod tests {
                 let any_cause_ok = [
                     Submitted, ConfigurationValid, ConfigurationInvalid, TaskAssigned, TaskComplete,
                     PolicyViolation, Preempted, ResourcePressure, PolicyCleared,
-                    ResourcesAvailable, ManualOverride, Shutdown, Cleanup,
+                    ResourcesAvailable, ManualOverride, Shutdown, Cleanup, TaskPanicked,
                 ]
                 .into_iter()
                 .any(|c| AgentState::check(from, to, c).is_ok());
@@ -193,7 +199,7 @@ mod tests {
                 }
             }
         }
-        // 7 × 6 pairs, 10 allowed.
-        assert_eq!(forbidden, 42 - 10);
+        // 7 × 6 pairs, 11 allowed.
+        assert_eq!(forbidden, 42 - 11);
     }
 }

@@ -1,7 +1,8 @@
 //! `http.get`, `http.post`, `http.request` (GRAMMAR.md §5.3): outbound HTTP from the
 //! runtime, after policy allowed it and `network_policy` lets it leave the host.
-//! TLS is verified unless the call asks `verify_tls: false` *and* no policy demands
-//! verification (`tls_verification: true` wins).
+//! TLS is verified against the host's trust store (`/etc/ssl/certs`, or `SSL_CERT_FILE`)
+//! unless the call asks `verify_tls: false` *and* no policy demands verification
+//! (`tls_verification: true` wins, and then a plain `http://` URL is refused).
 
 use super::core::{ActionOutput, Call, Executor};
 use super::error::ActionError;
@@ -69,6 +70,13 @@ impl Executor for HttpExecutor {
         if asked_no_verify && verify {
             return Err(ActionError::PolicyDenied {
                 reason: format!("`{}` asked verify_tls: false but policy requires TLS verification", req.name),
+            });
+        }
+        // A policy that demands TLS verification cannot be met over plaintext: refuse the
+        // downgrade rather than send the request unprotected.
+        if call.options.tls_verify == Some(true) && !url.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) {
+            return Err(ActionError::PolicyDenied {
+                reason: format!("policy requires TLS verification but `{}` targets a non-HTTPS URL", req.name),
             });
         }
         let client = if verify { &self.verifying } else { &self.lenient };

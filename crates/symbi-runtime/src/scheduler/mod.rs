@@ -203,6 +203,16 @@ impl Shared {
 
     /// Cancels what the agent has queued and running, waits for its running task to end,
     /// and moves it to Terminated along the edge its state allows.
+    /// Cancels every task of `agent` that has not started and keeps the agent blocked (a
+    /// Failed agent takes no more work).
+    pub(crate) fn cancel_queued(&self, agent: AgentId, reason: &str) {
+        let purged = self.core.lock().purge_agent(agent);
+        for t in purged {
+            RuntimeMetrics::inc(&self.metrics.tasks_cancelled);
+            let _ = t.payload.reply.send(TaskOutcome::Cancelled { reason: reason.into() });
+        }
+    }
+
     pub(crate) async fn terminate_agent(
         &self,
         entry: &AgentEntry,

@@ -266,7 +266,7 @@ async fn finish_task(
     // 2. The agent's state.
     let ids = json!({"execution_id": exec, "task_id": id.0});
     let mut block = false;
-    let mut terminate = false;
+    let mut fail = false;
     let lc = &shared.lifecycle;
     match &ended {
         Ended::Error(e) if e.class == ErrorClass::Policy => {
@@ -281,12 +281,16 @@ async fn finish_task(
         }
         Ended::Error(e) if e.class == ErrorClass::Panic => {
             let extra = json!({"execution_id": exec, "task_id": id.0, "reason": "panic", "message": e.message});
-            let _ = lc
-                .transition_from(&entry, AgentState::Running, AgentState::Ready, TransitionCause::TaskComplete, Some(extra))
-                .await;
-            if shared.errors.config().on_panic == PanicAction::Terminate {
+            if shared.errors.config().on_panic == PanicAction::Fail {
                 block = true;
-                terminate = true;
+                fail = true;
+                let _ = lc
+                    .transition_from(&entry, AgentState::Running, AgentState::Failed, TransitionCause::TaskPanicked, Some(extra))
+                    .await;
+            } else {
+                let _ = lc
+                    .transition_from(&entry, AgentState::Running, AgentState::Ready, TransitionCause::TaskComplete, Some(extra))
+                    .await;
             }
         }
         _ => {
@@ -302,12 +306,12 @@ async fn finish_task(
 
     // 3. Retry?
     let retrying = match (&ended, &factory) {
-        (Ended::Error(e), Some(_)) => retry.should_retry(attempt, e.class) && !terminate && !block,
+        (Ended::Error(e), Some(_)) => retry.should_retry(attempt, e.class) && !fail && !block,
         _ => false,
     };
     shared.finish(agent, id, block);
-    if terminate {
-        let _ = shared.terminate_agent(&entry, Some(json!({"reason": "panic"}))).await;
+    if fail {
+        shared.cancel_queued(agent, "agent failed: a task panicked");
     }
     if retrying {
         RuntimeMetrics::inc(&m.retries);

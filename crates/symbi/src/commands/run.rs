@@ -56,7 +56,9 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
         .await?;
         let engine = system.engine.clone();
         let outcome = async {
-            let agents = match engine.load_source(&file_name, &source, a.agent.as_deref()).await {
+            // Every agent of the file is registered (siblings are callable by `delegate` and
+            // the like); `--agent` only chooses which one runs.
+            let agents = match engine.load_source(&file_name, &source, None).await {
                 Ok(agents) => agents,
                 Err(EngineError::Program { rendered, diagnostics, .. }) => {
                     match a.format {
@@ -70,7 +72,17 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let (name, id) = match agents.as_slice() {
+            let chosen: Vec<(String, _)> = match a.agent.as_deref() {
+                Some(want) => {
+                    let hit: Vec<_> = agents.iter().filter(|(n, _)| n == want).cloned().collect();
+                    if hit.is_empty() {
+                        return Err(usage(format!("{file_name} has no agent named `{want}`")));
+                    }
+                    hit
+                }
+                None => agents,
+            };
+            let (name, id) = match chosen.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(usage(format!("{file_name} defines no agent"))),
                 many => {
