@@ -11,6 +11,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/symbi/target}"
 # CI builds once per run: incremental state only costs disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 mkdir -p "$CARGO_TARGET_DIR"
+# Test executables are relinked for every checkout path; stale ones from earlier runs
+# (each carries its dependencies' debug info, up to ~1.5 GB) would otherwise fill the disk.
+if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f ! -name '*.*' -mmin +30 -delete || true
+fi
+rm -rf "$CARGO_TARGET_DIR/debug/incremental"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 ./scripts/setup-host.sh
