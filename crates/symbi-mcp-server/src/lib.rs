@@ -274,7 +274,9 @@ impl ServerHandler for SymbiMcpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        serde_json::from_value(json!({ "tools": self.tools() })).map_err(|e| ErrorData::internal_error(e.to_string(), None))
+        // The SDK constructor sets `resultType: "complete"`, which clients of protocol
+        // 2026-07-28 require (the SDK strips it for older peers).
+        Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
     async fn call_tool(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
@@ -289,11 +291,11 @@ impl ServerHandler for SymbiMcpServer {
         let args = request.arguments.unwrap_or_default();
         let out = self.run_tool(&name, &args, &who).await;
         self.record(&name, &who.name(), &out, started).await?;
-        let result = match out {
-            Ok(v) => json!({"content": [{"type": "text", "text": v.to_string()}], "structuredContent": v, "isError": false}),
-            Err(e) => json!({"content": [{"type": "text", "text": e}], "isError": true}),
+        // SDK constructors: they set `resultType` (see `list_tools`).
+        let r = match out {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(e)]),
         };
-        let r: CallToolResult = serde_json::from_value(result).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         Ok(r.into())
     }
 }

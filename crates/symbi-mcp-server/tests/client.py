@@ -23,7 +23,7 @@ CALLS = {
     "get_agent_status": {"name": "greeter"},
     "check_dsl": {"source": "agent a(x: String) -> String {\n  with sandbox = \"Tier1\" {\n    return x\n  }\n}\n"},
     "evaluate_policy": {"request": {
-        "principal": {"agent_id": null, "name": "greeter"}, "category": "invoke_tool", "name": "read_logs",
+        "principal": {"agent_id": None, "name": "greeter"}, "category": "invoke_tool", "name": "read_logs",
         "subject": {"kind": "tool", "name": "read_logs"}}},
 }
 

@@ -52,6 +52,9 @@ pub enum AssemblyError {
     /// Extra components supplied by the caller failed.
     #[error("{0}")]
     Other(String),
+    /// The MCP settings are invalid or the SchemaPin key store cannot be opened.
+    #[error("mcp: {0}")]
+    Mcp(String),
 }
 
 /// Which optional parts to start.
@@ -91,6 +94,9 @@ pub struct Assembled {
     pub sandbox: Arc<symbi_sandbox::Sandbox>,
     /// The command tools.
     pub tools: Arc<symbi_sandbox::ToolRegistry>,
+    /// The MCP servers, when `[mcp]` or `MCP_SERVER_DISCOVERY` declares any (their tools are
+    /// gateway tools after the command tools).
+    pub mcp: Option<symbi_mcp::McpManager>,
 }
 
 /// Assembles the system described by `config` under `data_dir`.
@@ -160,6 +166,12 @@ pub async fn assemble(
     let mut tool_providers: Vec<Arc<dyn ToolProvider>> =
         vec![Arc::new(CommandTools::new(sandbox.clone(), tools.clone(), None))];
     tool_providers.extend(ext.tools);
+    let mcp = crate::gateway::mcp_tools::start_from_config(&config, &data_dir, sink.clone())
+        .await
+        .map_err(|e| AssemblyError::Mcp(e.to_string()))?;
+    if let Some(m) = &mcp {
+        tool_providers.push(Arc::new(crate::gateway::mcp_tools::McpToolProvider::new(m.clone())));
+    }
 
     let engine = Engine::new(EngineParts {
         config: config.clone(),
@@ -170,7 +182,7 @@ pub async fn assemble(
         tools: tool_providers,
         executors,
     })?;
-    Ok(Assembled { engine, audit, policy, sandbox, tools })
+    Ok(Assembled { engine, audit, policy, sandbox, tools, mcp })
 }
 
 impl Assembled {
@@ -178,6 +190,9 @@ impl Assembled {
     /// with a final checkpoint.
     pub async fn shutdown(&self, grace: Duration) -> crate::ShutdownReport {
         let report = self.engine.shutdown(grace).await;
+        if let Some(m) = &self.mcp {
+            m.shutdown().await;
+        }
         let _ = self
             .engine
             .sink()

@@ -22,8 +22,45 @@ use super::core::{ActionOutput, Call, ToolDescriptor, ToolProvider};
 use super::error::ActionError;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use symbi_mcp::{CallOptions, McpError, McpManager};
-use symbi_types::ActionCategory;
+use std::path::Path;
+use std::sync::Arc;
+use symbi_mcp::{CallOptions, McpError, McpManager, McpSettings};
+use symbi_types::{ActionCategory, EventSink};
+
+/// Starts the MCP servers the configuration declares (`[[mcp.servers]]`, and
+/// `MCP_SERVER_DISCOVERY` when `discovery_enabled`): connects each, lists and verifies its
+/// tools (every verification is an audit event on `sink`). `None` when no server is
+/// declared. The start-up assembly calls it and registers an [`McpToolProvider`] over the
+/// result.
+///
+/// A server that cannot be reached is logged (with the reason) and left out of the tool
+/// catalogue — the runtime still starts, and a call to one of its tools fails as an unknown
+/// action. Invalid settings (bad discovery value, duplicate names, an unreadable pin store)
+/// are an error: the operator asked for something that cannot be honoured.
+pub async fn start_from_config(
+    config: &symbi_config::Config,
+    data_dir: &Path,
+    sink: Arc<dyn EventSink>,
+) -> Result<Option<McpManager>, McpError> {
+    let settings = McpSettings::from_config(&config.mcp, data_dir)?;
+    if settings.discovery_ignored > 0 {
+        tracing::warn!(
+            ignored = settings.discovery_ignored,
+            "MCP_SERVER_DISCOVERY entries ignored: [mcp] discovery_enabled = false"
+        );
+    }
+    if settings.servers.is_empty() {
+        return Ok(None);
+    }
+    let mcp = McpManager::new(settings, sink)?;
+    for (server, outcome) in mcp.start().await {
+        match outcome {
+            Ok(tools) => tracing::info!(server, tools, "MCP server connected"),
+            Err(e) => tracing::warn!(server, error = %e, "MCP server unavailable; its tools are not offered"),
+        }
+    }
+    Ok(Some(mcp))
+}
 
 /// The MCP tool provider.
 #[derive(Clone)]
@@ -58,8 +95,11 @@ pub fn action_error(e: McpError) -> ActionError {
 impl ToolProvider for McpToolProvider {
     fn lookup(&self, name: &str) -> Option<ToolDescriptor> {
         match self.mcp.resolve(name) {
+            // The canonical `SERVER.TOOL` name, however the agent wrote it: policies and
+            // audit records name one subject, so a bare alias cannot slip past a rule
+            // written for the qualified name (or the other way round).
             Ok(t) => Some(ToolDescriptor {
-                name: name.to_string(),
+                name: t.qualified.clone(),
                 kind: "mcp".into(),
                 server: Some(t.server.clone()),
                 category: ActionCategory::InvokeTool,
