@@ -114,8 +114,6 @@ type AppendAck = oneshot::Sender<AppendResult>;
 
 /// Where the results of one submission go.
 enum AckTo {
-    /// Internal appends (key rotation): the caller waits with a barrier.
-    None,
     /// One event.
     One(AppendAck),
     /// A batch submission: all its results at once.
@@ -125,7 +123,6 @@ enum AckTo {
 impl AckTo {
     fn send(self, mut results: impl Iterator<Item = AppendResult>, n: usize) {
         match self {
-            AckTo::None => results.by_ref().take(n).for_each(drop),
             AckTo::One(a) => {
                 if let Some(r) = results.next() {
                     let _ = a.send(r);
