@@ -183,6 +183,13 @@ impl IndexFile {
         Ok(())
     }
 
+    /// A second handle on the file and its path, for a thread that only fdatasyncs what
+    /// [`Self::flush`] wrote (the audit writer's sync stage).
+    pub(crate) fn sync_handle(&self) -> Result<(std::fs::File, std::path::PathBuf)> {
+        let f = self.file.try_clone().map_err(|e| AuditError::io(&self.path, e))?;
+        Ok((f, self.path.clone()))
+    }
+
     /// Flushes and fdatasyncs.
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;

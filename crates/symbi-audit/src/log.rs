@@ -1,6 +1,16 @@
-//! The writer: [`AuditLog`] opens (and repairs) the log, then one writer thread numbers,
-//! timestamps, chains, signs and appends events with group commit (one `fdatasync` per
-//! batch of concurrent appends), acknowledging each event only once it is durable.
+//! The writer: [`AuditLog`] opens (and repairs) the log, then two threads form a pipeline:
+//!
+//! * the **writer** numbers, timestamps, chains, signs and writes (`write(2)`, page cache)
+//!   each batch of queued appends, then hands the batch to
+//! * the **syncer**, which `fdatasync`s and only then acknowledges the batch's events,
+//!   publishes them to subscribers and advances the durable size; it also makes checkpoints
+//!   durable (tree, index, then the signed checkpoint).
+//!
+//! While the syncer waits for the disk, the writer prepares the next batches; the syncer then
+//! covers everything written meanwhile with one `fdatasync` (group commit at both stages).
+//! Nothing is acknowledged before an `fdatasync` that covers it has returned; after any write
+//! or sync error the log refuses everything (fail closed), including batches already written
+//! but not yet synced.
 
 use crate::error::{AuditError, Result};
 use crate::index::{IndexEntry, IndexFile, type_tag};
@@ -99,10 +109,40 @@ impl StoredEvent {
     }
 }
 
-type AppendAck = oneshot::Sender<std::result::Result<EventReceipt, SinkError>>;
+type AppendResult = std::result::Result<EventReceipt, SinkError>;
+type AppendAck = oneshot::Sender<AppendResult>;
+
+/// Where the results of one submission go.
+enum AckTo {
+    /// One event.
+    One(AppendAck),
+    /// A batch submission: all its results at once.
+    Many(oneshot::Sender<Vec<AppendResult>>),
+}
+
+impl AckTo {
+    fn send(self, mut results: impl Iterator<Item = AppendResult>, n: usize) {
+        match self {
+            AckTo::One(a) => {
+                if let Some(r) = results.next() {
+                    let _ = a.send(r);
+                }
+            }
+            AckTo::Many(a) => {
+                let _ = a.send(results.take(n).collect());
+            }
+        }
+    }
+}
+
+/// Appends submitted together (one or many events, one acknowledgement target).
+struct Submission {
+    drafts: Vec<EventDraft>,
+    ack: AckTo,
+}
 
 enum Request {
-    Append(EventDraft, AppendAck),
+    Append(Submission),
     Checkpoint(oneshot::Sender<Result<SignedCheckpoint>>),
     RotateKey(oneshot::Sender<Result<NoteKey>>),
     Close(oneshot::Sender<Result<()>>),
@@ -110,6 +150,7 @@ enum Request {
 
 /// State readers of the handle can see.
 struct Shared {
+    /// Durable events (advanced by the syncer).
     size: u64,
     latest: Option<SignedCheckpoint>,
     failed: Option<String>,
@@ -177,9 +218,56 @@ impl AuditLog {
     /// Appends an event from synchronous code (blocks until durable). Do not call from
     /// inside an async task; use [`EventSink::record`] there.
     pub fn append_blocking(&self, draft: EventDraft) -> std::result::Result<EventReceipt, SinkError> {
+        self.submit(draft)?.wait()
+    }
+
+    /// Submits an event without waiting: the returned [`AppendTicket`] resolves once the
+    /// event is durable (or failed). A producer can keep many appends in flight and collect
+    /// the acknowledgements later — the same durability as [`EventSink::record`], without
+    /// one round trip per event. Events are numbered in submission order per producer.
+    ///
+    /// ```no_run
+    /// # fn f(log: &symbi_audit::AuditLog) -> Result<(), symbi_types::SinkError> {
+    /// use symbi_types::EventDraft;
+    /// let tickets: Vec<_> = (0..100)
+    ///     .map(|i| log.submit(EventDraft::new("custom", serde_json::json!({ "i": i }))))
+    ///     .collect::<Result<_, _>>()?;
+    /// for t in tickets {
+    ///     t.wait()?; // durable
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn submit(&self, draft: EventDraft) -> std::result::Result<AppendTicket, SinkError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(draft, ack)).map_err(|e| SinkError(e.to_string()))?;
-        rx.blocking_recv().map_err(|_| SinkError("the audit writer stopped".into()))?
+        self.send(Request::Append(Submission { drafts: vec![draft], ack: AckTo::One(ack) }))
+            .map_err(|e| SinkError(e.to_string()))?;
+        Ok(AppendTicket(rx))
+    }
+
+    /// Appends many events in one submission (consecutive sequence numbers, one batch) and
+    /// returns once all are durable: one result per draft, in order. Blocks; from async code
+    /// use [`AuditLog::record_many`].
+    pub fn append_many_blocking(&self, drafts: Vec<EventDraft>) -> Vec<std::result::Result<EventReceipt, SinkError>> {
+        let n = drafts.len();
+        match self.submit_many(drafts) {
+            Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| stopped(n)),
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
+    /// Async [`AuditLog::append_many_blocking`].
+    pub async fn record_many(&self, drafts: Vec<EventDraft>) -> Vec<std::result::Result<EventReceipt, SinkError>> {
+        let n = drafts.len();
+        match self.submit_many(drafts) {
+            Ok(rx) => rx.await.unwrap_or_else(|_| stopped(n)),
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
+    fn submit_many(&self, drafts: Vec<EventDraft>) -> std::result::Result<oneshot::Receiver<Vec<AppendResult>>, SinkError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Request::Append(Submission { drafts, ack: AckTo::Many(ack) })).map_err(|e| SinkError(e.to_string()))?;
+        Ok(rx)
     }
 
     /// Writes a signed checkpoint of the current state now and returns it.
@@ -292,19 +380,44 @@ impl Drop for AuditLog {
     }
 }
 
+fn stopped(n: usize) -> Vec<AppendResult> {
+    vec![Err(SinkError("the audit writer stopped".into())); n]
+}
+
+/// An append in flight ([`AuditLog::submit`]): resolves to the event's receipt once it is
+/// durable. Await it, or [`AppendTicket::wait`] from synchronous code.
+#[must_use = "an append is durable only when its ticket resolves Ok"]
+pub struct AppendTicket(oneshot::Receiver<AppendResult>);
+
+impl AppendTicket {
+    /// Blocks until the event is durable (not from inside an async task).
+    pub fn wait(self) -> std::result::Result<EventReceipt, SinkError> {
+        self.0.blocking_recv().map_err(|_| SinkError("the audit writer stopped".into()))?
+    }
+}
+
+impl std::future::Future for AppendTicket {
+    type Output = std::result::Result<EventReceipt, SinkError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(SinkError("the audit writer stopped".into()))))
+    }
+}
+
 #[async_trait]
 impl EventSink for AuditLog {
     async fn record(&self, event: EventDraft) -> std::result::Result<EventReceipt, SinkError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(event, ack)).map_err(|e| SinkError(e.to_string()))?;
-        rx.await.map_err(|_| SinkError("the audit writer stopped".into()))?
+        self.submit(event)?.await
     }
 }
 
 struct Writer {
     p: Arc<dyn CryptoProvider>,
     opts: AuditOptions,
-    seg: File,
+    /// Shared with the syncer, which fdatasyncs it.
+    seg: Arc<File>,
     seg_path: PathBuf,
     seg_first: u64,
     seg_len: u64,
@@ -316,12 +429,15 @@ struct Writer {
     pubkeys: Vec<NoteKey>,
     tree: TreeStore,
     index: IndexFile,
-    cps: File,
+    /// The checkpoints file; moves to the syncer when the pipeline starts.
+    cps: Option<File>,
     last_cp: Option<Checkpoint>,
     last_cp_at: Instant,
     failed: Option<String>,
     shared: Option<Arc<Mutex<Shared>>>,
     events: Option<broadcast::Sender<Arc<StoredEvent>>>,
+    /// The sync stage (running while [`Writer::run`] runs).
+    syncer: Option<SyncerHandle>,
     _lock: File,
 }
 
@@ -578,7 +694,7 @@ impl Writer {
         tree.sync()?;
         index.sync()?;
 
-        let seg = OpenOptions::new().append(true).read(true).open(&last.path).map_err(io(&last.path))?;
+        let seg = Arc::new(OpenOptions::new().append(true).read(true).open(&last.path).map_err(io(&last.path))?);
         let seg_len = seg.metadata().map_err(io(&last.path))?.len().max(SEGMENT_HEADER_LEN as u64);
         let latest = cps.last().map(|(_, c)| c.clone());
         let shared = Shared { size, latest, failed: None, key: key.clone() };
@@ -596,12 +712,13 @@ impl Writer {
             pubkeys,
             tree,
             index,
-            cps: cps_file,
+            cps: Some(cps_file),
             last_cp,
             last_cp_at: Instant::now(),
             failed: None,
             shared: None,
             events: None,
+            syncer: None,
             _lock: lock,
             opts,
         };
@@ -677,6 +794,18 @@ impl Writer {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Request>) {
+        if let Err(e) = self.start_syncer() {
+            self.fail(format!("cannot start the sync stage: {e}"));
+        }
+        self.serve(&rx);
+        // Stop the sync stage after everything handed to it is done.
+        if let Some(s) = self.syncer.take() {
+            drop(s.tx);
+            let _ = s.thread.join();
+        }
+    }
+
+    fn serve(&mut self, rx: &mpsc::Receiver<Request>) {
         loop {
             let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
             let wait = if self.size > cp_size {
@@ -692,19 +821,24 @@ impl Writer {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     self.checkpoint_if_due(true);
+                    self.barrier();
                     return;
                 }
             };
-            let mut appends = Vec::new();
+            let mut appends: Vec<Submission> = Vec::new();
+            let mut events = 0usize;
             let mut others = Vec::new();
-            let mut push = |r: Request, appends: &mut Vec<(EventDraft, Option<AppendAck>)>| match r {
-                Request::Append(d, a) => appends.push((d, Some(a))),
+            let mut push = |r: Request, appends: &mut Vec<Submission>, events: &mut usize| match r {
+                Request::Append(sub) => {
+                    *events += sub.drafts.len();
+                    appends.push(sub)
+                }
                 other => others.push(other),
             };
-            push(first, &mut appends);
-            while appends.len() < self.opts.max_batch {
+            push(first, &mut appends, &mut events);
+            while events < self.opts.max_batch {
                 match rx.try_recv() {
-                    Ok(r) => push(r, &mut appends),
+                    Ok(r) => push(r, &mut appends, &mut events),
                     Err(_) => break,
                 }
             }
@@ -714,21 +848,30 @@ impl Writer {
             for r in others {
                 match r {
                     Request::Append(..) => unreachable!("appends are batched above"),
-                    Request::Checkpoint(ack) => {
-                        let res = self.checked(|w| w.write_checkpoint());
-                        let _ = ack.send(res);
-                    }
+                    Request::Checkpoint(ack) => match self.checked(|w| w.make_checkpoint()) {
+                        Ok(cp) => self.to_syncer(Job::Checkpoint(cp, Some(ack))),
+                        Err(e) => {
+                            let _ = ack.send(Err(e));
+                        }
+                    },
                     Request::RotateKey(ack) => {
                         let res = self.checked(|w| w.rotate());
                         let _ = ack.send(res);
                     }
                     Request::Close(ack) => {
                         let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
-                        let res = if self.failed.is_none() && self.size > cp_size {
-                            self.write_checkpoint().map(|_| ())
-                        } else {
-                            Ok(())
-                        };
+                        let mut res = Ok(());
+                        if self.failed.is_none() && self.size > cp_size {
+                            match self.make_checkpoint() {
+                                Ok(cp) => {
+                                    let (tx, rx) = oneshot::channel();
+                                    self.to_syncer(Job::Checkpoint(cp, Some(tx)));
+                                    res = rx.blocking_recv().unwrap_or_else(|_| Err(AuditError::Unavailable("the audit sync stage stopped".into()))).map(|_| ());
+                                }
+                                Err(e) => res = Err(e),
+                            }
+                        }
+                        self.barrier();
                         // Answer everything still queued, then stop.
                         while let Ok(r) = rx.try_recv() {
                             fail_request(r, "the audit log is closing");
@@ -742,7 +885,58 @@ impl Writer {
         }
     }
 
+    /// Starts the sync stage; it takes over the checkpoints file.
+    fn start_syncer(&mut self) -> Result<()> {
+        let cps = self.cps.take().ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
+        let syncer = Syncer {
+            cps,
+            cps_path: self.opts.dir.join(CHECKPOINTS_FILE),
+            tree: self.tree.sync_handle()?,
+            index: self.index.sync_handle()?,
+            shared: self.shared.clone(),
+            events: self.events.clone(),
+            failed: None,
+        };
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("symbi-audit-sync".into())
+            .spawn(move || syncer.run(rx))
+            .map_err(|e| AuditError::io(&self.opts.dir, e))?;
+        self.syncer = Some(SyncerHandle { tx, thread });
+        Ok(())
+    }
+
+    fn to_syncer(&mut self, job: Job) {
+        let sent = match &self.syncer {
+            Some(s) => s.tx.send(job).map_err(|e| e.0),
+            None => Err(job),
+        };
+        if let Err(job) = sent {
+            self.fail("the audit sync stage stopped".into());
+            job.fail("the audit sync stage stopped");
+        }
+    }
+
+    /// Waits until the sync stage has finished everything handed to it so far, then takes
+    /// over a failure it found.
+    fn barrier(&mut self) {
+        let (tx, rx) = mpsc::channel();
+        self.to_syncer(Job::Barrier(tx));
+        let _ = rx.recv();
+        self.adopt_sync_failure();
+    }
+
+    fn adopt_sync_failure(&mut self) {
+        if self.failed.is_none()
+            && let Some(s) = &self.shared
+            && let Some(m) = s.lock().failed.clone()
+        {
+            self.failed = Some(m);
+        }
+    }
+
     fn checked<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.adopt_sync_failure();
         if let Some(m) = &self.failed {
             return Err(AuditError::Unavailable(m.clone()));
         }
@@ -750,132 +944,132 @@ impl Writer {
     }
 
     fn checkpoint_if_due(&mut self, timer: bool) {
+        self.adopt_sync_failure();
         if self.failed.is_some() {
             return;
         }
         let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
         let due = self.size - cp_size >= self.opts.checkpoint_every
             || (self.size > cp_size && (timer || self.last_cp_at.elapsed() >= self.opts.checkpoint_interval));
-        if due
-            && let Err(e) = self.write_checkpoint() {
-                self.fail(format!("cannot write a checkpoint: {e}"));
+        if due {
+            match self.make_checkpoint() {
+                Ok(cp) => self.to_syncer(Job::Checkpoint(cp, None)),
+                Err(e) => self.fail(format!("cannot write a checkpoint: {e}")),
             }
+        }
     }
 
     fn fail(&mut self, msg: String) {
-        tracing::error!(error = %msg, "audit log failed; refusing further events (fail closed)");
+        if self.failed.is_none() {
+            tracing::error!(error = %msg, "audit log failed; refusing further events (fail closed)");
+        }
         self.failed = Some(msg.clone());
         if let Some(s) = &self.shared {
-            s.lock().failed = Some(msg);
+            let mut s = s.lock();
+            if s.failed.is_none() {
+                s.failed = Some(msg);
+            }
         }
     }
 
-    /// Numbers, signs, writes and syncs one batch, then acknowledges it.
-    fn commit(&mut self, batch: Vec<(EventDraft, Option<AppendAck>)>) -> Vec<std::result::Result<EventReceipt, SinkError>> {
-        let mut results: Vec<std::result::Result<EventReceipt, SinkError>> = Vec::with_capacity(batch.len());
-        let mut acks = Vec::with_capacity(batch.len());
+    /// Numbers, signs and writes one batch, then hands it to the sync stage, which
+    /// acknowledges it once it is durable.
+    fn commit(&mut self, batch: Vec<Submission>) {
+        self.adopt_sync_failure();
         if let Some(m) = &self.failed {
-            for (_, ack) in batch {
-                let r = Err(SinkError(format!("audit log unavailable: {m}")));
-                if let Some(a) = ack {
-                    let _ = a.send(r.clone());
-                }
-                results.push(r);
+            for sub in batch {
+                let n = sub.drafts.len();
+                sub.ack.send(std::iter::repeat_with(|| Err(SinkError(format!("audit log unavailable: {m}")))), n);
             }
-            return results;
+            return;
         }
         // 1. Number, timestamp, canonicalize and chain (serial: each hash depends on the last).
-        let mut prepared: Vec<(Event, Vec<u8>, Hash)> = Vec::with_capacity(batch.len());
-        let mut slot: Vec<Option<usize>> = Vec::with_capacity(batch.len());
+        let mut prepared: Vec<(Event, Vec<u8>, Hash)> = Vec::new();
+        // Per event in request order: Ok(index into prepared) or the refusal.
+        let mut slots: Vec<std::result::Result<usize, SinkError>> = Vec::new();
+        let mut groups: Vec<(AckTo, usize)> = Vec::with_capacity(batch.len());
         let mut chain = self.chain;
         let mut last_ts = self.last_ts;
-        for (draft, ack) in batch {
-            acks.push(ack);
-            let ts = Utc::now().max(last_ts);
-            let ev = Event {
-                seq: self.size + prepared.len() as u64,
-                id: event_id_at(&ts),
-                timestamp: ts,
-                agent_id: draft.agent,
-                agent_name: draft.agent_name,
-                execution_id: draft.execution,
-                event_type: draft.event_type,
-                details: draft.details,
-                key_id: self.key.id,
-            };
-            match ev.canonical_body() {
-                Ok(body) if body.len() + record::PAYLOAD_FIXED_LEN <= MAX_PAYLOAD_LEN => {
-                    chain = record::chain_hash(&*self.p, &chain, &body);
-                    last_ts = ts;
-                    slot.push(Some(prepared.len()));
-                    prepared.push((ev, body, chain));
-                }
-                Ok(body) => {
-                    slot.push(None);
-                    results_placeholder(&mut results, format!("event of {} bytes exceeds the 16 MiB record limit", body.len()));
-                }
-                Err(e) => {
-                    slot.push(None);
-                    results_placeholder(&mut results, e.to_string());
+        for sub in batch {
+            groups.push((sub.ack, sub.drafts.len()));
+            for draft in sub.drafts {
+                let ts = Utc::now().max(last_ts);
+                let ev = Event {
+                    seq: self.size + prepared.len() as u64,
+                    id: event_id_at(&ts),
+                    timestamp: ts,
+                    agent_id: draft.agent,
+                    agent_name: draft.agent_name,
+                    execution_id: draft.execution,
+                    event_type: draft.event_type,
+                    details: draft.details,
+                    key_id: self.key.id,
+                };
+                match ev.canonical_body() {
+                    Ok(body) if body.len() + record::PAYLOAD_FIXED_LEN <= MAX_PAYLOAD_LEN => {
+                        chain = record::chain_hash(&*self.p, &chain, &body);
+                        last_ts = ts;
+                        slots.push(Ok(prepared.len()));
+                        prepared.push((ev, body, chain));
+                    }
+                    Ok(body) => slots.push(Err(SinkError(format!(
+                        "event of {} bytes exceeds the 16 MiB record limit",
+                        body.len()
+                    )))),
+                    Err(e) => slots.push(Err(SinkError(e.to_string()))),
                 }
             }
         }
         // 2. Sign (in parallel for large batches: signing dominates the CPU cost).
         let sigs = sign_all(&*self.signer, &prepared.iter().map(|(_, _, c)| *c).collect::<Vec<_>>());
-        // 3. Frame, write and sync, rotating segments as needed.
+        // 3. Frame and write (page cache), rotating segments as needed.
         let written = self.write_batch(&prepared, &sigs);
-        let mut good: Vec<std::result::Result<EventReceipt, SinkError>> = Vec::new();
-        match written {
+        let results: Vec<AppendResult> = match written {
             Ok(locations) => {
+                let mut receipts = Vec::with_capacity(prepared.len());
+                let mut stored = Vec::new();
+                let publish = self.events.as_ref().is_some_and(|tx| tx.receiver_count() > 0);
                 for (((ev, body, chain), sig), (segment, offset, frame_len)) in prepared.into_iter().zip(sigs).zip(locations) {
                     self.tree.push(&*self.p, leaf_hash(&*self.p, &body));
                     self.index.push(index_entry(&*self.p, &ev, segment, offset, frame_len));
-                    good.push(Ok(EventReceipt { id: ev.id, sequence: ev.seq, timestamp: ev.timestamp }));
-                    if let Some(tx) = &self.events
-                        && tx.receiver_count() > 0 {
-                            let _ = tx.send(Arc::new(StoredEvent {
-                                event: ev,
-                                record: Record { chain, signature: sig, body },
-                                segment,
-                                offset,
-                            }));
-                        }
+                    receipts.push(EventReceipt { id: ev.id, sequence: ev.seq, timestamp: ev.timestamp });
+                    if publish {
+                        stored.push(Arc::new(StoredEvent { event: ev, record: Record { chain, signature: sig, body }, segment, offset }));
+                    }
                 }
-                self.size += good.len() as u64;
+                self.size += receipts.len() as u64;
                 self.chain = chain;
                 self.last_ts = last_ts;
-                if let Some(s) = &self.shared {
-                    s.lock().size = self.size;
-                }
                 // Derived data: written now so readers see it, synced before each checkpoint.
                 if let Err(e) = self.tree.flush().and_then(|_| self.index.flush()) {
                     self.fail(format!("cannot write the tree or index: {e}"));
                 }
+                let results = slots.into_iter().map(|s| s.map(|i| receipts[i].clone())).collect();
+                // 4. Durable, then acknowledged, by the sync stage.
+                self.to_syncer(Job::Batch(BatchJob {
+                    seg: self.seg.clone(),
+                    seg_path: self.seg_path.clone(),
+                    size_after: self.size,
+                    results,
+                    groups,
+                    stored,
+                }));
+                return;
             }
             Err(e) => {
                 let msg = format!("cannot make events durable: {e}");
                 self.fail(msg.clone());
-                good = prepared.iter().map(|_| Err(SinkError(msg.clone()))).collect();
+                slots.into_iter().map(|s| s.and(Err(SinkError(msg.clone())))).collect()
             }
+        };
+        let mut it = results.into_iter();
+        for (ack, n) in groups {
+            ack.send(&mut it, n);
         }
-        // 4. Acknowledge in request order.
-        let mut good = good.into_iter();
-        let mut bad = results.into_iter();
-        let mut out = Vec::with_capacity(acks.len());
-        for (ack, s) in acks.into_iter().zip(slot) {
-            let r = match s {
-                Some(_) => good.next().expect("one result per prepared event"),
-                None => bad.next().expect("one result per refused event"),
-            };
-            if let Some(a) = ack {
-                let _ = a.send(r.clone());
-            }
-            out.push(r);
-        }
-        out
     }
 
-    /// Writes the frames; returns each event's (segment, offset, frame length).
+    /// Writes the frames (no fsync, except of a segment that is closed by a rotation);
+    /// returns each event's (segment, offset, frame length).
     fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &[Signature]) -> Result<Vec<(u64, u64, u32)>> {
         let mut locations = Vec::with_capacity(prepared.len());
         let mut buf: Vec<u8> = Vec::new();
@@ -884,10 +1078,13 @@ impl Writer {
             if self.seg_len + (buf.len() + frame.len()) as u64 > self.opts.segment_size
                 && self.seg_len + buf.len() as u64 > SEGMENT_HEADER_LEN as u64
             {
-                self.flush_segment(&buf)?;
+                self.write_segment(&buf)?;
+                // The closed segment is synced here; earlier batches in it are synced (again,
+                // cheaply) by the sync stage, which holds its own handle.
+                self.seg.sync_data().map_err(io(&self.seg_path))?;
                 buf.clear();
                 let (f, path) = create_segment(&self.opts.dir, ev.seq)?;
-                self.seg = f;
+                self.seg = Arc::new(f);
                 self.seg_path = path;
                 self.seg_first = ev.seq;
                 self.seg_len = SEGMENT_HEADER_LEN as u64;
@@ -895,23 +1092,23 @@ impl Writer {
             locations.push((self.seg_first, self.seg_len + buf.len() as u64, frame.len() as u32));
             buf.extend_from_slice(&frame);
         }
-        self.flush_segment(&buf)?;
+        self.write_segment(&buf)?;
         Ok(locations)
     }
 
-    fn flush_segment(&mut self, buf: &[u8]) -> Result<()> {
+    fn write_segment(&mut self, buf: &[u8]) -> Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
-        self.seg.write_all(buf).map_err(io(&self.seg_path))?;
+        (&*self.seg).write_all(buf).map_err(io(&self.seg_path))?;
         self.seg_len += buf.len() as u64;
-        self.seg.sync_data().map_err(io(&self.seg_path))
+        Ok(())
     }
 
-    fn write_checkpoint(&mut self) -> Result<SignedCheckpoint> {
-        // Derived files first: after a crash they are trusted up to the last checkpoint.
-        self.tree.sync()?;
-        self.index.sync()?;
+    /// Signs a checkpoint of the current state (tree and index written, not yet synced).
+    fn make_checkpoint(&mut self) -> Result<SignedCheckpoint> {
+        self.tree.flush()?;
+        self.index.flush()?;
         let ts = now_ms().max(self.last_cp.as_ref().map_or(0, |c| c.timestamp_ms + 1));
         let cp = Checkpoint {
             origin: self.key.name.clone(),
@@ -921,13 +1118,20 @@ impl Writer {
             chain: self.chain,
         };
         let signed = SignedCheckpoint::sign(cp.clone(), &self.key, &*self.signer);
-        let path = self.opts.dir.join(CHECKPOINTS_FILE);
-        self.cps
-            .write_all(&record::encode_frame(signed.note.as_bytes()))
-            .and_then(|_| self.cps.sync_data())
-            .map_err(io(&path))?;
         self.last_cp = Some(cp);
         self.last_cp_at = Instant::now();
+        Ok(signed)
+    }
+
+    /// Writes a checkpoint synchronously (while opening, before the pipeline runs).
+    fn write_checkpoint(&mut self) -> Result<SignedCheckpoint> {
+        // Derived files first: after a crash they are trusted up to the last checkpoint.
+        self.tree.sync()?;
+        self.index.sync()?;
+        let signed = self.make_checkpoint()?;
+        let path = self.opts.dir.join(CHECKPOINTS_FILE);
+        let cps = self.cps.as_mut().ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
+        cps.write_all(&record::encode_frame(signed.note.as_bytes())).and_then(|_| cps.sync_data()).map_err(io(&path))?;
         if let Some(s) = &self.shared {
             s.lock().latest = Some(signed.clone());
         }
@@ -941,7 +1145,11 @@ impl Writer {
         let new_signer = self.p.signer_from_seed(&seed)?;
         let new_key = NoteKey::new(&*self.p, &self.key.name, new_signer.public_key())?;
         let details = keys::rotation_details(&self.key, &new_key, &*new_signer);
-        let res = self.commit(vec![(EventDraft::new(types::KEY_ROTATION, details), None)]);
+        let (tx, rx) = oneshot::channel();
+        self.commit(vec![Submission { drafts: vec![EventDraft::new(types::KEY_ROTATION, details)], ack: AckTo::Many(tx) }]);
+        // The rotation event must be durable before the new key takes over.
+        self.barrier();
+        let res = rx.blocking_recv().unwrap_or_else(|_| stopped(1));
         if let Some(Err(e)) = res.into_iter().next() {
             let _ = fs::remove_file(&next_path);
             return Err(AuditError::Unavailable(e.0));
@@ -957,19 +1165,199 @@ impl Writer {
         if let Some(s) = &self.shared {
             s.lock().key = new_key.clone();
         }
-        self.write_checkpoint()?;
+        let cp = self.make_checkpoint()?;
+        let (tx, rx) = oneshot::channel();
+        self.to_syncer(Job::Checkpoint(cp, Some(tx)));
+        rx.blocking_recv().unwrap_or_else(|_| Err(AuditError::Unavailable("the audit sync stage stopped".into())))?;
         Ok(new_key)
     }
 }
 
-fn results_placeholder(results: &mut Vec<std::result::Result<EventReceipt, SinkError>>, msg: String) {
-    results.push(Err(SinkError(msg)));
+/// A written batch waiting for its fdatasync.
+struct BatchJob {
+    seg: Arc<File>,
+    seg_path: PathBuf,
+    /// Events in the log once this batch is durable.
+    size_after: u64,
+    /// One per event in request order (refused events are already errors).
+    results: Vec<AppendResult>,
+    /// Acknowledgement targets with their number of events, in request order.
+    groups: Vec<(AckTo, usize)>,
+    /// Events for live subscribers.
+    stored: Vec<Arc<StoredEvent>>,
+}
+
+enum Job {
+    Batch(BatchJob),
+    /// Sync tree and index, then append and sync the signed checkpoint.
+    Checkpoint(SignedCheckpoint, Option<oneshot::Sender<Result<SignedCheckpoint>>>),
+    /// Answered once every earlier job is done.
+    Barrier(mpsc::Sender<()>),
+}
+
+impl Job {
+    fn fail(self, msg: &str) {
+        match self {
+            Job::Batch(b) => b.fail(msg),
+            Job::Checkpoint(_, Some(a)) => {
+                let _ = a.send(Err(AuditError::Unavailable(msg.into())));
+            }
+            Job::Checkpoint(_, None) => {}
+            Job::Barrier(a) => {
+                let _ = a.send(());
+            }
+        }
+    }
+}
+
+impl BatchJob {
+    fn fail(self, msg: &str) {
+        let mut it = self.results.into_iter().map(|r| r.and(Err(SinkError(msg.to_string()))));
+        for (ack, n) in self.groups {
+            ack.send(&mut it, n);
+        }
+    }
+}
+
+struct SyncerHandle {
+    tx: mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The sync stage: fdatasync, then acknowledge; checkpoints after the events they cover.
+struct Syncer {
+    cps: File,
+    cps_path: PathBuf,
+    tree: (File, PathBuf),
+    index: (File, PathBuf),
+    shared: Option<Arc<Mutex<Shared>>>,
+    events: Option<broadcast::Sender<Arc<StoredEvent>>>,
+    failed: Option<String>,
+}
+
+impl Syncer {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        let mut next: Option<Job> = None;
+        loop {
+            let job = match next.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                },
+            };
+            match job {
+                Job::Batch(b) => {
+                    // Everything written meanwhile is covered by the same fdatasync.
+                    let mut batches = vec![b];
+                    while let Ok(j) = rx.try_recv() {
+                        match j {
+                            Job::Batch(b) => batches.push(b),
+                            other => {
+                                next = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    self.sync_batches(batches);
+                }
+                Job::Checkpoint(cp, ack) => {
+                    let res = self.checkpoint(cp);
+                    if let Some(a) = ack {
+                        let _ = a.send(res);
+                    }
+                }
+                Job::Barrier(a) => {
+                    let _ = a.send(());
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, msg: String) {
+        tracing::error!(error = %msg, "audit log failed; refusing further events (fail closed)");
+        self.failed = Some(msg.clone());
+        if let Some(s) = &self.shared {
+            let mut s = s.lock();
+            if s.failed.is_none() {
+                s.failed = Some(msg);
+            }
+        }
+    }
+
+    fn sync_batches(&mut self, batches: Vec<BatchJob>) {
+        if self.failed.is_none() {
+            let mut synced: Vec<&Arc<File>> = Vec::new();
+            for b in &batches {
+                if synced.iter().any(|f| Arc::ptr_eq(f, &b.seg)) {
+                    continue;
+                }
+                if let Err(e) = b.seg.sync_data() {
+                    self.fail(format!("cannot make events durable: {}: {e}", b.seg_path.display()));
+                    break;
+                }
+                synced.push(&b.seg);
+            }
+        }
+        if let Some(m) = self.failed.clone() {
+            for b in batches {
+                b.fail(&format!("audit log unavailable: {m}"));
+            }
+            return;
+        }
+        for b in batches {
+            if let Some(s) = &self.shared {
+                s.lock().size = b.size_after;
+            }
+            let mut it = b.results.into_iter();
+            for (ack, n) in b.groups {
+                ack.send(&mut it, n);
+            }
+            if let Some(tx) = &self.events {
+                for ev in b.stored {
+                    let _ = tx.send(ev);
+                }
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, signed: SignedCheckpoint) -> Result<SignedCheckpoint> {
+        if let Some(m) = &self.failed {
+            return Err(AuditError::Unavailable(m.clone()));
+        }
+        // Derived files first: after a crash they are trusted up to the last checkpoint.
+        let res = self
+            .tree
+            .0
+            .sync_data()
+            .map_err(io(&self.tree.1))
+            .and_then(|_| self.index.0.sync_data().map_err(io(&self.index.1)))
+            .and_then(|_| {
+                self.cps
+                    .write_all(&record::encode_frame(signed.note.as_bytes()))
+                    .and_then(|_| self.cps.sync_data())
+                    .map_err(io(&self.cps_path))
+            });
+        match res {
+            Ok(()) => {
+                if let Some(s) = &self.shared {
+                    s.lock().latest = Some(signed.clone());
+                }
+                Ok(signed)
+            }
+            Err(e) => {
+                self.fail(format!("cannot write a checkpoint: {e}"));
+                Err(e)
+            }
+        }
+    }
 }
 
 fn fail_request(r: Request, msg: &str) {
     match r {
-        Request::Append(_, a) => {
-            let _ = a.send(Err(SinkError(msg.to_string())));
+        Request::Append(sub) => {
+            let n = sub.drafts.len();
+            sub.ack.send(std::iter::repeat_with(|| Err(SinkError(msg.to_string()))), n);
         }
         Request::Checkpoint(a) => {
             let _ = a.send(Err(AuditError::Unavailable(msg.into())));

@@ -26,104 +26,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use symbi_policy::requests::{self, AgentTarget, DataAccess, ResourceKind, ToolSubject};
-use symbi_policy::{EngineOptions, PolicyEngine, PolicySource, defaults, model};
-use symbi_types::{
-    AgentRuleSet, Condition, EventDraft, EventSink, MemoryEventLog, PolicyDecisionPoint, PolicyRequest, Principal,
-    RuleOutcome, SandboxTier,
-};
+use symbi_policy::loadtest::workload;
+use symbi_policy::{EngineOptions, PolicyEngine, PolicySource, model};
+use symbi_types::{AgentRuleSet, Condition, EventDraft, EventSink, MemoryEventLog, PolicyDecisionPoint, PolicyRequest, RuleOutcome};
 
-const AGENTS: usize = 200;
 const SIZES: [usize; 3] = [10, 100, 1000];
 
-/// `n` operator policies of the kinds a deployment has: per-agent tool grants, host
-/// allow-lists, topic patterns, per-agent stores, forbids, permits with conditions.
-fn policy_text(n: usize) -> String {
-    let mut out = String::new();
-    for i in 0..n {
-        let a = i % AGENTS;
-        let p = match i % 20 {
-            0..=9 => format!(
-                "@id(\"tool-{i}\")\npermit(principal == Agent::\"agent_{a}\", action == Action::\"invoke_tool\", resource == Tool::\"tool_{}\");\n",
-                i % 50
-            ),
-            10..=12 => format!(
-                "@id(\"net-{i}\")\n@tls_verification(\"true\")\npermit(principal is Agent, action == Action::\"network_access\", resource is Host)\nwhen {{ resource.domain == \"api{}.example.com\" && principal.capabilities.contains(\"network_access\") }};\n",
-                i % 40
-            ),
-            13 | 14 => format!(
-                "@id(\"topic-{i}\")\npermit(principal is Agent, action == Action::\"publish\", resource is Topic)\nwhen {{ resource.name like \"team{}/*\" }};\n",
-                i % 30
-            ),
-            15 | 16 => format!(
-                "@id(\"store-{i}\")\npermit(principal == Agent::\"agent_{a}\", action in [Action::\"memory_read\", Action::\"memory_write\"], resource == MemoryStore::\"store_{a}\");\n"
-            ),
-            17 => format!(
-                "@id(\"danger-{i}\")\n@reason(\"dangerous tool\")\nforbid(principal, action == Action::\"invoke_tool\", resource == Tool::\"danger_{}\");\n",
-                i % 10
-            ),
-            18 => format!(
-                "@id(\"llm-{i}\")\n@require_approval(\"true\")\n@rate_limit(\"30/minute\")\npermit(principal is Agent, action == Action::\"use_llm\", resource is Model)\nwhen {{ principal.hasTag(\"team\") && principal.getTag(\"team\") == \"team{}\" }};\n",
-                i % 30
-            ),
-            _ => format!(
-                "@id(\"clearance-{i}\")\nforbid(principal is Agent, action == Action::\"secret_read\", resource is Secret)\nunless {{ principal.hasTag(\"clearance\") && principal.getTag(\"clearance\") == \"level{}\" }};\n",
-                i % 5
-            ),
-        };
-        out.push_str(&p);
-    }
-    out
-}
-
+/// Shipped defaults plus `n` generated policies (`symbi_policy::loadtest::workload`).
 fn sources(n: usize) -> Vec<PolicySource> {
-    let mut s = defaults::default_sources();
-    s.push(PolicySource::new("bench.cedar", policy_text(n)));
-    s
-}
-
-fn principals() -> Vec<Principal> {
-    (0..AGENTS)
-        .map(|i| {
-            let mut p = requests::agent_principal(
-                format!("agent_{i}"),
-                Some(symbi_types::AgentId::new()),
-                ["invoke_tool", "network_access", "publish", "memory_read", "memory_write"],
-                Some(SandboxTier::Tier2),
-            );
-            p.attributes.insert("team".into(), json!(format!("team{}", i % 30)));
-            p.attributes.insert("clearance".into(), json!(format!("level{}", i % 5)));
-            p.attributes.insert("started_by".into(), json!("scheduler"));
-            p
-        })
-        .collect()
+    workload::sources(n)
 }
 
 /// 1,000 requests in a realistic mix of enforcement points.
 fn request_pool() -> Vec<PolicyRequest> {
-    let ps = principals();
-    let ctx = requests::ExecutionContext {
-        trigger: Some("api".into()),
-        session: Some("s-1".into()),
-        initiator: Some("alice".into()),
-        ..Default::default()
-    };
-    (0..1000)
-        .map(|i| {
-            let p = ps[i % AGENTS].clone();
-            let r = match i % 10 {
-                0..=2 => requests::invoke_tool(p, ToolSubject::named(format!("tool_{}", i % 60)), vec![json!({"q": i})]),
-                3 => requests::network_access(p, &format!("https://api{}.example.com/v1/items?page={i}", i % 50), "GET"),
-                4 => requests::publish(p, &format!("team{}/events", i % 40), 256),
-                5 => requests::data_access(p, DataAccess::MemoryRead { store: format!("store_{}", i % AGENTS) }, vec![]),
-                6 => requests::use_llm(p, "gpt-4o", "openai"),
-                7 => requests::data_access(p, DataAccess::SecretRead { path: "db/password".into() }, vec![]),
-                8 => requests::execute_agent(requests::client_principal("ci", ["deploy"]), &AgentTarget::named(format!("agent_{}", i % AGENTS)), "api"),
-                _ => requests::allocate_resource(p, ResourceKind::Memory, 64 << 20),
-            };
-            requests::in_execution(r, &ctx)
-        })
-        .collect()
+    workload::request_pool(1000, false)
 }
 
 /// A DSL rule set of the size agents have: a few allows, a deny, a require.
@@ -157,7 +73,10 @@ struct Setup {
 
 fn setup(n: usize) -> Setup {
     let srcs = sources(n);
-    let engine = Arc::new(PolicyEngine::from_sources(srcs.clone(), EngineOptions::enforcing()).expect("valid"));
+    // Cache off: these rows measure the evaluation itself (the load test has warm rows).
+    let engine = Arc::new(
+        PolicyEngine::from_sources(srcs.clone(), EngineOptions::enforcing().with_decision_cache(0)).expect("valid"),
+    );
     // The baseline evaluates the whole set, as Cedar is normally used.
     let mut whole = PolicySet::new();
     for s in &srcs {

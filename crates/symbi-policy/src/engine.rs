@@ -1,6 +1,7 @@
 //! The policy decision point: Cedar plus an agent's DSL rules under deny-overrides, with
 //! atomic hot reload.
 
+use crate::cache::{self, CacheStats, CedarOutcome, ContextUse, DecisionCache};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::events::EventForwarder;
 use crate::load::{self, Compiled, PolicyInfo, PolicySource};
@@ -18,8 +19,11 @@ use symbi_types::{
     AgentRuleSet, Condition, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest, RuleOutcome,
 };
 
+/// Default capacity of the decision cache (outcomes per policy snapshot).
+pub const DEFAULT_DECISION_CACHE: usize = 65_536;
+
 /// How an engine behaves apart from its policies.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EngineOptions {
     /// `[security] enforce_policies`. When false, decisions are still computed and reported,
     /// but a Deny comes back as Allow with a reason saying what would have been denied.
@@ -27,12 +31,29 @@ pub struct EngineOptions {
     pub enforce: bool,
     /// Where `policy_reload` events go (the audit log).
     pub sink: Option<Arc<dyn EventSink>>,
+    /// Most Cedar outcomes cached per policy snapshot; `0` turns the cache off (every
+    /// decision evaluates Cedar). See [`crate::cache`] for why a cached outcome is never
+    /// stale. Default [`DEFAULT_DECISION_CACHE`].
+    pub decision_cache: usize,
+}
+
+impl Default for EngineOptions {
+    /// Not enforcing (as `[security] enforce_policies = false`), no sink, default cache.
+    fn default() -> Self {
+        Self { enforce: false, sink: None, decision_cache: DEFAULT_DECISION_CACHE }
+    }
 }
 
 impl EngineOptions {
     /// Enforcing, without an event sink.
     pub fn enforcing() -> Self {
-        Self { enforce: true, sink: None }
+        Self { enforce: true, ..Self::default() }
+    }
+
+    /// Sets the decision cache capacity; `0` turns it off (builder style).
+    pub fn with_decision_cache(mut self, capacity: usize) -> Self {
+        self.decision_cache = capacity;
+        self
     }
 
     /// Sets the event sink (builder style).
@@ -44,7 +65,11 @@ impl EngineOptions {
 
 impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineOptions").field("enforce", &self.enforce).field("sink", &self.sink.is_some()).finish()
+        f.debug_struct("EngineOptions")
+            .field("enforce", &self.enforce)
+            .field("sink", &self.sink.is_some())
+            .field("decision_cache", &self.decision_cache)
+            .finish()
     }
 }
 
@@ -82,6 +107,10 @@ pub struct ReloadReport {
 pub struct PolicySnapshot {
     generation: u64,
     compiled: Compiled,
+    /// Which context fields the policies read (narrows cache keys).
+    context_use: ContextUse,
+    /// Cedar outcomes of this set only; dropped with it on reload.
+    cache: Option<DecisionCache>,
 }
 
 impl PolicySnapshot {
@@ -103,6 +132,17 @@ impl PolicySnapshot {
     /// SHA-256 over the names and texts of the files.
     pub fn digest(&self) -> &str {
         &self.compiled.digest
+    }
+
+    fn new(generation: u64, compiled: Compiled, cache_capacity: usize) -> Self {
+        let context_use = ContextUse::of_policies(compiled.all.policies());
+        let cache = (cache_capacity > 0).then(|| DecisionCache::new(cache_capacity));
+        Self { generation, compiled, context_use, cache }
+    }
+
+    /// Hit/miss counts of this set's decision cache (`None` when the cache is off).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(DecisionCache::stats)
     }
 
     /// Warnings found when the set was loaded.
@@ -154,6 +194,7 @@ impl PolicySnapshot {
 pub struct PolicyEngine {
     current: ArcSwap<PolicySnapshot>,
     enforce: bool,
+    cache_capacity: usize,
     model: &'static Model,
     dir: Option<PathBuf>,
     reload_lock: Mutex<()>,
@@ -197,7 +238,7 @@ impl PolicyEngine {
     ) -> Result<Arc<Self>, PolicyError> {
         let dir = config.under_data_dir(config.policy.dir.as_deref(), "policies");
         crate::defaults::seed_if_missing(&dir)?;
-        let engine = Arc::new(Self::from_dir(&dir, EngineOptions { enforce: config.security.enforce_policies, sink })?);
+        let engine = Arc::new(Self::from_dir(&dir, EngineOptions { enforce: config.security.enforce_policies, sink, ..EngineOptions::default() })?);
         if config.policy.watch {
             engine.watch()?;
         }
@@ -216,13 +257,14 @@ impl PolicyEngine {
                 return Err(PolicyError::Invalid(diags));
             }
         };
-        let snapshot = PolicySnapshot { generation: 1, compiled };
+        let snapshot = PolicySnapshot::new(1, compiled, options.decision_cache);
         if let Some(ev) = &events {
             ev.send(reload_event(ReloadCause::Startup, true, snapshot.files(), Some(&snapshot), None));
         }
         Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
             enforce: options.enforce,
+            cache_capacity: options.decision_cache,
             model: m,
             dir,
             reload_lock: Mutex::new(()),
@@ -337,7 +379,7 @@ impl PolicyEngine {
             self.emit(reload_event(cause, false, &sources_names(&sources), None, None).with_error(&e.to_string()));
             return Err(e);
         }
-        let snapshot = Arc::new(PolicySnapshot { generation: old.generation + 1, compiled });
+        let snapshot = Arc::new(PolicySnapshot::new(old.generation + 1, compiled, self.cache_capacity));
         self.current.store(snapshot.clone());
         tracing::info!(generation = snapshot.generation, policies = snapshot.policy_count(), ?cause, "policy set reloaded");
         self.emit(reload_event(cause, true, snapshot.files(), Some(&snapshot), None));
@@ -414,20 +456,78 @@ impl PolicyDecisionPoint for PolicyEngine {
 
 /// The decision procedure (GRAMMAR.md §4.10 "Decision"), deny overrides.
 fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: Option<&dyn AgentRuleSet>) -> Decision {
-    // 1. A matching DSL deny decides at once.
+    // 1. A matching DSL deny decides at once. The DSL side is never cached (it is opaque).
     let outcome: RuleOutcome = agent_rules.map(|r| r.evaluate(req)).unwrap_or_default();
     if let Some(reason) = outcome.denied_by {
         return Decision::Deny { reasons: vec![reason] };
     }
-    // 2. Cedar. A request that does not fit the model cannot be checked against the
-    // forbids, so it is denied whatever the DSL rules allow.
-    let (request, entities) = match m.cedar_request(req) {
+    // 2. Cedar, from the snapshot's cache when the request's context is well-formed
+    // (a malformed one is denied below and not worth caching).
+    let values = m.context_values(req);
+    let cedar: Arc<CedarOutcome> = match (&snap.cache, values) {
+        (Some(cache), Ok(values)) => {
+            let key = KEY_BUF.with(|b| {
+                let mut b = b.borrow_mut();
+                b.clear();
+                cache::key(req, &values, snap.context_use, &mut b);
+                b.clone()
+            });
+            cache.get_or_insert(&key, || cedar_outcome(m, snap, req, Ok(values)))
+        }
+        (_, values) => Arc::new(cedar_outcome(m, snap, req, values)),
+    };
+    let (forbids, permit_reasons, permit_conditions, errored_permits) = match &*cedar {
+        // A request that does not fit the model cannot be checked against the forbids, so
+        // it is denied whatever the DSL rules allow.
+        CedarOutcome::Unfit(e) => return Decision::Deny { reasons: vec![e.clone()] },
+        CedarOutcome::Evaluated { forbids, permit_reasons, permit_conditions, errored_permits } => {
+            (forbids, permit_reasons, permit_conditions, errored_permits)
+        }
+    };
+    if !forbids.is_empty() {
+        return Decision::Deny { reasons: forbids.clone() };
+    }
+    // 3. Allowed by a DSL allow or a Cedar permit; conditions from both.
+    if !outcome.allowed_by.is_empty() || !permit_reasons.is_empty() {
+        let mut reasons = outcome.allowed_by;
+        let mut conditions: Vec<Condition> = Vec::new();
+        for c in outcome.conditions.into_iter().chain(permit_conditions.iter().cloned()) {
+            if !conditions.contains(&c) {
+                conditions.push(c);
+            }
+        }
+        reasons.extend(permit_reasons.iter().cloned());
+        return if conditions.is_empty() {
+            Decision::Allow { reasons }
+        } else {
+            Decision::AllowWithConditions { conditions, reasons }
+        };
+    }
+    // 4. The default.
+    let mut reasons = vec![default_deny(req)];
+    reasons.extend(errored_permits.iter().cloned());
+    Decision::Deny { reasons }
+}
+
+thread_local! {
+    /// Reused buffer for cache keys (avoids growing a fresh vector per decision).
+    static KEY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Evaluates the Cedar half of a decision against the snapshot's indexed policies.
+fn cedar_outcome(
+    m: &Model,
+    snap: &PolicySnapshot,
+    req: &PolicyRequest,
+    values: Result<model::ContextValues, model::RequestError>,
+) -> CedarOutcome {
+    let (request, entities) = match m.cedar_request_with(req, values) {
         Ok(x) => x,
-        Err(e) => return Decision::Deny { reasons: vec![e.0] },
+        Err(e) => return CedarOutcome::Unfit(e.0),
     };
     let index = &snap.compiled.slices[model::action_index(req.category)];
     let (Some(p), Some(r)) = (request.principal(), request.resource()) else {
-        return Decision::Deny { reasons: vec!["request has no principal or resource".into()] };
+        return CedarOutcome::Unfit("request has no principal or resource".into());
     };
     let info = &snap.compiled.info;
     let authorizer = Authorizer::new();
@@ -458,31 +558,20 @@ fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: 
             }
         }
     }
-    if !forbids.is_empty() {
-        forbids.sort();
-        return Decision::Deny { reasons: forbids };
-    }
-    // 3. Allowed by a DSL allow or a Cedar permit; conditions from both.
-    if !outcome.allowed_by.is_empty() || !permits.is_empty() {
-        let mut reasons = outcome.allowed_by;
-        permits.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut conditions: Vec<Condition> = Vec::new();
-        for c in outcome.conditions.into_iter().chain(permits.iter().flat_map(|p| p.conditions.iter().cloned())) {
-            if !conditions.contains(&c) {
-                conditions.push(c);
-            }
+    forbids.sort();
+    permits.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut permit_conditions: Vec<Condition> = Vec::new();
+    for c in permits.iter().flat_map(|p| p.conditions.iter()) {
+        if !permit_conditions.contains(c) {
+            permit_conditions.push(c.clone());
         }
-        reasons.extend(permits.iter().map(|p| p.decision_text.clone()));
-        return if conditions.is_empty() {
-            Decision::Allow { reasons }
-        } else {
-            Decision::AllowWithConditions { conditions, reasons }
-        };
     }
-    // 4. The default.
-    let mut reasons = vec![default_deny(req)];
-    reasons.extend(errored_permits);
-    Decision::Deny { reasons }
+    CedarOutcome::Evaluated {
+        forbids,
+        permit_reasons: permits.iter().map(|p| p.decision_text.clone()).collect(),
+        permit_conditions,
+        errored_permits,
+    }
 }
 
 fn default_deny(req: &PolicyRequest) -> String {

@@ -16,26 +16,30 @@
 //!   and the previous set stays. Each attempt is a `policy_reload` audit event.
 //! * **Speed** — entities and context are built to fit the schema by construction (no
 //!   per-request validation); policies are sliced by action at load time, so a decision
-//!   evaluates only the policies that can apply to its action. There is no decision cache:
-//!   a correct key would be the whole request plus the snapshot generation, and the
-//!   decision itself costs a few microseconds (docs/benchmarks/policy.md).
+//!   evaluates only the policies that can apply to its action, principal and resource. The
+//!   Cedar half of each decision is cached per policy snapshot ([`cache`]): the key is the
+//!   whole request as Cedar sees it, the cache is dropped with its snapshot on reload, and
+//!   the DSL rules are evaluated every time (docs/benchmarks/policy.md).
 //! * **Enforcement points** — [`requests`] builds the request of each point.
 //!
 //! docs/policies.md documents the model, the annotations, the procedure, reloads and the
 //! shipped defaults ([`defaults`]).
 
+pub mod cache;
 pub mod conditions;
 pub mod defaults;
 mod engine;
 pub mod error;
 mod events;
 mod load;
+pub mod loadtest;
 pub mod model;
 pub mod requests;
 pub mod table;
 mod watch;
 
-pub use engine::{CheckReport, EngineOptions, PolicyEngine, PolicySnapshot, ReloadCause, ReloadReport};
+pub use cache::CacheStats;
+pub use engine::{CheckReport, DEFAULT_DECISION_CACHE, EngineOptions, PolicyEngine, PolicySnapshot, ReloadCause, ReloadReport};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use load::{PolicyInfo, PolicySource, read_dir_sources};
 pub use watch::DEBOUNCE;

@@ -245,6 +245,17 @@ impl Model {
 
     /// Translates a request into Cedar: request plus the entities it needs.
     pub(crate) fn cedar_request(&self, req: &PolicyRequest) -> Result<(Request, Entities), RequestError> {
+        let values = self.context_values(req);
+        self.cedar_request_with(req, values)
+    }
+
+    /// [`Self::cedar_request`] with the context values already computed (errors in them are
+    /// reported only after the principal's and resource's, as the full translation does).
+    pub(crate) fn cedar_request_with(
+        &self,
+        req: &PolicyRequest,
+        values: Result<ContextValues, RequestError>,
+    ) -> Result<(Request, Entities), RequestError> {
         let action = self.action(req.category);
         let pkind = principal_kind(&req.principal)?;
         if !action.principals.contains(&pkind) {
@@ -270,7 +281,7 @@ impl Model {
         }
         let principal = self.principal_entity(pkind, &req.principal)?;
         let resource = self.subject_entity(rkind, &req.subject.name, &req.subject.attrs)?;
-        let context = self.context(req)?;
+        let context = self.context(req, &values?)?;
         let request = Request::new(principal.uid(), action.uid.clone(), resource.uid(), context, None)
             .map_err(|e| RequestError(format!("cannot build the Cedar request: {e}")))?;
         let entities = Entities::from_entities([principal, resource, action.entity.clone()], None)
@@ -360,20 +371,21 @@ impl Model {
             .map_err(|e| RequestError(format!("cannot build {}: {e}", what())))
     }
 
-    fn context(&self, req: &PolicyRequest) -> Result<Context, RequestError> {
+    /// The context record's values, coerced to their declared types (the cheap part of the
+    /// context: no Cedar values are built and the arguments are not hashed yet).
+    pub(crate) fn context_values(&self, req: &PolicyRequest) -> Result<ContextValues, RequestError> {
         let ctx = &req.context;
-        let (digest, size) = args_digest(req);
-        let mut pairs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(CONTEXT_FIELDS.len());
+        let mut values: Vec<CtxValue> = Vec::with_capacity(CONTEXT_FIELDS.len());
         for (field, _) in CONTEXT_FIELDS {
             let v = match field {
-                "action_name" => RestrictedExpression::new_string(req.name.clone()),
-                "args_digest" => RestrictedExpression::new_string(digest.clone()),
-                "args_size" => RestrictedExpression::new_long(size as i64),
-                "has_human_approval" => RestrictedExpression::new_bool(match ctx.get("has_human_approval") {
+                "action_name" => CtxValue::Str(req.name.clone()),
+                // Both come from the arguments; hashed only when a Cedar context is built.
+                "args_digest" | "args_size" => CtxValue::Args,
+                "has_human_approval" => CtxValue::Bool(match ctx.get("has_human_approval") {
                     Some(v) if !v.is_null() => coerce_bool(v).map_err(|e| ctx_err(field, e))?,
                     _ => false,
                 }),
-                "initiator" => RestrictedExpression::new_string(
+                "initiator" => CtxValue::Str(
                     match ctx.get("initiator").or_else(|| ctx.get("principal")).or_else(|| ctx.get("user")) {
                         Some(Value::Object(o)) => o
                             .get("name")
@@ -384,27 +396,60 @@ impl Model {
                         Some(v) => coerce_str(v).map_err(|e| ctx_err(field, e))?,
                     },
                 ),
-                "trigger" => RestrictedExpression::new_string(match ctx.get("trigger") {
+                "trigger" => CtxValue::Str(match ctx.get("trigger") {
                     // The runtime may pass the whole trigger record; policies see its kind.
                     Some(Value::Object(o)) => o.get("kind").map(tag_string).unwrap_or_default(),
                     Some(Value::Null) | None => String::new(),
                     Some(v) => coerce_str(v).map_err(|e| ctx_err(field, e))?,
                 }),
-                "execution" => RestrictedExpression::new_string(match (&req.execution, ctx.get("execution")) {
+                "execution" => CtxValue::Str(match (&req.execution, ctx.get("execution")) {
                     (Some(id), _) => id.to_string(),
                     (None, Some(v)) if !v.is_null() => coerce_str(v).map_err(|e| ctx_err(field, e))?,
                     _ => String::new(),
                 }),
-                other => RestrictedExpression::new_string(match ctx.get(other) {
+                other => CtxValue::Str(match ctx.get(other) {
                     Some(v) if !v.is_null() => coerce_str(v).map_err(|e| ctx_err(field, e))?,
                     _ => String::new(),
                 }),
             };
-            pairs.push(((*field).to_string(), v));
+            values.push(v);
+        }
+        Ok(ContextValues(values))
+    }
+
+    fn context(&self, req: &PolicyRequest, values: &ContextValues) -> Result<Context, RequestError> {
+        let mut digest: Option<(String, usize)> = None;
+        let mut pairs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(CONTEXT_FIELDS.len());
+        for ((field, _), v) in CONTEXT_FIELDS.iter().zip(&values.0) {
+            let e = match v {
+                CtxValue::Str(s) => RestrictedExpression::new_string(s.clone()),
+                CtxValue::Bool(b) => RestrictedExpression::new_bool(*b),
+                CtxValue::Args => {
+                    let (d, size) = digest.get_or_insert_with(|| args_digest(req));
+                    match *field {
+                        "args_size" => RestrictedExpression::new_long(*size as i64),
+                        _ => RestrictedExpression::new_string(d.clone()),
+                    }
+                }
+            };
+            pairs.push(((*field).to_string(), e));
         }
         Context::from_pairs(pairs).map_err(|e| RequestError(format!("cannot build the Cedar context: {e}")))
     }
 }
+
+/// One context field's value before it becomes a Cedar value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CtxValue {
+    Str(String),
+    Bool(bool),
+    /// `args_digest` / `args_size`: derived from the request's arguments.
+    Args,
+}
+
+/// The values of [`CONTEXT_FIELDS`], in that order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ContextValues(pub(crate) Vec<CtxValue>);
 
 /// The context record's fields (must match `RequestContext` in the schema; a unit test
 /// checks that).

@@ -365,7 +365,7 @@ fn erroring_forbid_fails_closed() {
 
 #[test]
 fn unenforced_mode_reports_but_allows() {
-    let e = PolicyEngine::from_sources(defaults::default_sources(), EngineOptions { enforce: false, sink: None }).unwrap();
+    let e = PolicyEngine::from_sources(defaults::default_sources(), EngineOptions { enforce: false, sink: None, ..EngineOptions::default() }).unwrap();
     assert!(!e.enforcing());
     let d = e.decide(&requests::network_access(agent("bot"), "https://example.org/", "GET"), None);
     match d {

@@ -17,6 +17,7 @@ use symbi_audit::note::NoteKey;
 use symbi_audit::reader::verify_proof_json;
 use symbi_audit::report::{self, Standard};
 use symbi_audit::verify::{VerifyOptions, VerifyReport, verify_log};
+use symbi_audit::loadtest::Mode;
 use symbi_audit::{AuditLog, AuditOptions, LogReader, Query, StoredEvent};
 use symbi_crypto::CryptoProvider;
 
@@ -658,6 +659,12 @@ pub struct BenchArgs {
     /// Scratch directory (default: a temporary directory on the same disk as --data-dir's parent).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Checkpoint every this many events (the shipped default is 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_every: u64,
+    /// In-flight appends per writer (pipelined rows) and events per submission (batch rows).
+    #[arg(long, default_value_t = 256)]
+    pub depth: usize,
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -667,49 +674,11 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Appends `events` from `writers` concurrent tasks through the runtime's path
-/// ([`EventSink::record`](symbi_types::EventSink::record)); returns (events/s, p50, p99
-/// append latency).
-fn bench_appends(p: &Arc<dyn CryptoProvider>, dir: &std::path::Path, writers: usize, events: u64, max_batch: usize) -> anyhow::Result<(f64, Duration, Duration)> {
-    use symbi_types::EventSink;
-    let _ = std::fs::remove_dir_all(dir);
-    let mut o = AuditOptions::new(dir);
-    o.max_batch = max_batch;
-    o.checkpoint_every = 100_000;
-    let log = AuditLog::open(o, p.clone())?;
-    let per = (events / writers as u64).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let start = std::time::Instant::now();
-    let mut lats: Vec<Duration> = rt.block_on(async {
-        let tasks: Vec<_> = (0..writers)
-            .map(|w| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let mut l = Vec::with_capacity(per as usize);
-                    for i in 0..per {
-                        let t = std::time::Instant::now();
-                        log.record(symbi_types::EventDraft::new(
-                            "invoke_tool",
-                            json!({"phase": "decision", "action": "search", "writer": w, "i": i, "decision": "Allow"}),
-                        ))
-                        .await
-                        .expect("append");
-                        l.push(t.elapsed());
-                    }
-                    l
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("writer task"));
-        }
-        all
-    });
-    let elapsed = start.elapsed();
-    log.close()?;
-    lats.sort();
-    Ok(((per * writers as u64) as f64 / elapsed.as_secs_f64(), percentile(&lats, 0.5), percentile(&lats, 0.99)))
+/// Appends through `symbi_audit::loadtest` (the runtime's path, `EventSink::record`, for
+/// `Await` and `PerEvent`); returns (events/s, p50, p99 append latency).
+fn bench_appends(p: &Arc<dyn CryptoProvider>, dir: &std::path::Path, writers: usize, events: u64, mode: Mode, checkpoint_every: u64) -> anyhow::Result<(f64, Duration, Duration)> {
+    let r = symbi_audit::loadtest::run_appends(p, dir, writers, events, mode, checkpoint_every)?;
+    Ok((r.per_second, r.p50, r.p99))
 }
 
 /// `symbi bench audit`: durable appends/s (group commit vs one fsync per event, same run),
@@ -727,18 +696,26 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("symbi bench audit — provider {}, {} cores, load average {}", p.name(), std::thread::available_parallelism().map_or(1, |n| n.get()), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!("scratch {} (durable = fdatasync before acknowledgement)\n", scratch.path().display());
+    println!("checkpoint every {} events; pipelined/batch rows: {} in flight per writer\n", a.checkpoint_every, a.depth);
     println!("{:<10} {:>8} {:>14} {:>12} {:>12} {:>16} {:>10}", "writers", "mode", "events/s", "p50", "p99", "baseline ev/s", "ratio");
     for &w in &a.writers {
         // Fsync-bound runs are sized by the writers so that one writer does not take minutes.
         let n = (200 * w as u64).max(2_000).min(a.events.max(w as u64));
-        let (gc, p50, p99) = bench_appends(&p, &scratch.path().join(format!("gc{w}")), w, n, 8192)?;
-        let (base, bp50, bp99) = bench_appends(&p, &scratch.path().join(format!("pe{w}")), w, a.baseline_events.max(w as u64), 1)?;
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>10}", w, "group", gc, p50, p99, "", "");
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16.0} {:>9.1}x", w, "per-ev", base, bp50, bp99, base, gc / base);
+        let cp = a.checkpoint_every;
+        let (base, bp50, bp99) = bench_appends(&p, &scratch.path().join(format!("pe{w}")), w, a.baseline_events.max(w as u64), Mode::PerEvent, cp)?;
+        let (gc, p50, p99) = bench_appends(&p, &scratch.path().join(format!("gc{w}")), w, n, Mode::Await, cp)?;
+        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16.0} {:>10}", w, "per-ev", base, bp50, bp99, base, "1.0x");
+        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "group", gc, p50, p99, "", gc / base);
+        // Producers that do not wait for each acknowledgement (same durability per event).
+        let big = a.events.max(w as u64 * a.depth as u64);
+        let (pl, pp50, pp99) = bench_appends(&p, &scratch.path().join(format!("pl{w}")), w, big, Mode::Pipelined(a.depth), cp)?;
+        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "pipelnd", pl, pp50, pp99, "", pl / base);
+        let (bt, bt50, bt99) = bench_appends(&p, &scratch.path().join(format!("bt{w}")), w, big, Mode::Batched(a.depth), cp)?;
+        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "batch", bt, bt50, bt99, "", bt / base);
     }
     // Verification throughput on the largest group-commit log.
     let wmax = *a.writers.iter().max().unwrap_or(&1);
-    let vdir = scratch.path().join(format!("gc{wmax}/audit"));
+    let vdir = scratch.path().join(format!("pl{wmax}/audit"));
     let mut vrow = Vec::new();
     for batch in [true, false] {
         let rep = verify_log(&vdir, &*p, &VerifyOptions { batch, ..Default::default() })?;
@@ -749,8 +726,8 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.proof_events > 0 {
         let pdir = scratch.path().join("proofs");
         let t = std::time::Instant::now();
-        let (rate, _, _) = bench_appends(&p, &pdir, 4096, a.proof_events, 8192)?;
-        println!("\nbuilt a log of {} events in {:.1}s ({rate:.0} events/s, 4096 writers)", a.proof_events, t.elapsed().as_secs_f64());
+        let (rate, _, _) = bench_appends(&p, &pdir, 64, a.proof_events, Mode::Pipelined(1024), a.checkpoint_every)?;
+        println!("\nbuilt a log of {} events in {:.1}s ({rate:.0} events/s, 64 writers × 1024 in flight)", a.proof_events, t.elapsed().as_secs_f64());
         let r = LogReader::open(&pdir.join("audit"), p.clone())?;
         let n = r.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
         let mut incl = Vec::new();

@@ -6,6 +6,7 @@
 //! neither side's resident memory is hidden by the other's freed heap.
 
 mod context;
+mod policy;
 
 use super::Globals;
 use crate::cli::Format;
@@ -31,6 +32,9 @@ pub enum BenchCommand {
     Scheduler(SchedulerArgs),
     /// Durable audit appends (group commit vs one fsync per event), verification, proofs.
     Audit(super::audit::BenchArgs),
+    /// Policy decisions with 10/100/1,000 policies: p50/p99 and decisions/s, bare Cedar
+    /// baseline, decision cache off (cold) and on (warm).
+    Policy(policy::PolicyArgs),
     /// Sandboxed tool latency per tier against a bare `docker run`, concurrent throughput,
     /// memory per running sandbox.
     Sandbox(SandboxBenchArgs),
@@ -388,6 +392,7 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Sandbox(a) => sandbox_bench(g, a),
         BenchCommand::Bus(a) => bench_bus(g, a),
         BenchCommand::Audit(a) => super::audit::bench(g, a),
+        BenchCommand::Policy(a) => policy::bench_policy(a),
         BenchCommand::Vectors(a) => context::bench_vectors(g, a),
         BenchCommand::Rag(a) => context::bench_rag(g, a),
         BenchCommand::Mcp(a) => mcp_bench(a),
