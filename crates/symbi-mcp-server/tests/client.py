@@ -21,7 +21,7 @@ a = p.parse_args()
 CALLS = {
     "list_agents": {},
     "get_agent_status": {"name": "greeter"},
-    "check_dsl": {"source": "agent a(x: String) -> String {\n  with sandbox = \"Tier1\" {\n    return x\n  }\n}\n"},
+    "check_dsl": {"source": "agent a(x: String) -> String {\n  with sandbox = \"Tier1\" {\n    return x;\n  }\n}\n"},
     "evaluate_policy": {"request": {
         "principal": {"agent_id": None, "name": "greeter"}, "category": "invoke_tool", "name": "read_logs",
         "subject": {"kind": "tool", "name": "read_logs"}}},
