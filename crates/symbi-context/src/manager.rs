@@ -502,7 +502,14 @@ impl ContextManager {
     /// [`Self::llm`] is configured, already taken and recorded). The answer's `llm_record`
     /// carries the model call's audit facts.
     pub async fn rag_query_decided(&self, question: &str, limit: usize) -> Result<RagAnswer, ContextError> {
-        let client = self.inner.llm.as_ref().map(|e| e.client());
+        self.rag_query_decided_with(question, limit, true).await
+    }
+
+    /// As [`Self::rag_query_decided`], with the model writing the answer only when
+    /// `use_llm` is true (the caller's `use_llm` decision allowed it) and a provider is
+    /// configured; otherwise the answer is extractive.
+    pub async fn rag_query_decided_with(&self, question: &str, limit: usize, use_llm: bool) -> Result<RagAnswer, ContextError> {
+        let client = if use_llm { self.inner.llm.as_ref().map(|e| e.client()) } else { None };
         crate::rag::answer(&self.inner.knowledge, client, question, RagOptions { limit: limit.max(1), rerank: true }).await
     }
 

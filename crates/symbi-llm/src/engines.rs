@@ -286,9 +286,11 @@ impl Engines {
         if inputs.is_empty() {
             return Err(LlmError::InvalidArgument("map_reduce: inputs must not be empty".into()));
         }
-        let calls = futures::stream::iter(inputs.iter().map(|input| {
-            let text = text_of(input);
-            async move { self.client.chat(ChatRequest::simple(Some(mapper), &text)).await }
+        // Owned inputs: a stream of futures built by a closure over borrowed items is not
+        // `Send` for every lifetime, which the gateway's `Send` executors require.
+        let texts: Vec<String> = inputs.iter().map(text_of).collect();
+        let calls = futures::stream::iter(texts.into_iter().map(|text| async move {
+            self.client.chat(ChatRequest::simple(Some(mapper), &text)).await
         }))
         .buffered(FANOUT)
         .collect::<Vec<_>>()
@@ -345,10 +347,15 @@ impl Engines {
         let plan: Vec<(String, String)> = parse_plan(&plan_text)
             .filter(|p| !p.is_empty() && p.iter().all(|(w, _)| named.iter().any(|(n, _)| n == w)))
             .unwrap_or_else(|| named.iter().map(|(n, _)| (n.clone(), task.to_string())).collect());
-        let runs = futures::stream::iter(plan.iter().map(|(worker, instruction)| {
-            let prompt = named.iter().find(|(n, _)| n == worker).map(|(_, p)| p.clone()).unwrap_or_default();
-            let user = format!("Overall task: {task}\n\nYour assignment: {instruction}");
-            async move { self.client.chat(ChatRequest::simple(Some(&prompt), &user)).await }
+        let jobs: Vec<(String, String)> = plan
+            .iter()
+            .map(|(worker, instruction)| {
+                let prompt = named.iter().find(|(n, _)| n == worker).map(|(_, p)| p.clone()).unwrap_or_default();
+                (prompt, format!("Overall task: {task}\n\nYour assignment: {instruction}"))
+            })
+            .collect();
+        let runs = futures::stream::iter(jobs.into_iter().map(|(prompt, user)| async move {
+            self.client.chat(ChatRequest::simple(Some(&prompt), &user)).await
         }))
         .buffered(FANOUT)
         .collect::<Vec<_>>()

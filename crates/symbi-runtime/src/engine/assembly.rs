@@ -162,6 +162,19 @@ pub async fn assemble(
         (Component::Files, Arc::new(FilesExecutor::new(data_dir.join("workspaces")))),
         (Component::Vault, Arc::new(VaultExecutor::new(data_dir.join("vault")))),
     ];
+    // Context (memory, memory stores, knowledge, RAG) and the model provider.
+    let context = Arc::new(crate::gateway::context_executors::ContextExecutor::new(
+        symbi_context::ContextManager::open_sections(&data_dir, &config.context, &config.llm, pdp.clone(), sink.clone())
+            .await
+            .map_err(|e| AssemblyError::Other(format!("context manager: {e}")))?,
+        pdp.clone(),
+        sink.clone(),
+    ));
+    executors.push((Component::Memory, context.clone()));
+    executors.push((Component::Knowledge, context.clone()));
+    if context.has_llm() {
+        executors.push((Component::Llm, context.clone()));
+    }
     executors.extend(ext.executors);
     let mut tool_providers: Vec<Arc<dyn ToolProvider>> =
         vec![Arc::new(CommandTools::new(sandbox.clone(), tools.clone(), None))];
@@ -182,6 +195,15 @@ pub async fn assemble(
         tools: tool_providers,
         executors,
     })?;
+    let weak = Arc::downgrade(&engine.inner);
+    context.bind(
+        Arc::new(move |agent, name| {
+            let program = weak.upgrade()?.engine().program_of(agent).ok()?;
+            let item = program.program.memories().iter().find(|m| m.name == name)?;
+            crate::gateway::context_executors::store_spec(item).ok()
+        }),
+        Arc::downgrade(engine.gateway()),
+    );
     Ok(Assembled { engine, audit, policy, sandbox, tools, mcp })
 }
 

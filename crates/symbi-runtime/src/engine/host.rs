@@ -26,6 +26,11 @@ impl DslHost {
 /// A DSL value as a gateway argument: JSON with secrets revealed (only the executor sees
 /// it) and a flag so that logs and audit records redact it.
 fn arg(v: &Value) -> Arg {
+    // A memory store named as a plain identifier (GRAMMAR §4.11.3) is a ref; it reaches the
+    // gateway as `{kind, name}` so that the subject and the executor see its name.
+    if let Value::Ref(r) = v {
+        return Arg::plain(json!({ "kind": "memory_store", "name": r.as_str() }));
+    }
     let revealed = value::to_json_revealed_lossy(v);
     let secret = value::to_json_lossy(v) != revealed;
     Arg { value: revealed, secret }

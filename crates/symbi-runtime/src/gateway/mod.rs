@@ -9,6 +9,7 @@
 
 pub mod approvals;
 pub mod command_tools;
+pub mod context_executors;
 mod core;
 pub mod error;
 pub mod http;
