@@ -21,7 +21,7 @@ async fn system(data: &Path) -> Assembled {
 
 /// Loads `source` and runs its only agent with `input`.
 async fn run(sys: &Assembled, source: &str, input: Value) -> Result<ExecutionReport, ExecutionError> {
-    let agents = sys.engine.load_source("test.symbi", source, None).await.expect("program loads");
+    let agents = sys.engine.load_source("test.symbi", source).await.expect("program loads");
     let (_, id) = agents.into_iter().next().expect("one agent");
     sys.engine.run(id, input, ExecuteOptions::default()).await
 }
@@ -181,7 +181,7 @@ agent careful(text: String) -> String {
     }
 }
 "#;
-    let agents = sys.engine.load_source("test.symbi", src, None).await.unwrap();
+    let agents = sys.engine.load_source("test.symbi", src).await.unwrap();
     let id = agents[0].1;
     let approvals = sys.engine.gateway().approvals().clone();
 

@@ -94,7 +94,7 @@ pub async fn start(mut o: Options) -> Server {
     );
     let mut programs = Vec::new();
     for (file, src) in &o.programs {
-        engine.load_source(file, src, None).await.unwrap();
+        engine.load_source(file, src).await.unwrap();
         programs.push((file.clone(), engine.check_source(file, src).unwrap()));
     }
     let api = serve_api(engine.clone(), &cfg, &dir, metrics, &programs).await.unwrap();

@@ -345,32 +345,24 @@ impl Engine {
     pub async fn load_file(&self, path: &std::path::Path) -> Result<Vec<(String, AgentId)>, EngineError> {
         let source = std::fs::read_to_string(path)
             .map_err(|e| EngineError::Io { path: path.display().to_string(), message: e.to_string() })?;
-        self.load_source(&path.display().to_string(), &source, None).await
+        self.load_source(&path.display().to_string(), &source).await
     }
 
-    /// Parses, checks and registers every agent of a program (or only `only`). Valid
+    /// Parses, checks and registers every agent of a program (siblings must exist for
+    /// `delegate` and the like, so there is no partial load). Valid
     /// agents go Initializing → Ready; when the program has errors, its agents go
     /// Initializing → Failed with the diagnostics and the error lists them.
     pub async fn load_source(
         &self,
         file: &str,
         source: &str,
-        only: Option<&str>,
     ) -> Result<Vec<(String, AgentId)>, EngineError> {
         match symbi_dsl::load(file, source, &self.check_options()) {
             Ok(program) => {
                 let mut out = Vec::new();
                 for def in program.agents() {
-                    if only.is_some_and(|o| o != def.name()) {
-                        continue;
-                    }
                     let id = self.register(program.clone(), def.name(), Validation::Valid).await?;
                     out.push((def.name().to_string(), id));
-                }
-                if let Some(o) = only {
-                    if out.is_empty() {
-                        return Err(EngineError::AgentNameNotFound(o.to_string()));
-                    }
                 }
                 Ok(out)
             }
@@ -387,9 +379,6 @@ impl Engine {
                 for item in &parsed.program.items {
                     if let symbi_dsl::ast::Item::Agent(a) = item {
                         let name = a.name.name.to_string();
-                        if only.is_some_and(|o| o != name) {
-                            continue;
-                        }
                         let spec = AgentSpec::new(name);
                         let id = self.inner.runtime.create_agent(spec, Validation::Invalid(errors.clone())).await?;
                         self.push_history(id, id.to_string(), "created");

@@ -58,7 +58,7 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
         let outcome = async {
             // Every agent of the file is registered (siblings are callable by `delegate` and
             // the like); `--agent` only chooses which one runs.
-            let agents = match engine.load_source(&file_name, &source, None).await {
+            let agents = match engine.load_source(&file_name, &source).await {
                 Ok(agents) => agents,
                 Err(EngineError::Program { rendered, diagnostics, .. }) => {
                     match a.format {
@@ -66,9 +66,6 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
                         Format::Text => eprint!("{rendered}"),
                     }
                     return Err(anyhow::Error::new(AlreadyReported));
-                }
-                Err(EngineError::AgentNameNotFound(n)) => {
-                    return Err(usage(format!("{file_name} has no agent named `{n}`")));
                 }
                 Err(e) => return Err(e.into()),
             };
