@@ -144,7 +144,7 @@ async fn daemon(loaded: symbi_config::LoadedConfig) -> anyhow::Result<()> {
 pub fn agent_dirs(cfg: &symbi_config::Config) -> Vec<PathBuf> {
     let mut dirs = vec![cfg.data_dir().join("agents")];
     if let Some(d) = &cfg.runtime.agents_dir {
-        let d = cfg.under_data_dir(Some(d), "agents");
+        let d = cfg.under_data_dir(Some(d.as_path()), "agents");
         if !dirs.contains(&d) {
             dirs.push(d);
         }
