@@ -12,16 +12,20 @@ async fn official_python_client_works_unmodified() {
     let mut s = start(Options::default()).await;
     let id = s.create_agent("echo", ECHO).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/sdk_client.py");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .env("SYMBI_BASE", &s.base)
-        .env("SYMBI_TOKEN", &s.token)
-        .env("AGENT_ID", &id)
-        .env_remove("SYMBIONT_API_KEY")
-        .env_remove("SYMBIONT_BASE_URL")
-        .output()
-        .await
-        .unwrap();
+    let (base, token) = (s.base.clone(), s.token.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .env("SYMBI_BASE", base)
+            .env("SYMBI_TOKEN", token)
+            .env("AGENT_ID", id)
+            .env_remove("SYMBIONT_API_KEY")
+            .env_remove("SYMBIONT_BASE_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the Python client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("sdk ok"), "{stdout}");
