@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod bench;
 pub mod error;
 pub mod extract;
 pub mod external;

@@ -80,7 +80,13 @@ pub struct Extensions {
     pub tools: Vec<Arc<dyn ToolProvider>>,
     /// Executors of further components.
     pub executors: Vec<(Component, Arc<dyn Executor>)>,
+    /// Wraps the event sink before any component receives it (the API's metrics count
+    /// every event this way). The wrapper must forward every event unchanged.
+    pub sink_layer: Option<SinkLayer>,
 }
+
+/// A function that wraps the assembled event sink (see [`Extensions::sink_layer`]).
+pub type SinkLayer = Box<dyn FnOnce(Arc<dyn EventSink>) -> Arc<dyn EventSink> + Send>;
 
 /// The running system.
 pub struct Assembled {
@@ -122,6 +128,10 @@ pub async fn assemble(
     } else {
         tracing::warn!("audit is disabled by configuration ([security] audit_enabled = false): events are discarded");
         (None, Arc::new(NullSink))
+    };
+    let sink = match ext.sink_layer {
+        Some(layer) => layer(sink),
+        None => sink,
     };
     sink.record(EventDraft::new(types::RUNTIME, json!({ "event": "start", "version": env!("CARGO_PKG_VERSION") })))
         .await

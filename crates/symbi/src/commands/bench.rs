@@ -5,6 +5,7 @@
 //! `tokio::spawn` tasks. The baseline runs in a child process (`--side tokio`) so that
 //! neither side's resident memory is hidden by the other's freed heap.
 
+mod api;
 mod context;
 mod policy;
 
@@ -49,6 +50,9 @@ pub enum BenchCommand {
     /// MCP tool-call round trips over stdio and HTTP against the Python `mcp` client on the
     /// same server, and SchemaPin verification latency with a pinned key.
     Mcp(McpBenchArgs),
+    /// HTTP API requests/s and p50/p99 (health, status, execute) on loopback against a bare
+    /// axum server in the same run.
+    Api(api::ApiBenchArgs),
 }
 
 /// Which event sink the runtime publishes to during the benchmark.
@@ -396,6 +400,7 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Vectors(a) => context::bench_vectors(g, a),
         BenchCommand::Rag(a) => context::bench_rag(g, a),
         BenchCommand::Mcp(a) => mcp_bench(a),
+        BenchCommand::Api(a) => api::bench_api(g, a),
     }
 }
 

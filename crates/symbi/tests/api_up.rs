@@ -1,0 +1,247 @@
+//! End-to-end over a real `symbi up` process: agents loaded from the agents directory,
+//! per-component readiness, the README flow (a token, create an agent from DSL, execute it,
+//! read its history, scrape /metrics, fetch the OpenAPI document), a broken program
+//! reported without stopping the daemon, and a SIGTERM that drains and seals the audit log.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "up-test-token-0123456789";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 request (Connection: close); returns status and body.
+fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (len, rest) = s.split_once("\r\n").unwrap();
+        let n = usize::from_str_radix(len.trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+}
+
+fn json_of(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let (st, b) = http(port, method, path, Some(TOKEN), body);
+    (st, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+}
+
+struct Up {
+    child: Child,
+    lines: Vec<String>,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Up {
+    fn start(data: &Path, port: u16) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_symbi"))
+            .env_remove("SYMBI_CONFIG_PATH")
+            .env_remove("SYMBIONT_API_TOKEN")
+            .env("SYMBI_LOG_FORMAT", "json")
+            .env("SYMBI_API_TOKEN", TOKEN)
+            .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut up = Up { child, lines: Vec::new(), rx };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !up.lines.iter().any(|l| l.contains("symbi ready")) {
+            match up.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => up.lines.push(l),
+                Err(_) => {
+                    let _ = up.child.kill();
+                    panic!("no readiness line within 90 s; stderr:\n{}", up.lines.join("\n"));
+                }
+            }
+        }
+        up
+    }
+
+    fn ready_line(&self, component: &str) -> Option<&String> {
+        self.lines.iter().find(|l| l.contains(&format!("\"component\":\"{component}\"")))
+    }
+
+    /// SIGTERM, wait for exit; returns (success, all stderr lines).
+    fn stop(mut self) -> (bool, Vec<String>) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) }, 0);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(40) {
+                let _ = self.child.kill();
+                panic!("symbi up did not stop within the grace period:\n{}", self.lines.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(l) = self.rx.recv_timeout(Duration::from_secs(2)) {
+            self.lines.push(l);
+        }
+        (status.success(), self.lines)
+    }
+}
+
+const GREETER: &str = r#"
+schedule greet_daily {
+    cron: "0 0 8 * * *"
+    agent: greeter
+}
+
+agent greeter(name: String) -> String {
+    with timeout = 5s {
+        return "hello " + name;
+    }
+}
+"#;
+
+const ECHO: &str = "agent echo(msg: String) -> String {\n    with timeout = 5s {\n        return \"echo: \" + msg;\n    }\n}\n";
+
+#[test]
+fn up_loads_agents_serves_the_api_and_seals_the_audit_log_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(agents.join("greeter.symbi"), GREETER).unwrap();
+    std::fs::write(agents.join("broken.symbi"), "agent broken() -> String {\n    return 1 +;\n}\n").unwrap();
+    std::fs::write(agents.join("notes.txt"), "not a program").unwrap();
+    let port = free_port();
+    let up = Up::start(dir.path(), port);
+
+    for c in ["audit", "policy", "bus", "runtime", "api", "schedules"] {
+        let l = up.ready_line(c).unwrap_or_else(|| panic!("no readiness line for {c}:\n{}", up.lines.join("\n")));
+        assert!(l.contains("component ready"), "{l}");
+    }
+    // The sandbox tiers are reported either way (ready, or not ready with the fix).
+    let tier1 = up.ready_line("sandbox Tier1").expect("sandbox Tier1 reported");
+    assert!(tier1.contains("component ready") || tier1.contains("\"fix\""), "{tier1}");
+    // The broken program is reported with file:line:column, the daemon keeps going.
+    let broken = up.lines.iter().find(|l| l.contains("broken.symbi") && l.contains("program has errors")).expect("broken program reported");
+    assert!(broken.contains("broken.symbi:2:"), "{broken}");
+    assert!(up.ready_line("agents").is_some_and(|l| l.contains("degraded")));
+
+    // Public health; everything else needs the token.
+    let (st, h) = http(port, "GET", "/api/v1/health", None, None);
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(http(port, "GET", "/api/v1/health/ready", None, None).0, 200);
+    assert_eq!(http(port, "GET", "/api/v1/agents", None, None).0, 401);
+    assert_eq!(http(port, "GET", "/api/v1/agents", Some("nope"), None).0, 401);
+
+    // Loaded from the agents directory: greeter (Ready) and broken (Failed).
+    let (st, list) = json_of(port, "GET", "/api/v1/agents", None);
+    assert_eq!(st, 200);
+    let greeter = list.as_array().unwrap().iter().find(|a| a["name"] == "greeter").expect("greeter loaded").clone();
+    let broken = list.as_array().unwrap().iter().find(|a| a["name"] == "broken").expect("broken listed");
+    assert_eq!(broken["state"], "Failed");
+    // Its schedule item is served by the schedule engine.
+    let (_, sched) = json_of(port, "GET", "/api/v1/schedules", None);
+    assert!(sched.as_array().unwrap().iter().any(|j| j["name"] == "greet_daily"), "{sched}");
+
+    // The README flow: create from DSL, execute, history.
+    let (st, c) = json_of(port, "POST", "/api/v1/agents", Some(&json!({"name": "echo", "dsl": ECHO})));
+    assert_eq!(st, 200, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    let (st, ex) = json_of(port, "POST", &format!("/api/v1/agents/{id}/execute"), Some(&json!({"input": {"msg": "up"}})));
+    assert_eq!(st, 200, "{ex}");
+    let exec = ex["execution_id"].as_str().unwrap().to_string();
+    let gid = greeter["id"].as_str().unwrap();
+    let (st, gex) = json_of(port, "POST", &format!("/api/v1/agents/{gid}/execute"), Some(&json!({"input": "ops"})));
+    assert_eq!(st, 200, "{gex}");
+    let mut completed = false;
+    for _ in 0..500 {
+        let (_, h) = json_of(port, "GET", &format!("/api/v1/agents/{id}/history"), None);
+        if h["history"].as_array().unwrap().iter().any(|r| r["execution_id"] == exec.as_str() && r["status"] == "completed") {
+            completed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(completed, "the execution did not complete");
+
+    let (st, metrics) = http(port, "GET", "/metrics", Some(TOKEN), None);
+    assert_eq!(st, 200);
+    assert!(metrics.contains("# TYPE") && metrics.contains("symbi_"), "{metrics}");
+    assert!(metrics.contains("symbi_audit"), "audit appends are counted through the metered sink:\n{metrics}");
+    let (st, doc) = json_of(port, "GET", "/api-docs/openapi.json", None);
+    assert_eq!(st, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+
+    let (ok, lines) = up.stop();
+    assert!(ok, "exit status not 0:\n{}", lines.join("\n"));
+    let stopped = lines.iter().find(|l| l.contains("symbi stopped")).unwrap_or_else(|| panic!("{}", lines.join("\n")));
+    assert!(stopped.contains("\"audit_sealed\":true"), "{stopped}");
+
+    // The audit log verifies, contains the executions, and ends with the stop record.
+    let out = Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .env_remove("SYMBI_CONFIG_PATH")
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "audit verify failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn up_refuses_a_public_address_without_a_token_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .env_remove("SYMBI_CONFIG_PATH")
+        .env_remove("SYMBI_API_TOKEN")
+        .env_remove("SYMBIONT_API_TOKEN")
+        .env("SYMBI_LOG_FORMAT", "json")
+        .args(["up", "--listen", &format!("0.0.0.0:{}", free_port()), "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SYMBI_API_TOKEN"), "the error says how to fix it: {err}");
+    // Whatever started was stopped cleanly: the audit log verifies.
+    let v = Command::new(env!("CARGO_BIN_EXE_symbi")).env_remove("SYMBI_CONFIG_PATH").args(["audit", "verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+}
