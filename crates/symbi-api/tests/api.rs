@@ -439,7 +439,7 @@ async fn webhook_accepts_a_good_signature_and_rejects_bad_and_replayed_ones() {
     let body = json!({"event": "ticket.created"}).to_string();
 
     let r = s.client.post(&url).header("content-type", "application/json").header("x-signature", sign(body.as_bytes())).body(body.clone()).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
 
     // The same signed request again is a replay.
     let r = s.client.post(&url).header("content-type", "application/json").header("x-signature", sign(body.as_bytes())).body(body.clone()).send().await.unwrap();
@@ -485,17 +485,27 @@ async fn hundred_parallel_executes_all_complete() {
     for t in tasks {
         execs.push(t.await.unwrap());
     }
-    let unique: std::collections::HashSet<_> = execs.iter().collect();
+    let unique: std::collections::HashSet<String> = execs.iter().cloned().collect();
     assert_eq!(unique.len(), 100);
-    for e in &execs {
-        assert_eq!(s.wait_execution(&id, e).await, "completed");
+    // Every one of them completed, as the audit stream shows (the history keeps at most
+    // 100 records, contract 5.7, so 200 records evict the oldest).
+    let mut done = std::collections::HashSet::new();
+    for _ in 0..500 {
+        done = s.events_of("execution_completed").iter().filter_map(|d| d["execution_id"].as_str().map(str::to_string)).collect();
+        if unique.is_subset(&done) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert!(unique.is_subset(&done), "{} of 100 executions completed", unique.intersection(&done).count());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_send_drain_and_status() {
     let mut s = start(Options::default()).await;
-    let a = s.create_agent("echo", ECHO).await;
+    // Agents act only on grants: the sender's policy allows message_send.
+    let sender = "agent echo(msg: String) -> String {\n    capabilities = [\"message_send\"]\n    policy talk {\n        allow: [\"message_send\"]\n    }\n    with timeout = 5s {\n        return \"echo: \" + msg;\n    }\n}\n";
+    let a = s.create_agent("echo", sender).await;
     let b = s.create_agent("echo_b", &ECHO.replace("agent echo", "agent echo_b")).await;
     let (st, m) = s.post(&format!("/api/v1/agents/{b}/messages"), json!({"sender": a, "payload": "hello"})).await;
     assert_eq!(st, 200, "{m}");
@@ -512,6 +522,12 @@ async fn messages_send_drain_and_status() {
     assert_eq!(msgs[0]["sender"], a.as_str());
     let (_, again) = s.get(&format!("/api/v1/agents/{b}/messages")).await;
     assert_eq!(again["messages"], json!([]), "drained");
+    // Without a grant the bus refuses (default deny), and nothing is delivered.
+    let (st, denied) = s.post(&format!("/api/v1/agents/{a}/messages"), json!({"sender": b, "payload": "nope"})).await;
+    assert_eq!(st, 400, "{denied}");
+    assert!(denied["error"].as_str().is_some_and(|e| e.contains("denied by policy")), "{denied}");
+    let (_, inbox_a) = s.get(&format!("/api/v1/agents/{a}/messages")).await;
+    assert_eq!(inbox_a["messages"], json!([]));
     let (st, b2) = s.get("/api/v1/messages/not-a-uuid/status").await;
     assert_eq!((st, b2["code"].as_str()), (400, Some("INVALID_MESSAGE_ID")));
     s.stop().await;

@@ -21,6 +21,10 @@ async fn official_python_client_works_unmodified() {
             .env("AGENT_ID", id)
             .env_remove("SYMBIONT_API_KEY")
             .env_remove("SYMBIONT_BASE_URL")
+            // The SDK's own client-side setting, required by every user of this SDK: it
+            // refuses to construct a Client without a local JWT secret. The server sees only
+            // the bearer token.
+            .env("SYMBIONT_AUTH_JWT_SECRET_KEY", "sdk-local-secret-not-used-by-symbi")
             .output()
             .unwrap()
     })

@@ -1309,14 +1309,16 @@ impl Syncer {
             if let Some(s) = &self.shared {
                 s.lock().size = b.size_after;
             }
-            let mut it = b.results.into_iter();
-            for (ack, n) in b.groups {
-                ack.send(&mut it, n);
-            }
+            // Live subscribers first: whoever holds a receipt may rely on the stream
+            // already carrying that event.
             if let Some(tx) = &self.events {
                 for ev in b.stored {
                     let _ = tx.send(ev);
                 }
+            }
+            let mut it = b.results.into_iter();
+            for (ack, n) in b.groups {
+                ack.send(&mut it, n);
             }
         }
     }

@@ -732,6 +732,11 @@ impl DslRuleSet {
 
     /// The rules for an execution given its JSON input (bound as the interpreter binds
     /// it); `None` if the agent does not exist or the input does not bind.
+    ///
+    /// A `null` input stands for "no execution" (an operator acting in the agent's name,
+    /// e.g. a message sent through the API): every parameter is then bound to `null`, so
+    /// rules that do not mention parameters apply as written and conditions on parameters
+    /// see `null`.
     pub fn for_input(
         prog: Arc<LoadedProgram>,
         agent: &str,
@@ -740,7 +745,11 @@ impl DslRuleSet {
         schedule_policy: Option<&str>,
     ) -> Option<DslRuleSet> {
         let a = prog.agent(agent)?;
-        let (params, _) = crate::interp::exec::bind_input_pub(a, input).ok()?;
+        let params = match crate::interp::exec::bind_input_pub(a, input) {
+            Ok((params, _)) => params,
+            Err(_) if input.is_null() => vec![Value::Null; a.param_code.len()],
+            Err(_) => return None,
+        };
         DslRuleSet::new(prog.clone(), agent, params, initiator, schedule_policy)
     }
 

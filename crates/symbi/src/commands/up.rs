@@ -195,7 +195,7 @@ async fn load_agents(engine: &Engine, dirs: &[PathBuf]) -> Vec<(String, Arc<symb
                     continue;
                 }
             };
-            match engine.load_source(&file, &source, None).await {
+            match engine.load_source(&file, &source).await {
                 Ok(loaded) => {
                     agents += loaded.len();
                     let names: Vec<&str> = loaded.iter().map(|(n, _)| n.as_str()).collect();
