@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/symbi/target}"
 
 ./scripts/setup-host.sh
-cargo build --release --locked -p symbi
+cargo build --release --locked --workspace --bins
 SYMBI="$CARGO_TARGET_DIR/release/symbi"
 if [ -x ./scripts/build-images.sh ]; then ./scripts/build-images.sh; fi
 

@@ -41,7 +41,12 @@ fn otlp_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerPr
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(log: &LogSection, default_level: &str) {
     let level = if log.level.is_empty() { default_level } else { log.level.as_str() };
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The embedded vector store logs every WAL it opens at info; keep it to warnings unless
+    // the operator's filter names it.
+    if !level.contains("qdrant") {
+        filter = filter.add_directive("qdrant_edge=warn".parse().expect("static directive"));
+    }
     let json = match log.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

@@ -2,6 +2,7 @@
 //! through the real binary — `symbi dsl check`, `symbi dsl fmt`, `symbi run` — with the
 //! results GRAMMAR.md §7 documents, and their actions land in the signed audit log.
 //!
+//! Example 10 (command tools in Tier1 and Tier2 sandboxes) is ours, not GRAMMAR.md's.
 //! Examples 05, 06 and 08 need the context and LLM components and are exercised in
 //! `examples_context.rs`; 09 (the extensions) is checked here.
 
@@ -96,7 +97,7 @@ fn every_example_checks_clean_and_formats_idempotently() {
         assert_eq!(out.status.code(), Some(0), "{p}: fmt is not idempotent");
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), once);
     }
-    assert_eq!(n, 9, "the nine examples of GRAMMAR.md §7");
+    assert_eq!(n, 10, "the nine examples of GRAMMAR.md §7 and 10-sandboxed-tools");
 }
 
 #[test]
@@ -275,4 +276,65 @@ fn example_03_guarded_fetch_allows_listed_hosts_and_catches_the_denial() {
     // The WARNING the catch clause logs is part of the execution's record.
     assert!(events.iter().any(|e| e["details"].to_string().contains("blocked: ")), "log line missing");
     verify(d.path());
+}
+
+/// Example 10: command tools (the repository's `tools/`) called from DSL agents run in real
+/// sandbox containers — Tier1 (runc) and Tier2 (gVisor) — and the network tool is refused
+/// by policy. Needs Docker with runc and runsc (scripts/setup-host.sh).
+#[test]
+fn example_10_sandboxed_tools_run_in_tier1_and_tier2() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools").canonicalize().unwrap();
+    let config = d.path().join("symbi.toml");
+    // The shipped floor is Tier2 (`default_sandbox_tier = "gvisor"`); lowering it to Tier1
+    // lets the first agent's `sandbox = "Tier1"` (and the tools' low risk) decide.
+    std::fs::write(
+        &config,
+        format!("[sandbox]\ntools_dir = {:?}\n\n[security]\ndefault_sandbox_tier = \"docker\"\n", tools.display().to_string()),
+    )
+    .unwrap();
+    let with_config = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_symbi"))
+            .args(args)
+            .env("SYMBI_DATA_DIR", &data)
+            .env("SYMBI_CONFIG_PATH", &config)
+            .output()
+            .expect("run symbi")
+    };
+    let out = with_config(&["tools", "build-images"]);
+    assert!(out.status.success(), "build-images: {}", String::from_utf8_lossy(&out.stderr));
+
+    let path = example("10-sandboxed-tools.symbi");
+    for (agent, tier) in [("text_stats_runc", "Tier1"), ("text_stats_gvisor", "Tier2")] {
+        let out = with_config(&["run", &path, "--agent", agent, "--input", r#"{"text": "the quick brown fox"}"#, "--format", "json"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{agent}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            report["result"],
+            json!({"words": 4, "summary": {"words": 4, "chars": 19, "first": "the"}, "network": "denied"}),
+            "{agent}: {report}"
+        );
+
+        let events = audit_events(&data, agent);
+        for tool in ["word_count", "json_transform"] {
+            let outcome = events
+                .iter()
+                .find(|e| e["details"]["phase"] == "outcome" && e["details"]["action"] == tool)
+                .unwrap_or_else(|| panic!("{agent}: no outcome of {tool}"));
+            let ex = &outcome["details"]["execution"];
+            assert_eq!(ex["selection"]["tier"], tier, "{agent}/{tool}: {ex}");
+            assert_eq!(ex["network"], "none");
+            assert_eq!(ex["exit_status"]["code"], 0);
+            assert!(ex["output_digest"].as_str().is_some_and(|s| s.len() == 64), "{ex}");
+            assert!(ex["limits"]["memory_bytes"].as_u64().is_some_and(|m| m > 0), "{ex}");
+        }
+        // The network tool: denied before any container exists.
+        let probe = decisions(&events, "net_probe");
+        assert_eq!(probe.len(), 1, "{agent}");
+        assert_eq!(probe[0]["details"]["decision"], "Deny");
+        assert!(!events.iter().any(|e| e["details"]["action"] == "net_probe" && e["details"]["phase"] == "outcome"));
+    }
+    verify(&data);
 }

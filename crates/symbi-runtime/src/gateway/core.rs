@@ -172,6 +172,12 @@ pub fn digest(v: &Value) -> String {
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }
 
+fn redact_named(named: &[(String, Arg)]) -> Value {
+    Value::Object(
+        named.iter().map(|(k, a)| (k.clone(), if a.secret { json!("[REDACTED]") } else { a.value.clone() })).collect(),
+    )
+}
+
 fn redact(args: &[Arg]) -> Value {
     Value::Array(
         args.iter().map(|a| if a.secret { json!("[REDACTED]") } else { a.value.clone() }).collect(),
@@ -329,6 +335,7 @@ impl Gateway {
         let privacy_strict = redacts_by_default(&req.env);
         let include_input = (scope.audit.include_input || full) && !(privacy_strict && !scope.audit.include_input);
         let args_json = redact(&req.args);
+        let named_json = redact_named(&req.named);
         let mut details = json!({
             "phase": "decision",
             "action": req.name,
@@ -339,10 +346,12 @@ impl Gateway {
             },
             "conditions": decision.conditions(),
             "location": req.location,
-            "args_digest": digest(&args_json),
+            // The same preimage as the policy context's `args_digest` (docs/policies.md).
+            "args_digest": digest(&json!({ "args": args_json, "named": named_json })),
         });
         if include_input {
             details["args"] = args_json;
+            details["named"] = named_json;
         }
         self.record(scope, category, details).await?;
 
