@@ -44,6 +44,9 @@ pub enum BackendError {
         /// Positioned problems (empty when not about the DSL).
         diagnostics: Vec<DslDiagnostic>,
     },
+    /// The policy engine refused the operation.
+    #[error("{0}")]
+    Forbidden(String),
     /// Temporarily unable (shutting down, admission refused).
     #[error("{0}")]
     Unavailable(String),
@@ -67,6 +70,7 @@ fn engine_error(e: EngineError) -> BackendError {
             BackendError::Invalid { message, diagnostics }
         }
         EngineError::AgentNotFound(id) => BackendError::NotFound(id.0),
+        e @ EngineError::PolicyDenied { .. } => BackendError::Forbidden(e.to_string()),
         e @ (EngineError::AgentNameNotFound(_) | EngineError::AmbiguousAgent(_) | EngineError::NoProgram(_)) => {
             BackendError::Invalid { message: e.to_string(), diagnostics: Vec::new() }
         }

@@ -42,10 +42,10 @@ fn otlp_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerPr
 pub fn init(log: &LogSection, default_level: &str) {
     let level = if log.level.is_empty() { default_level } else { log.level.as_str() };
     let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    // The embedded vector store logs every WAL it opens at info; keep it to warnings unless
+    // The embedded vector store logs every WAL it opens at info; keep it to errors unless
     // the operator's filter names it.
     if !level.contains("qdrant") {
-        filter = filter.add_directive("qdrant_edge=warn".parse().expect("static directive"));
+        filter = filter.add_directive("qdrant_edge=error".parse().expect("static directive"));
     }
     let json = match log.format {
         LogFormat::Json => true,

@@ -246,3 +246,62 @@ fn up_refuses_a_public_address_without_a_token_and_exits_2() {
     let v = Command::new(env!("CARGO_BIN_EXE_symbi")).env_remove("SYMBI_CONFIG_PATH").args(["audit", "verify", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
+
+/// Issue 5's acceptance: a running `symbi up` changes behaviour when a policy file is
+/// edited — no restart. A Cedar `forbid` on `execute_agent` dropped into the watched policy
+/// directory refuses the next run (403, audited); removing it allows runs again.
+#[test]
+fn up_applies_edited_policy_files_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let up = Up::start(dir.path(), port);
+    let (st, c) = json_of(port, "POST", "/api/v1/agents", Some(&json!({"name": "echo", "dsl": ECHO})));
+    assert_eq!(st, 200, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    let execute = || http(port, "POST", &format!("/api/v1/agents/{id}/execute"), Some(TOKEN), Some(&json!({"input": {"msg": "x"}})));
+    assert_eq!(execute().0, 200, "allowed by the shipped defaults");
+
+    // Written the way an editor would not: a hidden temp file renamed into place.
+    let freeze = dir.path().join("policies/local/50-freeze.cedar");
+    std::fs::create_dir_all(freeze.parent().unwrap()).unwrap();
+    let tmp = dir.path().join("policies/local/.50-freeze.cedar.tmp");
+    std::fs::write(
+        &tmp,
+        "@id(\"freeze-echo\")\n@reason(\"echo is frozen for maintenance\")\nforbid(principal, action == Action::\"execute_agent\", resource == Agent::\"echo\");\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &freeze).unwrap();
+    let wait_for = |want: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (st, body) = execute();
+            if st == want {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "still {st} (want {want}) 10 s after the edit: {body}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let denied = wait_for(403);
+    assert!(denied.contains("denied by policy"), "{denied}");
+
+    std::fs::remove_file(&freeze).unwrap();
+    wait_for(200);
+
+    let (ok, lines) = up.stop();
+    assert!(ok, "{}", lines.join("\n"));
+    assert!(lines.iter().filter(|l| l.contains("policy set reloaded")).count() >= 2, "{}", lines.join("\n"));
+    // The refusal is in the signed audit log.
+    let out = Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .env_remove("SYMBI_CONFIG_PATH")
+        .args(["audit", "query", "--type", "policy_decision", "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.lines().any(|l| l.contains("\"enforcement_point\":\"execute_agent\"") && l.contains("frozen for maintenance")),
+        "no audited refusal:\n{text}"
+    );
+}

@@ -49,6 +49,9 @@ fn project(mode: &str, policy: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("policies");
     std::fs::create_dir_all(&pol).unwrap();
+    // The shipped runtime permits (who may start agents); they grant no tool.
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default/00-runtime.cedar");
+    std::fs::copy(runtime, pol.join("00-runtime.cedar")).unwrap();
     if let Some(p) = policy {
         std::fs::write(pol.join("mcp.cedar"), p).unwrap();
     }

@@ -32,6 +32,7 @@ fn map(e: BackendError, code: &'static str) -> ApiError {
             ApiError::new(StatusCode::BAD_REQUEST, code, message).with_details(json!({ "diagnostics": diagnostics }))
         }
         BackendError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m),
+        BackendError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, code, m),
         BackendError::Internal(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, m),
     }
 }

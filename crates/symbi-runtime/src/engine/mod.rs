@@ -36,7 +36,8 @@ use symbi_config::{Config, RuntimeMode};
 use symbi_dsl::host::{ExecutionContext, ExecutionLimits, MemoryMode};
 use symbi_dsl::{CheckOptions, LoadedProgram, Mode};
 use symbi_types::{
-    AgentId, AgentRuleSet, ErrorClass, EventDraft, EventSink, ExecutionId, PolicyDecisionPoint, Principal,
+    AgentId, AgentRuleSet, AgentState, Decision, ErrorClass, EventDraft, EventSink, ExecutionId, PolicyDecisionPoint,
+    Principal,
 };
 
 /// The DSL program of one registered agent (kept in the registry's program slot).
@@ -83,6 +84,15 @@ pub enum EngineError {
     /// The program has several agents and none was named.
     #[error("the program defines several agents ({0}); choose one")]
     AmbiguousAgent(String),
+    /// The policy engine refused to run the agent (`execute_agent` decided for the
+    /// initiator: API client, operator, schedule, webhook or calling agent).
+    #[error("running agent `{agent}` denied by policy: {reason}")]
+    PolicyDenied {
+        /// The agent's name.
+        agent: String,
+        /// The decision's reasons.
+        reason: String,
+    },
     /// The runtime refused.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -468,6 +478,7 @@ impl Engine {
         let prog = self.program_of(agent)?;
         let execution = opts.execution.unwrap_or_default();
         let entry = self.inner.runtime.get(agent).ok_or(EngineError::AgentNotFound(agent))?;
+        self.authorize_execution(agent, &prog.agent, entry.state() == AgentState::Suspended, &opts, execution)?;
         let mut spec = TaskSpec::default().execution(execution).record_execution(false);
         if let Some(k) = &opts.trigger_kind {
             spec = spec.trigger(k.clone());
@@ -482,6 +493,53 @@ impl Engine {
         })?;
         self.push_history(agent, execution.to_string(), "execution_started");
         Ok(ExecutionHandle { execution_id: execution, agent_id: agent, handle })
+    }
+
+    /// The `execute_agent` enforcement point: every run — API, CLI, schedule, webhook,
+    /// message, delegation — is decided by the policy engine for its initiator before
+    /// anything is queued (Cedar only: an agent's own rules govern what it does, not who may
+    /// start it). A denial is audited as a `policy_decision` event. Conditions cannot be
+    /// honoured at this point, so an allow with conditions is refused (fail closed).
+    fn authorize_execution(
+        &self,
+        agent: AgentId,
+        name: &str,
+        suspended: bool,
+        opts: &ExecuteOptions,
+        execution: ExecutionId,
+    ) -> Result<(), EngineError> {
+        let trigger = opts.trigger_kind.as_deref().unwrap_or("direct");
+        let by = opts.initiator.clone().unwrap_or_else(|| symbi_policy::requests::operator_principal(format!("runtime:{trigger}"), Vec::<String>::new()));
+        let target = symbi_policy::requests::AgentTarget { name: name.to_string(), id: Some(agent), suspended };
+        let req = symbi_policy::requests::execute_agent(by.clone(), &target, trigger);
+        let decision = self.inner.pdp.decide(&req, None);
+        let reason = match &decision {
+            Decision::Allow { .. } => return Ok(()),
+            Decision::AllowWithConditions { conditions, .. } => format!("conditions cannot be met when starting an execution: {conditions:?}"),
+            Decision::Deny { .. } => decision.reason(),
+        };
+        let details = json!({
+            "enforcement_point": "execute_agent",
+            "action": "execute_agent",
+            "decision": decision.outcome(),
+            "reasons": [reason.clone()],
+            "principal": by.name,
+            "trigger": trigger,
+            "execution_id": execution.to_string(),
+        });
+        let draft = EventDraft::new(symbi_types::event::types::POLICY_DECISION, details).agent(agent, name).execution(execution);
+        let sink = self.inner.sink.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(async move {
+                    if let Err(e) = sink.record(draft).await {
+                        tracing::error!(error = %e, "could not audit a refused execution");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(agent = name, %reason, "refused execution not audited: no async runtime"),
+        }
+        Err(EngineError::PolicyDenied { agent: name.to_string(), reason })
     }
 
     /// The body of an execution task (on a scheduler shard).
@@ -621,12 +679,13 @@ impl Engine {
     }
 
     /// Runs an agent by name to completion (CLI `symbi run`, delegation).
-    pub async fn run(&self, agent: AgentId, input: Value, opts: ExecuteOptions) -> Result<ExecutionReport, ExecutionError> {
+    pub async fn run(&self, agent: AgentId, input: Value, mut opts: ExecuteOptions) -> Result<ExecutionReport, ExecutionError> {
+        let execution_id = *opts.execution.get_or_insert_with(ExecutionId::new);
         match self.execute(agent, input, opts) {
             Ok(h) => h.wait().await,
             Err(e) => Err(ExecutionError {
-                execution_id: ExecutionId::new(),
-                kind: "ActionFailed".into(),
+                execution_id,
+                kind: if matches!(e, EngineError::PolicyDenied { .. }) { "PolicyDenied" } else { "ActionFailed" }.into(),
                 message: e.to_string(),
                 location: None,
                 rendered: format!("error: {e}"),

@@ -283,7 +283,9 @@ impl Gateway {
         let mut principal = Principal::agent(scope.agent_name.clone());
         principal.agent_id = Some(scope.agent_id);
         principal.capabilities = scope.capabilities.clone();
-        principal.attributes = scope.principal.clone();
+        // The agent acts as itself: who started the execution is context (`principal`),
+        // never the acting principal's own attributes (an API client's `type` would turn
+        // the agent into a Client).
         if let Some(t) = effective_min_tier(&req.env) {
             principal.attributes.insert("sandbox".into(), json!(t.as_str()));
         }

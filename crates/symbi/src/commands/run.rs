@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use symbi_runtime::engine::assembly::{AssemblyOptions, Extensions, assemble};
 use symbi_runtime::engine::{EngineError, ExecuteOptions};
-use symbi_types::Principal;
 
 /// `symbi run`.
 #[derive(Args, Debug)]
@@ -92,7 +91,11 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
             };
             let opts = ExecuteOptions {
                 trigger_kind: Some("cli".into()),
-                initiator: Some(Principal::agent(std::env::var("USER").unwrap_or_else(|_| "cli".into()))),
+                // The local user, as an operator of this runtime (Cedar `Operator`).
+                initiator: Some(symbi_policy::requests::operator_principal(
+                    std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+                    Vec::<String>::new(),
+                )),
                 ..ExecuteOptions::default()
             };
             match engine.run(id, input, opts).await {
