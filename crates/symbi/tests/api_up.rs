@@ -305,3 +305,84 @@ fn up_applies_edited_policy_files_without_restart() {
         "no audited refusal:\n{text}"
     );
 }
+
+/// The history records of agent `id` (newest first).
+fn history(port: u16, id: &str) -> Vec<Value> {
+    let (_, h) = json_of(port, "GET", &format!("/api/v1/agents/{id}/history"), None);
+    h["history"].as_array().cloned().unwrap_or_default()
+}
+
+fn completed_runs(port: u16, id: &str) -> usize {
+    history(port, id).iter().filter(|r| r["status"] == "completed").count()
+}
+
+/// Issue 8's acceptance: under `symbi up`, DSL agents exchange messages — a direct message,
+/// a request answered by a persistent agent, and a published event delivered to a
+/// subscriber — with policy and audit in the path (examples/agents/11-message-exchange).
+#[test]
+fn up_agents_exchange_direct_request_and_published_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents/11-message-exchange.symbi");
+    std::fs::copy(example, agents.join("11-message-exchange.symbi")).unwrap();
+    let port = free_port();
+    let up = Up::start(dir.path(), port);
+    assert!(up.lines.iter().any(|l| l.contains("\"message\":\"subscribed\"") && l.contains("incidents/>")), "{}", up.lines.join("\n"));
+
+    let (_, list) = json_of(port, "GET", "/api/v1/agents", None);
+    let id_of = |name: &str| {
+        list.as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("{name} not loaded: {list}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (reporter, keeper, incidents) = (id_of("reporter"), id_of("note_keeper"), id_of("incident_log"));
+    let (st, ex) = json_of(port, "POST", &format!("/api/v1/agents/{reporter}/execute"), Some(&json!({"input": {"title": "db down", "severity": "p1"}})));
+    assert_eq!(st, 200, "{ex}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while completed_runs(port, &reporter) < 1 || completed_runs(port, &keeper) < 2 || completed_runs(port, &incidents) < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "not every agent ran: reporter {:?}, note_keeper {:?}, incident_log {:?}",
+            history(port, &reporter),
+            history(port, &keeper),
+            history(port, &incidents)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, lines) = up.stop();
+    assert!(ok, "{}", lines.join("\n"));
+
+    let query = |agent: &str| -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_symbi"))
+            .env_remove("SYMBI_CONFIG_PATH")
+            .args(["audit", "query", "--agent", agent, "--format", "json", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    // The reporter's three actions were decided (allowed by its policy) and carried out.
+    let rep = query("reporter");
+    for action in ["send_to", "ask", "publish"] {
+        let decided = rep.iter().find(|e| e["details"]["phase"] == "decision" && e["details"]["action"] == action);
+        assert!(decided.is_some_and(|e| e["details"]["decision"] == "Allow"), "{action}: {rep:#?}");
+        let done = rep.iter().find(|e| e["details"]["phase"] == "outcome" && e["details"]["action"] == action);
+        assert!(done.is_some_and(|e| e["details"]["outcome"] == "ok"), "{action} outcome: {rep:#?}");
+    }
+    let result = rep.iter().find(|e| e["event_type"] == "execution_completed").expect("reporter completed");
+    let want = symbi_runtime::gateway::digest(&json!({"answer": "note 2 kept: severity p1", "published": true}));
+    assert_eq!(result["details"]["output_digest"], want.as_str(), "the request was answered by the second note");
+    // The keeper ran for the direct message and for the request, both triggered by messages.
+    let keeper_runs: Vec<Value> = query("note_keeper").into_iter().filter(|e| e["event_type"] == "execution_started").collect();
+    assert_eq!(keeper_runs.len(), 2, "{keeper_runs:#?}");
+    assert!(keeper_runs.iter().all(|e| e["details"]["trigger"]["kind"] == "message" && e["details"]["trigger"]["from"] == "reporter"));
+    // The subscriber ran once, for the event on incidents/p1.
+    let inc: Vec<Value> = query("incident_log").into_iter().filter(|e| e["event_type"] == "execution_started").collect();
+    assert_eq!(inc.len(), 1, "{inc:#?}");
+    assert_eq!(inc[0]["details"]["trigger"]["topic"], "incidents/p1");
+}
+

@@ -2,7 +2,8 @@
 //! through the real binary — `symbi dsl check`, `symbi dsl fmt`, `symbi run` — with the
 //! results GRAMMAR.md §7 documents, and their actions land in the signed audit log.
 //!
-//! Example 10 (command tools in Tier1 and Tier2 sandboxes) is ours, not GRAMMAR.md's.
+//! Examples 10 (command tools in Tier1 and Tier2 sandboxes) and 11 (agents talking over the
+//! bus, exercised under `symbi up` in `api_up.rs`) are ours, not GRAMMAR.md's.
 //! Examples 05, 06 and 08 need the context and LLM components and are exercised in
 //! `examples_context.rs`; 09 (the extensions) is checked here.
 
@@ -97,7 +98,7 @@ fn every_example_checks_clean_and_formats_idempotently() {
         assert_eq!(out.status.code(), Some(0), "{p}: fmt is not idempotent");
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), once);
     }
-    assert_eq!(n, 10, "the nine examples of GRAMMAR.md §7 and 10-sandboxed-tools");
+    assert_eq!(n, 11, "the nine examples of GRAMMAR.md §7, 10-sandboxed-tools and 11-message-exchange");
 }
 
 #[test]

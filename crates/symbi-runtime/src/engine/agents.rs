@@ -89,13 +89,54 @@ impl AgentsExecutor {
             delegation_depth: call.scope.delegation_depth + 1,
             ..ExecuteOptions::default()
         };
-        let handle = engine.execute(id, input, opts).map_err(|e| ActionError::failed(e.to_string()))?;
+        let handle = engine.execute(id, input, opts).map_err(|e| match e {
+            e @ super::EngineError::PolicyDenied { .. } => ActionError::PolicyDenied { reason: e.to_string() },
+            e => ActionError::failed(e.to_string()),
+        })?;
         let fut = handle.wait();
         let report = match timeout {
             Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ActionError::Timeout(t))?,
             None => fut.await,
         };
         report.map(|r| r.result).map_err(|e| callee_failed(agent, e))
+    }
+
+    /// `ask` to a persistent agent is a request/response over the bus: routed by policy
+    /// (`message_send`, the asking agent's rules included), answered by the callee's inbox
+    /// loop with its execution's result. `None` when there is no bus or the callee is not
+    /// persistent (then `ask` runs the callee directly, like `delegate`).
+    async fn ask_over_bus(&self, call: &Call<'_>, agent: &str, message: &Value) -> Result<Option<Value>, ActionError> {
+        let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+        let engine = inner.engine();
+        let Some(bus) = engine.bus().cloned() else { return Ok(None) };
+        let id = engine.agent_named(agent).ok_or_else(|| ActionError::UnknownAction { name: agent.to_string() })?;
+        let persistent = engine.runtime().get(id).is_some_and(|e| e.persistence() != crate::Persistence::Ephemeral);
+        if !persistent {
+            return Ok(None);
+        }
+        let mut from = Principal::agent(call.scope.agent_name.clone());
+        from.agent_id = Some(call.scope.agent_id);
+        from.capabilities = call.scope.capabilities.clone();
+        let mut opts = symbi_bus::SendOptions::default().execution(call.scope.execution);
+        if let Some(r) = &call.scope.rules {
+            opts = opts.rules(r.clone());
+        }
+        // The gateway decided and conditioned this very action (`ask`, invoke_agent).
+        opts.conditions_satisfied = true;
+        let payload = match message {
+            Value::String(s) => s.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let timeout = call.options.timeout.unwrap_or(Duration::from_secs(30));
+        match bus.request(&from, id, payload, timeout, opts).await {
+            Ok(reply) => {
+                let text = reply.payload_str().map(str::to_string).unwrap_or_default();
+                Ok(Some(serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))))
+            }
+            Err(symbi_bus::BusError::PolicyDenied { reason, .. }) => Err(ActionError::PolicyDenied { reason }),
+            Err(symbi_bus::BusError::Timeout { .. }) => Err(ActionError::Timeout(timeout)),
+            Err(e) => Err(ActionError::Failed { kind: Some("BusError".into()), message: e.to_string(), details: None }),
+        }
     }
 
     async fn fanout(&self, call: &Call<'_>, race: bool) -> Result<Value, ActionError> {
@@ -171,7 +212,10 @@ impl Executor for AgentsExecutor {
             "ask" => {
                 let agent = req.arg_str(0, "agent").ok_or_else(|| ActionError::failed("`ask` needs an agent name"))?.to_string();
                 let message = req.arg(1, "message").map(|a| a.value.clone()).unwrap_or(Value::Null);
-                let reply = self.delegate(&call, &agent, message, None).await?;
+                let reply = match self.ask_over_bus(&call, &agent, &message).await? {
+                    Some(reply) => reply,
+                    None => self.delegate(&call, &agent, message, None).await?,
+                };
                 match reply {
                     Value::String(s) => Value::String(s),
                     other => Value::String(other.to_string()),

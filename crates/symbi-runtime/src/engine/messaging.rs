@@ -2,6 +2,22 @@
 //! each message delivered to a persistent agent starts an execution whose input is the
 //! message payload and whose `trigger()` is `{kind: "message", from, topic}`; a request
 //! is answered with the execution's result.
+//!
+//! Topic subscriptions of DSL agents come from the file's metadata (the grammar has no
+//! subscription item; metadata keys other than the known ones are the program's own):
+//!
+//! ```text
+//! metadata {
+//!     subscriptions: { alert_sink: ["alerts/>"], auditor: ["orders/*"] }
+//! }
+//! ```
+//!
+//! Each pattern is subscribed when the agent is registered — decided by policy like every
+//! subscription (`subscribe` on the `Topic`, the agent's own DSL rules included, so the
+//! agent's policy needs e.g. `allow: ["subscribe"]`). A refused or malformed subscription is
+//! logged and audited by the bus; the agent stays registered. Every message published to a
+//! matching topic starts an execution of the agent with the payload as input and
+//! `trigger()` = `{kind: "message", from, topic}` (publish/subscribe is at most once).
 
 use super::{Engine, ExecuteOptions, Inner};
 use crate::gateway::{ActionError, ActionOutput, Call, Executor};
@@ -122,4 +138,66 @@ pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
             }
         }
     });
+}
+
+/// The topic patterns `metadata { subscriptions: { AGENT: [..] } }` gives `agent`.
+pub(crate) fn subscriptions_of(program: &symbi_dsl::LoadedProgram, agent: &str) -> Vec<String> {
+    let Some(Value::Object(map)) = program.metadata().get("subscriptions") else { return Vec::new() };
+    match map.get(agent) {
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Subscribes agent `agent` (registered as `name`) to `patterns`; each message starts an
+/// execution (see the module documentation).
+pub(crate) fn start_subscriptions(engine: Engine, agent: AgentId, name: &str, capabilities: Vec<String>, patterns: Vec<String>) {
+    let Some(bus) = engine.bus().cloned() else { return };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(%agent, "no async runtime; the agent's subscriptions are not started");
+        return;
+    };
+    let mut principal = Principal::agent(name.to_string());
+    principal.agent_id = Some(agent);
+    principal.capabilities = capabilities;
+    for pattern in patterns {
+        let (bus, engine, principal) = (bus.clone(), engine.clone(), principal.clone());
+        handle.spawn(async move {
+            let mut opts = SendOptions::default();
+            if let Some(r) = engine.rules_for(agent, &Value::Null, None) {
+                opts = opts.rules(r);
+            }
+            let mut sub = match bus.subscribe(&principal, &pattern, opts).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(agent = %principal.name, pattern, error = %e, "subscription refused");
+                    return;
+                }
+            };
+            tracing::info!(agent = %principal.name, pattern, "subscribed");
+            while let Some(msg) = sub.recv().await {
+                if engine.runtime().get(agent).is_none() {
+                    break;
+                }
+                let input = msg
+                    .payload_str()
+                    .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
+                    .unwrap_or(Value::Null);
+                let from = engine.runtime().get(msg.sender).map(|e| e.name().to_string()).unwrap_or_else(|| msg.sender.to_string());
+                let opts = ExecuteOptions {
+                    trigger: Some(json!({
+                        "kind": "message",
+                        "from": from,
+                        "topic": msg.topic.as_ref().map(|t| t.as_str().to_string()),
+                    })),
+                    trigger_kind: Some("message".into()),
+                    ..ExecuteOptions::default()
+                };
+                if let Err(e) = engine.execute(agent, input, opts) {
+                    tracing::warn!(agent = %principal.name, error = %e, "a published message did not start an execution");
+                }
+            }
+        });
+    }
 }

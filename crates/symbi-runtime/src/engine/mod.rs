@@ -437,6 +437,10 @@ impl Engine {
         if def.is_persistent() {
             messaging::start_inbox_loop(self.clone(), id);
         }
+        let patterns = messaging::subscriptions_of(&program, agent);
+        if !patterns.is_empty() {
+            messaging::start_subscriptions(self.clone(), id, display, def.capabilities().to_vec(), patterns);
+        }
         Ok(id)
     }
 
