@@ -25,6 +25,8 @@ CALLS = {
     "evaluate_policy": {"request": {
         "principal": {"agent_id": None, "name": "greeter"}, "category": "invoke_tool", "name": "read_logs",
         "subject": {"kind": "tool", "name": "read_logs"}}},
+    "execute_agent": {"agent": "greeter", "input": {"name": "mcp"}},
+    "query_audit": {"agent": "greeter", "limit": 200},
 }
 
 

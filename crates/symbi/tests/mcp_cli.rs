@@ -158,3 +158,66 @@ fn strict_mode_refuses_an_unsigned_tool_even_when_policy_permits_it() {
     assert!(!text.contains("\"mcp_server\""), "a refused tool must not run: {text}");
     verify_audit(dir.path());
 }
+
+/// `symbi mcp` serves the assembled runtime to a real MCP client (the Python `mcp` SDK over
+/// stdio): `execute_agent` runs an agent of the agents directory through the engine,
+/// `evaluate_policy` asks the real policy engine, `query_audit` / `verify_audit` read the
+/// signed log — which verifies afterwards, sealed.
+#[test]
+fn symbi_mcp_serves_the_runtime_to_the_python_mcp_client() {
+    let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+    let python = Path::new(&deps).join("mcp-venv/bin/python");
+    assert!(python.exists(), "missing {} — run scripts/setup-test-deps.sh", python.display());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("agents")).unwrap();
+    std::fs::write(
+        data.join("agents/greeter.symbi"),
+        "agent greeter(name: String) -> String {\n    with timeout = 5s {\n        return \"hello \" + name;\n    }\n}\n",
+    )
+    .unwrap();
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../symbi-mcp-server/tests/client.py");
+    let out = Command::new(python)
+        .arg(client)
+        .arg("--stdio")
+        .arg(env!("CARGO_BIN_EXE_symbi"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("mcp")
+        .env_remove("SYMBI_CONFIG_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let tools: Vec<&str> = r["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for t in ["list_agents", "execute_agent", "evaluate_policy", "query_audit", "verify_audit", "check_dsl"] {
+        assert!(tools.contains(&t), "{t} not listed: {tools:?}");
+    }
+    let res = &r["results"];
+    let ex = &res["execute_agent"];
+    assert_eq!(ex["is_error"], false, "{ex}");
+    assert!(ex.to_string().contains("hello mcp"), "{ex}");
+    // The real engine: no permit for greeter's read_logs tool → Deny (default deny).
+    assert!(res["evaluate_policy"].to_string().contains("Deny"), "{}", res["evaluate_policy"]);
+    let q = &res["query_audit"];
+    assert_eq!(q["is_error"], false, "{q}");
+    assert!(q.to_string().contains("execution_completed"), "the run is in the signed log: {q}");
+    let v = &res["verify_audit"];
+    assert_eq!(v["is_error"], false, "{v}");
+    assert!(v["structured"]["ok"] == true || v["text"].as_str().is_some_and(|t| t.contains("\"ok\":true")), "{v}");
+    assert_eq!(res["check_dsl_bad"]["structured"]["ok"], false, "{}", res["check_dsl_bad"]);
+
+    // After the session the log is sealed and verifies; it holds the MCP calls.
+    let verify = Command::new(env!("CARGO_BIN_EXE_symbi")).env_remove("SYMBI_CONFIG_PATH").arg("--data-dir").arg(&data).args(["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let calls = Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .env_remove("SYMBI_CONFIG_PATH")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "query", "--type", "mcp_call", "--format", "json"])
+        .output()
+        .unwrap();
+    let calls = String::from_utf8_lossy(&calls.stdout);
+    assert!(calls.lines().count() >= tools.len(), "every MCP call is audited:\n{calls}");
+}

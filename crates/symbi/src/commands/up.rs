@@ -173,7 +173,7 @@ fn symbi_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Loads every program of `dirs` into the engine. Returns the programs that loaded (their
 /// schedules and webhooks are served); a program with errors is reported with its
 /// diagnostics and its agents are registered as `Failed`.
-async fn load_agents(engine: &Engine, dirs: &[PathBuf]) -> Vec<(String, Arc<symbi_dsl::LoadedProgram>)> {
+pub(crate) async fn load_agents(engine: &Engine, dirs: &[PathBuf]) -> Vec<(String, Arc<symbi_dsl::LoadedProgram>)> {
     let mut programs = Vec::new();
     let (mut agents, mut failed_files) = (0usize, 0usize);
     for dir in dirs {
