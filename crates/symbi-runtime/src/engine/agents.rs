@@ -114,19 +114,9 @@ impl AgentsExecutor {
         if !persistent {
             return Ok(None);
         }
-        let mut from = Principal::agent(call.scope.agent_name.clone());
-        from.agent_id = Some(call.scope.agent_id);
-        from.capabilities = call.scope.capabilities.clone();
-        let mut opts = symbi_bus::SendOptions::default().execution(call.scope.execution);
-        if let Some(r) = &call.scope.rules {
-            opts = opts.rules(r.clone());
-        }
         // The gateway decided and conditioned this very action (`ask`, invoke_agent).
-        opts.conditions_satisfied = true;
-        let payload = match message {
-            Value::String(s) => s.clone().into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
+        let (from, opts) = super::messaging::sender_of(call);
+        let payload = super::messaging::payload_bytes(message);
         let timeout = call.options.timeout.unwrap_or(Duration::from_secs(30));
         match bus.request(&from, id, payload, timeout, opts).await {
             Ok(reply) => {

@@ -47,7 +47,7 @@ fn bus_error(e: BusError) -> ActionError {
 }
 
 /// A payload as bytes: strings as they are, anything else as compact JSON.
-fn payload_bytes(v: &Value) -> Vec<u8> {
+pub(crate) fn payload_bytes(v: &Value) -> Vec<u8> {
     match v {
         Value::String(s) => s.clone().into_bytes(),
         other => other.to_string().into_bytes(),
@@ -58,15 +58,7 @@ fn payload_bytes(v: &Value) -> Vec<u8> {
 impl Executor for BusExecutor {
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
-        let mut from = Principal::agent(call.scope.agent_name.clone());
-        from.agent_id = Some(call.scope.agent_id);
-        from.capabilities = call.scope.capabilities.clone();
-        let mut opts = SendOptions::default().execution(call.scope.execution);
-        if let Some(r) = &call.scope.rules {
-            opts = opts.rules(r.clone());
-        }
-        // The gateway decided this very action and honoured its conditions.
-        opts.conditions_satisfied = true;
+        let (from, opts) = sender_of(&call);
         let payload = req.arg(1, "payload").or_else(|| req.arg(1, "message")).map(|a| a.value.clone()).unwrap_or(Value::Null);
         match req.name.as_str() {
             "publish" => {
@@ -85,6 +77,40 @@ impl Executor for BusExecutor {
             other => Err(ActionError::UnknownAction { name: other.into() }),
         }
     }
+}
+
+/// The input (the payload: JSON when it parses, else the text) and options of the execution
+/// a delivered message starts; `trigger()` is `{kind: "message", from, topic}`.
+fn message_run(engine: &Engine, msg: &symbi_bus::Message) -> (Value, ExecuteOptions) {
+    let input = msg
+        .payload_str()
+        .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
+        .unwrap_or(Value::Null);
+    let from = engine.runtime().get(msg.sender).map(|e| e.name().to_string()).unwrap_or_else(|| msg.sender.to_string());
+    let opts = ExecuteOptions {
+        trigger: Some(json!({
+            "kind": "message",
+            "from": from,
+            "topic": msg.topic.as_ref().map(|t| t.as_str().to_string()),
+        })),
+        trigger_kind: Some("message".into()),
+        ..ExecuteOptions::default()
+    };
+    (input, opts)
+}
+
+/// The acting agent of a call as a bus principal, and send options carrying its DSL rules
+/// and execution, with the gateway's decision of this very action marked as honoured.
+pub(crate) fn sender_of(call: &Call<'_>) -> (Principal, SendOptions) {
+    let mut from = Principal::agent(call.scope.agent_name.clone());
+    from.agent_id = Some(call.scope.agent_id);
+    from.capabilities = call.scope.capabilities.clone();
+    let mut opts = SendOptions::default().execution(call.scope.execution);
+    if let Some(r) = &call.scope.rules {
+        opts = opts.rules(r.clone());
+    }
+    opts.conditions_satisfied = true;
+    (from, opts)
 }
 
 /// Starts the message loop of a persistent agent (if the engine has a bus).
@@ -106,21 +132,7 @@ pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
             if engine.runtime().get(agent).is_none() {
                 break;
             }
-            let msg = delivery.message().clone();
-            let input = msg
-                .payload_str()
-                .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
-                .unwrap_or(Value::Null);
-            let from_name = engine.runtime().get(msg.sender).map(|e| e.name().to_string());
-            let opts = ExecuteOptions {
-                trigger: Some(json!({
-                    "kind": "message",
-                    "from": from_name.unwrap_or_else(|| msg.sender.to_string()),
-                    "topic": msg.topic.as_ref().map(|t| t.as_str().to_string()),
-                })),
-                trigger_kind: Some("message".into()),
-                ..ExecuteOptions::default()
-            };
+            let (input, opts) = message_run(&engine, delivery.message());
             let outcome = match engine.execute(agent, input, opts) {
                 Ok(h) => h.wait().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -180,20 +192,7 @@ pub(crate) fn start_subscriptions(engine: Engine, agent: AgentId, name: &str, ca
                 if engine.runtime().get(agent).is_none() {
                     break;
                 }
-                let input = msg
-                    .payload_str()
-                    .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
-                    .unwrap_or(Value::Null);
-                let from = engine.runtime().get(msg.sender).map(|e| e.name().to_string()).unwrap_or_else(|| msg.sender.to_string());
-                let opts = ExecuteOptions {
-                    trigger: Some(json!({
-                        "kind": "message",
-                        "from": from,
-                        "topic": msg.topic.as_ref().map(|t| t.as_str().to_string()),
-                    })),
-                    trigger_kind: Some("message".into()),
-                    ..ExecuteOptions::default()
-                };
+                let (input, opts) = message_run(&engine, &msg);
                 if let Err(e) = engine.execute(agent, input, opts) {
                     tracing::warn!(agent = %principal.name, error = %e, "a published message did not start an execution");
                 }
