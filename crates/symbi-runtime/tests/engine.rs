@@ -213,3 +213,33 @@ async fn wait_for_hold(approvals: &symbi_runtime::gateway::approvals::ApprovalMa
     }
     panic!("no hold appeared");
 }
+
+/// An ephemeral agent's `remember` state is scoped to its execution and released when the
+/// execution ends: the next run does not see it, and nothing is kept for the finished one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_state_is_released_when_the_execution_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let sys = system(d.path()).await;
+    let src = r#"
+agent scratch(v: int) -> Map<String, Any> {
+    capabilities = ["memory_read", "memory_write"]
+    policy own {
+        allow: ["memory_read", "memory_write"]
+    }
+    with memory = "ephemeral", timeout = 5s {
+        let before = recall("k");
+        remember("k", v);
+        return { before: before, now: recall("k") };
+    }
+}
+"#;
+    let agents = sys.engine.load_source("scratch.symbi", src).await.unwrap();
+    let id = agents[0].1;
+    let first = sys.engine.run(id, json!({"v": 1}), ExecuteOptions::default()).await.unwrap();
+    assert_eq!(first.result, json!({"before": null, "now": 1}));
+    let scope = symbi_context::StateScope::Execution { agent: "scratch".into(), execution: first.execution_id };
+    assert!(sys.context.context().state().snapshot(&scope).unwrap().is_empty(), "state kept after the execution ended");
+    let second = sys.engine.run(id, json!({"v": 2}), ExecuteOptions::default()).await.unwrap();
+    assert_eq!(second.result, json!({"before": null, "now": 2}));
+    sys.shutdown(Duration::from_secs(5)).await;
+}

@@ -103,6 +103,9 @@ pub struct Assembled {
     /// The MCP servers, when `[mcp]` or `MCP_SERVER_DISCOVERY` declares any (their tools are
     /// gateway tools after the command tools).
     pub mcp: Option<symbi_mcp::McpManager>,
+    /// Memory, memory stores, knowledge and the model provider (the executor the gateway
+    /// routes those actions to).
+    pub context: Arc<crate::gateway::context_executors::ContextExecutor>,
 }
 
 /// Assembles the system described by `config` under `data_dir`.
@@ -214,7 +217,7 @@ pub async fn assemble(
         }),
         Arc::downgrade(engine.gateway()),
     );
-    Ok(Assembled { engine, audit, policy, sandbox, tools, mcp })
+    Ok(Assembled { engine, audit, policy, sandbox, tools, mcp, context })
 }
 
 impl Assembled {

@@ -621,6 +621,8 @@ impl Engine {
             schedule_policy: opts.schedule_policy.clone(),
         };
         let out = symbi_dsl::execute(prog.program.clone(), &prog.agent, input, ctx, host).await;
+        // Working memory (ephemeral `remember` state) does not outlive the execution.
+        self.gateway().end_execution(execution);
         task.report_memory(0);
         match out {
             Ok(o) => {

@@ -295,6 +295,10 @@ impl ContextExecutor {
 
 #[async_trait]
 impl Executor for ContextExecutor {
+    fn end_execution(&self, execution: symbi_types::ExecutionId) {
+        self.ctx.end_execution(execution);
+    }
+
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ActionOutput, ActionError>> + Send + 'a>>;
         match call.category {

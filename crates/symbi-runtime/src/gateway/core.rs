@@ -68,6 +68,10 @@ impl From<Value> for ActionOutput {
 pub trait Executor: Send + Sync {
     /// Performs the call.
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError>;
+
+    /// Called once when an execution has ended (completed or failed): release whatever
+    /// the executor kept for it (e.g. an ephemeral agent's working memory).
+    fn end_execution(&self, _execution: symbi_types::ExecutionId) {}
 }
 
 /// A tool as the gateway sees it (subject attributes `{name, kind, server, schema_verified,
@@ -185,6 +189,13 @@ fn redact(args: &[Arg]) -> Value {
 }
 
 impl Gateway {
+    /// Tells every executor that `execution` has ended.
+    pub fn end_execution(&self, execution: symbi_types::ExecutionId) {
+        for e in self.executors.values() {
+            e.end_execution(execution);
+        }
+    }
+
     /// Starts building a gateway over a decision point and an audit sink.
     pub fn builder(
         pdp: Arc<dyn PolicyDecisionPoint>,
