@@ -178,10 +178,13 @@ async fn release_notes_for_internal_audience_come_from_the_model_and_are_audited
     assert!(call["latency_ms"].is_u64(), "{outcome}");
     assert_eq!(call["prompt_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(call["answer_sha256"].as_str().unwrap().len(), 64);
-    assert!(
-        events.iter().any(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Allow"),
-        "{events:#?}"
-    );
+    let decision = events
+        .iter()
+        .find(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Allow")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    // The decision was about the model that answered (policies can name models).
+    assert_eq!(decision["details"]["subject"]["name"], "gpt-4o-mini", "{decision}");
+    assert_eq!(decision["details"]["subject"]["attrs"]["provider"].as_str(), Some(server.base_url().trim_end_matches('/')), "{decision}");
     tokio::task::spawn_blocking(move || verify_audit(&data)).await.unwrap();
 }
 

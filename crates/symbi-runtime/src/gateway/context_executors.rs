@@ -295,6 +295,23 @@ impl ContextExecutor {
 
 #[async_trait]
 impl Executor for ContextExecutor {
+    /// An LLM call without `model:` is answered by the configured model: the subject
+    /// names it (and the provider's base URL), so policies can say which agent may use
+    /// which model.
+    fn complete_subject(&self, subject: &mut Subject) {
+        if subject.kind != SubjectKind::Llm {
+            return;
+        }
+        let Some(engines) = self.ctx.llm() else { return };
+        let cfg = engines.client().config();
+        if subject.name.is_empty() {
+            subject.name = cfg.model.clone();
+            subject.attrs.insert("name".into(), Value::String(cfg.model.clone()));
+            subject.attrs.insert("model".into(), Value::String(cfg.model.clone()));
+        }
+        subject.attrs.insert("provider".into(), Value::String(cfg.base_url.clone()));
+    }
+
     fn end_execution(&self, execution: symbi_types::ExecutionId) {
         self.ctx.end_execution(execution);
     }

@@ -69,6 +69,11 @@ pub trait Executor: Send + Sync {
     /// Performs the call.
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError>;
 
+    /// Completes the policy subject of a call this executor will perform with what only it
+    /// knows (e.g. the model and provider that will answer an LLM call), before the
+    /// decision.
+    fn complete_subject(&self, _subject: &mut Subject) {}
+
     /// Called once when an execution has ended (completed or failed): release whatever
     /// the executor kept for it (e.g. an ephemeral agent's working memory).
     fn end_execution(&self, _execution: symbi_types::ExecutionId) {}
@@ -257,6 +262,9 @@ impl Gateway {
             let mut subject = services::subject_for(spec, req);
             if subject.kind == SubjectKind::Agent {
                 self.complete_agent_subject(&mut subject);
+            }
+            if let Some(exec) = self.executors.get(&spec.component) {
+                exec.complete_subject(&mut subject);
             }
             return Ok((spec.category, subject, Target::Service(spec)));
         }
