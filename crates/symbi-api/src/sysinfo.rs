@@ -69,7 +69,10 @@ impl CpuMeter {
 }
 
 fn num_cpus() -> f64 {
-    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+    // available_parallelism reads the cgroup quota files on every call; the answer does not
+    // change while the process runs, and health/metrics ask it per request.
+    static CPUS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64))
 }
 
 /// Bytes under `dir` (regular files, not following symlinks; bounded walk).

@@ -122,7 +122,17 @@ impl Up {
         while let Ok(l) = self.rx.recv_timeout(Duration::from_secs(2)) {
             self.lines.push(l);
         }
-        (status.success(), self.lines)
+        (status.success(), std::mem::take(&mut self.lines))
+    }
+}
+
+/// A failing test must not leave a daemon behind.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

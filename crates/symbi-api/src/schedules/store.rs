@@ -13,7 +13,13 @@ pub struct Store {
     dir: PathBuf,
     /// Serialises writers, so the last write of a job is its latest state.
     pub(super) write: Mutex<()>,
+    /// The last write probe (when, result): health is public and frequent, and a probe is
+    /// a file create + unlink, so it runs at most once per [`PROBE_TTL`].
+    probe: Mutex<Option<(std::time::Instant, bool)>>,
 }
+
+/// How long a write probe of the store stays valid.
+const PROBE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A job file that could not be read (it is left in place and reported).
 #[derive(Debug)]
@@ -28,7 +34,7 @@ impl Store {
     /// Opens (and creates) the directory.
     pub fn open(dir: &Path) -> std::io::Result<Store> {
         std::fs::create_dir_all(dir)?;
-        Ok(Store { dir: dir.to_path_buf(), write: Mutex::new(()) })
+        Ok(Store { dir: dir.to_path_buf(), write: Mutex::new(()), probe: Mutex::new(None) })
     }
 
     /// The directory.
@@ -84,9 +90,16 @@ impl Store {
 
     /// Whether the directory can be written (`store_accessible` of the health endpoint).
     pub fn accessible(&self) -> bool {
+        let mut last = self.probe.lock();
+        if let Some((at, ok)) = *last {
+            if at.elapsed() < PROBE_TTL {
+                return ok;
+            }
+        }
         let probe = self.dir.join(".probe");
         let ok = std::fs::write(&probe, b"ok").is_ok();
         let _ = std::fs::remove_file(&probe);
+        *last = Some((std::time::Instant::now(), ok));
         ok
     }
 }
