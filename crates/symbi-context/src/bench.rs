@@ -42,6 +42,10 @@ pub struct VectorBenchOptions {
     pub dir: PathBuf,
     /// Random seed.
     pub seed: u64,
+    /// 0: uniformly random unit vectors (no structure: the worst case for any ANN index,
+    /// every point is almost equidistant from every other). N > 0: vectors (and queries)
+    /// scattered around N random centres, as real embeddings cluster by topic.
+    pub clusters: usize,
 }
 
 /// Latency and recall at one `ef`.
@@ -83,6 +87,9 @@ pub struct VariantReport {
     pub indexed: usize,
     /// Qdrant's exact (brute-force) search over the same collection: median ms.
     pub exact_p50_ms: f64,
+    /// recall@10 of Qdrant's exact search against the in-process brute force (a check of
+    /// the measurement itself: 1.0 unless ids or distances disagree).
+    pub exact_recall_at_10: f64,
     /// Per-`ef` results.
     pub ef: Vec<EfResult>,
     /// Update visibility: median ms from upsert call to the point being found by search.
@@ -140,8 +147,23 @@ pub fn rss_mib() -> (f64, f64) {
 
 fn random_unit(rng: &mut StdRng, dim: usize) -> Vec<f32> {
     let mut v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    normalize(&mut v);
+    v
+}
+
+fn normalize(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
+}
+
+/// A unit vector near a random one of `centres`: the centre plus a random direction of
+/// norm `SPREAD` (cosine to its centre ≈ 0.9).
+fn clustered_unit(rng: &mut StdRng, centres: &[Vec<f32>]) -> Vec<f32> {
+    const SPREAD: f32 = 0.5;
+    let c = &centres[rng.random_range(0..centres.len())];
+    let noise = random_unit(rng, c.len());
+    let mut v: Vec<f32> = c.iter().zip(&noise).map(|(a, b)| a + SPREAD * b).collect();
+    normalize(&mut v);
     v
 }
 
@@ -178,13 +200,18 @@ fn brute_force(data: &[f32], dim: usize, queries: &[Vec<f32>], k: usize) -> Vec<
 /// Runs the vector benchmark on the embedded engine. `progress` receives status lines.
 pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<VectorBenchReport, ContextError> {
     let mut rng = StdRng::seed_from_u64(o.seed);
-    progress(&format!("generating {} random {}-d unit vectors", o.count, o.dim));
+    let centres: Vec<Vec<f32>> = (0..o.clusters).map(|_| random_unit(&mut rng, o.dim)).collect();
+    let draw = |rng: &mut StdRng| if centres.is_empty() { random_unit(rng, o.dim) } else { clustered_unit(rng, &centres) };
+    match o.clusters {
+        0 => progress(&format!("generating {} uniformly random {}-d unit vectors", o.count, o.dim)),
+        n => progress(&format!("generating {} {}-d unit vectors around {n} random centres", o.count, o.dim)),
+    }
     let mut data = Vec::with_capacity(o.count * o.dim);
     for _ in 0..o.count {
-        data.extend(random_unit(&mut rng, o.dim));
+        data.extend(draw(&mut rng));
     }
     let ids: Vec<uuid::Uuid> = (0..o.count).map(|i| uuid::Uuid::from_u128(i as u128 + 1)).collect();
-    let queries: Vec<Vec<f32>> = (0..o.queries.max(o.recall_queries)).map(|_| random_unit(&mut rng, o.dim)).collect();
+    let queries: Vec<Vec<f32>> = (0..o.queries.max(o.recall_queries)).map(|_| draw(&mut rng)).collect();
     let recall_qs = &queries[..o.recall_queries.min(queries.len())];
     progress(&format!("exact top-10 by brute force for {} queries", recall_qs.len()));
     let t = Instant::now();
@@ -236,13 +263,18 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
 
         // Baseline: Qdrant's exact search over the same collection.
         let mut exact = Vec::new();
-        for qv in queries.iter().take(20) {
+        let mut exact_recall = Vec::new();
+        for (qi, qv) in queries.iter().take(20).enumerate() {
             let req = SearchRequest { vector: QueryVector::Dense(qv.clone()), filter: None, limit: 10, hnsw_ef: None, exact: true };
             let t = Instant::now();
-            store.search("bench", &req).await?;
+            let hits = store.search("bench", &req).await?;
             exact.push(t.elapsed().as_secs_f64() * 1e3);
+            if let Some(tr) = truth.get(qi) {
+                exact_recall.push(hits.iter().filter(|h| tr.iter().any(|&i| ids[i] == h.id)).count() as f64 / 10.0);
+            }
         }
         let exact_p50_ms = stats(exact).0;
+        let exact_recall_at_10 = exact_recall.iter().sum::<f64>() / exact_recall.len().max(1) as f64;
 
         let mut efs = Vec::new();
         for &ef in &o.ef {
@@ -291,6 +323,7 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
             vector_size_reduction: 1.0 - search_vector_bytes as f64 / float32 as f64,
             indexed: info.indexed,
             exact_p50_ms,
+            exact_recall_at_10,
             ef: efs,
             update_visible_p50_ms: vp50,
             update_visible_p99_ms: vp99,

@@ -49,6 +49,7 @@ async fn bench_vectors() {
         on_disk: env("SYMBI_BENCH_ON_DISK", 0) == 1,
         dir,
         seed: 42,
+        clusters: env("SYMBI_BENCH_CLUSTERS", 0),
     };
     let before = load();
     let r = vector_bench(&opts, &|m| eprintln!("bench vectors: {m}")).await.unwrap();

@@ -339,3 +339,19 @@ fn example_10_sandboxed_tools_run_in_tier1_and_tier2() {
     }
     verify(&data);
 }
+
+/// GRAMMAR.md §7.9: the extensions run; a runaway loop fails uncatchably on its budget;
+/// `--compat` names each extension (W230).
+#[test]
+fn example_09_extensions() {
+    let d = tempfile::tempdir().unwrap();
+    assert_eq!(ok(d.path(), "09-extensions.symbi", None, json!({"attempts": 5, "base_delay_ms": 100})), json!([100, 900, 2500]));
+    let kind = failed_kind(d.path(), "09-extensions.symbi", None, json!({"attempts": 10_000_000, "base_delay_ms": 1}));
+    assert!(kind == "BudgetExhausted" || kind == "Timeout", "{kind}");
+    let path = example("09-extensions.symbi");
+    let out = symbi(d.path(), &["dsl", "check", "--compat", &path]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let w230: Vec<&str> = text.lines().filter(|l| l.contains("[W230]")).collect();
+    assert_eq!(w230.len(), 8, "block comment, while, break, continue, two typed lets, 500ms, 8MB:\n{text}");
+    assert!(w230.iter().all(|l| l.contains("09-extensions.symbi:")), "{text}");
+}
