@@ -61,6 +61,9 @@ fn sparse(v: &SparseVec) -> Result<qe::SparseVector, ContextError> {
     qe::SparseVector::new(v.indices.clone(), v.values.clone()).map_err(edge_err)
 }
 
+/// Candidates fetched per result from a binary-quantized index before rescoring.
+const BINARY_OVERSAMPLING: f64 = 12.0;
+
 fn edge_config(spec: &CollectionSpec) -> Result<qe::EdgeConfig, ContextError> {
     let hnsw: qe::HnswIndexConfig = from_json(serde_json::json!({
         "m": spec.hnsw_m,
@@ -283,10 +286,21 @@ impl VectorStore for EdgeStore {
                 (qe::VectorInternal::from(sparse(s)?), LEXICAL)
             }
         };
+        // Quantized candidates are rescored with the original vectors; 1-bit codes lose
+        // more ordering than int8 ones, so binary collections fetch more candidates.
+        let binary = self
+            .shard(collection)?
+            .config()
+            .vectors
+            .get(DENSE)
+            .and_then(|v| v.quantization_config.as_ref())
+            .and_then(|q| serde_json::to_value(q).ok())
+            .is_some_and(|q| q.get("binary").is_some());
+        let oversampling = if binary { BINARY_OVERSAMPLING } else { 2.0 };
         let params: qe::SearchParams = from_json(serde_json::json!({
             "hnsw_ef": req.hnsw_ef,
             "exact": req.exact,
-            "quantization": {"ignore": false, "rescore": true, "oversampling": 2.0},
+            "quantization": {"ignore": false, "rescore": true, "oversampling": oversampling},
         }))?;
         let request = qe::QueryRequest {
             prefetches: vec![],

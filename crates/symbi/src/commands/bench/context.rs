@@ -105,7 +105,11 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("vector search: {} x {}-d random unit vectors, HNSW m={} ef_construct={}", r.count, r.dim, r.m, r.ef_construct);
+    let data = match a.clusters {
+        0 => "uniformly random unit vectors".to_string(),
+        n => format!("unit vectors around {n} random centres"),
+    };
+    println!("vector search: {} x {}-d {data}, HNSW m={} ef_construct={}", r.count, r.dim, r.m, r.ef_construct);
     println!("load average before/after: {load_before} / {load_after}");
     println!("brute force (in-process, exact top-10): {:.2} ms/query", r.brute_force_ms);
     for v in &r.variants {
