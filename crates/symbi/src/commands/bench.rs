@@ -7,6 +7,7 @@
 
 mod api;
 mod context;
+mod gateway;
 mod policy;
 
 use super::Globals;
@@ -53,6 +54,9 @@ pub enum BenchCommand {
     /// HTTP API requests/s and p50/p99 (health, status, execute) on loopback against a bare
     /// axum server in the same run.
     Api(api::ApiBenchArgs),
+    /// The cost of one DSL action through gateway, policy and (durable) audit, against
+    /// the same loop without the action.
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Which event sink the runtime publishes to during the benchmark.
@@ -401,6 +405,7 @@ pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Rag(a) => context::bench_rag(g, a),
         BenchCommand::Mcp(a) => mcp_bench(a),
         BenchCommand::Api(a) => api::bench_api(g, a),
+        BenchCommand::Gateway(a) => gateway::bench_gateway(g, a),
     }
 }
 

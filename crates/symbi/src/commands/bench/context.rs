@@ -65,9 +65,7 @@ fn bench_scratch(g: &Globals, name: &str) -> anyhow::Result<std::path::PathBuf> 
     Ok(loaded.data_dir().join("bench").join(format!("{name}-{}", std::process::id())))
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
-}
+use super::load_average;
 
 pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
     use symbi_context::vector::Quantization;
