@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/symbi/target}"
 ./scripts/setup-host.sh
 cargo build --release --locked --workspace --bins
 SYMBI="$CARGO_TARGET_DIR/release/symbi"
-if [ -x ./scripts/build-images.sh ]; then ./scripts/build-images.sh; fi
+if [ -x ./scripts/build-images.sh ]; then SYMBI_BIN="$SYMBI" ./scripts/build-images.sh; fi
 
 echo "== symbi doctor"
 "$SYMBI" doctor || true
