@@ -326,24 +326,8 @@ impl Bus {
         payload: impl Into<Bytes>,
         opts: SendOptions,
     ) -> Result<MessageId, BusError> {
-        let payload = payload.into();
-        let sender = Self::sender_of(from)?;
-        self.check_payload(&payload)?;
-        self.rate_limit(sender)?;
-        let subject = self.recipient_subject(to).await?;
-        self.authorize(from, ActionCategory::MessageSend, subject, &opts)
-            .await?;
-        let msg = Message {
-            id: opts.id.unwrap_or_default(),
-            sender,
-            recipient: Some(to),
-            topic: None,
-            correlation_id: None,
-            payload,
-            message_type: MessageType::Direct,
-            timestamp_ms: now_ms(),
-            ttl_ms: self.ttl_ms(&opts),
-        };
+        let ttl_ms = self.ttl_ms(&opts);
+        let msg = self.checked_direct(from, to, payload.into(), MessageType::Direct, ttl_ms, &opts).await?;
         let env = self.envelope(&msg)?;
         let status = &self.inner.core.status;
         status.set(msg.id, DeliveryStatus::Pending);
@@ -426,26 +410,39 @@ impl Bus {
         timeout: Duration,
         opts: SendOptions,
     ) -> Result<Message, BusError> {
-        let payload = payload.into();
+        let ttl_ms = timeout.as_millis().max(1000) as u64;
+        let msg = self.checked_direct(from, to, payload.into(), MessageType::Request, ttl_ms, &opts).await?;
+        let env = self.envelope(&msg)?;
+        self.inner.transport.request(&msg, env, timeout).await
+    }
+
+    /// The checks every message to one agent passes — payload size, the sender's rate
+    /// limit, the `message_send` decision on the recipient — then the message itself.
+    async fn checked_direct(
+        &self,
+        from: &Principal,
+        to: AgentId,
+        payload: Bytes,
+        message_type: MessageType,
+        ttl_ms: u64,
+        opts: &SendOptions,
+    ) -> Result<Message, BusError> {
         let sender = Self::sender_of(from)?;
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
         let subject = self.recipient_subject(to).await?;
-        self.authorize(from, ActionCategory::MessageSend, subject, &opts)
-            .await?;
-        let msg = Message {
+        self.authorize(from, ActionCategory::MessageSend, subject, opts).await?;
+        Ok(Message {
             id: opts.id.unwrap_or_default(),
             sender,
             recipient: Some(to),
             topic: None,
             correlation_id: None,
             payload,
-            message_type: MessageType::Request,
+            message_type,
             timestamp_ms: now_ms(),
-            ttl_ms: timeout.as_millis().max(1000) as u64,
-        };
-        let env = self.envelope(&msg)?;
-        self.inner.transport.request(&msg, env, timeout).await
+            ttl_ms,
+        })
     }
 
     /// Answers a request received in an inbox. The response is sealed like any message
