@@ -694,16 +694,22 @@ impl Sandbox {
         // Only a SIGKILL we did not send can be the OOM killer; look closer only then.
         // Docker records the OOM event independently of the exit event, so it may land a
         // moment after the exit: ask a few times.
+        // The container's own memory cgroup counts OOM kills at once; under load Docker's
+        // flag can lag behind the exit by more than a second (seen with gVisor).
         let mut oom_killed = false;
         if code == Some(137) && !timed_out && !truncated {
-            for attempt in 0..10 {
+            for attempt in 0..20 {
+                if memory_oom_killed(&self.config.cgroup_parent, id) {
+                    oom_killed = true;
+                    break;
+                }
                 if let Ok(i) = docker.inspect_container(name, None::<qp::InspectContainerOptions>).await
                     && i.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false)
                 {
                     oom_killed = true;
                     break;
                 }
-                if attempt < 9 {
+                if attempt < 19 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -736,6 +742,22 @@ fn pids_limit_hit(parent: &str, id: &str) -> bool {
         std::fs::read_to_string(p)
             .ok()
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse::<u64>().ok())))
+            .is_some_and(|n| n > 0)
+    })
+}
+
+/// Whether the OOM killer acted in the container's memory cgroup (`oom_kill N` in cgroup
+/// v1's `memory.oom_control`, v2's `memory.events`).
+fn memory_oom_killed(parent: &str, id: &str) -> bool {
+    let parent = parent.trim_start_matches('/');
+    let candidates = [
+        format!("/sys/fs/cgroup/memory/{parent}/{id}/memory.oom_control"),
+        format!("/sys/fs/cgroup/{parent}/{id}/memory.events"),
+    ];
+    candidates.iter().any(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok())))
             .is_some_and(|n| n > 0)
     })
 }

@@ -33,6 +33,10 @@ pub struct ApiBenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Only serve the bare axum baseline (health and execute routes) until Ctrl-C and print
+    /// its address — for an external load generator (`scripts/bench-api-wrk.sh`).
+    #[arg(long)]
+    pub serve_baseline: bool,
 }
 
 const ECHO: &str = "agent echo(msg: String) -> String {\n    with timeout = 5s {\n        return \"echo: \" + msg;\n    }\n}\n";
@@ -41,6 +45,15 @@ pub fn bench_api(g: &Globals, a: ApiBenchArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(Some("127.0.0.1:0".into()))?;
     crate::logging::init(&loaded.config.log, "warn");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if a.serve_baseline {
+        return rt.block_on(async {
+            let base = baseline_server().await.context("starting the baseline server")?;
+            println!("http://{}", base.addr);
+            tokio::signal::ctrl_c().await?;
+            base.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     rt.block_on(async move {
         let tmp = tempfile::tempdir()?;
         let data_dir = tmp.path().to_path_buf();
