@@ -963,13 +963,7 @@ impl Writer {
         if self.failed.is_none() {
             tracing::error!(error = %msg, "audit log failed; refusing further events (fail closed)");
         }
-        self.failed = Some(msg.clone());
-        if let Some(s) = &self.shared {
-            let mut s = s.lock();
-            if s.failed.is_none() {
-                s.failed = Some(msg);
-            }
-        }
+        record_failure(&mut self.failed, self.shared.as_ref(), msg);
     }
 
     /// Numbers, signs and writes one batch, then hands it to the sync stage, which
@@ -1219,6 +1213,18 @@ impl BatchJob {
     }
 }
 
+/// Marks a pipeline stage failed (`local`) and, the first time for the log, the state both
+/// stages and the handle share.
+fn record_failure(local: &mut Option<String>, shared: Option<&Arc<Mutex<Shared>>>, msg: String) {
+    if let Some(s) = shared {
+        let mut s = s.lock();
+        if s.failed.is_none() {
+            s.failed = Some(msg.clone());
+        }
+    }
+    *local = Some(msg);
+}
+
 struct SyncerHandle {
     tx: mpsc::Sender<Job>,
     thread: std::thread::JoinHandle<()>,
@@ -1276,13 +1282,7 @@ impl Syncer {
 
     fn fail(&mut self, msg: String) {
         tracing::error!(error = %msg, "audit log failed; refusing further events (fail closed)");
-        self.failed = Some(msg.clone());
-        if let Some(s) = &self.shared {
-            let mut s = s.lock();
-            if s.failed.is_none() {
-                s.failed = Some(msg);
-            }
-        }
+        record_failure(&mut self.failed, self.shared.as_ref(), msg);
     }
 
     fn sync_batches(&mut self, batches: Vec<BatchJob>) {

@@ -7,19 +7,8 @@ fn main() {
         o.seconds = s;
     }
     println!("policy load test: {} threads, {} s per throughput run, load average {}", o.threads, o.seconds, symbi_policy::loadtest::load_average());
-    println!("{:<11} {:>6} {:>10} {:>10} {:>14} {:>9} {:>6}", "path", "n", "p50 µs", "p99 µs", "decisions/s", "vs bare", "hits");
-    let report = symbi_policy::loadtest::run(&o, |r| {
-        println!(
-            "{:<11} {:>6} {:>10.2} {:>10.2} {:>14.0} {:>8.2}x {:>6}",
-            r.path,
-            r.policies,
-            r.p50_us,
-            r.p99_us,
-            r.per_second,
-            r.vs_bare,
-            r.hit_ratio.map(|h| format!("{:.0}%", h * 100.0)).unwrap_or_default()
-        )
-    })
+    println!("{}", symbi_policy::loadtest::Row::TABLE_HEADER);
+    let report = symbi_policy::loadtest::run(&o, |r| println!("{}", r.table_line()))
     .expect("load test");
     println!("load average at the end: {}", report.load_end);
 }

@@ -191,6 +191,26 @@ pub struct Row {
     pub hit_ratio: Option<f64>,
 }
 
+impl Row {
+    /// The column titles of [`Row::table_line`].
+    pub const TABLE_HEADER: &'static str =
+        "path             n     p50 µs     p99 µs    decisions/s   vs bare   hits";
+
+    /// The row as one line of the text table printed by the load test.
+    pub fn table_line(&self) -> String {
+        format!(
+            "{:<11} {:>6} {:>10.2} {:>10.2} {:>14.0} {:>8.2}x {:>6}",
+            self.path,
+            self.policies,
+            self.p50_us,
+            self.p99_us,
+            self.per_second,
+            self.vs_bare,
+            self.hit_ratio.map(|h| format!("{:.0}%", h * 100.0)).unwrap_or_default()
+        )
+    }
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

@@ -733,31 +733,26 @@ impl Sandbox {
 
 /// Whether the container's pids cgroup (v1 or v2) recorded a refused fork.
 fn pids_limit_hit(parent: &str, id: &str) -> bool {
-    let parent = parent.trim_start_matches('/');
-    let candidates = [
-        format!("/sys/fs/cgroup/pids/{parent}/{id}/pids.events"),
-        format!("/sys/fs/cgroup/{parent}/{id}/pids.events"),
-    ];
-    candidates.iter().any(|p| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse::<u64>().ok())))
-            .is_some_and(|n| n > 0)
-    })
+    cgroup_counter_positive(parent, id, &["pids", ""], "pids.events", "max ")
 }
 
 /// Whether the OOM killer acted in the container's memory cgroup (`oom_kill N` in cgroup
 /// v1's `memory.oom_control`, v2's `memory.events`).
 fn memory_oom_killed(parent: &str, id: &str) -> bool {
+    cgroup_counter_positive(parent, id, &["memory"], "memory.oom_control", "oom_kill ")
+        || cgroup_counter_positive(parent, id, &[""], "memory.events", "oom_kill ")
+}
+
+/// Whether the counter line `key N` of the container's cgroup file `file` shows N > 0,
+/// looking under `/sys/fs/cgroup/<controller>/<parent>/<id>/` for each controller
+/// directory given (`""` is the cgroup v2 unified hierarchy).
+fn cgroup_counter_positive(parent: &str, id: &str, controllers: &[&str], file: &str, key: &str) -> bool {
     let parent = parent.trim_start_matches('/');
-    let candidates = [
-        format!("/sys/fs/cgroup/memory/{parent}/{id}/memory.oom_control"),
-        format!("/sys/fs/cgroup/{parent}/{id}/memory.events"),
-    ];
-    candidates.iter().any(|p| {
-        std::fs::read_to_string(p)
+    controllers.iter().any(|c| {
+        let dir = if c.is_empty() { format!("/sys/fs/cgroup/{parent}/{id}") } else { format!("/sys/fs/cgroup/{c}/{parent}/{id}") };
+        std::fs::read_to_string(format!("{dir}/{file}"))
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok())))
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix(key).and_then(|n| n.trim().parse::<u64>().ok())))
             .is_some_and(|n| n > 0)
     })
 }

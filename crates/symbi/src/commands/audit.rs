@@ -399,31 +399,41 @@ fn print_events(events: &[StoredEvent], format: ListFormat, header: bool) -> any
 
 fn query(ctx: &Ctx, a: QueryArgs) -> anyhow::Result<ExitCode> {
     let r = ctx.reader()?;
-    let (agent_id, agent_name) = match &a.agent {
-        Some(s) => match s.parse::<symbi_types::AgentId>() {
-            Ok(id) => (Some(id), None),
-            Err(_) => (None, Some(s.clone())),
-        },
-        None => (None, None),
-    };
     let q = Query {
-        agent: agent_id,
+        agent: None,
         event_type: a.event_type.clone(),
         since: a.since.as_deref().map(parse_time).transpose()?,
         until: a.until.as_deref().map(parse_time).transpose()?,
-        limit: if agent_name.is_some() { None } else { a.limit },
+        limit: None,
         newest_first: a.newest_first,
     };
+    let events = query_events(&r, q, a.agent.as_deref(), a.limit)?;
+    print_events(&events, a.format, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Events matching `q` and `agent` (an agent id, or else a registered name), at most
+/// `limit` of them. Shared by `symbi audit query` and `symbi mcp`'s `query_audit`.
+pub(crate) fn query_events(r: &LogReader, mut q: Query, agent: Option<&str>, limit: Option<usize>) -> anyhow::Result<Vec<StoredEvent>> {
+    let (agent_id, agent_name) = match agent {
+        Some(s) => match s.parse::<symbi_types::AgentId>() {
+            Ok(id) => (Some(id), None),
+            Err(_) => (None, Some(s.to_string())),
+        },
+        None => (None, None),
+    };
+    q.agent = agent_id;
+    // A name is matched while visiting, so the index's limit cannot be used for it.
+    q.limit = if agent_name.is_some() { None } else { limit };
     let mut events = Vec::new();
-    let limit = a.limit.unwrap_or(usize::MAX);
+    let limit = limit.unwrap_or(usize::MAX);
     r.visit(&q, |e| {
         if agent_name.as_ref().is_none_or(|n| e.event.agent_name.as_ref() == Some(n)) {
             events.push(e);
         }
         events.len() < limit
     })?;
-    print_events(&events, a.format, true)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(events)
 }
 
 fn prove(ctx: &Ctx, c: ProveCommand) -> anyhow::Result<ExitCode> {

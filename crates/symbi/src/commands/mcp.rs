@@ -79,10 +79,8 @@ impl AuditService for LogService {
                     .map(|s| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| format!("{k}: {e}")))
                     .transpose()
             };
-            let agent = filter["agent"].as_str().map(str::to_string);
-            let agent_id = agent.as_deref().and_then(|a| a.parse::<symbi_types::AgentId>().ok());
             let q = symbi_audit::Query {
-                agent: agent_id,
+                agent: None,
                 event_type: filter["event_type"].as_str().map(str::to_string),
                 since: time("since")?,
                 until: time("until")?,
@@ -91,16 +89,11 @@ impl AuditService for LogService {
             };
             let limit = filter["limit"].as_u64().map_or(100, |l| l.min(10_000) as usize);
             let reader = symbi_audit::LogReader::open(&dir, p).map_err(|e| e.to_string())?;
-            let mut events = Vec::new();
-            reader
-                .visit(&q, |e| {
-                    // A name matches when no id was given.
-                    if agent_id.is_some() || agent.as_ref().is_none_or(|n| e.event.agent_name.as_ref() == Some(n)) {
-                        events.push(e.to_json());
-                    }
-                    events.len() < limit
-                })
-                .map_err(|e| e.to_string())?;
+            let events: Vec<Value> = super::audit::query_events(&reader, q, filter["agent"].as_str(), Some(limit))
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|e| e.to_json())
+                .collect();
             Ok(json!({ "events": events }))
         })
         .await

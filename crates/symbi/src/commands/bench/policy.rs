@@ -45,20 +45,11 @@ pub fn bench_policy(a: PolicyArgs) -> anyhow::Result<ExitCode> {
             o.seconds,
             loadtest::load_average()
         );
-        println!("{:<11} {:>6} {:>10} {:>10} {:>14} {:>9} {:>6}", "path", "n", "p50 µs", "p99 µs", "decisions/s", "vs bare", "hits");
+        println!("{}", loadtest::Row::TABLE_HEADER);
     }
     let report = loadtest::run(&o, |r| {
         if text {
-            println!(
-                "{:<11} {:>6} {:>10.2} {:>10.2} {:>14.0} {:>8.2}x {:>6}",
-                r.path,
-                r.policies,
-                r.p50_us,
-                r.p99_us,
-                r.per_second,
-                r.vs_bare,
-                r.hit_ratio.map(|h| format!("{:.0}%", h * 100.0)).unwrap_or_default()
-            );
+            println!("{}", r.table_line());
         }
     })?;
     if text {
