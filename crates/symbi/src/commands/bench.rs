@@ -228,9 +228,10 @@ fn one_core_budget() -> ResourceBudget {
 }
 
 /// Measures scheduling decisions: `3 × queued` tasks (one per agent) queue behind a
-/// one-task capacity; the decisions measured (the first `queued` or so, read while the
-/// queue drains) are each made with at least `queued` — typically about `2 × queued` —
-/// tasks waiting; `min_queued` reports the lowest length seen.
+/// one-task capacity. Task number `queued` holds the only slot until the decisions so far
+/// have been read, so every measured decision — the first `queued` or so — is made with at
+/// least about `2 × queued` tasks waiting, however late this observer gets the CPU;
+/// `min_queued` is the queue length at that reading.
 async fn symbi_scheduling(rt: &Runtime, agents: &[AgentId], queued: usize) -> anyhow::Result<SchedFigures> {
     let cap = rt.resources().capacity;
     rt.set_capacity(Amount { cpu_millicores: 1000, ..cap });
@@ -242,28 +243,38 @@ async fn symbi_scheduling(rt: &Runtime, agents: &[AgentId], queued: usize) -> an
         let _ = g.acquire().await;
         Ok(Value::Null)
     })?;
+    let hold_at = queued.clamp(1, total.saturating_sub(1).max(1));
+    let held = Arc::new(tokio::sync::Semaphore::new(0));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
     let mut handles = Vec::with_capacity(total);
-    for a in &agents[1..total] {
-        handles.push(rt.submit(*a, TaskSpec::default().budget(one_core_budget()).record_execution(false), |_| async {
+    for (i, a) in agents[1..total].iter().enumerate() {
+        let spec = TaskSpec::default().budget(one_core_budget()).record_execution(false);
+        let (held, release) = (held.clone(), release.clone());
+        handles.push(rt.submit(*a, spec, move |_| async move {
+            if i + 1 == hold_at {
+                held.add_permits(1);
+                let _ = release.acquire().await;
+            }
             Ok(Value::Null)
         })?);
     }
     let queued_at_start = rt.scheduler_counts().queued;
     rt.metrics_handle().scheduling_decision.reset();
     gate.add_permits(1);
-    let mut min_queued = queued_at_start;
-    let mut measured = None;
-    for (i, h) in handles.into_iter().enumerate() {
+    let measured = if handles.len() >= hold_at {
+        let _ = held.acquire().await;
+        let reading = (rt.metrics_handle().scheduling_decision.summary(), rt.scheduler_counts().queued);
+        release.add_permits(1);
+        Some(reading)
+    } else {
+        None
+    };
+    for h in handles {
         h.wait().await;
-        if measured.is_none() {
-            min_queued = min_queued.min(rt.scheduler_counts().queued);
-            if i + 1 >= queued {
-                measured = Some(rt.metrics_handle().scheduling_decision.summary());
-            }
-        }
     }
     first.wait().await;
-    let s = measured.unwrap_or_else(|| rt.metrics_handle().scheduling_decision.summary());
+    let (s, min_queued) =
+        measured.unwrap_or_else(|| (rt.metrics_handle().scheduling_decision.summary(), rt.scheduler_counts().queued));
     rt.set_capacity(cap);
     Ok(SchedFigures {
         queued_at_start,
