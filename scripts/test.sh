@@ -15,6 +15,8 @@ mkdir -p "$CARGO_TARGET_DIR"
 # (each carries its dependencies' debug info, up to ~1.5 GB) would otherwise fill the disk.
 if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
   find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f ! -name '*.*' -mmin +30 -delete || true
+  # Half-written outputs of interrupted links.
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -name '*.tmp*' -mmin +30 -delete || true
 fi
 rm -rf "$CARGO_TARGET_DIR/debug/incremental"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -3,6 +3,7 @@
 //! the one holding `$TMPDIR` (default /tmp); set `SYMBI_BENCH_DIR` to choose another.
 //! See `symbi_audit::loadtest`.
 
+use symbi_audit::Signatures;
 use symbi_audit::loadtest::{Mode, run_appends};
 
 fn load() -> String {
@@ -17,27 +18,32 @@ fn main() {
         None => tempfile::tempdir().unwrap(),
     };
     println!("audit load test: checkpoint every {cp_every} events; dir {}; load average {}", base.path().display(), load());
-    let per_event = run_appends(&p, &base.path().join("pe"), 64, 2_000, Mode::PerEvent, cp_every).unwrap();
+    let per_event = run_appends(&p, &base.path().join("pe"), 64, 2_000, Mode::PerEvent, cp_every, Signatures::PerEvent).unwrap();
     println!(
         "{:<8} {:<14} {:>10} {:>12} {:>12} {:>10}",
         "writers", "mode", "events/s", "p50", "p99", "vs fsync/event"
     );
     println!("{:<8} {:<14} {:>10.0} {:>12.2?} {:>12.2?} {:>10}", 64, Mode::PerEvent, per_event.per_second, per_event.p50, per_event.p99, "1.0x");
-    let rows: &[(usize, Mode, u64)] = &[
-        (1, Mode::Await, 2_000),
-        (64, Mode::Await, 50_000),
-        (1024, Mode::Await, 200_000),
-        (1, Mode::Pipelined(1024), 200_000),
-        (8, Mode::Pipelined(1024), 400_000),
-        (64, Mode::Pipelined(64), 400_000),
-        (8, Mode::Batched(1024), 400_000),
+    use Signatures::{PerBatch, PerEvent};
+    let rows: &[(usize, Mode, u64, Signatures)] = &[
+        (1, Mode::Await, 2_000, PerEvent),
+        (64, Mode::Await, 50_000, PerEvent),
+        (1024, Mode::Await, 200_000, PerEvent),
+        (1, Mode::Pipelined(1024), 200_000, PerEvent),
+        (8, Mode::Pipelined(1024), 400_000, PerEvent),
+        (64, Mode::Pipelined(64), 400_000, PerEvent),
+        (8, Mode::Batched(1024), 400_000, PerEvent),
+        (64, Mode::Await, 50_000, PerBatch),
+        (1024, Mode::Await, 200_000, PerBatch),
+        (64, Mode::Pipelined(64), 400_000, PerBatch),
+        (8, Mode::Batched(1024), 400_000, PerBatch),
     ];
-    for (i, &(w, mode, n)) in rows.iter().enumerate() {
-        let r = run_appends(&p, &base.path().join(format!("r{i}")), w, n, mode, cp_every).unwrap();
+    for (i, &(w, mode, n, sigs)) in rows.iter().enumerate() {
+        let r = run_appends(&p, &base.path().join(format!("r{i}")), w, n, mode, cp_every, sigs).unwrap();
         println!(
             "{:<8} {:<14} {:>10.0} {:>12.2?} {:>12.2?} {:>9.1}x",
             w,
-            mode.to_string(),
+            format!("{mode}{}", if sigs == PerBatch { " (sig/batch)" } else { "" }),
             r.per_second,
             r.p50,
             r.p99,

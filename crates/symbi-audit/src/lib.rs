@@ -46,7 +46,7 @@ pub mod segment;
 pub mod verify;
 
 pub use error::AuditError;
-pub use log::{AppendTicket, AuditLog, AuditOptions, CHECKPOINTS_FILE, INDEX_FILE, LOCK_FILE, StoredEvent, TREE_FILE};
+pub use log::{AppendTicket, AuditLog, AuditOptions, CHECKPOINTS_FILE, INDEX_FILE, LOCK_FILE, Signatures, StoredEvent, TREE_FILE};
 pub use reader::{LogReader, Query};
 
 use serde_json::{Map, Value};

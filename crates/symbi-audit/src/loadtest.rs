@@ -12,7 +12,7 @@
 //! * [`Mode::Batched`] — group commit, each producer submits `depth` events at a time
 //!   ([`AuditLog::record_many`]).
 
-use crate::{AuditLog, AuditOptions};
+use crate::{AuditLog, AuditOptions, Signatures};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -79,11 +79,13 @@ pub fn run_appends(
     events: u64,
     mode: Mode,
     checkpoint_every: u64,
+    signatures: Signatures,
 ) -> crate::error::Result<AppendRun> {
     let _ = std::fs::remove_dir_all(dir);
     let mut o = AuditOptions::new(dir);
     o.max_batch = if mode == Mode::PerEvent { 1 } else { 8192 };
     o.checkpoint_every = checkpoint_every;
+    o.signatures = signatures;
     let log = AuditLog::open(o, p.clone())?;
     let producers = producers.max(1);
     let per = (events / producers as u64).max(1);

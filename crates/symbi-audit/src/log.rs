@@ -58,6 +58,20 @@ pub struct AuditOptions {
     pub checkpoint_interval: Duration,
     /// Most events per group commit. `1` means one fsync per event (the benchmark baseline).
     pub max_batch: usize,
+    /// Which events carry their own Ed25519 signature.
+    pub signatures: Signatures,
+}
+
+/// Which events carry their own signature (`[audit] signatures`, docs/audit-format.md §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Signatures {
+    /// Every event (record version 1): each event can be checked on its own.
+    #[default]
+    PerEvent,
+    /// The last event of each group commit and every `key_rotation` event; the others are
+    /// covered records (version 2) whose chain hash the next signature commits to. Same
+    /// tamper evidence for the log as a whole, one signature per batch instead of per event.
+    PerBatch,
 }
 
 impl AuditOptions {
@@ -74,6 +88,10 @@ impl AuditOptions {
             checkpoint_every: cfg.checkpoint_every,
             checkpoint_interval: cfg.checkpoint_interval.0,
             max_batch: cfg.max_batch,
+            signatures: match cfg.signatures {
+                symbi_config::sections::audit::AuditSignatures::PerEvent => Signatures::PerEvent,
+                symbi_config::sections::audit::AuditSignatures::PerBatch => Signatures::PerBatch,
+            },
         }
     }
 
@@ -98,13 +116,16 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// JSON for CLI and API output: the event's fields plus `chain_hash` (hex) and
-    /// `signature` (base64).
+    /// `signature` (base64; `null` for an event covered by its batch's signature).
     pub fn to_json(&self) -> Value {
         use base64::Engine;
         let mut v = serde_json::to_value(&self.event).expect("events serialize");
         v["timestamp"] = Value::String(record::format_timestamp(&self.event.timestamp));
         v["chain_hash"] = Value::String(hex::encode(self.record.chain));
-        v["signature"] = Value::String(base64::engine::general_purpose::STANDARD.encode(self.record.signature));
+        v["signature"] = match &self.record.signature {
+            Some(sig) => Value::String(base64::engine::general_purpose::STANDARD.encode(sig)),
+            None => Value::Null,
+        };
         v
     }
 }
@@ -580,6 +601,22 @@ impl Writer {
         } else if scan.header_seq != Some(last.first_seq) {
             return Err(AuditError::Corrupt(format!("{}: header names another first sequence", last.path.display())));
         }
+        // Records at the end without a signature (per-batch signing) whose batch never got
+        // its signed record: written, never acknowledged — cut like a torn tail.
+        let mut scan = scan;
+        if scan.records.last().is_some_and(|r| r.record.signature.is_none()) {
+            let keep = scan.records.iter().rposition(|r| r.record.signature.is_some());
+            let cut = keep.map_or(SEGMENT_HEADER_LEN as u64, |k| scan.records[k].offset + scan.records[k].frame_len as u64);
+            tracing::warn!(
+                segment = %last.path.display(),
+                offset = cut,
+                records = scan.records.len() - keep.map_or(0, |k| k + 1),
+                "cutting records of a batch that was never sealed by its signature (a crash)"
+            );
+            let f = OpenOptions::new().write(true).open(&last.path).map_err(io(&last.path))?;
+            f.set_len(cut).and_then(|_| f.sync_all()).map_err(io(&last.path))?;
+            scan = segment::scan_file(&last.path)?;
+        }
         let tail = Self::tail(&*p, &segs, &scan)?;
         let size = tail.event.as_ref().map_or(0, |e| e.seq + 1);
         if size < last.first_seq {
@@ -1014,10 +1051,25 @@ impl Writer {
                 }
             }
         }
-        // 2. Sign (in parallel for large batches: signing dominates the CPU cost).
-        let sigs = sign_all(&*self.signer, &prepared.iter().map(|(_, _, c)| *c).collect::<Vec<_>>());
+        // 2. Sign (in parallel for large batches: signing dominates the CPU cost). Per batch:
+        // only the last event and key rotations; the last chain hash commits to the rest.
+        let mut sigs: Vec<Option<Signature>> = match self.opts.signatures {
+            Signatures::PerEvent => {
+                sign_all(&*self.signer, &prepared.iter().map(|(_, _, c)| *c).collect::<Vec<_>>()).into_iter().map(Some).collect()
+            }
+            Signatures::PerBatch => {
+                let last = prepared.len().saturating_sub(1);
+                prepared
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (ev, _, c))| {
+                        (i == last || ev.event_type == types::KEY_ROTATION).then(|| self.signer.sign(&record::event_signing_message(c)))
+                    })
+                    .collect()
+            }
+        };
         // 3. Frame and write (page cache), rotating segments as needed.
-        let written = self.write_batch(&prepared, &sigs);
+        let written = self.write_batch(&prepared, &mut sigs);
         let results: Vec<AppendResult> = match written {
             Ok(locations) => {
                 let mut receipts = Vec::with_capacity(prepared.len());
@@ -1064,14 +1116,27 @@ impl Writer {
 
     /// Writes the frames (no fsync, except of a segment that is closed by a rotation);
     /// returns each event's (segment, offset, frame length).
-    fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &[Signature]) -> Result<Vec<(u64, u64, u32)>> {
-        let mut locations = Vec::with_capacity(prepared.len());
+    fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &mut [Option<Signature>]) -> Result<Vec<(u64, u64, u32)>> {
+        let mut locations: Vec<(u64, u64, u32)> = Vec::with_capacity(prepared.len());
         let mut buf: Vec<u8> = Vec::new();
-        for ((ev, body, chain), sig) in prepared.iter().zip(sigs) {
-            let frame = Record { chain: *chain, signature: *sig, body: body.clone() }.encode_frame();
+        for i in 0..prepared.len() {
+            let (ev, body, chain) = &prepared[i];
+            let frame = Record { chain: *chain, signature: sigs[i], body: body.clone() }.encode_frame();
             if self.seg_len + (buf.len() + frame.len()) as u64 > self.opts.segment_size
                 && self.seg_len + buf.len() as u64 > SEGMENT_HEADER_LEN as u64
             {
+                // Every closed segment ends with a signed record, so a covered run never
+                // spans segments (per-batch signing): sign the last record written here.
+                if i > 0 && locations[i - 1].0 == self.seg_first && sigs[i - 1].is_none() {
+                    let (_, prev_body, prev_chain) = &prepared[i - 1];
+                    let sig = self.signer.sign(&record::event_signing_message(prev_chain));
+                    sigs[i - 1] = Some(sig);
+                    let start = (locations[i - 1].1 - self.seg_len) as usize;
+                    buf.truncate(start);
+                    let signed = Record { chain: *prev_chain, signature: Some(sig), body: prev_body.clone() }.encode_frame();
+                    locations[i - 1].2 = signed.len() as u32;
+                    buf.extend_from_slice(&signed);
+                }
                 self.write_segment(&buf)?;
                 // The closed segment is synced here; earlier batches in it are synced (again,
                 // cheaply) by the sync stage, which holds its own handle.

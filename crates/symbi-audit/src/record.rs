@@ -5,7 +5,9 @@
 //! * **Chain**: `chain[i] = SHA-256(chain[i-1] ‖ body[i])`, `chain[-1]` = 32 zero bytes.
 //! * **Signature**: Ed25519 over `"symbi-audit/event/v1\n" ‖ chain[i]`, so one signature
 //!   vouches for the event and its whole history.
-//! * **Record payload**: `0x01 ‖ chain (32) ‖ signature (64) ‖ body`.
+//! * **Record payload**: `0x01 ‖ chain (32) ‖ signature (64) ‖ body` (a signed record), or
+//!   `0x02 ‖ chain (32) ‖ body` (a record covered by the next signed record's signature:
+//!   `[audit] signatures = "per_batch"` signs only the last event of each group commit).
 //! * **Frame**: `u32 BE payload length ‖ u32 BE CRC-32C(payload) ‖ payload`.
 
 use crate::error::{AuditError, Result};
@@ -25,8 +27,10 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"SYMAUD01";
 pub const SEGMENT_HEADER_LEN: usize = 16;
 /// Frame header: u32 BE length ‖ u32 BE CRC-32C.
 pub const FRAME_HEADER_LEN: usize = 8;
-/// Version byte that starts every record payload.
+/// Version byte that starts a signed record payload.
 pub const RECORD_VERSION: u8 = 1;
+/// Version byte of a record without its own signature (covered by the next signed one).
+pub const RECORD_VERSION_COVERED: u8 = 2;
 /// Fixed part of a payload: version, chain hash, signature.
 pub const PAYLOAD_FIXED_LEN: usize = 1 + 32 + 64;
 /// Largest accepted payload (16 MiB). Larger details are refused at append time.
@@ -194,36 +198,47 @@ pub fn event_signing_message(chain: &Hash) -> [u8; 53] {
 pub struct Record {
     /// Chain hash after this event.
     pub chain: Hash,
-    /// Ed25519 signature over [`event_signing_message`]`(chain)`.
-    pub signature: Signature,
+    /// Ed25519 signature over [`event_signing_message`]`(chain)`; `None` for a record
+    /// covered by the signature of the next signed record (its chain commits to this one).
+    pub signature: Option<Signature>,
     /// Canonical body.
     pub body: Vec<u8>,
 }
 
 impl Record {
-    /// `0x01 ‖ chain ‖ signature ‖ body`.
+    /// `0x01 ‖ chain ‖ signature ‖ body`, or `0x02 ‖ chain ‖ body` without a signature.
     pub fn encode_payload(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(PAYLOAD_FIXED_LEN + self.body.len());
-        out.push(RECORD_VERSION);
-        out.extend_from_slice(&self.chain);
-        out.extend_from_slice(&self.signature);
+        match &self.signature {
+            Some(sig) => {
+                out.push(RECORD_VERSION);
+                out.extend_from_slice(&self.chain);
+                out.extend_from_slice(sig);
+            }
+            None => {
+                out.push(RECORD_VERSION_COVERED);
+                out.extend_from_slice(&self.chain);
+            }
+        }
         out.extend_from_slice(&self.body);
         out
     }
 
     /// Decodes a payload.
     pub fn decode_payload(p: &[u8]) -> std::result::Result<Record, String> {
-        if p.len() < PAYLOAD_FIXED_LEN + 2 {
-            return Err(format!("record payload of {} bytes is too short", p.len()));
+        let short = || format!("record payload of {} bytes is too short", p.len());
+        match p.first() {
+            Some(&RECORD_VERSION) if p.len() >= PAYLOAD_FIXED_LEN + 2 => Ok(Record {
+                chain: p[1..33].try_into().unwrap(),
+                signature: Some(p[33..97].try_into().unwrap()),
+                body: p[97..].to_vec(),
+            }),
+            Some(&RECORD_VERSION_COVERED) if p.len() >= 1 + 32 + 2 => {
+                Ok(Record { chain: p[1..33].try_into().unwrap(), signature: None, body: p[33..].to_vec() })
+            }
+            Some(&RECORD_VERSION) | Some(&RECORD_VERSION_COVERED) | None => Err(short()),
+            Some(v) => Err(format!("unknown record version {v}")),
         }
-        if p[0] != RECORD_VERSION {
-            return Err(format!("unknown record version {}", p[0]));
-        }
-        Ok(Record {
-            chain: p[1..33].try_into().unwrap(),
-            signature: p[33..97].try_into().unwrap(),
-            body: p[97..].to_vec(),
-        })
     }
 
     /// The framed record: `len ‖ crc32c ‖ payload`.
@@ -293,7 +308,7 @@ pub fn read_frame(buf: &[u8], off: usize) -> std::result::Result<Option<(&[u8], 
 /// further on means the damage is in the middle (corruption), which must never be cut.
 pub fn is_torn_tail(buf: &[u8], bad: usize) -> bool {
     (bad + 1..buf.len()).all(|o| match read_frame(buf, o) {
-        Ok(Some((p, _))) => p.first() != Some(&RECORD_VERSION) || p.len() < PAYLOAD_FIXED_LEN + 2,
+        Ok(Some((p, _))) => Record::decode_payload(p).is_err(),
         _ => true,
     })
 }
@@ -378,11 +393,18 @@ mod tests {
 
     #[test]
     fn frames_detect_damage() {
-        let rec = Record { chain: [9; 32], signature: [8; 64], body: sample().canonical_body().unwrap() };
+        let rec = Record { chain: [9; 32], signature: Some([8; 64]), body: sample().canonical_body().unwrap() };
         let f = rec.encode_frame();
         let (p, next) = read_frame(&f, 0).unwrap().unwrap();
         assert_eq!(next, f.len());
         assert_eq!(Record::decode_payload(p).unwrap(), rec);
+        // A covered record (no signature of its own) round-trips with its own version byte.
+        let covered = Record { signature: None, ..rec.clone() };
+        let cf = covered.encode_frame();
+        assert_eq!(cf.len(), f.len() - 64);
+        let (cp, _) = read_frame(&cf, 0).unwrap().unwrap();
+        assert_eq!(cp[0], RECORD_VERSION_COVERED);
+        assert_eq!(Record::decode_payload(cp).unwrap(), covered);
         let mut bad = f.clone();
         bad[50] ^= 1;
         assert_eq!(read_frame(&bad, 0), Err(FrameError::BadChecksum));

@@ -133,6 +133,8 @@ struct Pending<'a> {
     msg: [u8; 53],
     sig: Signature,
     at: Loc<'a>,
+    /// First event of the covered run this signature also vouches for (per-batch signing).
+    covers_from: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -177,12 +179,18 @@ impl<'a> State<'a> {
         if !ok {
             for x in &self.pending {
                 if self.p.verify(&x.key, &x.msg, &x.sig).is_err() {
-                    found = Some(problem(
-                        "bad_signature",
-                        Some(&x.at),
-                        "the Ed25519 signature does not verify under the event's key: the event, its chain hash or its \
-                         signature was changed, or it was signed by another key",
-                    ));
+                    let what = match x.covers_from {
+                        Some(first) => format!(
+                            "the Ed25519 signature does not verify under the event's key; it vouches for events {first}..{} \
+                             (recorded without their own signatures), so one of them, this event, its chain hash or its \
+                             signature was changed, or it was signed by another key",
+                            x.at.seq
+                        ),
+                        None => "the Ed25519 signature does not verify under the event's key: the event, its chain hash or its \
+                                 signature was changed, or it was signed by another key"
+                            .to_string(),
+                    };
+                    found = Some(problem("bad_signature", Some(&x.at), what));
                     break;
                 }
             }
@@ -273,6 +281,10 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
     let mut cp_iter = cps.iter().map(|(_, c)| c).filter(move |c| c.checkpoint.size >= start_size).peekable();
     let mut last_cp_ts: Option<u64> = None;
     let mut state = State { p, batch: opts.batch, pending: Vec::new() };
+    // The open run of records without their own signature (per-batch signing): where it
+    // starts, and the Merkle range and chain hash before it, for reporting a log whose end
+    // was never sealed.
+    let mut uncovered: Option<(Loc, CompactRange, Hash)> = None;
 
     // Checkpoints are checked when the events reach their size.
     macro_rules! check_checkpoints {
@@ -428,7 +440,26 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                 return Ok(finish(report, started));
             }
             last_ts = Some(ev.timestamp);
-            state.pending.push(Pending { key: key.public, msg: record::event_signing_message(&computed), sig: r.record.signature, at: at.clone() });
+            match r.record.signature {
+                Some(sig) => {
+                    let covers_from = uncovered.take().map(|(l, _, _)| l.seq);
+                    state.pending.push(Pending { key: key.public, msg: record::event_signing_message(&computed), sig, at: at.clone(), covers_from });
+                }
+                None => {
+                    if ev.event_type == types::KEY_ROTATION {
+                        if let Some(pr) = state.flush() {
+                            report.first_error = Some(pr);
+                            return Ok(finish(report, started));
+                        }
+                        report.first_error =
+                            Some(problem("unsigned_rotation", Some(&at), "a key_rotation event must carry its own signature"));
+                        return Ok(finish(report, started));
+                    }
+                    if uncovered.is_none() {
+                        uncovered = Some((at.clone(), range.clone(), chain));
+                    }
+                }
+            }
             if state.pending.len() >= 2048
                 && let Some(pr) = state.flush() {
                     report.first_error = Some(pr);
@@ -494,10 +525,58 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                 return Ok(finish(report, started));
             }
         }
+        // The writer signs the last record of every segment it closes.
+        if !is_last && let Some((first, _, _)) = &uncovered {
+            if let Some(pr) = state.flush() {
+                report.first_error = Some(pr);
+                return Ok(finish(report, started));
+            }
+            report.first_error = Some(problem(
+                "unsigned_events",
+                Some(first),
+                format!(
+                    "events {}..{} at the end of {} carry no signature and none follows in that segment: a signed record was removed",
+                    first.seq,
+                    next - 1,
+                    seg.path.display()
+                ),
+            ));
+            return Ok(finish(report, started));
+        }
     }
     if let Some(pr) = state.flush() {
         report.first_error = Some(pr);
         return Ok(finish(report, started));
+    }
+    // Records without a signature at the very end: a crash after their frames were written
+    // but before their batch's signed record was. They were never acknowledged (and the
+    // writer cuts them when it next opens the log), so they are not verified: the figures
+    // below describe the signed prefix. A checkpoint covering them means the signed record
+    // existed and was removed.
+    if let Some((first, before_range, before_chain)) = uncovered.take() {
+        let checkpointed = report.latest_checkpoint.as_ref().is_some_and(|c| c.size > first.seq);
+        if checkpointed || cp_iter.peek().is_some() {
+            report.first_error = Some(problem(
+                "unsigned_events",
+                Some(&first),
+                format!(
+                    "events {}..{} carry no signature and no signed record follows, but a checkpoint covers them: their batch's signed record was removed",
+                    first.seq,
+                    next - 1
+                ),
+            ));
+            return Ok(finish(report, started));
+        }
+        report.warnings.push(format!(
+            "events {}..{} at the end carry no signature and no signed record follows (a crash before their batch was sealed; \
+             never acknowledged; not verified; cut when the log is next opened)",
+            first.seq,
+            next - 1
+        ));
+        report.events_checked -= next - first.seq;
+        next = first.seq;
+        range = before_range;
+        chain = before_chain;
     }
     if let Some(f) = opts.progress {
         f(next, next);

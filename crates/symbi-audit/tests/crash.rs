@@ -17,11 +17,12 @@ use symbi_types::EventId;
 const CHILD: &str = env!("CARGO_BIN_EXE_symbi-audit-crash-child");
 
 /// Runs the child until a random moment, kills it, returns what it saw acknowledged.
-fn run_and_kill(data: &Path, writers: usize, extra: &[&str], rng: &mut impl Rng) -> Vec<(u64, EventId)> {
+fn run_and_kill(data: &Path, writers: usize, extra: &[&str], per_batch: bool, rng: &mut impl Rng) -> Vec<(u64, EventId)> {
     let mut child = Command::new(CHILD)
         .arg(data)
         .arg(writers.to_string())
         .args(extra)
+        .env("SYMBI_AUDIT_TEST_SIGNATURES", if per_batch { "per_batch" } else { "per_event" })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -90,7 +91,9 @@ fn crash_loop(iterations: usize, per_dir: usize) {
             tmp = tempfile::tempdir().unwrap();
         }
         let writers = [1usize, 4, 16][i % 3];
-        let acked = run_and_kill(tmp.path(), writers, &[], &mut rng);
+        // Every other run signs per batch (8-event batches): a kill then often lands between
+        // a batch's covered records and its signed last record, which recovery must cut.
+        let acked = run_and_kill(tmp.path(), writers, &[], i % 2 == 1, &mut rng);
         total_acked += acked.len();
         kills_with_acks += usize::from(!acked.is_empty());
         check(tmp.path(), &acked, i);
@@ -126,7 +129,7 @@ fn torn_tails_are_cut_on_open() {
     let p = symbi_crypto::provider("ring").unwrap();
     let mut found = None;
     for _ in 0..20 {
-        let _ = run_and_kill(tmp.path(), 4, &["1000000000"], &mut rng);
+        let _ = run_and_kill(tmp.path(), 4, &["1000000000"], false, &mut rng);
         let Ok(segs) = symbi_audit::segment::list_segments(&dir) else { continue };
         let Some(last) = segs.last().map(|s| s.path.clone()) else { continue };
         let original = std::fs::read(&last).unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use symbi_audit::record::{self, Event, Record};
 use symbi_audit::verify::{VerifyOptions, verify_log};
-use symbi_audit::{AuditLog, AuditOptions, LogReader};
+use symbi_audit::{AuditLog, AuditOptions, LogReader, Signatures};
 use symbi_types::{AgentId, EventDraft, ExecutionId};
 
 fn python() -> PathBuf {
@@ -45,12 +45,20 @@ fn run_py(args: &[&str]) -> (bool, Value) {
 /// A log with awkward details (Unicode, floats, control characters), agents, a key
 /// rotation, several segments and checkpoints.
 fn build() -> tempfile::TempDir {
+    build_with(Signatures::PerEvent)
+}
+
+/// The same log; with per-batch signatures the events go in batches of five, so most
+/// records are covered by the signature at the end of their batch.
+fn build_with(signatures: Signatures) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let mut o = AuditOptions::new(tmp.path());
     o.segment_size = 6000;
     o.checkpoint_every = 7;
+    o.signatures = signatures;
     let p = symbi_crypto::provider("ring").unwrap();
     let log = AuditLog::open(o, p).unwrap();
+    let mut batch = Vec::new();
     let agent = AgentId::new();
     for i in 0..40u64 {
         let details = json!({
@@ -64,7 +72,17 @@ fn build() -> tempfile::TempDir {
         let draft = EventDraft::new(if i % 4 == 0 { "file_read" } else { "invoke_tool" }, details)
             .agent(agent, "ünïcode-agent")
             .execution(ExecutionId::new());
-        log.append_blocking(draft).unwrap();
+        match signatures {
+            Signatures::PerEvent => {
+                log.append_blocking(draft).unwrap();
+            }
+            Signatures::PerBatch => {
+                batch.push(draft);
+                if batch.len() == 5 || i == 20 {
+                    assert!(log.append_many_blocking(std::mem::take(&mut batch)).into_iter().all(|r| r.is_ok()));
+                }
+            }
+        }
         if i == 20 {
             log.rotate_key_blocking().unwrap();
         }
@@ -76,6 +94,24 @@ fn build() -> tempfile::TempDir {
 #[test]
 fn python_verifies_our_log_and_agrees_on_the_root() {
     let tmp = build();
+    agree_on(&tmp);
+}
+
+#[test]
+fn python_verifies_a_per_batch_signed_log_and_agrees_on_the_root() {
+    let tmp = build_with(Signatures::PerBatch);
+    let covered = symbi_audit::segment::list_segments(&tmp.path().join("audit"))
+        .unwrap()
+        .iter()
+        .flat_map(|s| symbi_audit::segment::scan_file(&s.path).unwrap().records)
+        .filter(|r| r.record.signature.is_none())
+        .count();
+    assert!(covered >= 20, "only {covered} covered records");
+    agree_on(&tmp);
+}
+
+/// Both verifiers accept the log and agree on events, root, chain, keys and checkpoints.
+fn agree_on(tmp: &tempfile::TempDir) {
     let dir = tmp.path().join("audit");
     let p = symbi_crypto::provider("ring").unwrap();
     let rep = verify_log(&dir, &*p, &VerifyOptions::default()).unwrap();

@@ -345,6 +345,7 @@ def verify_log(audit_dir, anchor_vkey=None):
     last_ts = None
     last_cp_ts = -1
     cps_checked = 0
+    uncovered = None  # (first seq, leaves and chain before it) of a run of unsigned records
 
     def check_checkpoints():
         nonlocal cp_i, last_cp_ts, cps_checked
@@ -381,9 +382,12 @@ def verify_log(audit_dir, anchor_vkey=None):
                 if si == len(segs) - 1:
                     break  # torn tail: never acknowledged
                 raise Bad("frame", seq, f"{name} offset {off}: damaged record")
-            if payload[0] != 1:
+            if payload[0] == 1:  # signed record
+                stored_chain, sig, body = payload[1:33], payload[33:97], payload[97:]
+            elif payload[0] == 2:  # covered by the next signed record's signature
+                stored_chain, sig, body = payload[1:33], None, payload[33:]
+            else:
                 raise Bad("record", seq, "unknown record version")
-            stored_chain, sig, body = payload[1:33], payload[33:97], payload[97:]
             try:
                 ev = json.loads(body.decode("utf-8"))
             except ValueError as e:
@@ -403,8 +407,15 @@ def verify_log(audit_dir, anchor_vkey=None):
                 raise Bad("chain", seq, "stored chain hash differs from SHA-256(prev ‖ body)")
             if ev["key_id"] != key["id"]:
                 raise Bad("key", seq, f"signed by {ev['key_id']}, key in effect is {key['id']}")
-            if not ed25519_ok(key["pk"], EVENT_PREFIX + computed, sig):
-                raise Bad("signature", seq, "Ed25519 signature does not verify")
+            if sig is None:
+                if ev["event_type"] == "key_rotation":
+                    raise Bad("signature", seq, "a key_rotation event must carry its own signature")
+                if uncovered is None:
+                    uncovered = (seq, list(leaves), chain)
+            else:
+                if not ed25519_ok(key["pk"], EVENT_PREFIX + computed, sig):
+                    raise Bad("signature", seq, "Ed25519 signature does not verify")
+                uncovered = None  # this signature vouches for the covered run before it
             if ev["event_type"] == "key_rotation":
                 d = ev["details"]
                 new_pk = base64.b64decode(d["new_public_key"])
@@ -417,6 +428,14 @@ def verify_log(audit_dir, anchor_vkey=None):
             chain = computed
             leaves.append(leaf_hash(body))
             check_checkpoints()
+        if uncovered is not None and si < len(segs) - 1:
+            raise Bad("signature", uncovered[0], f"{name} ends with records that no signature covers")
+    if uncovered is not None:
+        # A batch never sealed by its signed record (a crash): never acknowledged, not verified.
+        first, leaves_before, chain_before = uncovered
+        if cps_checked and cp_i > 0 and int(checkpoints[cp_i - 1].split("\n")[1]) > first:
+            raise Bad("signature", first, "a checkpoint covers records that no signature covers")
+        leaves, chain = leaves_before, chain_before
     if cp_i < len(checkpoints):
         size = int(checkpoints[cp_i].split("\n")[1])
         raise Bad("truncated", len(leaves), f"a checkpoint covers {size} events, the log holds {len(leaves)}")

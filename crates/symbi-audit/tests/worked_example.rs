@@ -78,7 +78,7 @@ fn print_worked_example() {
         println!("frame header: {}", hex::encode(frame));
         println!("body: {}", String::from_utf8_lossy(&e.record.body));
         println!("chain: {}", hex::encode(e.record.chain));
-        println!("signature: {}", hex::encode(e.record.signature));
+        println!("signature: {}", hex::encode(e.record.signature.expect("per-event signed")));
         println!("leaf hash: {}", hex::encode(symbi_audit::merkle::leaf_hash(&*p, &e.record.body)));
     }
     println!("root(3): {}", hex::encode(r.root(3).unwrap()));

@@ -376,11 +376,15 @@ pub struct RagBenchOptions {
     pub dir: PathBuf,
     /// Random seed.
     pub seed: u64,
+    /// The embedders (lexical only, or with a dense one: its time is part of every figure).
+    pub embedders: Embedders,
 }
 
 /// The RAG benchmark's report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RagBenchReport {
+    /// The embedders used (`bm25`, `bm25+local:all-MiniLM-L6-v2`, …).
+    pub embedders: String,
     /// Documents.
     pub documents: usize,
     /// Chunks indexed.
@@ -418,13 +422,13 @@ const WORDS: &[&str] = &[
     "layer", "manifest", "runtime", "kernel", "syscall", "seccomp", "namespace", "cgroup", "limit", "request",
 ];
 
-/// Runs the RAG benchmark on the embedded engine with the lexical embedder.
+/// Runs the RAG benchmark on the embedded engine with the given embedders.
 pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<RagBenchReport, ContextError> {
     let _ = std::fs::remove_dir_all(&o.dir);
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&o.dir.join("vectors"))?);
     let factory = IndexFactory {
         store: store.clone(),
-        embedders: Embedders::lexical_only()?,
+        embedders: o.embedders.clone(),
         base: CollectionSpec::default(),
         cache: Arc::new(crate::cache::QueryCache::new(64 << 20)),
     };
@@ -500,6 +504,10 @@ pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) ->
         hit.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let report = RagBenchReport {
+        embedders: match &o.embedders.dense {
+            Some(d) => format!("{}+{}", o.embedders.lexical.name(), d.name()),
+            None => o.embedders.lexical.name(),
+        },
         documents: o.documents,
         chunks,
         ingest_secs,

@@ -62,11 +62,28 @@ fn tokens(s: &str) -> usize {
     s.split_whitespace().count()
 }
 
-/// Splits text into sentences: at `.`, `!` or `?` followed by whitespace, and at blank
-/// lines. Line breaks inside a paragraph become spaces.
+/// Splits text into sentences: at `.`, `!` or `?` followed by whitespace, at blank lines,
+/// and after a paragraph's heading line. Other line breaks inside a paragraph become spaces.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for para in text.split("\n\n") {
+        // A short first line without sentence punctuation, followed by a line that does not
+        // continue it in lower case, is a heading (chunks of Markdown start with their section title): its own unit, so an
+        // extractive answer does not run it into the next sentence.
+        let para = match para.trim_start().split_once('\n') {
+            Some((first, rest))
+                if rest.trim_start().chars().next().is_some_and(|c| !c.is_lowercase())
+                    && first.split_whitespace().count() <= 12
+                    && !first.contains(['.', '!', '?', ':', ';', ',']) =>
+            {
+                let heading = first.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !heading.is_empty() {
+                    out.push(heading);
+                }
+                rest
+            }
+            _ => para,
+        };
         let para = para.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut start = 0;
         let bytes = para.as_bytes();
@@ -255,6 +272,9 @@ mod tests {
         let s = sentences("One. Two!  Three?\nstill three.\n\nFour");
         assert_eq!(s, vec!["One.", "Two!", "Three?", "still three.", "Four"]);
         assert_eq!(sentences("v1.2 is out"), vec!["v1.2 is out"]);
+        // A heading line is a unit of its own; a wrapped sentence line is not.
+        assert_eq!(sentences("The audit log\nEvery event is signed. It is chained."), vec!["The audit log", "Every event is signed.", "It is chained."]);
+        assert_eq!(sentences("Every action goes through the\npolicy engine."), vec!["Every action goes through the policy engine."]);
     }
 
     #[test]

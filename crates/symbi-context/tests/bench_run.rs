@@ -68,6 +68,7 @@ async fn bench_rag() {
         memories: env("SYMBI_BENCH_MEMORIES", 10_000),
         dir: tmp.path().join("rag"),
         seed: 42,
+        embedders: symbi_context::embed::Embedders::lexical_only().unwrap(),
     };
     let before = load();
     let r = rag_bench(&opts, &|m| eprintln!("bench rag: {m}")).await.unwrap();

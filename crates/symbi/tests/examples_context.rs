@@ -212,3 +212,74 @@ fn release_notes_fail_closed_without_a_provider_and_deny_long_change_lists() {
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(v["error"]["kind"], "PolicyDenied", "{v}");
 }
+
+fn knowledge_ingest(data: &Path, env: &[(&str, &str)]) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_symbi"));
+    c.arg("--data-dir").arg(data).arg("knowledge").arg("ingest").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/knowledge"));
+    for v in ["SYMBI_CONFIG_PATH", "OPENAI_API_KEY", "OPENAI_BASE_URL", "QDRANT_URL", "SYMBI_AUDIT_STORAGE"] {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    let o = c.output().expect("run symbi knowledge ingest");
+    assert!(o.status.success(), "ingest failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ingested 3 document(s)"), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Example 12 on a fresh data directory: documents ingested with `symbi knowledge ingest`,
+/// a question answered with citations of the right passage, a note filed through the
+/// policy-gated `knowledge_add` and found by the next question, and the question history
+/// remembered across processes. `env` picks the embedder (BM25 only, or local dense too).
+fn knowledge_qa_round_trip(env: &[(&str, &str)]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    knowledge_ingest(data, env);
+    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "How are audit events signed?"}), env);
+    let v = json_out(&o);
+    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    let r = &v["result"];
+    assert!(r["citations"][0]["document"].as_str().unwrap().ends_with("audit.md"), "{r:#}");
+    assert!(r["answer"].as_str().unwrap().contains("Ed25519 key") && r["answer"].as_str().unwrap().contains("[1]"), "{r:#}");
+    assert_eq!(r["asked_before"], 0);
+    let note = "Ask the security team before enabling gVisor for a new tool.";
+    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "Which tier runs untrusted code?", "note": note}), env);
+    let v = json_out(&o);
+    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    let r = &v["result"];
+    assert!(r["citations"][0]["document"].as_str().unwrap().ends_with("sandboxes.md"), "{r:#}");
+    assert_eq!(r["asked_before"], 1);
+    let filed = r["filed"].as_str().unwrap().to_string();
+    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "Who must approve enabling gVisor for a new tool?"}), env);
+    let r = &json_out(&o)["result"];
+    assert_eq!(r["citations"][0]["document"], filed.as_str(), "{r:#}");
+    assert_eq!(r["asked_before"], 2);
+    // The policy refuses an oversized note: the whole run fails closed, nothing is filed.
+    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "q", "note": "x".repeat(3000)}), env);
+    let v = json_out(&o);
+    assert_eq!(v["status"], "failed", "{v}");
+    let writes = audit_events(data, "knowledge_write");
+    assert!(writes.iter().any(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Deny"), "no refused knowledge_write: {writes:#?}");
+    assert_eq!(writes.iter().filter(|e| e["details"]["phase"] == "outcome").count(), 1, "only the allowed note was filed");
+    verify_audit(data);
+}
+
+#[test]
+fn knowledge_qa_answers_with_citations_from_bm25() {
+    knowledge_qa_round_trip(&[]);
+}
+
+/// The same round trip with `[context] embedder = "local"`: all-MiniLM-L6-v2 from the test
+/// dependencies (`scripts/setup-test-deps.sh`), run in process.
+#[test]
+fn knowledge_qa_answers_with_citations_from_the_local_model() {
+    let model = PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
+        .join("models/all-MiniLM-L6-v2");
+    assert!(model.join("model.safetensors").is_file(), "{}: run scripts/setup-test-deps.sh", model.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("symbi.toml");
+    std::fs::write(
+        &config,
+        format!("[context]\nembedder = \"local\"\nlocal_model_dir = \"{}\"\nembedding_dimension = 384\n", model.display()),
+    )
+    .unwrap();
+    knowledge_qa_round_trip(&[("SYMBI_CONFIG_PATH", config.to_str().unwrap())]);
+}

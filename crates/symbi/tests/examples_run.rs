@@ -98,7 +98,7 @@ fn every_example_checks_clean_and_formats_idempotently() {
         assert_eq!(out.status.code(), Some(0), "{p}: fmt is not idempotent");
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), once);
     }
-    assert_eq!(n, 11, "the nine examples of GRAMMAR.md §7, 10-sandboxed-tools and 11-message-exchange");
+    assert_eq!(n, 12, "the nine examples of GRAMMAR.md §7, 10-sandboxed-tools, 11-message-exchange and 12-knowledge-qa");
 }
 
 #[test]

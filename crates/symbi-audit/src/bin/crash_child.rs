@@ -5,6 +5,9 @@
 //! acknowledgement it prints `SEQ EVENT_ID` on stdout (one write per line), so every line the
 //! parent reads is an event the log promised was durable. The parent kills it with SIGKILL.
 //!
+//! With `SYMBI_AUDIT_TEST_SIGNATURES=per_batch` the log signs per batch and each writer
+//! appends batches of 8 events (so most records are covered by their batch's signature).
+//!
 //! With `SYMBI_AUDIT_TEST_FSIZE=BYTES` the child limits its file sizes (RLIMIT_FSIZE), so
 //! writes fail once a file reaches BYTES: the log must refuse the event (fail closed) and
 //! every later one; the child then exits with status 3.
@@ -27,6 +30,10 @@ fn main() {
         opts.checkpoint_interval = std::time::Duration::from_secs(3600);
     } else {
         opts.checkpoint_every = 50;
+    }
+    let per_batch = std::env::var("SYMBI_AUDIT_TEST_SIGNATURES").is_ok_and(|v| v == "per_batch");
+    if per_batch {
+        opts.signatures = symbi_audit::Signatures::PerBatch;
     }
     if let Ok(limit) = std::env::var("SYMBI_AUDIT_TEST_FSIZE") {
         let limit: u64 = limit.parse().expect("SYMBI_AUDIT_TEST_FSIZE is a number");
@@ -51,20 +58,25 @@ fn main() {
             let log = log.clone();
             let out = out.clone();
             std::thread::spawn(move || {
-                for i in 0u64.. {
-                    let d = symbi_types::EventDraft::new("custom", serde_json::json!({"writer": w, "i": i, "pad": "x".repeat((i % 200) as usize)}));
-                    match log.append_blocking(d) {
-                        Ok(r) => {
-                            let line = format!("{} {}\n", r.sequence, r.id);
-                            let mut o = out.lock().unwrap();
-                            o.write_all(line.as_bytes()).unwrap();
-                            o.flush().unwrap();
-                        }
-                        Err(e) => {
-                            eprintln!("append failed: {e}");
-                            // Fail closed: every later append must fail too.
-                            let again = log.append_blocking(symbi_types::EventDraft::new("custom", serde_json::json!({})));
-                            std::process::exit(if again.is_err() { 3 } else { 4 });
+                let batch = if per_batch { 8 } else { 1 };
+                for i in (0u64..).step_by(batch) {
+                    let drafts: Vec<_> = (i..i + batch as u64)
+                        .map(|i| symbi_types::EventDraft::new("custom", serde_json::json!({"writer": w, "i": i, "pad": "x".repeat((i % 200) as usize)})))
+                        .collect();
+                    for r in log.append_many_blocking(drafts) {
+                        match r {
+                            Ok(r) => {
+                                let line = format!("{} {}\n", r.sequence, r.id);
+                                let mut o = out.lock().unwrap();
+                                o.write_all(line.as_bytes()).unwrap();
+                                o.flush().unwrap();
+                            }
+                            Err(e) => {
+                                eprintln!("append failed: {e}");
+                                // Fail closed: every later append must fail too.
+                                let again = log.append_blocking(symbi_types::EventDraft::new("custom", serde_json::json!({})));
+                                std::process::exit(if again.is_err() { 3 } else { 4 });
+                            }
                         }
                     }
                 }

@@ -25,6 +25,21 @@ pub struct AuditSection {
     /// Most events one group commit (one fsync) may carry.
     #[serde(deserialize_with = "usize_in::<1, 1_000_000, _>")]
     pub max_batch: usize,
+    /// Which events carry their own Ed25519 signature: `per_event` (default) or
+    /// `per_batch` (the last event of each group commit; the others are covered by it
+    /// through the hash chain — far less CPU per event).
+    pub signatures: AuditSignatures,
+}
+
+/// `[audit] signatures`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSignatures {
+    /// Every event is signed.
+    #[default]
+    PerEvent,
+    /// The last event of each group commit (and every key rotation) is signed.
+    PerBatch,
 }
 
 impl Default for AuditSection {
@@ -35,6 +50,7 @@ impl Default for AuditSection {
             checkpoint_every: 1000,
             checkpoint_interval: HumanDuration(std::time::Duration::from_secs(1)),
             max_batch: 8192,
+            signatures: AuditSignatures::PerEvent,
         }
     }
 }

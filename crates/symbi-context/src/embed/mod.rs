@@ -5,17 +5,18 @@
 //!   collection applies IDF at search time, so scores are true BM25.
 //! * [`OpenAiEmbedder`] — dense embeddings from any OpenAI-compatible `/v1/embeddings`
 //!   endpoint through `symbi-llm` (1536 dimensions for OpenAI's `text-embedding-3-small`).
-//! * `embedder = "local"` (a sentence-transformer loaded from disk) is not implemented in
-//!   this version: configuring it fails closed with an error that names the alternative
-//!   (a self-hosted OpenAI-compatible embeddings server through [`OpenAiEmbedder`]).
+//! * [`LocalEmbedder`] — a sentence-transformer (BERT encoder, e.g. all-MiniLM-L6-v2) loaded
+//!   from a directory and run in process on the CPU with candle; needs no service.
 //!
 //! [`Embedders`] pairs the lexical embedder with an optional dense one; search over both
 //! is fused with reciprocal rank fusion ([`crate::hybrid`]).
 
 mod bm25;
+mod local;
 mod openai;
 
 pub use bm25::Bm25Embedder;
+pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 
 use crate::error::ContextError;
@@ -95,8 +96,8 @@ impl Embedders {
     }
 
     /// The embedders the configuration asks for. Fails closed: `openai` without a usable
-    /// `[llm]` provider, or `local` (not implemented in this version), is an error saying
-    /// what to configure instead — never a silent fallback to lexical only.
+    /// `[llm]` provider, or `local` without a loadable model of the configured dimension, is
+    /// an error saying what to configure — never a silent fallback to lexical only.
     pub fn from_config(ctx: &ContextSection, llm: &LlmSection, data_dir: &Path) -> Result<Self, ContextError> {
         match ctx.embedder {
             EmbedderKind::Lexical => Self::lexical_only(),
@@ -120,13 +121,18 @@ impl Embedders {
                             .into(),
                     ));
                 };
-                Err(ContextError::Unavailable(format!(
-                    "[context] embedder = \"local\" (model directory {}): local model inference is not \
-                     implemented in this version of symbi; serve the model with an OpenAI-compatible \
-                     embeddings server (llama.cpp, text-embeddings-inference, vLLM) and set \
-                     embedder = \"openai\" with [llm] base_url pointing at it",
-                    dir.display()
-                )))
+                let model = LocalEmbedder::load(&dir)?;
+                if model.dim() != ctx.embedding_dimension {
+                    return Err(ContextError::Unavailable(format!(
+                        "the local model in {} produces {}-dimensional vectors but [context] \
+                         embedding_dimension is {}; set embedding_dimension = {}",
+                        dir.display(),
+                        model.dim(),
+                        ctx.embedding_dimension,
+                        model.dim()
+                    )));
+                }
+                Self::with_dense(Arc::new(model))
             }
         }
     }

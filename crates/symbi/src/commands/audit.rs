@@ -18,7 +18,7 @@ use symbi_audit::reader::verify_proof_json;
 use symbi_audit::report::{self, Standard};
 use symbi_audit::verify::{VerifyOptions, VerifyReport, verify_log};
 use symbi_audit::loadtest::Mode;
-use symbi_audit::{AuditLog, AuditOptions, LogReader, Query, StoredEvent};
+use symbi_audit::{AuditLog, AuditOptions, LogReader, Query, Signatures, StoredEvent};
 use symbi_crypto::CryptoProvider;
 
 /// `symbi audit …`.
@@ -675,6 +675,19 @@ pub struct BenchArgs {
     /// In-flight appends per writer (pipelined rows) and events per submission (batch rows).
     #[arg(long, default_value_t = 256)]
     pub depth: usize,
+    /// Which events carry a signature in the group-commit rows (the baseline always signs
+    /// every event): `per-event` or `per-batch`. Default: `[audit] signatures`.
+    #[arg(long, value_enum)]
+    pub signatures: Option<BenchSignatures>,
+}
+
+/// `--signatures` of `symbi bench audit`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchSignatures {
+    /// Every event signed.
+    PerEvent,
+    /// The last event of each group commit signed.
+    PerBatch,
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -686,8 +699,16 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 /// Appends through `symbi_audit::loadtest` (the runtime's path, `EventSink::record`, for
 /// `Await` and `PerEvent`); returns (events/s, p50, p99 append latency).
-fn bench_appends(p: &Arc<dyn CryptoProvider>, dir: &std::path::Path, writers: usize, events: u64, mode: Mode, checkpoint_every: u64) -> anyhow::Result<(f64, Duration, Duration)> {
-    let r = symbi_audit::loadtest::run_appends(p, dir, writers, events, mode, checkpoint_every)?;
+fn bench_appends(
+    p: &Arc<dyn CryptoProvider>,
+    dir: &std::path::Path,
+    writers: usize,
+    events: u64,
+    mode: Mode,
+    checkpoint_every: u64,
+    signatures: Signatures,
+) -> anyhow::Result<(f64, Duration, Duration)> {
+    let r = symbi_audit::loadtest::run_appends(p, dir, writers, events, mode, checkpoint_every, signatures)?;
     Ok((r.per_second, r.p50, r.p99))
 }
 
@@ -706,21 +727,31 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("symbi bench audit — provider {}, {} cores, load average {}", p.name(), std::thread::available_parallelism().map_or(1, |n| n.get()), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!("scratch {} (durable = fdatasync before acknowledgement)\n", scratch.path().display());
-    println!("checkpoint every {} events; pipelined/batch rows: {} in flight per writer\n", a.checkpoint_every, a.depth);
+    let sigs = match a.signatures {
+        Some(BenchSignatures::PerEvent) => Signatures::PerEvent,
+        Some(BenchSignatures::PerBatch) => Signatures::PerBatch,
+        None => AuditOptions::from_config(&loaded.data_dir(), &loaded.config.audit).signatures,
+    };
+    println!(
+        "checkpoint every {} events; pipelined/batch rows: {} in flight per writer; signatures: {} (baseline: per event)\n",
+        a.checkpoint_every,
+        a.depth,
+        if sigs == Signatures::PerBatch { "per batch" } else { "per event" }
+    );
     println!("{:<10} {:>8} {:>14} {:>12} {:>12} {:>16} {:>10}", "writers", "mode", "events/s", "p50", "p99", "baseline ev/s", "ratio");
     for &w in &a.writers {
         // Fsync-bound runs are sized by the writers so that one writer does not take minutes.
         let n = (200 * w as u64).max(2_000).min(a.events.max(w as u64));
         let cp = a.checkpoint_every;
-        let (base, bp50, bp99) = bench_appends(&p, &scratch.path().join(format!("pe{w}")), w, a.baseline_events.max(w as u64), Mode::PerEvent, cp)?;
-        let (gc, p50, p99) = bench_appends(&p, &scratch.path().join(format!("gc{w}")), w, n, Mode::Await, cp)?;
+        let (base, bp50, bp99) = bench_appends(&p, &scratch.path().join(format!("pe{w}")), w, a.baseline_events.max(w as u64), Mode::PerEvent, cp, Signatures::PerEvent)?;
+        let (gc, p50, p99) = bench_appends(&p, &scratch.path().join(format!("gc{w}")), w, n, Mode::Await, cp, sigs)?;
         println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16.0} {:>10}", w, "per-ev", base, bp50, bp99, base, "1.0x");
         println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "group", gc, p50, p99, "", gc / base);
         // Producers that do not wait for each acknowledgement (same durability per event).
         let big = a.events.max(w as u64 * a.depth as u64);
-        let (pl, pp50, pp99) = bench_appends(&p, &scratch.path().join(format!("pl{w}")), w, big, Mode::Pipelined(a.depth), cp)?;
+        let (pl, pp50, pp99) = bench_appends(&p, &scratch.path().join(format!("pl{w}")), w, big, Mode::Pipelined(a.depth), cp, sigs)?;
         println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "pipelnd", pl, pp50, pp99, "", pl / base);
-        let (bt, bt50, bt99) = bench_appends(&p, &scratch.path().join(format!("bt{w}")), w, big, Mode::Batched(a.depth), cp)?;
+        let (bt, bt50, bt99) = bench_appends(&p, &scratch.path().join(format!("bt{w}")), w, big, Mode::Batched(a.depth), cp, sigs)?;
         println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "batch", bt, bt50, bt99, "", bt / base);
     }
     // Verification throughput on the largest group-commit log.
@@ -736,7 +767,7 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.proof_events > 0 {
         let pdir = scratch.path().join("proofs");
         let t = std::time::Instant::now();
-        let (rate, _, _) = bench_appends(&p, &pdir, 64, a.proof_events, Mode::Pipelined(1024), a.checkpoint_every)?;
+        let (rate, _, _) = bench_appends(&p, &pdir, 64, a.proof_events, Mode::Pipelined(1024), a.checkpoint_every, sigs)?;
         println!("\nbuilt a log of {} events in {:.1}s ({rate:.0} events/s, 64 writers × 1024 in flight)", a.proof_events, t.elapsed().as_secs_f64());
         let r = LogReader::open(&pdir.join("audit"), p.clone())?;
         let n = r.latest_checkpoint().map_or(0, |c| c.checkpoint.size);

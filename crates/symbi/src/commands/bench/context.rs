@@ -141,12 +141,16 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
+    let loaded = g.load(None)?;
+    // The configured embedders (`[context] embedder`): a dense model's time counts too.
+    let embedders = symbi_context::embed::Embedders::from_config(&loaded.config.context, &loaded.config.llm, &loaded.data_dir())?;
     let opts = symbi_context::bench::RagBenchOptions {
         documents: a.documents,
         queries: a.queries,
         memories: a.memories,
         dir: bench_scratch(g, "rag")?,
         seed: 42,
+        embedders,
     };
     let load_before = load_average();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -158,7 +162,10 @@ pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("RAG: {} documents, {} chunks (ingested in {:.1}s), extractive answers (no model time)", r.documents, r.chunks, r.ingest_secs);
+    println!(
+        "RAG: {} documents, {} chunks (ingested in {:.1}s), embedders {}, extractive answers (no LLM time)",
+        r.documents, r.chunks, r.ingest_secs, r.embedders
+    );
     println!("load average before/after: {load_before} / {load_after}");
     println!("knowledge search (baseline): p50 {:.2} ms, p99 {:.2} ms", r.search_p50_ms, r.search_p99_ms);
     println!(
