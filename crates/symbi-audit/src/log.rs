@@ -159,7 +159,17 @@ impl AckTo {
 /// Appends submitted together (one or many events, one acknowledgement target).
 struct Submission {
     drafts: Vec<EventDraft>,
+    /// Each draft's details as RFC 8785 bytes, computed by the submitting thread: the most
+    /// expensive part of a body, taken off the single writer thread.
+    details: Vec<Result<Vec<u8>>>,
     ack: AckTo,
+}
+
+impl Submission {
+    fn new(drafts: Vec<EventDraft>, ack: AckTo) -> Submission {
+        let details = drafts.iter().map(|d| record::canonical_json(&d.details)).collect();
+        Submission { drafts, details, ack }
+    }
 }
 
 enum Request {
@@ -260,7 +270,7 @@ impl AuditLog {
     /// ```
     pub fn submit(&self, draft: EventDraft) -> std::result::Result<AppendTicket, SinkError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(Submission { drafts: vec![draft], ack: AckTo::One(ack) }))
+        self.send(Request::Append(Submission::new(vec![draft], AckTo::One(ack))))
             .map_err(|e| SinkError(e.to_string()))?;
         Ok(AppendTicket(rx))
     }
@@ -287,7 +297,7 @@ impl AuditLog {
 
     fn submit_many(&self, drafts: Vec<EventDraft>) -> std::result::Result<oneshot::Receiver<Vec<AppendResult>>, SinkError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(Submission { drafts, ack: AckTo::Many(ack) })).map_err(|e| SinkError(e.to_string()))?;
+        self.send(Request::Append(Submission::new(drafts, AckTo::Many(ack)))).map_err(|e| SinkError(e.to_string()))?;
         Ok(rx)
     }
 
@@ -1023,7 +1033,7 @@ impl Writer {
         let mut last_ts = self.last_ts;
         for sub in batch {
             groups.push((sub.ack, sub.drafts.len()));
-            for draft in sub.drafts {
+            for (draft, details) in sub.drafts.into_iter().zip(sub.details) {
                 let ts = Utc::now().max(last_ts);
                 let ev = Event {
                     seq: self.size + prepared.len() as u64,
@@ -1036,7 +1046,7 @@ impl Writer {
                     details: draft.details,
                     key_id: self.key.id,
                 };
-                match ev.canonical_body() {
+                match details.and_then(|d| ev.body_with_canonical_details(&d)) {
                     Ok(body) if body.len() + record::PAYLOAD_FIXED_LEN <= MAX_PAYLOAD_LEN => {
                         chain = record::chain_hash(&*self.p, &chain, &body);
                         last_ts = ts;
@@ -1118,11 +1128,11 @@ impl Writer {
     /// returns each event's (segment, offset, frame length).
     fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &mut [Option<Signature>]) -> Result<Vec<(u64, u64, u32)>> {
         let mut locations: Vec<(u64, u64, u32)> = Vec::with_capacity(prepared.len());
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(prepared.iter().map(|(_, b, _)| b.len() + record::FRAME_HEADER_LEN + record::PAYLOAD_FIXED_LEN).sum());
         for i in 0..prepared.len() {
             let (ev, body, chain) = &prepared[i];
-            let frame = Record { chain: *chain, signature: sigs[i], body: body.clone() }.encode_frame();
-            if self.seg_len + (buf.len() + frame.len()) as u64 > self.opts.segment_size
+            let frame_len = record::FRAME_HEADER_LEN + 1 + 32 + if sigs[i].is_some() { 64 } else { 0 } + body.len();
+            if self.seg_len + (buf.len() + frame_len) as u64 > self.opts.segment_size
                 && self.seg_len + buf.len() as u64 > SEGMENT_HEADER_LEN as u64
             {
                 // Every closed segment ends with a signed record, so a covered run never
@@ -1133,9 +1143,8 @@ impl Writer {
                     sigs[i - 1] = Some(sig);
                     let start = (locations[i - 1].1 - self.seg_len) as usize;
                     buf.truncate(start);
-                    let signed = Record { chain: *prev_chain, signature: Some(sig), body: prev_body.clone() }.encode_frame();
-                    locations[i - 1].2 = signed.len() as u32;
-                    buf.extend_from_slice(&signed);
+                    record::write_frame(&mut buf, prev_chain, Some(&sig), prev_body);
+                    locations[i - 1].2 = (buf.len() - start) as u32;
                 }
                 self.write_segment(&buf)?;
                 // The closed segment is synced here; earlier batches in it are synced (again,
@@ -1148,8 +1157,8 @@ impl Writer {
                 self.seg_first = ev.seq;
                 self.seg_len = SEGMENT_HEADER_LEN as u64;
             }
-            locations.push((self.seg_first, self.seg_len + buf.len() as u64, frame.len() as u32));
-            buf.extend_from_slice(&frame);
+            locations.push((self.seg_first, self.seg_len + buf.len() as u64, frame_len as u32));
+            record::write_frame(&mut buf, chain, sigs[i].as_ref(), body);
         }
         self.write_segment(&buf)?;
         Ok(locations)
@@ -1205,7 +1214,7 @@ impl Writer {
         let new_key = NoteKey::new(&*self.p, &self.key.name, new_signer.public_key())?;
         let details = keys::rotation_details(&self.key, &new_key, &*new_signer);
         let (tx, rx) = oneshot::channel();
-        self.commit(vec![Submission { drafts: vec![EventDraft::new(types::KEY_ROTATION, details)], ack: AckTo::Many(tx) }]);
+        self.commit(vec![Submission::new(vec![EventDraft::new(types::KEY_ROTATION, details)], AckTo::Many(tx))]);
         // The rotation event must be durable before the new key takes over.
         self.barrier();
         let res = rx.blocking_recv().unwrap_or_else(|_| stopped(1));

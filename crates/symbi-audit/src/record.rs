@@ -126,6 +126,54 @@ impl Event {
         canonical_json(&v)
     }
 
+    /// [`Event::canonical_body`] from details already in canonical form (`details_jcs` =
+    /// `canonical_json(&self.details)`), byte for byte the same; the other members are
+    /// written in their fixed RFC 8785 order without building a JSON tree. The writer
+    /// uses this so that canonicalizing arbitrary details happens on the submitting threads.
+    pub fn body_with_canonical_details(&self, details_jcs: &[u8]) -> Result<Vec<u8>> {
+        // Integers above 2^53 are not exact JSON numbers; leave them to the general path.
+        if self.seq >= 1 << 53 {
+            return self.canonical_body();
+        }
+        fn opt_str(out: &mut Vec<u8>, s: Option<String>) {
+            match s {
+                // UUIDs and the other fixed-format strings need no escaping.
+                Some(s) => {
+                    out.push(b'"');
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        let mut out = Vec::with_capacity(details_jcs.len() + 320);
+        out.extend_from_slice(b"{\"agent_id\":");
+        opt_str(&mut out, self.agent_id.map(|a| a.to_string()));
+        out.extend_from_slice(b",\"agent_name\":");
+        match &self.agent_name {
+            Some(n) => out.extend_from_slice(&canonical_json(&Value::String(n.clone()))?),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"details\":");
+        out.extend_from_slice(details_jcs);
+        out.extend_from_slice(b",\"event_type\":");
+        out.extend_from_slice(&canonical_json(&Value::String(self.event_type.clone()))?);
+        out.extend_from_slice(b",\"execution_id\":");
+        opt_str(&mut out, self.execution_id.map(|e| e.to_string()));
+        out.extend_from_slice(b",\"id\":");
+        opt_str(&mut out, Some(self.id.to_string()));
+        out.extend_from_slice(b",\"key_id\":");
+        opt_str(&mut out, Some(self.key_id.to_string()));
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"timestamp\":");
+        opt_str(&mut out, Some(format_timestamp(&self.timestamp)));
+        out.extend_from_slice(b",\"v\":");
+        out.extend_from_slice(BODY_VERSION.to_string().as_bytes());
+        out.push(b'}');
+        Ok(out)
+    }
+
     /// Decodes a body, checking that it is exactly the canonical form of its own content
     /// (so that a body has one spelling and no room for hidden variations).
     pub fn from_body(body: &[u8]) -> std::result::Result<Event, String> {
@@ -243,8 +291,33 @@ impl Record {
 
     /// The framed record: `len ‖ crc32c ‖ payload`.
     pub fn encode_frame(&self) -> Vec<u8> {
-        encode_frame(&self.encode_payload())
+        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + PAYLOAD_FIXED_LEN + self.body.len());
+        write_frame(&mut out, &self.chain, self.signature.as_ref(), &self.body);
+        out
     }
+}
+
+/// Appends the frame of a record (`len ‖ crc32c ‖ payload`) to `out` without building the
+/// record or its payload separately (the writer frames every event).
+pub fn write_frame(out: &mut Vec<u8>, chain: &Hash, signature: Option<&Signature>, body: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+    match signature {
+        Some(sig) => {
+            out.push(RECORD_VERSION);
+            out.extend_from_slice(chain);
+            out.extend_from_slice(sig);
+        }
+        None => {
+            out.push(RECORD_VERSION_COVERED);
+            out.extend_from_slice(chain);
+        }
+    }
+    out.extend_from_slice(body);
+    let payload = &out[start + FRAME_HEADER_LEN..];
+    let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Frames a payload: `u32 BE len ‖ u32 BE CRC-32C(payload) ‖ payload`.
@@ -382,6 +455,27 @@ mod tests {
     }
 
     #[test]
+    fn fast_body_is_the_canonical_body() {
+        let mut cases = vec![sample()];
+        cases.push(Event { agent_id: None, agent_name: None, execution_id: Some(ExecutionId::new()), ..sample() });
+        cases.push(Event {
+            agent_name: Some("ünï \"q\" \\ \u{7}\n😀".into()),
+            event_type: "custom\t".into(),
+            details: json!({"z": [1.5, 1e21, 5e-7, null, {"\u{fb33}": "€", "\r": true}], "a": -0.0, "1": "x"}),
+            seq: 9_007_199_254_740_991,
+            ..sample()
+        });
+        cases.push(Event { details: json!("just a string"), seq: 0, ..sample() });
+        for ev in cases {
+            let d = canonical_json(&ev.details).unwrap();
+            assert_eq!(
+                String::from_utf8(ev.body_with_canonical_details(&d).unwrap()).unwrap(),
+                String::from_utf8(ev.canonical_body().unwrap()).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn body_round_trip_and_canonical_check() {
         let ev = sample();
         let body = ev.canonical_body().unwrap();
@@ -395,6 +489,7 @@ mod tests {
     fn frames_detect_damage() {
         let rec = Record { chain: [9; 32], signature: Some([8; 64]), body: sample().canonical_body().unwrap() };
         let f = rec.encode_frame();
+        assert_eq!(f, encode_frame(&rec.encode_payload()), "in-place framing = payload then frame");
         let (p, next) = read_frame(&f, 0).unwrap().unwrap();
         assert_eq!(next, f.len());
         assert_eq!(Record::decode_payload(p).unwrap(), rec);

@@ -357,6 +357,13 @@ fn seq_of(r: &Record) -> u64 {
     Event::from_body(&r.body).unwrap().seq
 }
 
+/// Verifies with no error and no warning; `events` were checked.
+fn assert_clean(dir: &Path, events: u64) {
+    let rep = verify_log(dir, &*provider(), &VerifyOptions::default()).unwrap();
+    assert!(rep.ok && rep.warnings.is_empty(), "{:?} {:?}", rep.first_error, rep.warnings);
+    assert_eq!(rep.events_checked, events);
+}
+
 #[test]
 fn per_batch_log_signs_batch_ends_and_segment_ends_and_verifies() {
     let tmp = build_per_batch();
@@ -372,9 +379,7 @@ fn per_batch_log_signs_batch_ends_and_segment_ends_and_verifies() {
     for (_, recs) in &segs {
         assert!(recs.last().unwrap().signature.is_some(), "every segment ends with a signed record");
     }
-    let rep = verify_log(&dir, &*provider(), &VerifyOptions::default()).unwrap();
-    assert!(rep.ok && rep.warnings.is_empty(), "{:?} {:?}", rep.first_error, rep.warnings);
-    assert_eq!(rep.events_checked, 60);
+    assert_clean(&dir, 60);
 }
 
 #[test]
@@ -423,9 +428,7 @@ fn unsealed_batch_at_the_end_is_a_warning_and_cut_when_the_writer_opens() {
     let log = AuditLog::open(o, provider()).unwrap();
     assert_eq!(log.append_blocking(EventDraft::new("file_read", json!({}))).unwrap().sequence, 60);
     log.close().unwrap();
-    let rep = verify_log(&dir, &*provider(), &VerifyOptions::default()).unwrap();
-    assert!(rep.ok && rep.warnings.is_empty(), "{:?} {:?}", rep.first_error, rep.warnings);
-    assert_eq!(rep.events_checked, 61);
+    assert_clean(&dir, 61);
 }
 
 /// Removing the signed last record of a batch leaves covered records no signature vouches
