@@ -80,7 +80,9 @@ impl LocalEmbedder {
             .map_err(|e| ContextError::Corrupt { path: tok_path.display().to_string(), message: e.to_string() })?;
         // The file's own padding (often a fixed 128) and truncation are for training;
         // sentence-transformers pads to the longest text and truncates at max_seq_length.
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..PaddingParams::default() }));
+        // Keep the file's pad token and id (they differ between vocabularies).
+        let padding = PaddingParams { strategy: PaddingStrategy::BatchLongest, ..tokenizer.get_padding().cloned().unwrap_or_default() };
+        tokenizer.with_padding(Some(padding));
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_len, ..TruncationParams::default() }))
             .map_err(|e| model_err(dir, e))?;
