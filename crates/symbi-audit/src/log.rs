@@ -605,8 +605,7 @@ impl Writer {
                 create_segment(&dir, last.first_seq)?;
             } else {
                 tracing::warn!(segment = %last.path.display(), offset = off, bytes = scan.len - off, "cutting a torn tail left by a crash");
-                let f = OpenOptions::new().write(true).open(&last.path).map_err(io(&last.path))?;
-                f.set_len(*off).and_then(|_| f.sync_all()).map_err(io(&last.path))?;
+                cut_file(&last.path, *off)?;
             }
         } else if scan.header_seq != Some(last.first_seq) {
             return Err(AuditError::Corrupt(format!("{}: header names another first sequence", last.path.display())));
@@ -623,8 +622,7 @@ impl Writer {
                 records = scan.records.len() - keep.map_or(0, |k| k + 1),
                 "cutting records of a batch that was never sealed by its signature (a crash)"
             );
-            let f = OpenOptions::new().write(true).open(&last.path).map_err(io(&last.path))?;
-            f.set_len(cut).and_then(|_| f.sync_all()).map_err(io(&last.path))?;
+            cut_file(&last.path, cut)?;
             scan = segment::scan_file(&last.path)?;
         }
         let tail = Self::tail(&*p, &segs, &scan)?;
@@ -697,8 +695,7 @@ impl Writer {
             if !torn {
                 return Err(AuditError::Corrupt(format!("{} at offset {off}: {msg}", cps_path.display())));
             }
-            let f = OpenOptions::new().write(true).open(&cps_path).map_err(io(&cps_path))?;
-            f.set_len(cps_end).and_then(|_| f.sync_all()).map_err(io(&cps_path))?;
+            cut_file(&cps_path, cps_end)?;
         }
         let last_cp = cps.last().map(|(_, c)| c.checkpoint.clone());
         let cp_size = last_cp.as_ref().map_or(0, |c| c.size);
@@ -1128,10 +1125,10 @@ impl Writer {
     /// returns each event's (segment, offset, frame length).
     fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &mut [Option<Signature>]) -> Result<Vec<(u64, u64, u32)>> {
         let mut locations: Vec<(u64, u64, u32)> = Vec::with_capacity(prepared.len());
-        let mut buf: Vec<u8> = Vec::with_capacity(prepared.iter().map(|(_, b, _)| b.len() + record::FRAME_HEADER_LEN + record::PAYLOAD_FIXED_LEN).sum());
+        let mut buf: Vec<u8> = Vec::with_capacity(prepared.iter().map(|(_, b, _)| record::frame_len(true, b.len())).sum());
         for i in 0..prepared.len() {
             let (ev, body, chain) = &prepared[i];
-            let frame_len = record::FRAME_HEADER_LEN + 1 + 32 + if sigs[i].is_some() { 64 } else { 0 } + body.len();
+            let frame_len = record::frame_len(sigs[i].is_some(), body.len());
             if self.seg_len + (buf.len() + frame_len) as u64 > self.opts.segment_size
                 && self.seg_len + buf.len() as u64 > SEGMENT_HEADER_LEN as u64
             {
@@ -1285,6 +1282,12 @@ impl BatchJob {
             ack.send(&mut it, n);
         }
     }
+}
+
+/// Truncates a file of the log to `len` bytes (cutting what a crash left after it) and syncs it.
+fn cut_file(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+    f.set_len(len).and_then(|_| f.sync_all()).map_err(io(path))
 }
 
 /// Marks a pipeline stage failed (`local`) and, the first time for the log, the state both

@@ -291,10 +291,15 @@ impl Record {
 
     /// The framed record: `len ‖ crc32c ‖ payload`.
     pub fn encode_frame(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + PAYLOAD_FIXED_LEN + self.body.len());
+        let mut out = Vec::with_capacity(frame_len(self.signature.is_some(), self.body.len()));
         write_frame(&mut out, &self.chain, self.signature.as_ref(), &self.body);
         out
     }
+}
+
+/// Length of the frame of a record with a `body_len`-byte body, signed or covered.
+pub fn frame_len(signed: bool, body_len: usize) -> usize {
+    FRAME_HEADER_LEN + 1 + 32 + if signed { 64 } else { 0 } + body_len
 }
 
 /// Appends the frame of a record (`len ‖ crc32c ‖ payload`) to `out` without building the
@@ -490,6 +495,7 @@ mod tests {
         let rec = Record { chain: [9; 32], signature: Some([8; 64]), body: sample().canonical_body().unwrap() };
         let f = rec.encode_frame();
         assert_eq!(f, encode_frame(&rec.encode_payload()), "in-place framing = payload then frame");
+        assert_eq!(f.len(), frame_len(true, rec.body.len()));
         let (p, next) = read_frame(&f, 0).unwrap().unwrap();
         assert_eq!(next, f.len());
         assert_eq!(Record::decode_payload(p).unwrap(), rec);
