@@ -136,7 +136,10 @@ impl Authority {
                 })?;
                 let t = t.trim().to_string();
                 if t.is_empty() {
-                    return Err(AuthConfigError::TokenFile { path: p.display().to_string(), message: "is empty".into() });
+                    return Err(AuthConfigError::TokenFile {
+                        path: p.display().to_string(),
+                        message: "is empty".into(),
+                    });
                 }
                 token = Some(t);
             }
@@ -148,20 +151,28 @@ impl Authority {
                     path: p.display().to_string(),
                     message: e.to_string(),
                 })?;
-                let keys: Vec<KeyRecord> = serde_json::from_str(&text).map_err(|e| AuthConfigError::KeyStore {
-                    path: p.display().to_string(),
-                    message: format!("line {} column {}: {e}", e.line(), e.column()),
-                })?;
+                let keys: Vec<KeyRecord> =
+                    serde_json::from_str(&text).map_err(|e| AuthConfigError::KeyStore {
+                        path: p.display().to_string(),
+                        message: format!("line {} column {}: {e}", e.line(), e.column()),
+                    })?;
                 for k in &keys {
                     PasswordHash::new(&k.key_hash).map_err(|e| AuthConfigError::KeyStore {
                         path: p.display().to_string(),
-                        message: format!("key `{}`: key_hash is not an Argon2 PHC string: {e}", k.key_id),
+                        message: format!(
+                            "key `{}`: key_hash is not an Argon2 PHC string: {e}",
+                            k.key_id
+                        ),
                     })?;
                 }
                 keys
             }
         };
-        Ok(Self { token_sha256: token.as_deref().map(sha256), keys, verified: DashMap::new() })
+        Ok(Self {
+            token_sha256: token.as_deref().map(sha256),
+            keys,
+            verified: DashMap::new(),
+        })
     }
 
     /// Whether any credential is configured (if not, everything protected is 401).
@@ -209,16 +220,24 @@ impl Authority {
             }
             let k = found.ok_or(AuthFailure::Invalid)?;
             let parsed = PasswordHash::new(&k.key_hash).map_err(|_| AuthFailure::Invalid)?;
-            Argon2::default().verify_password(secret.as_bytes(), &parsed).map_err(|_| AuthFailure::Invalid)?;
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .map_err(|_| AuthFailure::Invalid)?;
             if k.revoked {
                 return Err(AuthFailure::Revoked(k.key_id.clone()));
             }
-            let id = Identity { key_id: Some(k.key_id.clone()), scope: k.agent_scope.clone() };
+            let id = Identity {
+                key_id: Some(k.key_id.clone()),
+                scope: k.agent_scope.clone(),
+            };
             self.verified.insert(h, id.clone());
             return Ok(id);
         }
         match &self.token_sha256 {
-            Some(expected) if bool::from(expected.ct_eq(&h)) => Ok(Identity { key_id: None, scope: None }),
+            Some(expected) if bool::from(expected.ct_eq(&h)) => Ok(Identity {
+                key_id: None,
+                scope: None,
+            }),
             _ => Err(AuthFailure::Invalid),
         }
     }
@@ -233,16 +252,28 @@ mod tests {
     fn static_token() {
         let a = Authority::new(Some("s3cret"), None, None).unwrap();
         assert!(a.authenticate(Some("Bearer s3cret")).unwrap().is_admin());
-        assert!(a.authenticate(Some("bearer s3cret")).is_ok(), "scheme is case-insensitive");
-        assert_eq!(a.authenticate(Some("Bearer nope")), Err(AuthFailure::Invalid));
-        assert_eq!(a.authenticate(Some("Basic s3cret")), Err(AuthFailure::WrongScheme));
+        assert!(
+            a.authenticate(Some("bearer s3cret")).is_ok(),
+            "scheme is case-insensitive"
+        );
+        assert_eq!(
+            a.authenticate(Some("Bearer nope")),
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            a.authenticate(Some("Basic s3cret")),
+            Err(AuthFailure::WrongScheme)
+        );
         assert_eq!(a.authenticate(None), Err(AuthFailure::Missing));
     }
 
     #[test]
     fn nothing_configured_fails_closed() {
         let a = Authority::new(None, None, None).unwrap();
-        assert_eq!(a.authenticate(Some("Bearer anything")), Err(AuthFailure::NotConfigured));
+        assert_eq!(
+            a.authenticate(Some("Bearer anything")),
+            Err(AuthFailure::NotConfigured)
+        );
     }
 
     #[test]
@@ -250,7 +281,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("symbi-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
-        let hash = |s: &str| Argon2::default().hash_password(s.as_bytes(), &salt).unwrap().to_string();
+        let hash = |s: &str| {
+            Argon2::default()
+                .hash_password(s.as_bytes(), &salt)
+                .unwrap()
+                .to_string()
+        };
         let agent = Uuid::new_v4();
         let store = serde_json::json!([
             {"key_id": "admin", "key_hash": hash("aa"), "agent_scope": null},
@@ -263,9 +299,19 @@ mod tests {
         assert!(a.authenticate(Some("Bearer admin.aa")).unwrap().is_admin());
         let s = a.authenticate(Some("Bearer scoped.bb")).unwrap();
         assert!(!s.is_admin() && s.may_access(&agent) && !s.may_access(&Uuid::new_v4()));
-        assert_eq!(a.authenticate(Some("Bearer old.cc")), Err(AuthFailure::Revoked("old".into())));
-        assert_eq!(a.authenticate(Some("Bearer admin.zz")), Err(AuthFailure::Invalid));
-        assert_eq!(a.authenticate(Some("Bearer ignored-static")), Err(AuthFailure::Invalid), "the store is the only authority");
+        assert_eq!(
+            a.authenticate(Some("Bearer old.cc")),
+            Err(AuthFailure::Revoked("old".into()))
+        );
+        assert_eq!(
+            a.authenticate(Some("Bearer admin.zz")),
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            a.authenticate(Some("Bearer ignored-static")),
+            Err(AuthFailure::Invalid),
+            "the store is the only authority"
+        );
         // Cached path gives the same answer.
         assert!(a.authenticate(Some("Bearer admin.aa")).unwrap().is_admin());
         std::fs::remove_dir_all(dir).unwrap();

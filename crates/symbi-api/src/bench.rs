@@ -44,7 +44,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { concurrency: 16, duration: Duration::from_secs(5), warmup: Duration::from_secs(1) }
+        Self {
+            concurrency: 16,
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+        }
     }
 }
 
@@ -164,7 +168,9 @@ pub async fn baseline_server() -> std::io::Result<Baseline> {
     let stop = CancellationToken::new();
     let s = stop.clone();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(s.cancelled_owned())
+            .await;
     });
     Ok(Baseline { addr, stop, task })
 }

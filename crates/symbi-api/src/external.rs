@@ -111,7 +111,11 @@ impl ExternalAgent {
     /// The state as reported now: `Unreachable` after 3 × the interval without heartbeat.
     pub fn state(&self, now: DateTime<Utc>) -> ApiAgentState {
         let limit = chrono::Duration::seconds((self.heartbeat_interval_secs.max(1) * 3) as i64);
-        if now - self.last_activity > limit { ApiAgentState::Unreachable } else { self.reported }
+        if now - self.last_activity > limit {
+            ApiAgentState::Unreachable
+        } else {
+            self.reported
+        }
     }
 }
 
@@ -153,7 +157,10 @@ impl ExternalAgents {
     /// `(id, name, state)` of every agent.
     pub fn list(&self) -> Vec<(Uuid, String, ApiAgentState)> {
         let now = Utc::now();
-        self.agents.iter().map(|a| (a.id, a.name.clone(), a.state(now))).collect()
+        self.agents
+            .iter()
+            .map(|a| (a.id, a.name.clone(), a.state(now)))
+            .collect()
     }
 
     /// Number of agents.
@@ -167,8 +174,16 @@ impl ExternalAgents {
     }
 
     /// Applies a heartbeat; `false` if `id` is not an External agent.
-    pub fn heartbeat(&self, id: &Uuid, state: ApiAgentState, metadata: Option<BTreeMap<String, String>>, last_result: Option<String>) -> bool {
-        let Some(mut a) = self.agents.get_mut(id) else { return false };
+    pub fn heartbeat(
+        &self,
+        id: &Uuid,
+        state: ApiAgentState,
+        metadata: Option<BTreeMap<String, String>>,
+        last_result: Option<String>,
+    ) -> bool {
+        let Some(mut a) = self.agents.get_mut(id) else {
+            return false;
+        };
         a.reported = state;
         a.last_activity = Utc::now();
         a.heartbeat_seen = true;
@@ -183,8 +198,14 @@ impl ExternalAgents {
 
     /// Appends an event (ring of [`EVENTS_CAP`]); `false` if `id` is not External.
     pub fn push_event(&self, id: &Uuid, event_type: AgentEventType, payload: Value) -> bool {
-        let Some(mut a) = self.agents.get_mut(id) else { return false };
-        a.events.push_back(AgentEvent { event_type, payload, timestamp: Utc::now() });
+        let Some(mut a) = self.agents.get_mut(id) else {
+            return false;
+        };
+        a.events.push_back(AgentEvent {
+            event_type,
+            payload,
+            timestamp: Utc::now(),
+        });
         while a.events.len() > EVENTS_CAP {
             a.events.pop_front();
         }
@@ -217,12 +238,23 @@ mod tests {
     fn heartbeat_state_and_unreachable() {
         let r = ExternalAgents::default();
         let id = r.register(agent(60));
-        assert_eq!(r.get(&id).unwrap().state(Utc::now()), ApiAgentState::Created);
-        assert!(r.heartbeat(&id, ApiAgentState::Running, Some([("k".to_string(), "v".to_string())].into()), Some("ok".into())));
+        assert_eq!(
+            r.get(&id).unwrap().state(Utc::now()),
+            ApiAgentState::Created
+        );
+        assert!(r.heartbeat(
+            &id,
+            ApiAgentState::Running,
+            Some([("k".to_string(), "v".to_string())].into()),
+            Some("ok".into())
+        ));
         let a = r.get(&id).unwrap();
         assert_eq!(a.state(Utc::now()), ApiAgentState::Running);
         assert_eq!(a.metadata["k"], "v");
-        assert_eq!(a.state(Utc::now() + chrono::Duration::seconds(181)), ApiAgentState::Unreachable);
+        assert_eq!(
+            a.state(Utc::now() + chrono::Duration::seconds(181)),
+            ApiAgentState::Unreachable
+        );
         assert!(!r.heartbeat(&Uuid::new_v4(), ApiAgentState::Running, None, None));
         for i in 0..150 {
             r.push_event(&id, AgentEventType::RunStarted, serde_json::json!(i));

@@ -24,9 +24,17 @@ fn is_json(ct: Option<&header::HeaderValue>) -> bool {
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is larger than the limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "request body is larger than the limit",
+            )
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("could not read the request body: {r}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                format!("could not read the request body: {r}"),
+            )
         }
     })
 }
@@ -36,8 +44,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST", format!("invalid request body: {e}")),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("request body is not valid JSON: {e}")),
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST",
+                format!("invalid request body: {e}"),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                format!("request body is not valid JSON: {e}"),
+            ),
         }
     })
 }
@@ -93,18 +109,29 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentIdPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let raw = first_path_param(parts, state).await?;
-        Uuid::parse_str(&raw)
-            .map(AgentIdPath)
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_ID", format!("`{raw}` is not a UUID")))
+        Uuid::parse_str(&raw).map(AgentIdPath).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ID",
+                format!("`{raw}` is not a UUID"),
+            )
+        })
     }
 }
 
 /// The path's first parameter as text.
-pub async fn first_path_param<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<String, ApiError> {
+pub async fn first_path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<String, ApiError> {
     let params = axum::extract::RawPathParams::from_request_parts(parts, state)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_ID", e.to_string()))?;
-    params.iter().next().map(|(_, v)| v.to_string()).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_ID", "missing id"))
+    params
+        .iter()
+        .next()
+        .map(|(_, v)| v.to_string())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_ID", "missing id"))
 }
 
 /// The path's `{id}` as text (endpoints with their own not-found codes parse it).

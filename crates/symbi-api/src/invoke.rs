@@ -36,7 +36,10 @@ pub struct RunFailure {
 impl RunFailure {
     /// A failure of the given kind.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind: kind.into(), message: message.into() }
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
     }
 
     /// Whether a time budget ran out.

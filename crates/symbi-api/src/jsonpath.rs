@@ -43,7 +43,11 @@ impl JsonPath {
     /// assert_eq!(p.select(&v), Some(&serde_json::json!("open")));
     /// ```
     pub fn parse(path: &str) -> Result<JsonPath, PathError> {
-        let err = |at, message| PathError { path: path.to_string(), at, message };
+        let err = |at, message| PathError {
+            path: path.to_string(),
+            at,
+            message,
+        };
         let chars: Vec<char> = path.trim().chars().collect();
         if chars.first() != Some(&'$') {
             return Err(err(0, "a path starts with `$`"));
@@ -55,11 +59,20 @@ impl JsonPath {
                 '.' => {
                     i += 1;
                     let start = i;
-                    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '-') {
+                    while i < chars.len()
+                        && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '-')
+                    {
                         i += 1;
                     }
                     if i == start {
-                        return Err(err(start, if chars.get(start) == Some(&'.') { "recursive descent `..` is not supported" } else { "expected a member name" }));
+                        return Err(err(
+                            start,
+                            if chars.get(start) == Some(&'.') {
+                                "recursive descent `..` is not supported"
+                            } else {
+                                "expected a member name"
+                            },
+                        ));
                     }
                     steps.push(Step::Key(chars[start..i].iter().collect()));
                 }
@@ -120,7 +133,11 @@ impl JsonPath {
             cur = match (s, cur) {
                 (Step::Key(k), Value::Object(m)) => m.get(k)?,
                 (Step::Index(i), Value::Array(a)) => {
-                    let idx = if *i < 0 { a.len().checked_sub(i.unsigned_abs() as usize)? } else { *i as usize };
+                    let idx = if *i < 0 {
+                        a.len().checked_sub(i.unsigned_abs() as usize)?
+                    } else {
+                        *i as usize
+                    };
                     a.get(idx)?
                 }
                 _ => return None,
@@ -170,7 +187,16 @@ mod tests {
         assert_eq!(sel("$[\"list\"][-1]"), Some(json!(3)));
         assert_eq!(sel("$.a.b[5]"), None);
         assert_eq!(sel("$.list.x"), None);
-        for bad in ["a.b", "$..a", "$.a[*]", "$.a[0:2]", "$.a[?(@.x)]", "$.", "$['x'", "$[1"] {
+        for bad in [
+            "a.b",
+            "$..a",
+            "$.a[*]",
+            "$.a[0:2]",
+            "$.a[?(@.x)]",
+            "$.",
+            "$['x'",
+            "$[1",
+        ] {
             assert!(JsonPath::parse(bad).is_err(), "{bad}");
         }
     }

@@ -17,10 +17,10 @@
 
 use crate::schedules::Schedules;
 use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use std::sync::Arc;
@@ -82,7 +82,9 @@ impl Default for ApiMetrics {
 impl ApiMetrics {
     /// A registry with every family registered (prefix `symbi_`).
     pub fn new() -> Self {
-        let hist = || Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        let hist = || {
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()))
+        };
         let m = ApiMetrics {
             registry: parking_lot::Mutex::new(Registry::with_prefix("symbi")),
             http_requests: Family::default(),
@@ -102,20 +104,76 @@ impl ApiMetrics {
         };
         {
             let mut r = m.registry.lock();
-            r.register("http_requests", "HTTP requests by method, route and status", m.http_requests.clone());
-            r.register("http_request_duration_seconds", "HTTP request latency", m.http_latency.clone());
-            r.register("auth_failures", "API authentication failures by reason", m.auth_failures.clone());
-            r.register("http_rate_limited", "Requests refused by the per-IP rate limit", m.rate_limited.clone());
-            r.register("webhook_requests", "Webhook requests by webhook and outcome", m.webhooks.clone());
-            r.register("audit_appends", "Audit events recorded, by event type", m.audit_appends.clone());
-            r.register("audit_sink_failures", "Audit events the sink refused, by event type", m.audit_failures.clone());
-            r.register("policy_decisions", "Policy decisions on agent actions by outcome and category", m.policy_decisions.clone());
-            r.register("action_duration_seconds", "Action latency from decision to outcome, by category and outcome", m.action_latency.clone());
-            r.register("security_events", "Security events by check", m.security_events.clone());
-            r.register("sandbox_starts", "Sandboxed tool executions by isolation tier", m.sandbox_starts.clone());
-            r.register("approval_steps", "Human approval steps (requested, approved, denied, expired)", m.approvals.clone());
-            r.register("executions", "Agent executions ended, by outcome", m.executions.clone());
-            r.register("execution_errors", "Failed executions by error kind", m.errors.clone());
+            r.register(
+                "http_requests",
+                "HTTP requests by method, route and status",
+                m.http_requests.clone(),
+            );
+            r.register(
+                "http_request_duration_seconds",
+                "HTTP request latency",
+                m.http_latency.clone(),
+            );
+            r.register(
+                "auth_failures",
+                "API authentication failures by reason",
+                m.auth_failures.clone(),
+            );
+            r.register(
+                "http_rate_limited",
+                "Requests refused by the per-IP rate limit",
+                m.rate_limited.clone(),
+            );
+            r.register(
+                "webhook_requests",
+                "Webhook requests by webhook and outcome",
+                m.webhooks.clone(),
+            );
+            r.register(
+                "audit_appends",
+                "Audit events recorded, by event type",
+                m.audit_appends.clone(),
+            );
+            r.register(
+                "audit_sink_failures",
+                "Audit events the sink refused, by event type",
+                m.audit_failures.clone(),
+            );
+            r.register(
+                "policy_decisions",
+                "Policy decisions on agent actions by outcome and category",
+                m.policy_decisions.clone(),
+            );
+            r.register(
+                "action_duration_seconds",
+                "Action latency from decision to outcome, by category and outcome",
+                m.action_latency.clone(),
+            );
+            r.register(
+                "security_events",
+                "Security events by check",
+                m.security_events.clone(),
+            );
+            r.register(
+                "sandbox_starts",
+                "Sandboxed tool executions by isolation tier",
+                m.sandbox_starts.clone(),
+            );
+            r.register(
+                "approval_steps",
+                "Human approval steps (requested, approved, denied, expired)",
+                m.approvals.clone(),
+            );
+            r.register(
+                "executions",
+                "Agent executions ended, by outcome",
+                m.executions.clone(),
+            );
+            r.register(
+                "execution_errors",
+                "Failed executions by error kind",
+                m.errors.clone(),
+            );
         }
         m
     }
@@ -137,42 +195,75 @@ impl ApiMetrics {
     /// Counts one audit event (called by [`MeteredSink`]).
     pub fn observe_event(&self, e: &EventDraft) {
         let t = e.event_type.as_str();
-        self.audit_appends.get_or_create(&vec![("type", t.to_string())]).inc();
+        self.audit_appends
+            .get_or_create(&vec![("type", t.to_string())])
+            .inc();
         let d = &e.details;
         let s = |k: &str| d.get(k).and_then(Value::as_str);
         match t {
             "security_violation" => {
-                self.security_events.get_or_create(&vec![("check", s("check").unwrap_or("unknown").to_string())]).inc();
+                self.security_events
+                    .get_or_create(&vec![(
+                        "check",
+                        s("check").unwrap_or("unknown").to_string(),
+                    )])
+                    .inc();
             }
             "auth_failure" => {
-                self.security_events.get_or_create(&vec![("check", "auth".to_string())]).inc();
+                self.security_events
+                    .get_or_create(&vec![("check", "auth".to_string())])
+                    .inc();
             }
             "approval" => {
-                self.approvals.get_or_create(&vec![("step", s("step").unwrap_or("unknown").to_string())]).inc();
+                self.approvals
+                    .get_or_create(&vec![("step", s("step").unwrap_or("unknown").to_string())])
+                    .inc();
             }
             "execution_completed" => {
-                self.executions.get_or_create(&vec![("outcome", "completed".to_string())]).inc();
+                self.executions
+                    .get_or_create(&vec![("outcome", "completed".to_string())])
+                    .inc();
             }
             "execution_failed" => {
-                self.executions.get_or_create(&vec![("outcome", "failed".to_string())]).inc();
-                self.errors.get_or_create(&vec![("kind", s("kind").unwrap_or("unknown").to_string())]).inc();
+                self.executions
+                    .get_or_create(&vec![("outcome", "failed".to_string())])
+                    .inc();
+                self.errors
+                    .get_or_create(&vec![("kind", s("kind").unwrap_or("unknown").to_string())])
+                    .inc();
             }
             "policy_decision" => {
                 self.policy_decisions
-                    .get_or_create(&vec![("outcome", decision_word(d)), ("category", s("category").unwrap_or("runtime").to_string())])
+                    .get_or_create(&vec![
+                        ("outcome", decision_word(d)),
+                        ("category", s("category").unwrap_or("runtime").to_string()),
+                    ])
                     .inc();
             }
             _ => match s("phase") {
                 Some("decision") => {
-                    self.policy_decisions.get_or_create(&vec![("outcome", decision_word(d)), ("category", t.to_string())]).inc();
+                    self.policy_decisions
+                        .get_or_create(&vec![
+                            ("outcome", decision_word(d)),
+                            ("category", t.to_string()),
+                        ])
+                        .inc();
                 }
                 Some("outcome") => {
                     let outcome = s("outcome").unwrap_or("unknown").to_string();
                     if let Some(ms) = d.get("duration_ms").and_then(Value::as_f64) {
-                        self.action_latency.get_or_create(&vec![("category", t.to_string()), ("outcome", outcome)]).observe(ms / 1000.0);
+                        self.action_latency
+                            .get_or_create(&vec![("category", t.to_string()), ("outcome", outcome)])
+                            .observe(ms / 1000.0);
                     }
-                    if let Some(tier) = d.get("execution").and_then(|x| x.get("tier")).and_then(Value::as_str) {
-                        self.sandbox_starts.get_or_create(&vec![("tier", tier.to_string())]).inc();
+                    if let Some(tier) = d
+                        .get("execution")
+                        .and_then(|x| x.get("tier"))
+                        .and_then(Value::as_str)
+                    {
+                        self.sandbox_starts
+                            .get_or_create(&vec![("tier", tier.to_string())])
+                            .inc();
                     }
                 }
                 _ => {}
@@ -210,7 +301,10 @@ impl EventSink for MeteredSink {
         self.metrics.observe_event(&event);
         let r = self.inner.record(event).await;
         if r.is_err() {
-            self.metrics.audit_failures.get_or_create(&vec![("type", ty)]).inc();
+            self.metrics
+                .audit_failures
+                .get_or_create(&vec![("type", ty)])
+                .inc();
         }
         r
     }
@@ -236,7 +330,12 @@ impl RuntimeCollector {
     }
 }
 
-fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, series: &[(&[(&str, &str)], f64)]) -> std::fmt::Result {
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: &[(&[(&str, &str)], f64)],
+) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, v) in series {
         m.encode_family(labels)?.encode_gauge(v)?;
@@ -244,10 +343,16 @@ fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, series: &[(&[(&str
     Ok(())
 }
 
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, series: &[(&[(&str, &str)], u64)]) -> std::fmt::Result {
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: &[(&[(&str, &str)], u64)],
+) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in series {
-        m.encode_family(labels)?.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(v, None)?;
+        m.encode_family(labels)?
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(v, None)?;
     }
     Ok(())
 }
@@ -259,16 +364,35 @@ fn ns_bounds() -> Vec<u64> {
     v
 }
 
-fn latency(enc: &mut DescriptorEncoder, name: &str, help: &str, h: &symbi_runtime::metrics::LatencyHistogram) -> std::fmt::Result {
+fn latency(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    h: &symbi_runtime::metrics::LatencyHistogram,
+) -> std::fmt::Result {
     let bounds = ns_bounds();
     let (count, sum_ns, per) = h.buckets(&bounds);
     let buckets: Vec<(f64, u64)> = bounds
         .iter()
         .zip(per)
-        .map(|(b, n)| (if *b == u64::MAX { f64::INFINITY } else { *b as f64 / 1e9 }, n))
+        .map(|(b, n)| {
+            (
+                if *b == u64::MAX {
+                    f64::INFINITY
+                } else {
+                    *b as f64 / 1e9
+                },
+                n,
+            )
+        })
         .collect();
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
-    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum_ns / 1e9, count, &buckets, None)
+    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        sum_ns / 1e9,
+        count,
+        &buckets,
+        None,
+    )
 }
 
 impl prometheus_client::collector::Collector for RuntimeCollector {
@@ -283,15 +407,43 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             ("Terminated", c.terminated),
             ("Failed", c.failed),
         ];
-        let series: Vec<([(&str, &str); 1], f64)> = states.iter().map(|(s, n)| ([("state", *s)], *n as f64)).collect();
+        let series: Vec<([(&str, &str); 1], f64)> = states
+            .iter()
+            .map(|(s, n)| ([("state", *s)], *n as f64))
+            .collect();
         let refs: Vec<(&[(&str, &str)], f64)> = series.iter().map(|(l, v)| (&l[..], *v)).collect();
-        gauge(&mut enc, "agents", "Registered agents by lifecycle state", &refs)?;
+        gauge(
+            &mut enc,
+            "agents",
+            "Registered agents by lifecycle state",
+            &refs,
+        )?;
 
         let s = rt.metrics();
-        counter(&mut enc, "agents_created", "Agents registered", &[(&[], s.agents_created)])?;
-        counter(&mut enc, "agents_deleted", "Agents removed", &[(&[], s.agents_deleted)])?;
-        counter(&mut enc, "lifecycle_transitions", "Agent state transitions recorded", &[(&[], s.transitions)])?;
-        counter(&mut enc, "tasks_submitted", "Tasks submitted to the scheduler", &[(&[], s.tasks_submitted)])?;
+        counter(
+            &mut enc,
+            "agents_created",
+            "Agents registered",
+            &[(&[], s.agents_created)],
+        )?;
+        counter(
+            &mut enc,
+            "agents_deleted",
+            "Agents removed",
+            &[(&[], s.agents_deleted)],
+        )?;
+        counter(
+            &mut enc,
+            "lifecycle_transitions",
+            "Agent state transitions recorded",
+            &[(&[], s.transitions)],
+        )?;
+        counter(
+            &mut enc,
+            "tasks_submitted",
+            "Tasks submitted to the scheduler",
+            &[(&[], s.tasks_submitted)],
+        )?;
         let f = s.tasks_failed;
         counter(
             &mut enc,
@@ -299,7 +451,10 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             "Tasks ended, by outcome (completed, failed, cancelled)",
             &[
                 (&[("outcome", "completed")], s.tasks_completed),
-                (&[("outcome", "failed")], f.transient + f.permanent + f.policy + f.resource + f.panic),
+                (
+                    &[("outcome", "failed")],
+                    f.transient + f.permanent + f.policy + f.resource + f.panic,
+                ),
                 (&[("outcome", "cancelled")], s.tasks_cancelled),
             ],
         )?;
@@ -315,11 +470,36 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 (&[("class", "panic")], f.panic),
             ],
         )?;
-        counter(&mut enc, "admissions_rejected", "Tasks refused by admission control", &[(&[], s.admissions_rejected)])?;
-        counter(&mut enc, "preemptions", "Running tasks suspended for higher-priority work", &[(&[], s.preemptions)])?;
-        counter(&mut enc, "pressure_suspensions", "Tasks suspended under resource pressure", &[(&[], s.pressure_suspensions)])?;
-        counter(&mut enc, "task_retries", "Task attempts re-queued by a retry policy", &[(&[], s.retries)])?;
-        counter(&mut enc, "audit_sink_refusals", "Lifecycle events the audit sink refused", &[(&[], s.sink_failures)])?;
+        counter(
+            &mut enc,
+            "admissions_rejected",
+            "Tasks refused by admission control",
+            &[(&[], s.admissions_rejected)],
+        )?;
+        counter(
+            &mut enc,
+            "preemptions",
+            "Running tasks suspended for higher-priority work",
+            &[(&[], s.preemptions)],
+        )?;
+        counter(
+            &mut enc,
+            "pressure_suspensions",
+            "Tasks suspended under resource pressure",
+            &[(&[], s.pressure_suspensions)],
+        )?;
+        counter(
+            &mut enc,
+            "task_retries",
+            "Task attempts re-queued by a retry policy",
+            &[(&[], s.retries)],
+        )?;
+        counter(
+            &mut enc,
+            "audit_sink_refusals",
+            "Lifecycle events the audit sink refused",
+            &[(&[], s.sink_failures)],
+        )?;
 
         let q = rt.scheduler_counts();
         gauge(
@@ -328,27 +508,60 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             "Tasks by scheduler state",
             &[
                 (&[("state", "queued")], q.queued as f64),
-                (&[("state", "waiting_behind_agent")], q.waiting_behind_agent as f64),
+                (
+                    &[("state", "waiting_behind_agent")],
+                    q.waiting_behind_agent as f64,
+                ),
                 (&[("state", "running")], q.running as f64),
                 (&[("state", "suspended")], q.suspended as f64),
             ],
         )?;
         let m = rt.metrics_handle();
-        latency(&mut enc, "scheduling_decision_seconds", "Latency of one scheduling decision", &m.scheduling_decision)?;
-        latency(&mut enc, "queue_wait_seconds", "Time tasks waited in the queue", &m.queue_wait)?;
-        latency(&mut enc, "agent_creation_seconds", "Latency of agent registration", &m.agent_creation)?;
+        latency(
+            &mut enc,
+            "scheduling_decision_seconds",
+            "Latency of one scheduling decision",
+            &m.scheduling_decision,
+        )?;
+        latency(
+            &mut enc,
+            "queue_wait_seconds",
+            "Time tasks waited in the queue",
+            &m.queue_wait,
+        )?;
+        latency(
+            &mut enc,
+            "agent_creation_seconds",
+            "Latency of agent registration",
+            &m.agent_creation,
+        )?;
 
         let r = rt.resources();
-        let io = |v: u64| if v == u64::MAX { f64::INFINITY } else { v as f64 };
+        let io = |v: u64| {
+            if v == u64::MAX {
+                f64::INFINITY
+            } else {
+                v as f64
+            }
+        };
         gauge(
             &mut enc,
             "resource_capacity",
             "Capacity handed out to running tasks (memory bytes, CPU cores, I/O bytes/s)",
             &[
-                (&[("resource", "memory_bytes")], r.capacity.memory_bytes as f64),
-                (&[("resource", "cpu_cores")], r.capacity.cpu_millicores as f64 / 1000.0),
+                (
+                    &[("resource", "memory_bytes")],
+                    r.capacity.memory_bytes as f64,
+                ),
+                (
+                    &[("resource", "cpu_cores")],
+                    r.capacity.cpu_millicores as f64 / 1000.0,
+                ),
                 (&[("resource", "disk_io_bps")], io(r.capacity.disk_io_bps)),
-                (&[("resource", "network_io_bps")], io(r.capacity.network_io_bps)),
+                (
+                    &[("resource", "network_io_bps")],
+                    io(r.capacity.network_io_bps),
+                ),
             ],
         )?;
         gauge(
@@ -356,10 +569,22 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             "resource_allocated",
             "Reserved by running and suspended tasks",
             &[
-                (&[("resource", "memory_bytes")], r.allocated.memory_bytes as f64),
-                (&[("resource", "cpu_cores")], r.allocated.cpu_millicores as f64 / 1000.0),
-                (&[("resource", "disk_io_bps")], r.allocated.disk_io_bps as f64),
-                (&[("resource", "network_io_bps")], r.allocated.network_io_bps as f64),
+                (
+                    &[("resource", "memory_bytes")],
+                    r.allocated.memory_bytes as f64,
+                ),
+                (
+                    &[("resource", "cpu_cores")],
+                    r.allocated.cpu_millicores as f64 / 1000.0,
+                ),
+                (
+                    &[("resource", "disk_io_bps")],
+                    r.allocated.disk_io_bps as f64,
+                ),
+                (
+                    &[("resource", "network_io_bps")],
+                    r.allocated.network_io_bps as f64,
+                ),
             ],
         )?;
         let ratio = |a: u64, c: u64| if c == 0 { 0.0 } else { a as f64 / c as f64 };
@@ -368,13 +593,34 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             "resource_efficiency",
             "Allocated share of capacity (0..1)",
             &[
-                (&[("resource", "memory")], ratio(r.allocated.memory_bytes, r.capacity.memory_bytes)),
-                (&[("resource", "cpu")], ratio(r.allocated.cpu_millicores, r.capacity.cpu_millicores)),
+                (
+                    &[("resource", "memory")],
+                    ratio(r.allocated.memory_bytes, r.capacity.memory_bytes),
+                ),
+                (
+                    &[("resource", "cpu")],
+                    ratio(r.allocated.cpu_millicores, r.capacity.cpu_millicores),
+                ),
             ],
         )?;
-        gauge(&mut enc, "resource_holders", "Tasks holding a reservation", &[(&[], r.holders as f64)])?;
-        gauge(&mut enc, "uptime_seconds", "Seconds since the runtime started", &[(&[], rt.uptime().as_secs_f64())])?;
-        gauge(&mut enc, "process_resident_memory_bytes", "Resident memory of the process", &[(&[], crate::sysinfo::rss_bytes() as f64)])?;
+        gauge(
+            &mut enc,
+            "resource_holders",
+            "Tasks holding a reservation",
+            &[(&[], r.holders as f64)],
+        )?;
+        gauge(
+            &mut enc,
+            "uptime_seconds",
+            "Seconds since the runtime started",
+            &[(&[], rt.uptime().as_secs_f64())],
+        )?;
+        gauge(
+            &mut enc,
+            "process_resident_memory_bytes",
+            "Resident memory of the process",
+            &[(&[], crate::sysinfo::rss_bytes() as f64)],
+        )?;
 
         if let Some(sch) = &self.schedules {
             let h = sch.health();
@@ -393,9 +639,17 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 &mut enc,
                 "schedule_runs",
                 "Scheduled runs by outcome",
-                &[(&[("outcome", "succeeded")], h.runs_succeeded), (&[("outcome", "failed")], h.runs_failed)],
+                &[
+                    (&[("outcome", "succeeded")], h.runs_succeeded),
+                    (&[("outcome", "failed")], h.runs_failed),
+                ],
             )?;
-            gauge(&mut enc, "schedule_active_runs", "Scheduled runs in progress", &[(&[], h.global_active_runs as f64)])?;
+            gauge(
+                &mut enc,
+                "schedule_active_runs",
+                "Scheduled runs in progress",
+                &[(&[], h.global_active_runs as f64)],
+            )?;
         }
         Ok(())
     }

@@ -39,11 +39,19 @@ struct Common;
 impl Modify for Common {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         let err = |desc: &str| {
             ResponseBuilder::new()
                 .description(desc)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                        .build(),
+                )
                 .build()
         };
         const COMMON: &[(&str, &str)] = &[
@@ -62,9 +70,20 @@ impl Modify for Common {
             ("503", "Unavailable"),
         ];
         for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 for (code, desc) in COMMON {
-                    op.responses.responses.entry(code.to_string()).or_insert_with(|| err(desc).into());
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| err(desc).into());
                 }
             }
         }
@@ -74,5 +93,9 @@ impl Modify for Common {
 /// The document as JSON text (built once).
 pub fn document_json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises"))
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
 }

@@ -93,7 +93,10 @@ pub fn generated_token(data_dir: &Path) -> Result<(PathBuf, String), ServeError>
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("api-token");
-    let err = |source| ServeError::TokenFile { path: path.clone(), source };
+    let err = |source| ServeError::TokenFile {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok((path.clone(), t.trim().to_string())),
         Ok(_) => {}
@@ -103,8 +106,16 @@ pub fn generated_token(data_dir: &Path) -> Result<(PathBuf, String), ServeError>
     std::fs::create_dir_all(data_dir).map_err(err)?;
     let token = hex::encode(rand::random::<[u8; 32]>());
     let tmp = data_dir.join(".api-token.tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
-    f.write_all(token.as_bytes()).and_then(|_| f.sync_all()).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(token.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(err)?;
     std::fs::rename(&tmp, &path).map_err(err)?;
     Ok((path, token))
 }
@@ -112,8 +123,16 @@ pub fn generated_token(data_dir: &Path) -> Result<(PathBuf, String), ServeError>
 /// Builds the authority from `[api]`: a configured token (env / file / `token_file`) or key
 /// store; with none, on a loopback address, the generated token file; on any other
 /// address, an error.
-pub fn authority(cfg: &symbi_config::Config, data_dir: &Path, listen: SocketAddr) -> Result<(Authority, Option<PathBuf>), ServeError> {
-    let a = Authority::new(cfg.api.token.as_deref(), cfg.api.token_file.as_deref(), cfg.api.key_store.as_deref())?;
+pub fn authority(
+    cfg: &symbi_config::Config,
+    data_dir: &Path,
+    listen: SocketAddr,
+) -> Result<(Authority, Option<PathBuf>), ServeError> {
+    let a = Authority::new(
+        cfg.api.token.as_deref(),
+        cfg.api.token_file.as_deref(),
+        cfg.api.key_store.as_deref(),
+    )?;
     if a.is_configured() {
         return Ok((a, None));
     }
@@ -135,25 +154,38 @@ pub async fn serve_api(
     metrics: Arc<ApiMetrics>,
     programs: &[(String, Arc<symbi_dsl::LoadedProgram>)],
 ) -> Result<ApiHandle, ServeError> {
-    let listen: SocketAddr = cfg.api.listen.parse().map_err(|_| ServeError::Config(format!("[api] listen `{}` is not IP:PORT", cfg.api.listen)))?;
+    let listen: SocketAddr = cfg.api.listen.parse().map_err(|_| {
+        ServeError::Config(format!("[api] listen `{}` is not IP:PORT", cfg.api.listen))
+    })?;
     let (authority, generated) = authority(cfg, data_dir, listen)?;
     if let Some(p) = &generated {
         tracing::warn!(file = %p.display(), "no API token configured: using the generated token in this file (loopback only)");
     }
-    let rate_limit = IpRateLimit::new(cfg.api.rate_limit_per_minute, cfg.api.rate_limit_burst, &cfg.api.trusted_proxies)
-        .map_err(|e| ServeError::Config(format!("[api] trusted_proxies: {e}")))?;
+    let rate_limit = IpRateLimit::new(
+        cfg.api.rate_limit_per_minute,
+        cfg.api.rate_limit_burst,
+        &cfg.api.trusted_proxies,
+    )
+    .map_err(|e| ServeError::Config(format!("[api] trusted_proxies: {e}")))?;
     let sink = engine.sink().clone();
-    let invoker: Arc<dyn crate::invoke::AgentInvoker> = Arc::new(EngineInvoker::new(engine.clone()));
+    let invoker: Arc<dyn crate::invoke::AgentInvoker> =
+        Arc::new(EngineInvoker::new(engine.clone()));
     let schedules = Schedules::open(
         &data_dir.join("schedules"),
         invoker.clone(),
         sink.clone(),
-        ScheduleOptions { max_concurrent: cfg.api.schedule_max_concurrent, dead_letter_after: cfg.api.schedule_dead_letter_after },
+        ScheduleOptions {
+            max_concurrent: cfg.api.schedule_max_concurrent,
+            dead_letter_after: cfg.api.schedule_dead_letter_after,
+        },
     )?;
     for (file, p) in programs {
         schedules.register_program(file, p).await?;
     }
-    metrics.register_collector(Box::new(RuntimeCollector::new(engine.runtime().clone(), Some(schedules.clone()))));
+    metrics.register_collector(Box::new(RuntimeCollector::new(
+        engine.runtime().clone(),
+        Some(schedules.clone()),
+    )));
     let state = Arc::new(ApiState {
         engine: engine.clone(),
         schedules: schedules.clone(),
@@ -175,12 +207,23 @@ pub async fn serve_api(
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
 
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Bind { addr: listen, source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: listen, source })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
     let app = crate::server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let s = stop.clone();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(s.cancelled_owned())
+            .await
+        {
             tracing::error!(error = %e, "API listener failed");
         }
     }));
@@ -194,16 +237,36 @@ pub async fn serve_api(
     }
     if !hooks.is_empty() {
         if cfg.api.webhook_listen.is_empty() {
-            tracing::warn!(webhooks = hooks.len(), "webhooks are defined but `[api] webhook_listen` is empty; not exposed");
+            tracing::warn!(
+                webhooks = hooks.len(),
+                "webhooks are defined but `[api] webhook_listen` is empty; not exposed"
+            );
         } else {
-            let waddr: SocketAddr =
-                cfg.api.webhook_listen.parse().map_err(|_| ServeError::Config(format!("[api] webhook_listen `{}` is not IP:PORT", cfg.api.webhook_listen)))?;
-            let l = tokio::net::TcpListener::bind(waddr).await.map_err(|source| ServeError::Bind { addr: waddr, source })?;
-            webhook_addr = Some(l.local_addr().map_err(|source| ServeError::Bind { addr: waddr, source })?);
-            let app = hooks.router().into_make_service_with_connect_info::<SocketAddr>();
+            let waddr: SocketAddr = cfg.api.webhook_listen.parse().map_err(|_| {
+                ServeError::Config(format!(
+                    "[api] webhook_listen `{}` is not IP:PORT",
+                    cfg.api.webhook_listen
+                ))
+            })?;
+            let l = tokio::net::TcpListener::bind(waddr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: waddr,
+                    source,
+                })?;
+            webhook_addr = Some(l.local_addr().map_err(|source| ServeError::Bind {
+                addr: waddr,
+                source,
+            })?);
+            let app = hooks
+                .router()
+                .into_make_service_with_connect_info::<SocketAddr>();
             let s = stop.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, app).with_graceful_shutdown(s.cancelled_owned()).await {
+                if let Err(e) = axum::serve(l, app)
+                    .with_graceful_shutdown(s.cancelled_owned())
+                    .await
+                {
                     tracing::error!(error = %e, "webhook listener failed");
                 }
             }));
@@ -226,5 +289,12 @@ pub async fn serve_api(
     schedules.start().await;
     state.set_ready(true);
     tracing::info!(listen = %addr, openapi = "/api-docs/openapi.json", "API ready");
-    Ok(ApiHandle { addr, webhook_addr, generated_token_file: generated, state, stop, tasks })
+    Ok(ApiHandle {
+        addr,
+        webhook_addr,
+        generated_token_file: generated,
+        state,
+        stop,
+        tasks,
+    })
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use symbi_types::EventDraft;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 /// The client's address after trusted-proxy resolution (request extension).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,12 +36,20 @@ pub struct Admin(pub Identity);
 
 /// 403 for a scoped key on an admin-only endpoint.
 pub fn admin_required() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "ADMIN_REQUIRED", "Scoped API keys may not access this endpoint")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "ADMIN_REQUIRED",
+        "Scoped API keys may not access this endpoint",
+    )
 }
 
 /// 403 for an agent outside a scoped key's scope.
 pub fn scope_denied(agent: &uuid::Uuid) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "AGENT_SCOPE_DENIED", format!("this API key may not access agent {agent}"))
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "AGENT_SCOPE_DENIED",
+        format!("this API key may not access agent {agent}"),
+    )
 }
 
 fn failure_reason(f: &AuthFailure) -> &'static str {
@@ -54,9 +64,18 @@ fn failure_reason(f: &AuthFailure) -> &'static str {
 
 /// Records an authentication failure: audit event `auth_failure` `{remote, path, reason}`
 /// (never the token) and the `symbi_auth_failures_total` counter.
-pub async fn audit_auth_failure(state: &ApiState, remote: Option<IpAddr>, path: &str, failure: &AuthFailure) {
+pub async fn audit_auth_failure(
+    state: &ApiState,
+    remote: Option<IpAddr>,
+    path: &str,
+    failure: &AuthFailure,
+) {
     let reason = failure_reason(failure);
-    state.metrics.auth_failures.get_or_create(&vec![("reason", reason.to_string())]).inc();
+    state
+        .metrics
+        .auth_failures
+        .get_or_create(&vec![("reason", reason.to_string())])
+        .inc();
     let mut details = json!({
         "remote": remote.map(|r| r.to_string()),
         "path": path,
@@ -65,7 +84,14 @@ pub async fn audit_auth_failure(state: &ApiState, remote: Option<IpAddr>, path: 
     if let AuthFailure::Revoked(k) = failure {
         details["key_id"] = json!(k);
     }
-    if let Err(e) = state.sink.record(EventDraft::new(symbi_types::event::types::AUTH_FAILURE, details)).await {
+    if let Err(e) = state
+        .sink
+        .record(EventDraft::new(
+            symbi_types::event::types::AUTH_FAILURE,
+            details,
+        ))
+        .await
+    {
         tracing::error!(error = %e, "could not audit an authentication failure");
     }
     tracing::warn!(remote = ?remote, path, reason, "API authentication failed");
@@ -74,8 +100,14 @@ pub async fn audit_auth_failure(state: &ApiState, remote: Option<IpAddr>, path: 
 impl FromRequestParts<Arc<ApiState>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         match state.authority.authenticate(header) {
             Ok(id) => {
                 tracing::Span::current().record("principal", id.name().as_str());
@@ -93,7 +125,10 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
 impl FromRequestParts<Arc<ApiState>> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
         let Caller(id) = Caller::from_request_parts(parts, state).await?;
         if !id.is_admin() {
             return Err(admin_required());
@@ -126,10 +161,18 @@ pub mod ipnet_lite {
                 Some((a, p)) => (a, Some(p)),
                 None => (s, None),
             };
-            let addr: IpAddr = a.trim().parse().map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+            let addr: IpAddr = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
             let max = if addr.is_ipv4() { 32 } else { 128 };
             let prefix = match p {
-                Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{s}`: bad prefix length"))?,
+                Some(p) => p
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| format!("`{s}`: bad prefix length"))?,
                 None => max,
             };
             Ok(Net { addr, prefix })
@@ -138,16 +181,27 @@ pub mod ipnet_lite {
         /// Whether `ip` is inside.
         pub fn contains(&self, ip: IpAddr) -> bool {
             let ip = match (self.addr, ip) {
-                (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+                (IpAddr::V4(_), IpAddr::V6(v6)) => v6
+                    .to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6)),
                 _ => ip,
             };
             match (self.addr, ip) {
                 (IpAddr::V4(n), IpAddr::V4(a)) => {
-                    let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                    let mask = if self.prefix == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - self.prefix)
+                    };
                     u32::from(n) & mask == u32::from(a) & mask
                 }
                 (IpAddr::V6(n), IpAddr::V6(a)) => {
-                    let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                    let mask = if self.prefix == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - self.prefix)
+                    };
                     u128::from(n) & mask == u128::from(a) & mask
                 }
                 _ => false,
@@ -164,7 +218,10 @@ impl IpRateLimit {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
         });
-        let trusted = trusted_proxies.iter().map(|s| ipnet_lite::Net::parse(s)).collect::<Result<Vec<_>, _>>()?;
+        let trusted = trusted_proxies
+            .iter()
+            .map(|s| ipnet_lite::Net::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { limiter, trusted })
     }
 
@@ -178,7 +235,9 @@ impl IpRateLimit {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let Some(xff) = forwarded_for else { return peer };
+        let Some(xff) = forwarded_for else {
+            return peer;
+        };
         let mut client = peer;
         for hop in xff.split(',').rev() {
             match hop.trim().parse::<IpAddr>() {
@@ -196,7 +255,9 @@ impl IpRateLimit {
 
     /// Whether a request from `ip` may proceed.
     pub fn check(&self, ip: IpAddr) -> bool {
-        self.limiter.as_ref().is_none_or(|l| l.check_key(&ip).is_ok())
+        self.limiter
+            .as_ref()
+            .is_none_or(|l| l.check_key(&ip).is_ok())
     }
 
     /// Drops idle buckets (called periodically).
@@ -209,15 +270,32 @@ impl IpRateLimit {
 }
 
 /// Resolves the client address and applies the rate limit.
-async fn client_and_rate_limit(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+async fn client_and_rate_limit(
+    State(state): State<Arc<ApiState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let xff = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     let ip = state.rate_limit.client_ip(peer, xff);
     req.extensions_mut().insert(ClientIp(ip));
     if !state.rate_limit.check(ip) {
         state.metrics.rate_limited.inc();
-        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "rate limit exceeded; retry later").into_response();
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "rate limit exceeded; retry later",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     }
     next.run(req).await
@@ -226,7 +304,11 @@ async fn client_and_rate_limit(State(state): State<Arc<ApiState>>, mut req: Requ
 /// HTTP metrics and the request span.
 async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -250,9 +332,20 @@ async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -
     state
         .metrics
         .http_requests
-        .get_or_create(&vec![("method", method.to_string()), ("route", route.clone()), ("status", status.to_string())])
+        .get_or_create(&vec![
+            ("method", method.to_string()),
+            ("route", route.clone()),
+            ("status", status.to_string()),
+        ])
         .inc();
-    state.metrics.http_latency.get_or_create(&vec![("method", method.to_string()), ("route", route.clone())]).observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .http_latency
+        .get_or_create(&vec![
+            ("method", method.to_string()),
+            ("route", route.clone()),
+        ])
+        .observe(elapsed.as_secs_f64());
     tracing::debug!(parent: &span, method = %method, route = %route, status, elapsed_us = elapsed.as_micros() as u64, "request served");
     resp
 }
@@ -274,10 +367,20 @@ async fn json_errors(resp: Response) -> Response {
     }
     let (code, msg) = match status {
         StatusCode::NOT_FOUND => ("NOT_FOUND", "no such endpoint"),
-        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "method not allowed on this endpoint"),
-        StatusCode::REQUEST_TIMEOUT => ("REQUEST_TIMEOUT", "the request took longer than the configured timeout"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "request body is larger than the limit"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "expected `Content-Type: application/json`"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("METHOD_NOT_ALLOWED", "method not allowed on this endpoint")
+        }
+        StatusCode::REQUEST_TIMEOUT => (
+            "REQUEST_TIMEOUT",
+            "the request took longer than the configured timeout",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("PAYLOAD_TOO_LARGE", "request body is larger than the limit")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "UNSUPPORTED_MEDIA_TYPE",
+            "expected `Content-Type: application/json`",
+        ),
         StatusCode::TOO_MANY_REQUESTS => ("RATE_LIMITED", "rate limit exceeded"),
         StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "missing or invalid bearer token"),
         StatusCode::INTERNAL_SERVER_ERROR => ("INTERNAL_ERROR", "internal error"),
@@ -286,7 +389,10 @@ async fn json_errors(resp: Response) -> Response {
     let (mut parts, _) = resp.into_parts();
     let body = ApiError::new(status, code, msg).into_response();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Response::from_parts(parts, body.into_body())
 }
 
@@ -296,12 +402,23 @@ pub async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this endpoint")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this endpoint",
+    )
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let origin = if origins.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(list) };
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(list)
+    };
     CorsLayer::new()
         .allow_origin(origin)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -317,11 +434,19 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ))
         .layer(axum::middleware::map_response(json_errors))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), client_and_rate_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_and_rate_limit,
+        ))
         .layer(cors(&state.settings.cors_origins))
-        .layer(axum::middleware::map_response(crate::headers::security_headers))
+        .layer(axum::middleware::map_response(
+            crate::headers::security_headers,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .with_state(state)
@@ -336,9 +461,15 @@ mod tests {
         let rl = IpRateLimit::new(100, 100, &["10.0.0.0/8".into(), "127.0.0.1".into()]).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // Untrusted peer: its own address, whatever it claims.
-        assert_eq!(rl.client_ip(ip("192.0.2.7"), Some("203.0.113.1")), ip("192.0.2.7"));
+        assert_eq!(
+            rl.client_ip(ip("192.0.2.7"), Some("203.0.113.1")),
+            ip("192.0.2.7")
+        );
         // Trusted proxy chain: right-most untrusted hop.
-        assert_eq!(rl.client_ip(ip("127.0.0.1"), Some("203.0.113.1, 10.1.2.3")), ip("203.0.113.1"));
+        assert_eq!(
+            rl.client_ip(ip("127.0.0.1"), Some("203.0.113.1, 10.1.2.3")),
+            ip("203.0.113.1")
+        );
         assert_eq!(rl.client_ip(ip("10.9.9.9"), None), ip("10.9.9.9"));
         assert!(IpRateLimit::new(1, 1, &["nonsense".into()]).is_err());
     }

@@ -73,7 +73,10 @@ impl RecentErrors {
     pub fn push(&self, component: &'static str, message: impl Into<String>) {
         let mut m = self.by_component.lock();
         let q = m.entry(component).or_default();
-        q.push_back(RecentError { at: Utc::now(), message: message.into() });
+        q.push_back(RecentError {
+            at: Utc::now(),
+            message: message.into(),
+        });
         while q.len() > 20 {
             q.pop_front();
         }
@@ -81,8 +84,13 @@ impl RecentErrors {
 
     /// Errors of the last `window`, newest last.
     pub fn recent(&self, component: &str, window: Duration) -> Vec<RecentError> {
-        let cutoff = Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));
-        self.by_component.lock().get(component).map(|q| q.iter().filter(|e| e.at > cutoff).cloned().collect()).unwrap_or_default()
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));
+        self.by_component
+            .lock()
+            .get(component)
+            .map(|q| q.iter().filter(|e| e.at > cutoff).cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -107,7 +115,11 @@ impl HistoryLog {
     /// Appends a record.
     pub fn push(&self, agent: Uuid, execution_id: Uuid, status: &str) {
         let mut q = self.by_agent.entry(agent).or_default();
-        q.push_back(HistoryRecord { execution_id, status: status.to_string(), timestamp: Utc::now() });
+        q.push_back(HistoryRecord {
+            execution_id,
+            status: status.to_string(),
+            timestamp: Utc::now(),
+        });
         while q.len() > 100 {
             q.pop_front();
         }
@@ -115,7 +127,10 @@ impl HistoryLog {
 
     /// Newest first.
     pub fn newest_first(&self, agent: &Uuid) -> Vec<HistoryRecord> {
-        self.by_agent.get(agent).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default()
+        self.by_agent
+            .get(agent)
+            .map(|q| q.iter().rev().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Forgets an agent.
@@ -148,7 +163,10 @@ impl Idempotency {
             self.map.retain(|_, v| v.1.elapsed() < Self::TTL);
         }
         let cell = {
-            let mut e = self.map.entry((agent, key.to_string())).or_insert_with(|| (Arc::default(), Instant::now()));
+            let mut e = self
+                .map
+                .entry((agent, key.to_string()))
+                .or_insert_with(|| (Arc::default(), Instant::now()));
             if e.1.elapsed() >= Self::TTL {
                 *e = (Arc::default(), Instant::now());
             }

@@ -10,7 +10,11 @@ pub fn rss_bytes() -> u64 {
     let page = 4096u64;
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * page)
 }
 
@@ -19,7 +23,9 @@ pub fn host_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
 }
@@ -47,7 +53,9 @@ impl Default for CpuMeter {
 impl CpuMeter {
     /// Starts measuring.
     pub fn new() -> Self {
-        Self { last: Mutex::new((Instant::now(), cpu_ticks().unwrap_or(0))) }
+        Self {
+            last: Mutex::new((Instant::now(), cpu_ticks().unwrap_or(0))),
+        }
     }
 
     /// Percent of one core since the previous reading.
@@ -61,7 +69,11 @@ impl CpuMeter {
         let used = ticks.saturating_sub(last.1) as f64 / HZ;
         if dt < 0.2 {
             // Too short to be meaningful; keep the window open.
-            return if dt > 0.0 { (used / dt * 100.0).min(100.0 * num_cpus()) } else { 0.0 };
+            return if dt > 0.0 {
+                (used / dt * 100.0).min(100.0 * num_cpus())
+            } else {
+                0.0
+            };
         }
         *last = (now, ticks);
         used / dt * 100.0
@@ -81,13 +93,17 @@ pub fn dir_size(dir: &Path) -> u64 {
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = 0usize;
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             seen += 1;
             if seen > 200_000 {
                 return total;
             }
-            let Ok(m) = e.path().symlink_metadata() else { continue };
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(e.path());
             } else if m.is_file() {
@@ -101,7 +117,9 @@ pub fn dir_size(dir: &Path) -> u64 {
 /// Percent of the filesystem holding `dir` that is in use.
 pub fn fs_used_percent(dir: &Path) -> f64 {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return 0.0 };
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 0.0;
+    };
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `s` a properly sized out-parameter.
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 {
@@ -109,7 +127,11 @@ pub fn fs_used_percent(dir: &Path) -> f64 {
     }
     let used = s.f_blocks.saturating_sub(s.f_bfree) as f64;
     let avail_total = used + s.f_bavail as f64;
-    if avail_total <= 0.0 { 0.0 } else { used / avail_total * 100.0 }
+    if avail_total <= 0.0 {
+        0.0
+    } else {
+        used / avail_total * 100.0
+    }
 }
 
 #[cfg(test)]

@@ -74,13 +74,21 @@ pub struct Verifier {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Verifier {
     /// A verifier with the default 5-minute tolerance and replay window.
     pub fn new(provider: Provider, secret: impl Into<Vec<u8>>) -> Self {
-        Self { provider, secret: secret.into(), tolerance: Duration::from_secs(300), seen: Mutex::new(HashMap::new()) }
+        Self {
+            provider,
+            secret: secret.into(),
+            tolerance: Duration::from_secs(300),
+            seen: Mutex::new(HashMap::new()),
+        }
     }
 
     fn mac(&self, parts: &[&[u8]]) -> HmacSha256 {
@@ -92,17 +100,30 @@ impl Verifier {
     }
 
     /// Checks a request. `header(name)` returns a header value by lower-case name.
-    pub fn verify<'a>(&self, header: impl Fn(&str) -> Option<&'a str>, body: &[u8]) -> Result<(), WebhookError> {
+    pub fn verify<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
         self.verify_at(header, body, now_secs())
     }
 
     /// [`Self::verify`] at a given time (tests).
-    pub fn verify_at<'a>(&self, header: impl Fn(&str) -> Option<&'a str>, body: &[u8], now: u64) -> Result<(), WebhookError> {
+    pub fn verify_at<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(), WebhookError> {
         let name = self.provider.signature_header();
-        let sig_header = header(name).ok_or(WebhookError::MissingSignature(name))?.trim();
+        let sig_header = header(name)
+            .ok_or(WebhookError::MissingSignature(name))?
+            .trim();
         let (mac, sig_hex, ts) = match self.provider {
             Provider::Github => {
-                let hex = sig_header.strip_prefix("sha256=").ok_or(WebhookError::Malformed)?;
+                let hex = sig_header
+                    .strip_prefix("sha256=")
+                    .ok_or(WebhookError::Malformed)?;
                 (self.mac(&[body]), hex, None)
             }
             Provider::Custom => {
@@ -110,9 +131,17 @@ impl Verifier {
                 (self.mac(&[body]), hex, None)
             }
             Provider::Slack => {
-                let ts = header("x-slack-request-timestamp").ok_or(WebhookError::MissingSignature("x-slack-request-timestamp"))?.trim();
-                let hex = sig_header.strip_prefix("v0=").ok_or(WebhookError::Malformed)?;
-                (self.mac(&[b"v0:", ts.as_bytes(), b":", body]), hex, Some(ts))
+                let ts = header("x-slack-request-timestamp")
+                    .ok_or(WebhookError::MissingSignature("x-slack-request-timestamp"))?
+                    .trim();
+                let hex = sig_header
+                    .strip_prefix("v0=")
+                    .ok_or(WebhookError::Malformed)?;
+                (
+                    self.mac(&[b"v0:", ts.as_bytes(), b":", body]),
+                    hex,
+                    Some(ts),
+                )
             }
             Provider::Stripe => {
                 let mut t = None;
@@ -124,13 +153,17 @@ impl Verifier {
                         _ => {}
                     }
                 }
-                let (t, v1) = (t.ok_or(WebhookError::Malformed)?, v1.ok_or(WebhookError::Malformed)?);
+                let (t, v1) = (
+                    t.ok_or(WebhookError::Malformed)?,
+                    v1.ok_or(WebhookError::Malformed)?,
+                );
                 (self.mac(&[t.as_bytes(), b".", body]), v1, Some(t))
             }
         };
         let sig = hex::decode(sig_hex).map_err(|_| WebhookError::Malformed)?;
         // `verify_slice` compares in constant time.
-        mac.verify_slice(&sig).map_err(|_| WebhookError::BadSignature)?;
+        mac.verify_slice(&sig)
+            .map_err(|_| WebhookError::BadSignature)?;
         if let Some(ts) = ts {
             let ts: u64 = ts.parse().map_err(|_| WebhookError::Malformed)?;
             if now.abs_diff(ts) > self.tolerance.as_secs() {
@@ -167,14 +200,33 @@ mod tests {
     #[test]
     fn custom_github_good_bad_replay() {
         let body = br#"{"event":"ticket.created"}"#;
-        for (p, prefix) in [(Provider::Custom, ""), (Provider::Custom, "sha256="), (Provider::Github, "sha256=")] {
+        for (p, prefix) in [
+            (Provider::Custom, ""),
+            (Provider::Custom, "sha256="),
+            (Provider::Github, "sha256="),
+        ] {
             let v = Verifier::new(p, "k");
-            let good = vec![(p.signature_header(), format!("{prefix}{}", sign_hex(b"k", &[body])))];
+            let good = vec![(
+                p.signature_header(),
+                format!("{prefix}{}", sign_hex(b"k", &[body])),
+            )];
             assert_eq!(v.verify_at(hdrs(&good), body, 1000), Ok(()));
-            assert_eq!(v.verify_at(hdrs(&good), body, 1001), Err(WebhookError::Replay));
-            let bad = vec![(p.signature_header(), format!("{prefix}{}", sign_hex(b"other", &[body])))];
-            assert_eq!(v.verify_at(hdrs(&bad), body, 1000), Err(WebhookError::BadSignature));
-            assert_eq!(v.verify_at(hdrs(&[]), body, 1000), Err(WebhookError::MissingSignature(p.signature_header())));
+            assert_eq!(
+                v.verify_at(hdrs(&good), body, 1001),
+                Err(WebhookError::Replay)
+            );
+            let bad = vec![(
+                p.signature_header(),
+                format!("{prefix}{}", sign_hex(b"other", &[body])),
+            )];
+            assert_eq!(
+                v.verify_at(hdrs(&bad), body, 1000),
+                Err(WebhookError::BadSignature)
+            );
+            assert_eq!(
+                v.verify_at(hdrs(&[]), body, 1000),
+                Err(WebhookError::MissingSignature(p.signature_header()))
+            );
         }
     }
 
@@ -183,13 +235,22 @@ mod tests {
         let body = b"{}";
         let v = Verifier::new(Provider::Stripe, "s");
         let t = "1700000000";
-        let h = vec![("stripe-signature", format!("t={t},v1={}", sign_hex(b"s", &[t.as_bytes(), b".", body])))];
+        let h = vec![(
+            "stripe-signature",
+            format!("t={t},v1={}", sign_hex(b"s", &[t.as_bytes(), b".", body])),
+        )];
         assert_eq!(v.verify_at(hdrs(&h), body, 1_700_000_100), Ok(()));
         let v = Verifier::new(Provider::Stripe, "s");
-        assert!(matches!(v.verify_at(hdrs(&h), body, 1_700_000_301), Err(WebhookError::Stale(_))));
+        assert!(matches!(
+            v.verify_at(hdrs(&h), body, 1_700_000_301),
+            Err(WebhookError::Stale(_))
+        ));
         let v = Verifier::new(Provider::Slack, "s");
         let h = vec![
-            ("x-slack-signature", format!("v0={}", sign_hex(b"s", &[b"v0:", t.as_bytes(), b":", body]))),
+            (
+                "x-slack-signature",
+                format!("v0={}", sign_hex(b"s", &[b"v0:", t.as_bytes(), b":", body])),
+            ),
             ("x-slack-request-timestamp", t.to_string()),
         ];
         assert_eq!(v.verify_at(hdrs(&h), body, 1_700_000_000), Ok(()));

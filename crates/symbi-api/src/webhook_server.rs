@@ -55,7 +55,11 @@ pub struct WebhookRoute {
 
 impl std::fmt::Debug for WebhookRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookRoute").field("name", &self.name).field("path", &self.path).field("agent", &self.agent).finish()
+        f.debug_struct("WebhookRoute")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("agent", &self.agent)
+            .finish()
     }
 }
 
@@ -75,9 +79,13 @@ impl WebhookRoute {
         spec: &symbi_dsl::program::WebhookSpec,
         resolve_secret: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<WebhookRoute, NotExposed> {
-        let fail = |reason: String| NotExposed { name: spec.name.clone(), reason };
+        let fail = |reason: String| NotExposed {
+            name: spec.name.clone(),
+            reason,
+        };
         let secret = if spec.secret.starts_with("vault://") {
-            resolve_secret(&spec.secret).map_err(|e| fail(format!("secret {}: {e}", spec.secret)))?
+            resolve_secret(&spec.secret)
+                .map_err(|e| fail(format!("secret {}: {e}", spec.secret)))?
         } else {
             tracing::warn!(webhook = %spec.name, "webhook secret is written in the program source; prefer a vault:// reference");
             spec.secret.clone()
@@ -92,7 +100,11 @@ impl WebhookRoute {
                 match (&spec.filter_equals, &spec.filter_contains) {
                     (Some(v), _) => Some(Filter::Equals(path, v.clone())),
                     (None, Some(v)) => Some(Filter::Contains(path, v.clone())),
-                    (None, None) => return Err(fail("the filter has a json_path but neither `equals` nor `contains`".into())),
+                    (None, None) => {
+                        return Err(fail(
+                            "the filter has a json_path but neither `equals` nor `contains`".into(),
+                        ));
+                    }
                 }
             }
         };
@@ -119,8 +131,17 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// An empty set.
-    pub fn new(invoker: Arc<dyn AgentInvoker>, sink: Arc<dyn EventSink>, metrics: Arc<ApiMetrics>) -> Self {
-        Self { routes: HashMap::new(), invoker, sink, metrics }
+    pub fn new(
+        invoker: Arc<dyn AgentInvoker>,
+        sink: Arc<dyn EventSink>,
+        metrics: Arc<ApiMetrics>,
+    ) -> Self {
+        Self {
+            routes: HashMap::new(),
+            invoker,
+            sink,
+            metrics,
+        }
     }
 
     /// Adds the webhooks of a loaded program; returns those not exposed (also logged).
@@ -134,7 +155,13 @@ impl Webhooks {
             match WebhookRoute::from_spec(spec, resolve_secret) {
                 Ok(r) => {
                     if let Some(prev) = self.routes.get(&r.path) {
-                        let n = NotExposed { name: r.name.clone(), reason: format!("path {} is already used by webhook `{}`", r.path, prev.name) };
+                        let n = NotExposed {
+                            name: r.name.clone(),
+                            reason: format!(
+                                "path {} is already used by webhook `{}`",
+                                r.path, prev.name
+                            ),
+                        };
                         tracing::error!(webhook = %n.name, reason = %n.reason, "webhook not exposed");
                         skipped.push(n);
                         continue;
@@ -172,7 +199,9 @@ impl Webhooks {
         Router::new()
             .fallback(handle)
             .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
-            .layer(axum::middleware::map_response(crate::headers::security_headers))
+            .layer(axum::middleware::map_response(
+                crate::headers::security_headers,
+            ))
             .with_state(state)
     }
 }
@@ -191,17 +220,37 @@ async fn handle(
 ) -> Response {
     let path = uri.path();
     let Some(route) = w.routes.get(path).cloned() else {
-        return err(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no webhook at {path}"));
+        return err(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no webhook at {path}"),
+        );
     };
-    let count = |outcome: &str| w.metrics.webhooks.get_or_create(&vec![("webhook", route.name.clone()), ("outcome", outcome.to_string())]).inc();
+    let count = |outcome: &str| {
+        w.metrics
+            .webhooks
+            .get_or_create(&vec![
+                ("webhook", route.name.clone()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc()
+    };
     if method != Method::POST {
-        return err(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "webhooks accept POST only");
+        return err(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "webhooks accept POST only",
+        );
     }
     let body = match body {
         Ok(b) => b,
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             count("too_large");
-            return err(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "webhook body is larger than the limit");
+            return err(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "webhook body is larger than the limit",
+            );
         }
         Err(r) => return err(StatusCode::BAD_REQUEST, "INVALID_REQUEST", r.to_string()),
     };
@@ -224,14 +273,22 @@ async fn handle(
             tracing::error!(error = %se, "could not audit a rejected webhook request");
         }
         tracing::warn!(webhook = %route.name, check, remote = %peer.ip(), "webhook request rejected");
-        return err(StatusCode::UNAUTHORIZED, "WEBHOOK_SIGNATURE_INVALID", format!("webhook signature rejected: {e}"));
+        return err(
+            StatusCode::UNAUTHORIZED,
+            "WEBHOOK_SIGNATURE_INVALID",
+            format!("webhook signature rejected: {e}"),
+        );
     }
     let raw = String::from_utf8_lossy(&body).into_owned();
     let input: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(raw.clone()));
     if let Some(f) = &route.filter {
         if !f.matches(&input) {
             count("filtered");
-            return (StatusCode::ACCEPTED, axum::Json(json!({ "status": "filtered" }))).into_response();
+            return (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "status": "filtered" })),
+            )
+                .into_response();
         }
     }
     let mut hdrs = serde_json::Map::new();
@@ -264,11 +321,19 @@ async fn handle(
                     tracing::warn!(webhook = %name, execution = %id, error = %f, "webhook execution failed");
                 }
             });
-            (StatusCode::OK, axum::Json(json!({ "execution_id": id, "status": "execution_started" }))).into_response()
+            (
+                StatusCode::OK,
+                axum::Json(json!({ "execution_id": id, "status": "execution_started" })),
+            )
+                .into_response()
         }
         Err(f) => {
             count("failed");
-            err(StatusCode::SERVICE_UNAVAILABLE, "WEBHOOK_EXECUTION_FAILED", format!("could not start agent `{}`: {f}", route.agent))
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "WEBHOOK_EXECUTION_FAILED",
+                format!("could not start agent `{}`: {f}", route.agent),
+            )
         }
     }
 }

@@ -16,16 +16,39 @@ fn repo() -> PathBuf {
 fn kubernetes_manifests_validate_strictly() {
     let tool = common::venv_tool("kubernetes-validate");
     let k8s = repo().join("deploy/k8s");
-    let files: Vec<PathBuf> = ["configmap.yaml", "deployment.yaml", "secret.yaml", "service.yaml"].iter().map(|f| k8s.join(f)).collect();
-    let out = std::process::Command::new(tool).arg("--strict").args(&files).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let files: Vec<PathBuf> = [
+        "configmap.yaml",
+        "deployment.yaml",
+        "secret.yaml",
+        "service.yaml",
+    ]
+    .iter()
+    .map(|f| k8s.join(f))
+    .collect();
+    let out = std::process::Command::new(tool)
+        .arg("--strict")
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert_eq!(text.matches("passed").count(), 4, "{text}");
 
     let dep = std::fs::read_to_string(k8s.join("deployment.yaml")).unwrap();
     for want in [
-        "replicas: 3", "memory: 1Gi", "cpu: 500m", "memory: 4Gi", "cpu: \"2\"", "runAsNonRoot: true",
-        "readOnlyRootFilesystem: true", "path: /api/v1/health/live", "path: /api/v1/health/ready",
+        "replicas: 3",
+        "memory: 1Gi",
+        "cpu: 500m",
+        "memory: 4Gi",
+        "cpu: \"2\"",
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "path: /api/v1/health/live",
+        "path: /api/v1/health/ready",
     ] {
         assert!(dep.contains(want), "deployment.yaml lacks `{want}`");
     }
@@ -45,16 +68,27 @@ fn configmap_holds_a_valid_symbi_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.toml");
     std::fs::write(&file, toml).unwrap();
-    let opts = symbi_config::LoadOptions { config_path: Some(file), data_dir: Some(dir.path().into()), ..Default::default() };
-    let loaded = symbi_config::load(&opts).unwrap_or_else(|e| panic!("the ConfigMap's config.toml is invalid: {e}"));
+    let opts = symbi_config::LoadOptions {
+        config_path: Some(file),
+        data_dir: Some(dir.path().into()),
+        ..Default::default()
+    };
+    let loaded = symbi_config::load(&opts)
+        .unwrap_or_else(|e| panic!("the ConfigMap's config.toml is invalid: {e}"));
     assert_eq!(loaded.config.api.listen, "0.0.0.0:8080");
-    assert!(loaded.config.api.token_file.is_some(), "a public listener needs the token file");
+    assert!(
+        loaded.config.api.token_file.is_some(),
+        "a public listener needs the token file"
+    );
 }
 
 #[test]
 fn dockerfile_is_multi_stage_non_root_on_8080_with_the_mcp_default_command() {
     let d = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    assert!(d.contains("AS build") && d.contains("AS runtime"), "two stages");
+    assert!(
+        d.contains("AS build") && d.contains("AS runtime"),
+        "two stages"
+    );
     assert!(d.contains("cargo build --release --locked -p symbi"));
     assert!(d.contains("USER 10001"));
     assert!(d.contains("EXPOSE 8080"));

@@ -24,14 +24,23 @@ async fn official_python_client_works_unmodified() {
             // The SDK's own client-side setting, required by every user of this SDK: it
             // refuses to construct a Client without a local JWT secret. The server sees only
             // the bearer token.
-            .env("SYMBIONT_AUTH_JWT_SECRET_KEY", "sdk-local-secret-not-used-by-symbi")
+            .env(
+                "SYMBIONT_AUTH_JWT_SECRET_KEY",
+                "sdk-local-secret-not-used-by-symbi",
+            )
             .output()
             .unwrap()
     })
     .await
     .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the Python client failed:\n{stdout}\n{stderr}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the Python client failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("sdk ok"), "{stdout}");
     s.stop().await;
 }

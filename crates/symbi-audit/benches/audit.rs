@@ -37,7 +37,11 @@ fn run_appends(writers: usize, n: u64, max_batch: usize) -> Duration {
             let log = log.clone();
             s.spawn(move || {
                 for i in 0..per {
-                    log.append_blocking(EventDraft::new("invoke_tool", json!({"w": w, "i": i, "decision": "Allow"}))).unwrap();
+                    log.append_blocking(EventDraft::new(
+                        "invoke_tool",
+                        json!({"w": w, "i": i, "decision": "Allow"}),
+                    ))
+                    .unwrap();
                 }
             });
         }
@@ -55,12 +59,16 @@ fn appends(c: &mut Criterion) {
         // Group commit: 64 events per writer per iteration.
         let n = 64 * writers as u64;
         g.throughput(Throughput::Elements(n));
-        g.bench_with_input(BenchmarkId::new("group_commit", writers), &writers, |b, &w| {
-            b.iter_custom(|iters| (0..iters).map(|_| run_appends(w, n, 8192)).sum())
-        });
-        g.bench_with_input(BenchmarkId::new("fsync_per_event", writers), &writers, |b, &w| {
-            b.iter_custom(|iters| (0..iters).map(|_| run_appends(w, n, 1)).sum())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("group_commit", writers),
+            &writers,
+            |b, &w| b.iter_custom(|iters| (0..iters).map(|_| run_appends(w, n, 8192)).sum()),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("fsync_per_event", writers),
+            &writers,
+            |b, &w| b.iter_custom(|iters| (0..iters).map(|_| run_appends(w, n, 1)).sum()),
+        );
     }
     g.finish();
 }
@@ -75,7 +83,11 @@ fn verification(c: &mut Criterion) {
             let log = log.clone();
             s.spawn(move || {
                 for i in 0..1250 {
-                    log.append_blocking(EventDraft::new("file_read", json!({"w": w, "i": i, "path": "/srv/data"}))).unwrap();
+                    log.append_blocking(EventDraft::new(
+                        "file_read",
+                        json!({"w": w, "i": i, "path": "/srv/data"}),
+                    ))
+                    .unwrap();
                 }
             });
         }
@@ -89,7 +101,15 @@ fn verification(c: &mut Criterion) {
     for batch in [true, false] {
         g.bench_function(if batch { "batch_20k" } else { "single_20k" }, |b| {
             b.iter(|| {
-                let r = verify_log(&dir, &*p, &VerifyOptions { batch, ..Default::default() }).unwrap();
+                let r = verify_log(
+                    &dir,
+                    &*p,
+                    &VerifyOptions {
+                        batch,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
                 assert!(r.ok);
             })
         });
@@ -119,14 +139,18 @@ fn proofs(c: &mut Criterion) {
         x ^= x << 17;
         x % N
     };
-    g.bench_function("inclusion_hash_file", |b| b.iter(|| merkle::inclusion_proof(&*p, &tree, next(), N).unwrap()));
+    g.bench_function("inclusion_hash_file", |b| {
+        b.iter(|| merkle::inclusion_proof(&*p, &tree, next(), N).unwrap())
+    });
     g.bench_function("consistency_hash_file", |b| {
         b.iter(|| merkle::consistency_proof(&*p, &tree, 1 + next() % (N - 1), N).unwrap())
     });
     // Baseline: the same proof from leaf hashes in memory (no stored interior nodes).
     let mem = merkle::MemoryTree::new(&*p, &leaves);
     g.sample_size(10);
-    g.bench_function("inclusion_recompute_baseline", |b| b.iter(|| merkle::inclusion_proof(&*p, &mem, next(), N).unwrap()));
+    g.bench_function("inclusion_recompute_baseline", |b| {
+        b.iter(|| merkle::inclusion_proof(&*p, &mem, next(), N).unwrap())
+    });
     g.finish();
 }
 

@@ -21,7 +21,9 @@ pub enum AuditError {
     #[error("audit key: {0}")]
     Key(String),
     /// Another process holds the log open for writing.
-    #[error("audit log {0} is already open for writing by another process (is `symbi up` running?)")]
+    #[error(
+        "audit log {0} is already open for writing by another process (is `symbi up` running?)"
+    )]
     Locked(PathBuf),
     /// A cryptographic operation failed.
     #[error("crypto: {0}")]
@@ -40,7 +42,10 @@ pub enum AuditError {
 impl AuditError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        AuditError::Io { path: path.into(), error: source }
+        AuditError::Io {
+            path: path.into(),
+            error: source,
+        }
     }
 }
 

@@ -80,7 +80,12 @@ impl IndexFile {
     /// numbers are 0, 1, 2, … (a damaged entry ends the usable prefix).
     pub fn open(path: &Path, writable: bool, max: u64) -> Result<IndexFile> {
         let file = if writable {
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
         } else {
             File::open(path)
         }
@@ -93,7 +98,8 @@ impl IndexFile {
         let mut steps = 0;
         while n > 0 {
             let mut b = [0u8; ENTRY_LEN];
-            file.read_exact_at(&mut b, (n - 1) * ENTRY_LEN as u64).map_err(|e| AuditError::io(path, e))?;
+            file.read_exact_at(&mut b, (n - 1) * ENTRY_LEN as u64)
+                .map_err(|e| AuditError::io(path, e))?;
             if IndexEntry::decode(&b).seq == n - 1 {
                 break;
             }
@@ -103,9 +109,17 @@ impl IndexFile {
                 n = 0;
             }
         }
-        let mut idx = IndexFile { path: path.to_path_buf(), file, writable, in_file: n, pending: Vec::new() };
+        let mut idx = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            writable,
+            in_file: n,
+            pending: Vec::new(),
+        };
         if writable && n * ENTRY_LEN as u64 != len {
-            idx.file.set_len(n * ENTRY_LEN as u64).map_err(|e| AuditError::io(path, e))?;
+            idx.file
+                .set_len(n * ENTRY_LEN as u64)
+                .map_err(|e| AuditError::io(path, e))?;
         }
         idx.in_file = n;
         Ok(idx)
@@ -142,7 +156,9 @@ impl IndexFile {
     pub fn get(&self, i: u64) -> Result<IndexEntry> {
         if i < self.in_file {
             let mut b = [0u8; ENTRY_LEN];
-            self.file.read_exact_at(&mut b, i * ENTRY_LEN as u64).map_err(|e| AuditError::io(&self.path, e))?;
+            self.file
+                .read_exact_at(&mut b, i * ENTRY_LEN as u64)
+                .map_err(|e| AuditError::io(&self.path, e))?;
             Ok(IndexEntry::decode(&b))
         } else {
             self.pending
@@ -159,7 +175,9 @@ impl IndexFile {
         if from < self.in_file {
             let end = to.min(self.in_file);
             let mut buf = vec![0u8; ((end - from) as usize) * ENTRY_LEN];
-            self.file.read_exact_at(&mut buf, from * ENTRY_LEN as u64).map_err(|e| AuditError::io(&self.path, e))?;
+            self.file
+                .read_exact_at(&mut buf, from * ENTRY_LEN as u64)
+                .map_err(|e| AuditError::io(&self.path, e))?;
             out.extend(buf.chunks_exact(ENTRY_LEN).map(IndexEntry::decode));
         }
         for i in from.max(self.in_file)..to {
@@ -177,7 +195,9 @@ impl IndexFile {
         for e in &self.pending {
             buf.extend_from_slice(&e.encode());
         }
-        self.file.write_all_at(&buf, self.in_file * ENTRY_LEN as u64).map_err(|e| AuditError::io(&self.path, e))?;
+        self.file
+            .write_all_at(&buf, self.in_file * ENTRY_LEN as u64)
+            .map_err(|e| AuditError::io(&self.path, e))?;
         self.in_file += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -186,7 +206,10 @@ impl IndexFile {
     /// A second handle on the file and its path, for a thread that only fdatasyncs what
     /// [`Self::flush`] wrote (the audit writer's sync stage).
     pub(crate) fn sync_handle(&self) -> Result<(std::fs::File, std::path::PathBuf)> {
-        let f = self.file.try_clone().map_err(|e| AuditError::io(&self.path, e))?;
+        let f = self
+            .file
+            .try_clone()
+            .map_err(|e| AuditError::io(&self.path, e))?;
         Ok((f, self.path.clone()))
     }
 
@@ -194,7 +217,9 @@ impl IndexFile {
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
         if self.writable {
-            self.file.sync_data().map_err(|e| AuditError::io(&self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.path, e))?;
         }
         Ok(())
     }

@@ -42,7 +42,8 @@ pub fn read_pubkeys(p: &dyn CryptoProvider, path: &Path) -> Result<Vec<NoteKey>>
             continue;
         }
         keys.push(
-            NoteKey::parse_vkey(p, line).map_err(|e| AuditError::Key(format!("{}:{}: {e}", path.display(), i + 1)))?,
+            NoteKey::parse_vkey(p, line)
+                .map_err(|e| AuditError::Key(format!("{}:{}: {e}", path.display(), i + 1)))?,
         );
     }
     if keys.is_empty() {
@@ -64,15 +65,24 @@ pub fn write_pubkeys(path: &Path, keys: &[NoteKey]) -> Result<()> {
 /// Writes a non-secret file atomically.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| AuditError::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| AuditError::io(&tmp, e))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| AuditError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| AuditError::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| AuditError::io(path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// fsyncs a directory so that a rename or a new file in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| AuditError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AuditError::io(dir, e))
 }
 
 /// The message the new key signs in a rotation: prefix ‖ old public key ‖ new public key.
@@ -99,8 +109,17 @@ pub fn rotation_details(old: &NoteKey, new: &NoteKey, new_signer: &dyn Signer) -
 
 /// Checks a rotation event's details against the key that signed it and returns the new
 /// key.
-pub fn check_rotation(p: &dyn CryptoProvider, signed_by: &NoteKey, details: &Value) -> std::result::Result<NoteKey, String> {
-    let field = |k: &str| details.get(k).and_then(Value::as_str).ok_or_else(|| format!("rotation details lack `{k}`"));
+pub fn check_rotation(
+    p: &dyn CryptoProvider,
+    signed_by: &NoteKey,
+    details: &Value,
+) -> std::result::Result<NoteKey, String> {
+    let field = |k: &str| {
+        details
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("rotation details lack `{k}`"))
+    };
     if field("old_key_id")? != signed_by.id.to_string() {
         return Err("rotation names an old key other than the key that signed it".into());
     }
@@ -118,7 +137,13 @@ pub fn check_rotation(p: &dyn CryptoProvider, signed_by: &NoteKey, details: &Val
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("`new_key_signature` is not a base64 Ed25519 signature")?;
-    p.verify(&new.public, &rotation_statement(&signed_by.public, &new.public), &sig)
-        .map_err(|_| "the new key's signature over the rotation statement does not verify".to_string())?;
+    p.verify(
+        &new.public,
+        &rotation_statement(&signed_by.public, &new.public),
+        &sig,
+    )
+    .map_err(|_| {
+        "the new key's signature over the rotation statement does not verify".to_string()
+    })?;
     Ok(new)
 }

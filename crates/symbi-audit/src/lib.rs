@@ -46,7 +46,10 @@ pub mod segment;
 pub mod verify;
 
 pub use error::AuditError;
-pub use log::{AppendTicket, AuditLog, AuditOptions, CHECKPOINTS_FILE, INDEX_FILE, LOCK_FILE, Signatures, StoredEvent, TREE_FILE};
+pub use log::{
+    AppendTicket, AuditLog, AuditOptions, CHECKPOINTS_FILE, INDEX_FILE, LOCK_FILE, Signatures,
+    StoredEvent, TREE_FILE,
+};
 pub use reader::{LogReader, Query};
 
 use serde_json::{Map, Value};
@@ -64,17 +67,41 @@ pub enum DetailLevel {
     Minimal,
 }
 
-const DATA_FIELDS: &[&str] = &["args", "input", "output", "result", "content", "body", "value", "named"];
+const DATA_FIELDS: &[&str] = &[
+    "args", "input", "output", "result", "content", "body", "value", "named",
+];
 const MINIMAL_FIELDS: &[&str] = &[
-    "phase", "action", "decision", "reasons", "outcome", "error_kind", "from", "to", "cause", "execution_id",
-    "args_digest", "output_digest", "subject", "budget", "check",
+    "phase",
+    "action",
+    "decision",
+    "reasons",
+    "outcome",
+    "error_kind",
+    "from",
+    "to",
+    "cause",
+    "execution_id",
+    "args_digest",
+    "output_digest",
+    "subject",
+    "budget",
+    "check",
 ];
 
 fn is_secret_name(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    ["password", "secret", "token", "api_key", "apikey", "credential", "private_key", "authorization"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "credential",
+        "private_key",
+        "authorization",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// Applies a detail level to event details. Removed fields are listed in `"_redacted"` so a
@@ -87,7 +114,9 @@ fn is_secret_name(k: &str) -> bool {
 /// assert_eq!(m, serde_json::json!({"action": "read_file", "_redacted": ["api_key", "args"]}));
 /// ```
 pub fn redact_details(details: &Value, level: DetailLevel) -> Value {
-    let Value::Object(m) = details else { return details.clone() };
+    let Value::Object(m) = details else {
+        return details.clone();
+    };
     if level == DetailLevel::Full {
         return details.clone();
     }

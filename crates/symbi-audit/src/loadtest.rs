@@ -66,7 +66,10 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 fn draft(w: usize, i: u64) -> EventDraft {
-    EventDraft::new("invoke_tool", json!({"phase": "decision", "action": "search", "writer": w, "i": i, "decision": "Allow"}))
+    EventDraft::new(
+        "invoke_tool",
+        json!({"phase": "decision", "action": "search", "writer": w, "i": i, "decision": "Allow"}),
+    )
 }
 
 /// Appends about `events` events from `producers` concurrent tasks to a fresh log in `dir`
@@ -112,11 +115,15 @@ pub fn run_appends(
                             let mut inflight = VecDeque::with_capacity(depth);
                             for i in 0..per {
                                 if inflight.len() >= depth.max(1) {
-                                    let (t, ticket): (Instant, crate::AppendTicket) = inflight.pop_front().unwrap();
+                                    let (t, ticket): (Instant, crate::AppendTicket) =
+                                        inflight.pop_front().unwrap();
                                     ticket.await.expect("durable append");
                                     l.push(t.elapsed());
                                 }
-                                inflight.push_back((Instant::now(), log.submit(draft(w, i)).expect("submit")));
+                                inflight.push_back((
+                                    Instant::now(),
+                                    log.submit(draft(w, i)).expect("submit"),
+                                ));
                             }
                             for (t, ticket) in inflight {
                                 ticket.await.expect("durable append");
@@ -151,9 +158,18 @@ pub fn run_appends(
     let elapsed = start.elapsed();
     let n = per * producers as u64;
     if log.size() < n {
-        return Err(crate::AuditError::Corrupt(format!("{} events acknowledged but the log holds {}", n, log.size())));
+        return Err(crate::AuditError::Corrupt(format!(
+            "{} events acknowledged but the log holds {}",
+            n,
+            log.size()
+        )));
     }
     log.close()?;
     lats.sort();
-    Ok(AppendRun { per_second: n as f64 / elapsed.as_secs_f64(), events: n, p50: percentile(&lats, 0.5), p99: percentile(&lats, 0.99) })
+    Ok(AppendRun {
+        per_second: n as f64 / elapsed.as_secs_f64(),
+        events: n,
+        p50: percentile(&lats, 0.5),
+        p99: percentile(&lats, 0.99),
+    })
 }

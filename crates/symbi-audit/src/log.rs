@@ -167,8 +167,15 @@ struct Submission {
 
 impl Submission {
     fn new(drafts: Vec<EventDraft>, ack: AckTo) -> Submission {
-        let details = drafts.iter().map(|d| record::canonical_json(&d.details)).collect();
-        Submission { drafts, details, ack }
+        let details = drafts
+            .iter()
+            .map(|d| record::canonical_json(&d.details))
+            .collect();
+        Submission {
+            drafts,
+            details,
+            ack,
+        }
     }
 }
 
@@ -242,13 +249,19 @@ impl AuditLog {
 
     fn send(&self, r: Request) -> Result<()> {
         let tx = self.tx.lock();
-        let tx = tx.as_ref().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
-        tx.send(r).map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))
+        let tx = tx
+            .as_ref()
+            .ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
+        tx.send(r)
+            .map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))
     }
 
     /// Appends an event from synchronous code (blocks until durable). Do not call from
     /// inside an async task; use [`EventSink::record`] there.
-    pub fn append_blocking(&self, draft: EventDraft) -> std::result::Result<EventReceipt, SinkError> {
+    pub fn append_blocking(
+        &self,
+        draft: EventDraft,
+    ) -> std::result::Result<EventReceipt, SinkError> {
         self.submit(draft)?.wait()
     }
 
@@ -270,15 +283,21 @@ impl AuditLog {
     /// ```
     pub fn submit(&self, draft: EventDraft) -> std::result::Result<AppendTicket, SinkError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(Submission::new(vec![draft], AckTo::One(ack))))
-            .map_err(|e| SinkError(e.to_string()))?;
+        self.send(Request::Append(Submission::new(
+            vec![draft],
+            AckTo::One(ack),
+        )))
+        .map_err(|e| SinkError(e.to_string()))?;
         Ok(AppendTicket(rx))
     }
 
     /// Appends many events in one submission (consecutive sequence numbers, one batch) and
     /// returns once all are durable: one result per draft, in order. Blocks; from async code
     /// use [`AuditLog::record_many`].
-    pub fn append_many_blocking(&self, drafts: Vec<EventDraft>) -> Vec<std::result::Result<EventReceipt, SinkError>> {
+    pub fn append_many_blocking(
+        &self,
+        drafts: Vec<EventDraft>,
+    ) -> Vec<std::result::Result<EventReceipt, SinkError>> {
         let n = drafts.len();
         match self.submit_many(drafts) {
             Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| stopped(n)),
@@ -287,7 +306,10 @@ impl AuditLog {
     }
 
     /// Async [`AuditLog::append_many_blocking`].
-    pub async fn record_many(&self, drafts: Vec<EventDraft>) -> Vec<std::result::Result<EventReceipt, SinkError>> {
+    pub async fn record_many(
+        &self,
+        drafts: Vec<EventDraft>,
+    ) -> Vec<std::result::Result<EventReceipt, SinkError>> {
         let n = drafts.len();
         match self.submit_many(drafts) {
             Ok(rx) => rx.await.unwrap_or_else(|_| stopped(n)),
@@ -295,9 +317,13 @@ impl AuditLog {
         }
     }
 
-    fn submit_many(&self, drafts: Vec<EventDraft>) -> std::result::Result<oneshot::Receiver<Vec<AppendResult>>, SinkError> {
+    fn submit_many(
+        &self,
+        drafts: Vec<EventDraft>,
+    ) -> std::result::Result<oneshot::Receiver<Vec<AppendResult>>, SinkError> {
         let (ack, rx) = oneshot::channel();
-        self.send(Request::Append(Submission::new(drafts, AckTo::Many(ack)))).map_err(|e| SinkError(e.to_string()))?;
+        self.send(Request::Append(Submission::new(drafts, AckTo::Many(ack))))
+            .map_err(|e| SinkError(e.to_string()))?;
         Ok(rx)
     }
 
@@ -305,14 +331,16 @@ impl AuditLog {
     pub fn checkpoint_blocking(&self) -> Result<SignedCheckpoint> {
         let (ack, rx) = oneshot::channel();
         self.send(Request::Checkpoint(ack))?;
-        rx.blocking_recv().map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
+        rx.blocking_recv()
+            .map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
     /// Async [`AuditLog::checkpoint_blocking`].
     pub async fn checkpoint(&self) -> Result<SignedCheckpoint> {
         let (ack, rx) = oneshot::channel();
         self.send(Request::Checkpoint(ack))?;
-        rx.await.map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
+        rx.await
+            .map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
     /// Rotates the signing key: a `key_rotation` event signed by the old key (and carrying
@@ -321,7 +349,8 @@ impl AuditLog {
     pub fn rotate_key_blocking(&self) -> Result<NoteKey> {
         let (ack, rx) = oneshot::channel();
         self.send(Request::RotateKey(ack))?;
-        rx.blocking_recv().map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
+        rx.blocking_recv()
+            .map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
     /// Flushes, writes a final checkpoint and stops the writer. Later appends fail. Blocks:
@@ -405,9 +434,10 @@ impl Drop for AuditLog {
     fn drop(&mut self) {
         self.tx.lock().take();
         if let Some(t) = self.thread.lock().take()
-            && tokio::runtime::Handle::try_current().is_err() {
-                let _ = t.join();
-            }
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            let _ = t.join();
+        }
     }
 }
 
@@ -423,14 +453,19 @@ pub struct AppendTicket(oneshot::Receiver<AppendResult>);
 impl AppendTicket {
     /// Blocks until the event is durable (not from inside an async task).
     pub fn wait(self) -> std::result::Result<EventReceipt, SinkError> {
-        self.0.blocking_recv().map_err(|_| SinkError("the audit writer stopped".into()))?
+        self.0
+            .blocking_recv()
+            .map_err(|_| SinkError("the audit writer stopped".into()))?
     }
 }
 
 impl std::future::Future for AppendTicket {
     type Output = std::result::Result<EventReceipt, SinkError>;
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0)
             .poll(cx)
             .map(|r| r.unwrap_or_else(|_| Err(SinkError("the audit writer stopped".into()))))
@@ -483,12 +518,22 @@ fn now_ms() -> u64 {
 /// The event id for a timestamp: a UUID v7 whose time field is the timestamp's millisecond,
 /// so lookups by id can binary-search the time index.
 fn event_id_at(ts: &DateTime<Utc>) -> EventId {
-    let t = uuid::Timestamp::from_unix(uuid::NoContext, ts.timestamp() as u64, ts.timestamp_subsec_nanos());
+    let t = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        ts.timestamp() as u64,
+        ts.timestamp_subsec_nanos(),
+    );
     EventId(uuid::Uuid::new_v7(t))
 }
 
 /// The index entry of an event.
-pub(crate) fn index_entry(p: &dyn CryptoProvider, ev: &Event, segment: u64, offset: u64, frame_len: u32) -> IndexEntry {
+pub(crate) fn index_entry(
+    p: &dyn CryptoProvider,
+    ev: &Event,
+    segment: u64,
+    offset: u64,
+    frame_len: u32,
+) -> IndexEntry {
     IndexEntry {
         seq: ev.seq,
         ts_nanos: ev.timestamp.timestamp_nanos_opt().unwrap_or(i64::MAX),
@@ -502,7 +547,11 @@ pub(crate) fn index_entry(p: &dyn CryptoProvider, ev: &Event, segment: u64, offs
 
 /// Intact checkpoints with their offsets, the offset after the last one, and the damage
 /// after it (offset, reason, whether it is a torn tail).
-pub(crate) type CheckpointScan = (Vec<(u64, SignedCheckpoint)>, u64, Option<(u64, String, bool)>);
+pub(crate) type CheckpointScan = (
+    Vec<(u64, SignedCheckpoint)>,
+    u64,
+    Option<(u64, String, bool)>,
+);
 
 /// Reads the checkpoints file.
 pub(crate) fn read_checkpoints(path: &Path) -> Result<CheckpointScan> {
@@ -522,7 +571,9 @@ pub(crate) fn read_checkpoints(path: &Path) -> Result<CheckpointScan> {
                     .and_then(SignedCheckpoint::parse);
                 match parsed {
                     Ok(cp) => out.push((off as u64, cp)),
-                    Err(e) => return Ok((out, off as u64, Some((off as u64, e.to_string(), false)))),
+                    Err(e) => {
+                        return Ok((out, off as u64, Some((off as u64, e.to_string(), false))));
+                    }
                 }
                 off = next;
             }
@@ -537,15 +588,28 @@ pub(crate) fn read_checkpoints(path: &Path) -> Result<CheckpointScan> {
 fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf)> {
     let sdir = dir.join(SEGMENTS_DIR);
     let path = sdir.join(segment::segment_name(first_seq));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&path).map_err(io(&path))?;
-    f.write_all(&record::segment_header(first_seq)).and_then(|_| f.sync_all()).map_err(io(&path))?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    f.write_all(&record::segment_header(first_seq))
+        .and_then(|_| f.sync_all())
+        .map_err(io(&path))?;
     keys::sync_dir(&sdir)?;
     Ok((f, path))
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
     // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -598,7 +662,10 @@ impl Writer {
         let scan = segment::scan_file(&last.path)?;
         if let Some((off, err)) = &scan.error {
             if !scan.torn_tail {
-                return Err(AuditError::Corrupt(format!("{} at offset {off}: {err}", last.path.display())));
+                return Err(AuditError::Corrupt(format!(
+                    "{} at offset {off}: {err}",
+                    last.path.display()
+                )));
             }
             if matches!(err, ScanError::Header) {
                 tracing::warn!(segment = %last.path.display(), "rewriting a segment header cut short by a crash");
@@ -608,14 +675,26 @@ impl Writer {
                 cut_file(&last.path, *off)?;
             }
         } else if scan.header_seq != Some(last.first_seq) {
-            return Err(AuditError::Corrupt(format!("{}: header names another first sequence", last.path.display())));
+            return Err(AuditError::Corrupt(format!(
+                "{}: header names another first sequence",
+                last.path.display()
+            )));
         }
         // Records at the end without a signature (per-batch signing) whose batch never got
         // its signed record: written, never acknowledged — cut like a torn tail.
         let mut scan = scan;
-        if scan.records.last().is_some_and(|r| r.record.signature.is_none()) {
-            let keep = scan.records.iter().rposition(|r| r.record.signature.is_some());
-            let cut = keep.map_or(SEGMENT_HEADER_LEN as u64, |k| scan.records[k].offset + scan.records[k].frame_len as u64);
+        if scan
+            .records
+            .last()
+            .is_some_and(|r| r.record.signature.is_none())
+        {
+            let keep = scan
+                .records
+                .iter()
+                .rposition(|r| r.record.signature.is_some());
+            let cut = keep.map_or(SEGMENT_HEADER_LEN as u64, |k| {
+                scan.records[k].offset + scan.records[k].frame_len as u64
+            });
             tracing::warn!(
                 segment = %last.path.display(),
                 offset = cut,
@@ -644,13 +723,17 @@ impl Writer {
                 .get("new_key_id")
                 .and_then(Value::as_str)
                 .and_then(record::KeyId::parse)
-                .ok_or_else(|| AuditError::Corrupt("the last key_rotation event names no new key".into()))?,
+                .ok_or_else(|| {
+                    AuditError::Corrupt("the last key_rotation event names no new key".into())
+                })?,
             Some(e) => e.key_id,
         };
         // Finish or abandon a rotation interrupted by a crash.
         let next_path = opts.keys_dir.join(NEXT_KEY_FILE);
         if next_path.exists() {
-            let (seed, _) = symbi_crypto::load_or_create_seed(&next_path, || Err(symbi_crypto::CryptoError::Random))?;
+            let (seed, _) = symbi_crypto::load_or_create_seed(&next_path, || {
+                Err(symbi_crypto::CryptoError::Random)
+            })?;
             let signer = p.signer_from_seed(&seed)?;
             let k = NoteKey::new(&*p, &pubkeys[0].name, signer.public_key())?;
             if k.id == current_id {
@@ -672,7 +755,9 @@ impl Writer {
                 key_path.display()
             )));
         }
-        let (seed, _) = symbi_crypto::load_or_create_seed(&key_path, || Err(symbi_crypto::CryptoError::Random))?;
+        let (seed, _) = symbi_crypto::load_or_create_seed(&key_path, || {
+            Err(symbi_crypto::CryptoError::Random)
+        })?;
         let signer = p.signer_from_seed(&seed)?;
         let key = NoteKey::new(&*p, &pubkeys[0].name, signer.public_key())?;
         if key.id != current_id {
@@ -693,7 +778,10 @@ impl Writer {
         let (cps, cps_end, cps_err) = read_checkpoints(&cps_path)?;
         if let Some((off, msg, torn)) = cps_err {
             if !torn {
-                return Err(AuditError::Corrupt(format!("{} at offset {off}: {msg}", cps_path.display())));
+                return Err(AuditError::Corrupt(format!(
+                    "{} at offset {off}: {msg}",
+                    cps_path.display()
+                )));
             }
             cut_file(&cps_path, cps_end)?;
         }
@@ -704,12 +792,19 @@ impl Writer {
                 "a checkpoint was signed at size {cp_size} but the log holds {size} events: acknowledged events are missing"
             )));
         }
-        let cps_file = OpenOptions::new().create(true).append(true).open(&cps_path).map_err(io(&cps_path))?;
+        let cps_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cps_path)
+            .map_err(io(&cps_path))?;
 
         // Derived files: trusted up to the last checkpoint (synced before it), rebuilt after.
         let mut tree = TreeStore::open(&dir.join(TREE_FILE), true, cp_size)?;
         let mut index = IndexFile::open(&dir.join(INDEX_FILE), true, cp_size)?;
-        let tree_ok = tree.leaves() == cp_size && last_cp.as_ref().is_none_or(|c| tree.range().root(&*p) == c.root);
+        let tree_ok = tree.leaves() == cp_size
+            && last_cp
+                .as_ref()
+                .is_none_or(|c| tree.range().root(&*p) == c.root);
         if !tree_ok || index.len() != cp_size {
             tracing::warn!("rebuilding the audit tree and index from the segments");
             tree.truncate(0)?;
@@ -738,10 +833,25 @@ impl Writer {
         tree.sync()?;
         index.sync()?;
 
-        let seg = Arc::new(OpenOptions::new().append(true).read(true).open(&last.path).map_err(io(&last.path))?);
-        let seg_len = seg.metadata().map_err(io(&last.path))?.len().max(SEGMENT_HEADER_LEN as u64);
+        let seg = Arc::new(
+            OpenOptions::new()
+                .append(true)
+                .read(true)
+                .open(&last.path)
+                .map_err(io(&last.path))?,
+        );
+        let seg_len = seg
+            .metadata()
+            .map_err(io(&last.path))?
+            .len()
+            .max(SEGMENT_HEADER_LEN as u64);
         let latest = cps.last().map(|(_, c)| c.clone());
-        let shared = Shared { size, latest, failed: None, key: key.clone() };
+        let shared = Shared {
+            size,
+            latest,
+            failed: None,
+            key: key.clone(),
+        };
         let mut w = Writer {
             p,
             seg,
@@ -750,7 +860,10 @@ impl Writer {
             seg_len,
             size,
             chain: tail.chain,
-            last_ts: tail.event.as_ref().map_or(DateTime::<Utc>::MIN_UTC, |e| e.timestamp),
+            last_ts: tail
+                .event
+                .as_ref()
+                .map_or(DateTime::<Utc>::MIN_UTC, |e| e.timestamp),
             key,
             signer,
             pubkeys,
@@ -777,31 +890,50 @@ impl Writer {
 
     /// Finds the last intact event of the log (looking into earlier segments when the last
     /// one is empty).
-    fn tail(p: &dyn CryptoProvider, segs: &[SegmentFile], last_scan: &segment::SegmentScan) -> Result<Tail> {
+    fn tail(
+        p: &dyn CryptoProvider,
+        segs: &[SegmentFile],
+        last_scan: &segment::SegmentScan,
+    ) -> Result<Tail> {
         let _ = p;
         let mut scan_owned;
         let mut scan = last_scan;
         let mut i = segs.len();
         loop {
             if let Some(r) = scan.records.last() {
-                let ev = Event::from_body(&r.record.body)
-                    .map_err(|m| AuditError::Corrupt(format!("{}: last event: {m}", segs[i - 1].path.display())))?;
-                return Ok(Tail { event: Some(ev), chain: r.record.chain });
+                let ev = Event::from_body(&r.record.body).map_err(|m| {
+                    AuditError::Corrupt(format!("{}: last event: {m}", segs[i - 1].path.display()))
+                })?;
+                return Ok(Tail {
+                    event: Some(ev),
+                    chain: r.record.chain,
+                });
             }
             i -= 1;
             if i == 0 {
-                return Ok(Tail { event: None, chain: [0u8; 32] });
+                return Ok(Tail {
+                    event: None,
+                    chain: [0u8; 32],
+                });
             }
             scan_owned = segment::scan_file(&segs[i - 1].path)?;
             if let Some((off, e)) = &scan_owned.error {
-                return Err(AuditError::Corrupt(format!("{} at offset {off}: {e}", segs[i - 1].path.display())));
+                return Err(AuditError::Corrupt(format!(
+                    "{} at offset {off}: {e}",
+                    segs[i - 1].path.display()
+                )));
             }
             scan = &scan_owned;
         }
     }
 
     /// Appends tree leaves and index entries for every event after `min(tree, index)`.
-    fn rebuild(p: &dyn CryptoProvider, segs: &[SegmentFile], tree: &mut TreeStore, index: &mut IndexFile) -> Result<()> {
+    fn rebuild(
+        p: &dyn CryptoProvider,
+        segs: &[SegmentFile],
+        tree: &mut TreeStore,
+        index: &mut IndexFile,
+    ) -> Result<()> {
         let from = tree.leaves().min(index.len());
         tree.truncate(from)?;
         if index.len() > from {
@@ -811,11 +943,15 @@ impl Writer {
         for s in &segs[start..] {
             let scan = segment::scan_file(&s.path)?;
             if let Some((off, e)) = &scan.error {
-                return Err(AuditError::Corrupt(format!("{} at offset {off}: {e}", s.path.display())));
+                return Err(AuditError::Corrupt(format!(
+                    "{} at offset {off}: {e}",
+                    s.path.display()
+                )));
             }
             for r in &scan.records {
-                let ev = Event::from_body(&r.record.body)
-                    .map_err(|m| AuditError::Corrupt(format!("{} at offset {}: {m}", s.path.display(), r.offset)))?;
+                let ev = Event::from_body(&r.record.body).map_err(|m| {
+                    AuditError::Corrupt(format!("{} at offset {}: {m}", s.path.display(), r.offset))
+                })?;
                 if ev.seq < from {
                     continue;
                 }
@@ -853,7 +989,9 @@ impl Writer {
         loop {
             let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
             let wait = if self.size > cp_size {
-                self.opts.checkpoint_interval.saturating_sub(self.last_cp_at.elapsed())
+                self.opts
+                    .checkpoint_interval
+                    .saturating_sub(self.last_cp_at.elapsed())
             } else {
                 Duration::from_secs(3600)
             };
@@ -910,7 +1048,14 @@ impl Writer {
                                 Ok(cp) => {
                                     let (tx, rx) = oneshot::channel();
                                     self.to_syncer(Job::Checkpoint(cp, Some(tx)));
-                                    res = rx.blocking_recv().unwrap_or_else(|_| Err(AuditError::Unavailable("the audit sync stage stopped".into()))).map(|_| ());
+                                    res = rx
+                                        .blocking_recv()
+                                        .unwrap_or_else(|_| {
+                                            Err(AuditError::Unavailable(
+                                                "the audit sync stage stopped".into(),
+                                            ))
+                                        })
+                                        .map(|_| ());
                                 }
                                 Err(e) => res = Err(e),
                             }
@@ -931,7 +1076,10 @@ impl Writer {
 
     /// Starts the sync stage; it takes over the checkpoints file.
     fn start_syncer(&mut self) -> Result<()> {
-        let cps = self.cps.take().ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
+        let cps = self
+            .cps
+            .take()
+            .ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
         let syncer = Syncer {
             cps,
             cps_path: self.opts.dir.join(CHECKPOINTS_FILE),
@@ -994,7 +1142,8 @@ impl Writer {
         }
         let cp_size = self.last_cp.as_ref().map_or(0, |c| c.size);
         let due = self.size - cp_size >= self.opts.checkpoint_every
-            || (self.size > cp_size && (timer || self.last_cp_at.elapsed() >= self.opts.checkpoint_interval));
+            || (self.size > cp_size
+                && (timer || self.last_cp_at.elapsed() >= self.opts.checkpoint_interval));
         if due {
             match self.make_checkpoint() {
                 Ok(cp) => self.to_syncer(Job::Checkpoint(cp, None)),
@@ -1017,7 +1166,12 @@ impl Writer {
         if let Some(m) = &self.failed {
             for sub in batch {
                 let n = sub.drafts.len();
-                sub.ack.send(std::iter::repeat_with(|| Err(SinkError(format!("audit log unavailable: {m}")))), n);
+                sub.ack.send(
+                    std::iter::repeat_with(|| {
+                        Err(SinkError(format!("audit log unavailable: {m}")))
+                    }),
+                    n,
+                );
             }
             return;
         }
@@ -1061,16 +1215,21 @@ impl Writer {
         // 2. Sign (in parallel for large batches: signing dominates the CPU cost). Per batch:
         // only the last event and key rotations; the last chain hash commits to the rest.
         let mut sigs: Vec<Option<Signature>> = match self.opts.signatures {
-            Signatures::PerEvent => {
-                sign_all(&*self.signer, &prepared.iter().map(|(_, _, c)| *c).collect::<Vec<_>>()).into_iter().map(Some).collect()
-            }
+            Signatures::PerEvent => sign_all(
+                &*self.signer,
+                &prepared.iter().map(|(_, _, c)| *c).collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .map(Some)
+            .collect(),
             Signatures::PerBatch => {
                 let last = prepared.len().saturating_sub(1);
                 prepared
                     .iter()
                     .enumerate()
                     .map(|(i, (ev, _, c))| {
-                        (i == last || ev.event_type == types::KEY_ROTATION).then(|| self.signer.sign(&record::event_signing_message(c)))
+                        (i == last || ev.event_type == types::KEY_ROTATION)
+                            .then(|| self.signer.sign(&record::event_signing_message(c)))
                     })
                     .collect()
             }
@@ -1081,13 +1240,32 @@ impl Writer {
             Ok(locations) => {
                 let mut receipts = Vec::with_capacity(prepared.len());
                 let mut stored = Vec::new();
-                let publish = self.events.as_ref().is_some_and(|tx| tx.receiver_count() > 0);
-                for (((ev, body, chain), sig), (segment, offset, frame_len)) in prepared.into_iter().zip(sigs).zip(locations) {
+                let publish = self
+                    .events
+                    .as_ref()
+                    .is_some_and(|tx| tx.receiver_count() > 0);
+                for (((ev, body, chain), sig), (segment, offset, frame_len)) in
+                    prepared.into_iter().zip(sigs).zip(locations)
+                {
                     self.tree.push(&*self.p, leaf_hash(&*self.p, &body));
-                    self.index.push(index_entry(&*self.p, &ev, segment, offset, frame_len));
-                    receipts.push(EventReceipt { id: ev.id, sequence: ev.seq, timestamp: ev.timestamp });
+                    self.index
+                        .push(index_entry(&*self.p, &ev, segment, offset, frame_len));
+                    receipts.push(EventReceipt {
+                        id: ev.id,
+                        sequence: ev.seq,
+                        timestamp: ev.timestamp,
+                    });
                     if publish {
-                        stored.push(Arc::new(StoredEvent { event: ev, record: Record { chain, signature: sig, body }, segment, offset }));
+                        stored.push(Arc::new(StoredEvent {
+                            event: ev,
+                            record: Record {
+                                chain,
+                                signature: sig,
+                                body,
+                            },
+                            segment,
+                            offset,
+                        }));
                     }
                 }
                 self.size += receipts.len() as u64;
@@ -1097,7 +1275,10 @@ impl Writer {
                 if let Err(e) = self.tree.flush().and_then(|_| self.index.flush()) {
                     self.fail(format!("cannot write the tree or index: {e}"));
                 }
-                let results = slots.into_iter().map(|s| s.map(|i| receipts[i].clone())).collect();
+                let results = slots
+                    .into_iter()
+                    .map(|s| s.map(|i| receipts[i].clone()))
+                    .collect();
                 // 4. Durable, then acknowledged, by the sync stage.
                 self.to_syncer(Job::Batch(BatchJob {
                     seg: self.seg.clone(),
@@ -1112,7 +1293,10 @@ impl Writer {
             Err(e) => {
                 let msg = format!("cannot make events durable: {e}");
                 self.fail(msg.clone());
-                slots.into_iter().map(|s| s.and(Err(SinkError(msg.clone())))).collect()
+                slots
+                    .into_iter()
+                    .map(|s| s.and(Err(SinkError(msg.clone()))))
+                    .collect()
             }
         };
         let mut it = results.into_iter();
@@ -1123,9 +1307,18 @@ impl Writer {
 
     /// Writes the frames (no fsync, except of a segment that is closed by a rotation);
     /// returns each event's (segment, offset, frame length).
-    fn write_batch(&mut self, prepared: &[(Event, Vec<u8>, Hash)], sigs: &mut [Option<Signature>]) -> Result<Vec<(u64, u64, u32)>> {
+    fn write_batch(
+        &mut self,
+        prepared: &[(Event, Vec<u8>, Hash)],
+        sigs: &mut [Option<Signature>],
+    ) -> Result<Vec<(u64, u64, u32)>> {
         let mut locations: Vec<(u64, u64, u32)> = Vec::with_capacity(prepared.len());
-        let mut buf: Vec<u8> = Vec::with_capacity(prepared.iter().map(|(_, b, _)| record::frame_len(true, b.len())).sum());
+        let mut buf: Vec<u8> = Vec::with_capacity(
+            prepared
+                .iter()
+                .map(|(_, b, _)| record::frame_len(true, b.len()))
+                .sum(),
+        );
         for i in 0..prepared.len() {
             let (ev, body, chain) = &prepared[i];
             let frame_len = record::frame_len(sigs[i].is_some(), body.len());
@@ -1154,7 +1347,11 @@ impl Writer {
                 self.seg_first = ev.seq;
                 self.seg_len = SEGMENT_HEADER_LEN as u64;
             }
-            locations.push((self.seg_first, self.seg_len + buf.len() as u64, frame_len as u32));
+            locations.push((
+                self.seg_first,
+                self.seg_len + buf.len() as u64,
+                frame_len as u32,
+            ));
             record::write_frame(&mut buf, chain, sigs[i].as_ref(), body);
         }
         self.write_segment(&buf)?;
@@ -1195,8 +1392,13 @@ impl Writer {
         self.index.sync()?;
         let signed = self.make_checkpoint()?;
         let path = self.opts.dir.join(CHECKPOINTS_FILE);
-        let cps = self.cps.as_mut().ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
-        cps.write_all(&record::encode_frame(signed.note.as_bytes())).and_then(|_| cps.sync_data()).map_err(io(&path))?;
+        let cps = self
+            .cps
+            .as_mut()
+            .ok_or_else(|| AuditError::Unavailable("the checkpoints file is gone".into()))?;
+        cps.write_all(&record::encode_frame(signed.note.as_bytes()))
+            .and_then(|_| cps.sync_data())
+            .map_err(io(&path))?;
         if let Some(s) = &self.shared {
             s.lock().latest = Some(signed.clone());
         }
@@ -1211,7 +1413,10 @@ impl Writer {
         let new_key = NoteKey::new(&*self.p, &self.key.name, new_signer.public_key())?;
         let details = keys::rotation_details(&self.key, &new_key, &*new_signer);
         let (tx, rx) = oneshot::channel();
-        self.commit(vec![Submission::new(vec![EventDraft::new(types::KEY_ROTATION, details)], AckTo::Many(tx))]);
+        self.commit(vec![Submission::new(
+            vec![EventDraft::new(types::KEY_ROTATION, details)],
+            AckTo::Many(tx),
+        )]);
         // The rotation event must be durable before the new key takes over.
         self.barrier();
         let res = rx.blocking_recv().unwrap_or_else(|_| stopped(1));
@@ -1233,7 +1438,11 @@ impl Writer {
         let cp = self.make_checkpoint()?;
         let (tx, rx) = oneshot::channel();
         self.to_syncer(Job::Checkpoint(cp, Some(tx)));
-        rx.blocking_recv().unwrap_or_else(|_| Err(AuditError::Unavailable("the audit sync stage stopped".into())))?;
+        rx.blocking_recv().unwrap_or_else(|_| {
+            Err(AuditError::Unavailable(
+                "the audit sync stage stopped".into(),
+            ))
+        })?;
         Ok(new_key)
     }
 }
@@ -1255,7 +1464,10 @@ struct BatchJob {
 enum Job {
     Batch(BatchJob),
     /// Sync tree and index, then append and sync the signed checkpoint.
-    Checkpoint(SignedCheckpoint, Option<oneshot::Sender<Result<SignedCheckpoint>>>),
+    Checkpoint(
+        SignedCheckpoint,
+        Option<oneshot::Sender<Result<SignedCheckpoint>>>,
+    ),
     /// Answered once every earlier job is done.
     Barrier(mpsc::Sender<()>),
 }
@@ -1277,7 +1489,10 @@ impl Job {
 
 impl BatchJob {
     fn fail(self, msg: &str) {
-        let mut it = self.results.into_iter().map(|r| r.and(Err(SinkError(msg.to_string()))));
+        let mut it = self
+            .results
+            .into_iter()
+            .map(|r| r.and(Err(SinkError(msg.to_string()))));
         for (ack, n) in self.groups {
             ack.send(&mut it, n);
         }
@@ -1286,7 +1501,10 @@ impl BatchJob {
 
 /// Truncates a file of the log to `len` bytes (cutting what a crash left after it) and syncs it.
 fn cut_file(path: &Path, len: u64) -> Result<()> {
-    let f = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
     f.set_len(len).and_then(|_| f.sync_all()).map_err(io(path))
 }
 
@@ -1370,7 +1588,10 @@ impl Syncer {
                     continue;
                 }
                 if let Err(e) = b.seg.sync_data() {
-                    self.fail(format!("cannot make events durable: {}: {e}", b.seg_path.display()));
+                    self.fail(format!(
+                        "cannot make events durable: {}: {e}",
+                        b.seg_path.display()
+                    ));
                     break;
                 }
                 synced.push(&b.seg);
@@ -1436,7 +1657,10 @@ fn fail_request(r: Request, msg: &str) {
     match r {
         Request::Append(sub) => {
             let n = sub.drafts.len();
-            sub.ack.send(std::iter::repeat_with(|| Err(SinkError(msg.to_string()))), n);
+            sub.ack.send(
+                std::iter::repeat_with(|| Err(SinkError(msg.to_string()))),
+                n,
+            );
         }
         Request::Checkpoint(a) => {
             let _ = a.send(Err(AuditError::Unavailable(msg.into())));
@@ -1452,9 +1676,14 @@ fn fail_request(r: Request, msg: &str) {
 
 /// Signs every chain hash; spreads large batches over the available cores.
 fn sign_all(signer: &dyn Signer, chains: &[Hash]) -> Vec<Signature> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if chains.len() < 256 || threads < 2 {
-        return chains.iter().map(|c| signer.sign(&record::event_signing_message(c))).collect();
+        return chains
+            .iter()
+            .map(|c| signer.sign(&record::event_signing_message(c)))
+            .collect();
     }
     let chunk = chains.len().div_ceil(threads);
     let mut out = vec![[0u8; 64]; chains.len()];

@@ -50,7 +50,12 @@ pub trait NodeSource {
 }
 
 /// `MTH(D[start:end])` for a range whose start is aligned as in RFC 9162's recursion.
-pub fn subtree_root(p: &dyn CryptoProvider, src: &dyn NodeSource, start: u64, end: u64) -> Result<Hash> {
+pub fn subtree_root(
+    p: &dyn CryptoProvider,
+    src: &dyn NodeSource,
+    start: u64,
+    end: u64,
+) -> Result<Hash> {
     let n = end - start;
     if n == 0 {
         return Ok(empty_root(p));
@@ -65,11 +70,25 @@ pub fn subtree_root(p: &dyn CryptoProvider, src: &dyn NodeSource, start: u64, en
 }
 
 /// RFC 9162 §2.1.3.1 `PATH(m, D[n])`: the inclusion proof of leaf `m` in the tree of size `n`.
-pub fn inclusion_proof(p: &dyn CryptoProvider, src: &dyn NodeSource, m: u64, n: u64) -> Result<Vec<Hash>> {
+pub fn inclusion_proof(
+    p: &dyn CryptoProvider,
+    src: &dyn NodeSource,
+    m: u64,
+    n: u64,
+) -> Result<Vec<Hash>> {
     if m >= n {
-        return Err(AuditError::Invalid(format!("leaf {m} is not in a tree of size {n}")));
+        return Err(AuditError::Invalid(format!(
+            "leaf {m} is not in a tree of size {n}"
+        )));
     }
-    fn path(p: &dyn CryptoProvider, src: &dyn NodeSource, m: u64, start: u64, n: u64, out: &mut Vec<Hash>) -> Result<()> {
+    fn path(
+        p: &dyn CryptoProvider,
+        src: &dyn NodeSource,
+        m: u64,
+        start: u64,
+        n: u64,
+        out: &mut Vec<Hash>,
+    ) -> Result<()> {
         if n == 1 {
             return Ok(());
         }
@@ -89,14 +108,29 @@ pub fn inclusion_proof(p: &dyn CryptoProvider, src: &dyn NodeSource, m: u64, n: 
 }
 
 /// RFC 9162 §2.1.4.1 `PROOF(m, D[n])`: the consistency proof between sizes `m <= n`.
-pub fn consistency_proof(p: &dyn CryptoProvider, src: &dyn NodeSource, m: u64, n: u64) -> Result<Vec<Hash>> {
+pub fn consistency_proof(
+    p: &dyn CryptoProvider,
+    src: &dyn NodeSource,
+    m: u64,
+    n: u64,
+) -> Result<Vec<Hash>> {
     if m > n {
-        return Err(AuditError::Invalid(format!("old size {m} is larger than new size {n}")));
+        return Err(AuditError::Invalid(format!(
+            "old size {m} is larger than new size {n}"
+        )));
     }
     if m == 0 || m == n {
         return Ok(Vec::new());
     }
-    fn sub(p: &dyn CryptoProvider, src: &dyn NodeSource, m: u64, start: u64, n: u64, b: bool, out: &mut Vec<Hash>) -> Result<()> {
+    fn sub(
+        p: &dyn CryptoProvider,
+        src: &dyn NodeSource,
+        m: u64,
+        start: u64,
+        n: u64,
+        b: bool,
+        out: &mut Vec<Hash>,
+    ) -> Result<()> {
         if m == n {
             if !b {
                 out.push(subtree_root(p, src, start, start + n)?);
@@ -158,7 +192,9 @@ pub fn verify_inclusion(
         return Err(fail("inclusion proof is too short"));
     }
     if &r != root {
-        return Err(fail("inclusion proof does not lead to the checkpoint's root hash"));
+        return Err(fail(
+            "inclusion proof does not lead to the checkpoint's root hash",
+        ));
     }
     Ok(())
 }
@@ -180,10 +216,18 @@ pub fn verify_consistency(
         if !proof.is_empty() {
             return Err(fail("a proof between equal sizes must be empty"));
         }
-        return if old_root == new_root { Ok(()) } else { Err(fail("equal sizes but different roots")) };
+        return if old_root == new_root {
+            Ok(())
+        } else {
+            Err(fail("equal sizes but different roots"))
+        };
     }
     if old_size == 0 {
-        return if proof.is_empty() { Ok(()) } else { Err(fail("a proof from the empty tree must be empty")) };
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(fail("a proof from the empty tree must be empty"))
+        };
     }
     if proof.is_empty() {
         return Err(fail("consistency proof is empty"));
@@ -280,7 +324,9 @@ impl CompactRange {
 
     /// The tree's root hash.
     pub fn root(&self, p: &dyn CryptoProvider) -> Hash {
-        let Some((last, rest)) = self.peaks.split_last() else { return empty_root(p) };
+        let Some((last, rest)) = self.peaks.split_last() else {
+            return empty_root(p);
+        };
         rest.iter().rev().fold(*last, |r, l| node_hash(p, l, &r))
     }
 }
@@ -357,7 +403,12 @@ impl TreeStore {
     /// `max_leaves`.
     pub fn open(path: &Path, writable: bool, max_leaves: u64) -> Result<TreeStore> {
         let file = if writable {
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
         } else {
             File::open(path)
         }
@@ -366,7 +417,8 @@ impl TreeStore {
         let leaves = leaves_for_nodes(len / 32).min(max_leaves);
         let file_nodes = postorder_len(leaves);
         if writable && file_nodes * 32 != len {
-            file.set_len(file_nodes * 32).map_err(|e| AuditError::io(path, e))?;
+            file.set_len(file_nodes * 32)
+                .map_err(|e| AuditError::io(path, e))?;
         }
         let mut t = TreeStore {
             path: path.to_path_buf(),
@@ -417,7 +469,9 @@ impl TreeStore {
         for h in &self.pending {
             buf.extend_from_slice(h);
         }
-        self.file.write_all_at(&buf, self.file_nodes * 32).map_err(|e| AuditError::io(&self.path, e))?;
+        self.file
+            .write_all_at(&buf, self.file_nodes * 32)
+            .map_err(|e| AuditError::io(&self.path, e))?;
         self.file_nodes += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -426,7 +480,10 @@ impl TreeStore {
     /// A second handle on the file and its path, for a thread that only fdatasyncs what
     /// [`Self::flush`] wrote (the audit writer's sync stage).
     pub(crate) fn sync_handle(&self) -> Result<(std::fs::File, std::path::PathBuf)> {
-        let f = self.file.try_clone().map_err(|e| AuditError::io(&self.path, e))?;
+        let f = self
+            .file
+            .try_clone()
+            .map_err(|e| AuditError::io(&self.path, e))?;
         Ok((f, self.path.clone()))
     }
 
@@ -434,7 +491,9 @@ impl TreeStore {
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
         if self.writable {
-            self.file.sync_data().map_err(|e| AuditError::io(&self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.path, e))?;
         }
         Ok(())
     }
@@ -444,7 +503,9 @@ impl TreeStore {
         let nodes = postorder_len(leaves);
         if nodes < self.file_nodes {
             if self.writable {
-                self.file.set_len(nodes * 32).map_err(|e| AuditError::io(&self.path, e))?;
+                self.file
+                    .set_len(nodes * 32)
+                    .map_err(|e| AuditError::io(&self.path, e))?;
             }
             self.file_nodes = nodes;
             self.pending.clear();
@@ -458,7 +519,9 @@ impl TreeStore {
     fn node(&self, pos: u64) -> Result<Hash> {
         if pos < self.file_nodes {
             let mut h = [0u8; 32];
-            self.file.read_exact_at(&mut h, pos * 32).map_err(|e| AuditError::io(&self.path, e))?;
+            self.file
+                .read_exact_at(&mut h, pos * 32)
+                .map_err(|e| AuditError::io(&self.path, e))?;
             Ok(h)
         } else {
             self.pending
@@ -516,7 +579,12 @@ mod tests {
         let mut cr = CompactRange::new();
         for (i, root) in roots.iter().enumerate() {
             cr.push(&*p, leaves[i], |_| {});
-            assert_eq!(hex::encode(subtree_root(&*p, &src, 0, i as u64 + 1).unwrap()), *root, "size {}", i + 1);
+            assert_eq!(
+                hex::encode(subtree_root(&*p, &src, 0, i as u64 + 1).unwrap()),
+                *root,
+                "size {}",
+                i + 1
+            );
             assert_eq!(hex::encode(cr.root(&*p)), *root);
         }
         assert_eq!(
@@ -533,55 +601,98 @@ mod tests {
         // Inclusion proofs (leaf, size, path) from the RFC 6962 reference test data.
         let inclusion: &[(u64, u64, &[&str])] = &[
             (0, 1, &[]),
-            (0, 8, &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (5, 8, &[
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
-            (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-            (1, 5, &[
-                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ]),
+            (
+                0,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                &[
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                3,
+                &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+            ),
+            (
+                1,
+                5,
+                &[
+                    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
         ];
         for (m, n, want) in inclusion {
             let got = inclusion_proof(&*p, &src, *m, *n).unwrap();
-            assert_eq!(got.iter().map(hex::encode).collect::<Vec<_>>(), *want, "inclusion {m} in {n}");
+            assert_eq!(
+                got.iter().map(hex::encode).collect::<Vec<_>>(),
+                *want,
+                "inclusion {m} in {n}"
+            );
             let root = subtree_root(&*p, &src, 0, *n).unwrap();
             verify_inclusion(&*p, &leaves[*m as usize], *m, *n, &got, &root).unwrap();
         }
         let consistency: &[(u64, u64, &[&str])] = &[
             (1, 1, &[]),
-            (1, 8, &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (6, 8, &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
-            (2, 5, &[
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ]),
-            (6, 7, &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+            (
+                6,
+                7,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
         ];
         for (m, n, want) in consistency {
             let got = consistency_proof(&*p, &src, *m, *n).unwrap();
-            assert_eq!(got.iter().map(hex::encode).collect::<Vec<_>>(), *want, "consistency {m}→{n}");
-            let (r1, r2) = (subtree_root(&*p, &src, 0, *m).unwrap(), subtree_root(&*p, &src, 0, *n).unwrap());
+            assert_eq!(
+                got.iter().map(hex::encode).collect::<Vec<_>>(),
+                *want,
+                "consistency {m}→{n}"
+            );
+            let (r1, r2) = (
+                subtree_root(&*p, &src, 0, *m).unwrap(),
+                subtree_root(&*p, &src, 0, *n).unwrap(),
+            );
             verify_consistency(&*p, *m, *n, &r1, &r2, &got).unwrap();
         }
     }
@@ -589,14 +700,19 @@ mod tests {
     #[test]
     fn every_proof_verifies_and_tampering_fails() {
         let p = p();
-        let leaves: Vec<Hash> = (0..33u32).map(|i| leaf_hash(&*p, &i.to_be_bytes())).collect();
+        let leaves: Vec<Hash> = (0..33u32)
+            .map(|i| leaf_hash(&*p, &i.to_be_bytes()))
+            .collect();
         let src = MemoryTree::new(&*p, &leaves);
         for n in 1..=33u64 {
             let root = subtree_root(&*p, &src, 0, n).unwrap();
             for m in 0..n {
                 let proof = inclusion_proof(&*p, &src, m, n).unwrap();
                 verify_inclusion(&*p, &leaves[m as usize], m, n, &proof, &root).unwrap();
-                assert!(verify_inclusion(&*p, &leaves[(m as usize + 1) % 33], m, n, &proof, &root).is_err());
+                assert!(
+                    verify_inclusion(&*p, &leaves[(m as usize + 1) % 33], m, n, &proof, &root)
+                        .is_err()
+                );
                 if !proof.is_empty() {
                     let mut bad = proof.clone();
                     bad[0][0] ^= 1;
@@ -620,7 +736,9 @@ mod tests {
         let p = p();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tree.hashes");
-        let leaves: Vec<Hash> = (0..100u32).map(|i| leaf_hash(&*p, &i.to_be_bytes())).collect();
+        let leaves: Vec<Hash> = (0..100u32)
+            .map(|i| leaf_hash(&*p, &i.to_be_bytes()))
+            .collect();
         let mut t = TreeStore::open(&path, true, u64::MAX).unwrap();
         for (i, l) in leaves.iter().enumerate() {
             t.push(&*p, *l);
@@ -629,13 +747,22 @@ mod tests {
             }
         }
         t.flush().unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), postorder_len(100) * 32);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            postorder_len(100) * 32
+        );
         let mem = MemoryTree::new(&*p, &leaves);
         let t = TreeStore::open(&path, false, u64::MAX).unwrap();
         assert_eq!(t.leaves(), 100);
         for n in [1u64, 2, 3, 64, 99, 100] {
-            assert_eq!(subtree_root(&*p, &t, 0, n).unwrap(), subtree_root(&*p, &mem, 0, n).unwrap());
-            assert_eq!(inclusion_proof(&*p, &t, n - 1, n).unwrap(), inclusion_proof(&*p, &mem, n - 1, n).unwrap());
+            assert_eq!(
+                subtree_root(&*p, &t, 0, n).unwrap(),
+                subtree_root(&*p, &mem, 0, n).unwrap()
+            );
+            assert_eq!(
+                inclusion_proof(&*p, &t, n - 1, n).unwrap(),
+                inclusion_proof(&*p, &mem, n - 1, n).unwrap()
+            );
         }
         let mut t = TreeStore::open(&path, true, 37).unwrap();
         assert_eq!(t.leaves(), 37);

@@ -40,7 +40,11 @@ impl NoteKey {
     pub fn new(p: &dyn CryptoProvider, name: &str, public: PublicKey) -> Result<NoteKey> {
         check_name(name)?;
         let h = p.sha256_parts(&[name.as_bytes(), b"\n", &[ALG_ED25519], &public]);
-        Ok(NoteKey { name: name.to_string(), public, id: KeyId(h[..4].try_into().unwrap()) })
+        Ok(NoteKey {
+            name: name.to_string(),
+            public,
+            id: KeyId(h[..4].try_into().unwrap()),
+        })
     }
 
     /// The C2SP verifier key string `name+hexid+base64(0x01 ‖ public)`.
@@ -80,7 +84,9 @@ impl NoteKey {
 
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.contains('+') || name.chars().any(char::is_whitespace) {
-        return Err(AuditError::Key(format!("note key name `{name}` must be non-empty, without spaces or `+`")));
+        return Err(AuditError::Key(format!(
+            "note key name `{name}` must be non-empty, without spaces or `+`"
+        )));
     }
     Ok(())
 }
@@ -108,16 +114,24 @@ pub fn sign_note(text: &str, key: &NoteKey, signer: &dyn Signer) -> String {
 /// Splits a note into its text and its signature lines.
 pub fn parse_note(note: &str) -> Result<(&str, Vec<NoteSignature>)> {
     let bad = |m: &str| AuditError::Verification(format!("malformed signed note: {m}"));
-    let split = note.rfind("\n\n").ok_or_else(|| bad("no empty line before the signatures"))?;
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| bad("no empty line before the signatures"))?;
     let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
     if !sigs.ends_with('\n') {
         return Err(bad("signature block does not end with a newline"));
     }
     let mut out = Vec::new();
     for line in sigs.lines() {
-        let rest = line.strip_prefix("\u{2014} ").ok_or_else(|| bad("signature line does not start with `— `"))?;
-        let (name, b64) = rest.rsplit_once(' ').ok_or_else(|| bad("signature line has no key name"))?;
-        let blob = B64.decode(b64).map_err(|_| bad("signature is not base64"))?;
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| bad("signature line does not start with `— `"))?;
+        let (name, b64) = rest
+            .rsplit_once(' ')
+            .ok_or_else(|| bad("signature line has no key name"))?;
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| bad("signature is not base64"))?;
         if blob.len() < 5 {
             return Err(bad("signature too short"));
         }
@@ -136,22 +150,34 @@ pub fn parse_note(note: &str) -> Result<(&str, Vec<NoteSignature>)> {
 /// Verifies a note against `keys`; returns the text and the key whose signature verified.
 /// Signatures by unknown keys are ignored (as the C2SP spec allows); at least one known
 /// key must have signed.
-pub fn verify_note<'k>(p: &dyn CryptoProvider, note: &str, keys: &'k [NoteKey]) -> Result<(String, &'k NoteKey)> {
+pub fn verify_note<'k>(
+    p: &dyn CryptoProvider,
+    note: &str,
+    keys: &'k [NoteKey],
+) -> Result<(String, &'k NoteKey)> {
     let (text, sigs) = parse_note(note)?;
     for s in &sigs {
         if let Some(k) = keys.iter().find(|k| k.id == s.id && k.name == s.name) {
-            let sig: Signature = s
-                .signature
-                .as_slice()
-                .try_into()
-                .map_err(|_| AuditError::Verification("Ed25519 signature is not 64 bytes".into()))?;
-            p.verify(&k.public, text.as_bytes(), &sig)
-                .map_err(|_| AuditError::Verification(format!("signature by key {} ({}) does not verify", k.id, k.name)))?;
+            let sig: Signature = s.signature.as_slice().try_into().map_err(|_| {
+                AuditError::Verification("Ed25519 signature is not 64 bytes".into())
+            })?;
+            p.verify(&k.public, text.as_bytes(), &sig).map_err(|_| {
+                AuditError::Verification(format!(
+                    "signature by key {} ({}) does not verify",
+                    k.id, k.name
+                ))
+            })?;
             return Ok((text.to_string(), k));
         }
     }
-    let ids: Vec<String> = sigs.iter().map(|s| format!("{} {}", s.name, s.id)).collect();
-    Err(AuditError::Verification(format!("signed only by unknown keys: {}", ids.join(", "))))
+    let ids: Vec<String> = sigs
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.id))
+        .collect();
+    Err(AuditError::Verification(format!(
+        "signed only by unknown keys: {}",
+        ids.join(", ")
+    )))
 }
 
 /// A checkpoint: the state of the log at `size` events.
@@ -185,21 +211,38 @@ impl Checkpoint {
     /// Parses a checkpoint body.
     pub fn parse_body(text: &str) -> Result<Checkpoint> {
         let bad = |m: String| AuditError::Verification(format!("malformed checkpoint: {m}"));
-        let lines: Vec<&str> = text.strip_suffix('\n').unwrap_or(text).split('\n').collect();
+        let lines: Vec<&str> = text
+            .strip_suffix('\n')
+            .unwrap_or(text)
+            .split('\n')
+            .collect();
         if lines.len() < 5 {
             return Err(bad(format!("expected 5 lines, found {}", lines.len())));
         }
-        let size = lines[1].parse::<u64>().map_err(|_| bad(format!("tree size `{}`", lines[1])))?;
+        let size = lines[1]
+            .parse::<u64>()
+            .map_err(|_| bad(format!("tree size `{}`", lines[1])))?;
         let hash = |s: &str, what: &str| -> Result<Hash> {
-            B64.decode(s).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| bad(format!("{what} `{s}`")))
+            B64.decode(s)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad(format!("{what} `{s}`")))
         };
         let root = hash(lines[2], "root hash")?;
-        let ts = lines[3].strip_prefix("timestamp ").and_then(|s| s.parse().ok());
-        let chain = lines[4].strip_prefix("chain ").map(|s| hash(s, "chain hash"));
+        let ts = lines[3]
+            .strip_prefix("timestamp ")
+            .and_then(|s| s.parse().ok());
+        let chain = lines[4]
+            .strip_prefix("chain ")
+            .map(|s| hash(s, "chain hash"));
         match (ts, chain) {
-            (Some(timestamp_ms), Some(chain)) => {
-                Ok(Checkpoint { origin: lines[0].to_string(), size, root, timestamp_ms, chain: chain? })
-            }
+            (Some(timestamp_ms), Some(chain)) => Ok(Checkpoint {
+                origin: lines[0].to_string(),
+                size,
+                root,
+                timestamp_ms,
+                chain: chain?,
+            }),
             _ => Err(bad("missing `timestamp` or `chain` extension line".into())),
         }
     }
@@ -218,17 +261,27 @@ impl SignedCheckpoint {
     /// Signs `cp` with `key`.
     pub fn sign(cp: Checkpoint, key: &NoteKey, signer: &dyn Signer) -> SignedCheckpoint {
         let note = sign_note(&cp.body(), key, signer);
-        SignedCheckpoint { checkpoint: cp, note }
+        SignedCheckpoint {
+            checkpoint: cp,
+            note,
+        }
     }
 
     /// Parses a note without verifying it.
     pub fn parse(note: &str) -> Result<SignedCheckpoint> {
         let (text, _) = parse_note(note)?;
-        Ok(SignedCheckpoint { checkpoint: Checkpoint::parse_body(text)?, note: note.to_string() })
+        Ok(SignedCheckpoint {
+            checkpoint: Checkpoint::parse_body(text)?,
+            note: note.to_string(),
+        })
     }
 
     /// Verifies the note against `keys` and parses it.
-    pub fn verify<'k>(p: &dyn CryptoProvider, note: &str, keys: &'k [NoteKey]) -> Result<(SignedCheckpoint, &'k NoteKey)> {
+    pub fn verify<'k>(
+        p: &dyn CryptoProvider,
+        note: &str,
+        keys: &'k [NoteKey],
+    ) -> Result<(SignedCheckpoint, &'k NoteKey)> {
         let (text, key) = verify_note(p, note, keys)?;
         let cp = Checkpoint::parse_body(&text)?;
         if cp.origin != key.name {
@@ -237,7 +290,13 @@ impl SignedCheckpoint {
                 cp.origin, key.name
             )));
         }
-        Ok((SignedCheckpoint { checkpoint: cp, note: note.to_string() }, key))
+        Ok((
+            SignedCheckpoint {
+                checkpoint: cp,
+                note: note.to_string(),
+            },
+            key,
+        ))
     }
 }
 
@@ -258,13 +317,22 @@ mod tests {
             chain: [6u8; 32],
         };
         let sc = SignedCheckpoint::sign(cp.clone(), &key, &*signer);
-        assert!(sc.note.contains("\n\n\u{2014} symbi-audit/0011223344556677 "));
-        let (back, k) = SignedCheckpoint::verify(&*p, &sc.note, std::slice::from_ref(&key)).unwrap();
+        assert!(
+            sc.note
+                .contains("\n\n\u{2014} symbi-audit/0011223344556677 ")
+        );
+        let (back, k) =
+            SignedCheckpoint::verify(&*p, &sc.note, std::slice::from_ref(&key)).unwrap();
         assert_eq!(back.checkpoint, cp);
         assert_eq!(k, &key);
         let tampered = sc.note.replace("\n42\n", "\n43\n");
         assert!(SignedCheckpoint::verify(&*p, &tampered, std::slice::from_ref(&key)).is_err());
-        let other = NoteKey::new(&*p, &key.name, p.signer_from_seed(&[4u8; 32]).unwrap().public_key()).unwrap();
+        let other = NoteKey::new(
+            &*p,
+            &key.name,
+            p.signer_from_seed(&[4u8; 32]).unwrap().public_key(),
+        )
+        .unwrap();
         let e = SignedCheckpoint::verify(&*p, &sc.note, &[other]).unwrap_err();
         assert!(e.to_string().contains("unknown keys"), "{e}");
     }
@@ -278,15 +346,22 @@ mod tests {
         assert_eq!(k.vkey(), vkey);
         assert_eq!(k.id.to_string(), "c74f20a3");
         // The private key of the same example: base64(0x01 ‖ seed).
-        let seed = B64.decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").unwrap();
+        let seed = B64
+            .decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")
+            .unwrap();
         let signer = p.signer_from_seed(&seed[1..].try_into().unwrap()).unwrap();
         assert_eq!(signer.public_key(), k.public);
         let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
         let note = sign_note(text, &k, &*signer);
         assert_eq!(
             note,
-            format!("{text}\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+            format!(
+                "{text}\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+            )
         );
-        assert_eq!(verify_note(&*p, &note, std::slice::from_ref(&k)).unwrap().0, text);
+        assert_eq!(
+            verify_note(&*p, &note, std::slice::from_ref(&k)).unwrap().0,
+            text
+        );
     }
 }

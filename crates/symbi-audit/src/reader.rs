@@ -5,7 +5,9 @@
 use crate::error::{AuditError, Result};
 use crate::index::{IndexEntry, IndexFile, type_tag};
 use crate::keys::{self, PUBKEYS_FILE};
-use crate::log::{CHECKPOINTS_FILE, INDEX_FILE, StoredEvent, TREE_FILE, index_entry, read_checkpoints};
+use crate::log::{
+    CHECKPOINTS_FILE, INDEX_FILE, StoredEvent, TREE_FILE, index_entry, read_checkpoints,
+};
 use crate::merkle::{self, Hash, TreeStore, leaf_hash};
 use crate::note::{NoteKey, SignedCheckpoint};
 use crate::record::{self, Event, Record};
@@ -105,7 +107,11 @@ impl LogReader {
         Self::open_with(dir, p, false)
     }
 
-    fn open_with(dir: &Path, p: Arc<dyn CryptoProvider>, with_checkpoints: bool) -> Result<LogReader> {
+    fn open_with(
+        dir: &Path,
+        p: Arc<dyn CryptoProvider>,
+        with_checkpoints: bool,
+    ) -> Result<LogReader> {
         if !dir.join(SEGMENTS_DIR).is_dir() {
             return Err(AuditError::Invalid(format!(
                 "{} holds no audit log (no `{SEGMENTS_DIR}` directory); check --data-dir or [audit] storage",
@@ -114,17 +120,32 @@ impl LogReader {
         }
         let pubkeys = keys::read_pubkeys(&*p, &dir.join(PUBKEYS_FILE))?;
         let segments = segment::list_segments(dir)?;
-        let (cps, _, _) = if with_checkpoints { read_checkpoints(&dir.join(CHECKPOINTS_FILE))? } else { (Vec::new(), 0, None) };
+        let (cps, _, _) = if with_checkpoints {
+            read_checkpoints(&dir.join(CHECKPOINTS_FILE))?
+        } else {
+            (Vec::new(), 0, None)
+        };
         let checkpoints = cps.into_iter().map(|(_, c)| c).collect();
-        let mut index = IndexFile::open(&dir.join(INDEX_FILE), false, u64::MAX).unwrap_or_else(|_| IndexFile::in_memory());
-        let mut tree = TreeStore::open(&dir.join(TREE_FILE), false, index.len()).unwrap_or_else(|_| TreeStore::in_memory());
+        let mut index = IndexFile::open(&dir.join(INDEX_FILE), false, u64::MAX)
+            .unwrap_or_else(|_| IndexFile::in_memory());
+        let mut tree = TreeStore::open(&dir.join(TREE_FILE), false, index.len())
+            .unwrap_or_else(|_| TreeStore::in_memory());
         if tree.leaves() < index.len() {
-            index = IndexFile::open(&dir.join(INDEX_FILE), false, tree.leaves()).unwrap_or_else(|_| IndexFile::in_memory());
+            index = IndexFile::open(&dir.join(INDEX_FILE), false, tree.leaves())
+                .unwrap_or_else(|_| IndexFile::in_memory());
         }
         if index.len() < tree.leaves() {
             tree.truncate(index.len())?;
         }
-        let mut r = LogReader { p, dir: dir.to_path_buf(), segments, tree, index, checkpoints, pubkeys };
+        let mut r = LogReader {
+            p,
+            dir: dir.to_path_buf(),
+            segments,
+            tree,
+            index,
+            checkpoints,
+            pubkeys,
+        };
         r.extend()?;
         Ok(r)
     }
@@ -135,9 +156,18 @@ impl LogReader {
         let n = self.index.len();
         let (start, mut off) = if n > 0 {
             let last = self.index.get(n - 1)?;
-            match self.segments.iter().position(|s| s.first_seq == last.segment) {
+            match self
+                .segments
+                .iter()
+                .position(|s| s.first_seq == last.segment)
+            {
                 Some(i) => (i, last.offset + last.frame_len as u64),
-                None => return Err(AuditError::Corrupt(format!("the index names a missing segment {}", last.segment))),
+                None => {
+                    return Err(AuditError::Corrupt(format!(
+                        "the index names a missing segment {}",
+                        last.segment
+                    )));
+                }
             }
         } else {
             (0, record::SEGMENT_HEADER_LEN as u64)
@@ -146,16 +176,28 @@ impl LogReader {
             let mut f = File::open(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
             let mut buf = Vec::new();
             use std::io::{Read, Seek, SeekFrom};
-            f.seek(SeekFrom::Start(off)).and_then(|_| f.read_to_end(&mut buf)).map_err(|e| AuditError::io(&s.path, e))?;
+            f.seek(SeekFrom::Start(off))
+                .and_then(|_| f.read_to_end(&mut buf))
+                .map_err(|e| AuditError::io(&s.path, e))?;
             let mut pos = 0usize;
             while let Ok(Some((payload, next))) = record::read_frame(&buf, pos) {
-                let Ok(rec) = Record::decode_payload(payload) else { return Ok(()) };
-                let Ok(ev) = Event::from_body(&rec.body) else { return Ok(()) };
+                let Ok(rec) = Record::decode_payload(payload) else {
+                    return Ok(());
+                };
+                let Ok(ev) = Event::from_body(&rec.body) else {
+                    return Ok(());
+                };
                 if ev.seq != self.index.len() {
                     return Ok(()); // a gap or damage: verification reports it; queries stop here.
                 }
                 self.tree.push(&*self.p, leaf_hash(&*self.p, &rec.body));
-                self.index.push(index_entry(&*self.p, &ev, s.first_seq, off + pos as u64, (next - pos) as u32));
+                self.index.push(index_entry(
+                    &*self.p,
+                    &ev,
+                    s.first_seq,
+                    off + pos as u64,
+                    (next - pos) as u32,
+                ));
                 pos = next;
             }
             if pos != buf.len() {
@@ -200,7 +242,10 @@ impl LogReader {
     /// recomputes it from the events instead).
     pub fn root(&self, size: u64) -> Result<Hash> {
         if size > self.size() {
-            return Err(AuditError::Invalid(format!("the log holds only {} events", self.size())));
+            return Err(AuditError::Invalid(format!(
+                "the log holds only {} events",
+                self.size()
+            )));
         }
         merkle::subtree_root(&*self.p, &self.tree, 0, size)
     }
@@ -211,22 +256,37 @@ impl LogReader {
     }
 
     fn segment_path(&self, first_seq: u64) -> PathBuf {
-        self.dir.join(SEGMENTS_DIR).join(segment::segment_name(first_seq))
+        self.dir
+            .join(SEGMENTS_DIR)
+            .join(segment::segment_name(first_seq))
     }
 
     fn read_at(&self, e: &IndexEntry) -> Result<StoredEvent> {
         let path = self.segment_path(e.segment);
         let f = File::open(&path).map_err(|err| AuditError::io(&path, err))?;
         let mut buf = vec![0u8; e.frame_len as usize];
-        f.read_exact_at(&mut buf, e.offset).map_err(|err| AuditError::io(&path, err))?;
-        let bad = |m: String| AuditError::Corrupt(format!("{} at offset {}: {m}", path.display(), e.offset));
-        let (payload, _) = record::read_frame(&buf, 0).map_err(|fe| bad(fe.to_string()))?.ok_or_else(|| bad("empty".into()))?;
+        f.read_exact_at(&mut buf, e.offset)
+            .map_err(|err| AuditError::io(&path, err))?;
+        let bad = |m: String| {
+            AuditError::Corrupt(format!("{} at offset {}: {m}", path.display(), e.offset))
+        };
+        let (payload, _) = record::read_frame(&buf, 0)
+            .map_err(|fe| bad(fe.to_string()))?
+            .ok_or_else(|| bad("empty".into()))?;
         let record = Record::decode_payload(payload).map_err(bad)?;
         let event = Event::from_body(&record.body).map_err(bad)?;
         if event.seq != e.seq {
-            return Err(bad(format!("index says sequence {} but the record has {}", e.seq, event.seq)));
+            return Err(bad(format!(
+                "index says sequence {} but the record has {}",
+                e.seq, event.seq
+            )));
         }
-        Ok(StoredEvent { event, record, segment: e.segment, offset: e.offset })
+        Ok(StoredEvent {
+            event,
+            record,
+            segment: e.segment,
+            offset: e.offset,
+        })
     }
 
     /// The event with sequence number `seq`.
@@ -253,7 +313,9 @@ impl LogReader {
                 return Ok(ev);
             }
         }
-        Err(AuditError::Invalid(format!("no event with id {id} in the log")))
+        Err(AuditError::Invalid(format!(
+            "no event with id {id} in the log"
+        )))
     }
 
     /// Events matching `q`, oldest first (or newest first).
@@ -269,11 +331,15 @@ impl LogReader {
     /// Calls `f` with each event matching `q` (streaming; `f` returns false to stop).
     pub fn visit(&self, q: &Query, mut f: impl FnMut(StoredEvent) -> bool) -> Result<()> {
         let lo = match q.since {
-            Some(t) => self.index.lower_bound_ts(t.timestamp_nanos_opt().unwrap_or(i64::MIN))?,
+            Some(t) => self
+                .index
+                .lower_bound_ts(t.timestamp_nanos_opt().unwrap_or(i64::MIN))?,
             None => 0,
         };
         let hi = match q.until {
-            Some(t) => self.index.lower_bound_ts(t.timestamp_nanos_opt().unwrap_or(i64::MAX))?,
+            Some(t) => self
+                .index
+                .lower_bound_ts(t.timestamp_nanos_opt().unwrap_or(i64::MAX))?,
             None => self.size(),
         };
         let tag = q.event_type.as_deref().map(|t| type_tag(&*self.p, t));
@@ -281,7 +347,10 @@ impl LogReader {
         let limit = q.limit.unwrap_or(usize::MAX);
         let mut n = 0usize;
         const CHUNK: u64 = 65_536;
-        let mut chunks: Vec<(u64, u64)> = (lo..hi).step_by(CHUNK as usize).map(|s| (s, (s + CHUNK).min(hi))).collect();
+        let mut chunks: Vec<(u64, u64)> = (lo..hi)
+            .step_by(CHUNK as usize)
+            .map(|s| (s, (s + CHUNK).min(hi)))
+            .collect();
         if q.newest_first {
             chunks.reverse();
         }
@@ -298,7 +367,10 @@ impl LogReader {
                     continue;
                 }
                 let ev = self.read_at(&ent)?;
-                if q.event_type.as_deref().is_some_and(|t| t != ev.event.event_type) {
+                if q.event_type
+                    .as_deref()
+                    .is_some_and(|t| t != ev.event.event_type)
+                {
                     continue; // tag collision
                 }
                 n += 1;
@@ -312,7 +384,11 @@ impl LogReader {
 
     /// Events `[from, to)` in order.
     pub fn events(&self, from: u64, to: u64) -> Result<Vec<StoredEvent>> {
-        self.index.range(from, to)?.iter().map(|e| self.read_at(e)).collect()
+        self.index
+            .range(from, to)?
+            .iter()
+            .map(|e| self.read_at(e))
+            .collect()
     }
 
     /// The latest checkpoint, if any.
@@ -322,7 +398,10 @@ impl LogReader {
 
     /// The checkpoint with exactly `size` events (the latest such).
     pub fn checkpoint_at(&self, size: u64) -> Option<&SignedCheckpoint> {
-        self.checkpoints.iter().rev().find(|c| c.checkpoint.size == size)
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.checkpoint.size == size)
     }
 
     /// An inclusion proof of event `seq` against the latest checkpoint that covers it. The
@@ -359,9 +438,19 @@ impl LogReader {
 
     /// A consistency proof between the checkpoints at `old_size` and `new_size` (default:
     /// the latest checkpoint).
-    pub fn prove_consistency(&self, old_size: u64, new_size: Option<u64>) -> Result<ConsistencyProof> {
+    pub fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: Option<u64>,
+    ) -> Result<ConsistencyProof> {
         let sizes = || {
-            let mut s: Vec<String> = self.checkpoints.iter().rev().take(10).map(|c| c.checkpoint.size.to_string()).collect();
+            let mut s: Vec<String> = self
+                .checkpoints
+                .iter()
+                .rev()
+                .take(10)
+                .map(|c| c.checkpoint.size.to_string())
+                .collect();
             s.reverse();
             s.join(", ")
         };
@@ -369,14 +458,33 @@ impl LogReader {
             Some(n) => self.checkpoint_at(n),
             None => self.latest_checkpoint(),
         }
-        .ok_or_else(|| AuditError::Invalid(format!("no signed checkpoint at that size; latest sizes: {}", sizes())))?;
-        let old = self
-            .checkpoint_at(old_size)
-            .ok_or_else(|| AuditError::Invalid(format!("no signed checkpoint at size {old_size}; latest sizes: {}", sizes())))?;
+        .ok_or_else(|| {
+            AuditError::Invalid(format!(
+                "no signed checkpoint at that size; latest sizes: {}",
+                sizes()
+            ))
+        })?;
+        let old = self.checkpoint_at(old_size).ok_or_else(|| {
+            AuditError::Invalid(format!(
+                "no signed checkpoint at size {old_size}; latest sizes: {}",
+                sizes()
+            ))
+        })?;
         let (m, n) = (old_size, new.checkpoint.size);
         let path = merkle::consistency_proof(&*self.p, &self.tree, m, n)?;
-        merkle::verify_consistency(&*self.p, m, n, &old.checkpoint.root, &new.checkpoint.root, &path)
-            .map_err(|e| AuditError::Corrupt(format!("the log is not consistent with its own checkpoints: {e}")))?;
+        merkle::verify_consistency(
+            &*self.p,
+            m,
+            n,
+            &old.checkpoint.root,
+            &new.checkpoint.root,
+            &path,
+        )
+        .map_err(|e| {
+            AuditError::Corrupt(format!(
+                "the log is not consistent with its own checkpoints: {e}"
+            ))
+        })?;
         Ok(ConsistencyProof {
             kind: "consistency".into(),
             origin: new.checkpoint.origin.clone(),
@@ -401,7 +509,11 @@ fn parse_hashes(v: &[String]) -> Result<Vec<Hash>> {
         .collect()
 }
 
-fn verifier_keys(p: &dyn CryptoProvider, listed: &[String], pinned: Option<&[NoteKey]>) -> Result<Vec<NoteKey>> {
+fn verifier_keys(
+    p: &dyn CryptoProvider,
+    listed: &[String],
+    pinned: Option<&[NoteKey]>,
+) -> Result<Vec<NoteKey>> {
     match pinned {
         Some(k) => Ok(k.to_vec()),
         None => listed.iter().map(|s| NoteKey::parse_vkey(p, s)).collect(),
@@ -426,24 +538,43 @@ pub struct ProofCheck {
 /// Checks a proof file (JSON from `symbi audit prove`) without the log: checkpoint
 /// signature(s) and the RFC 9162 path. `pinned` are verifier keys obtained out of band; if
 /// `None` the keys listed in the proof are used (and the result says so).
-pub fn verify_proof_json(p: &dyn CryptoProvider, json: &str, pinned: Option<&[NoteKey]>) -> Result<ProofCheck> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| AuditError::Verification(format!("proof is not JSON: {e}")))?;
+pub fn verify_proof_json(
+    p: &dyn CryptoProvider,
+    json: &str,
+    pinned: Option<&[NoteKey]>,
+) -> Result<ProofCheck> {
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| AuditError::Verification(format!("proof is not JSON: {e}")))?;
     match v.get("type").and_then(|t| t.as_str()) {
         Some("inclusion") => {
-            let pr: InclusionProof = serde_json::from_value(v).map_err(|e| AuditError::Verification(e.to_string()))?;
+            let pr: InclusionProof =
+                serde_json::from_value(v).map_err(|e| AuditError::Verification(e.to_string()))?;
             let keys = verifier_keys(p, &pr.verifier_keys, pinned)?;
             let (cp, key) = SignedCheckpoint::verify(p, &pr.checkpoint, &keys)?;
             if cp.checkpoint.size != pr.tree_size {
-                return Err(AuditError::Verification("tree size differs from the checkpoint's".into()));
+                return Err(AuditError::Verification(
+                    "tree size differs from the checkpoint's".into(),
+                ));
             }
             let leaf = leaf_hash(p, pr.entry.as_bytes());
             if hex::encode(leaf) != pr.leaf_hash {
-                return Err(AuditError::Verification("leaf_hash is not SHA-256(0x00 ‖ entry)".into()));
+                return Err(AuditError::Verification(
+                    "leaf_hash is not SHA-256(0x00 ‖ entry)".into(),
+                ));
             }
-            merkle::verify_inclusion(p, &leaf, pr.leaf_index, pr.tree_size, &parse_hashes(&pr.path)?, &cp.checkpoint.root)?;
+            merkle::verify_inclusion(
+                p,
+                &leaf,
+                pr.leaf_index,
+                pr.tree_size,
+                &parse_hashes(&pr.path)?,
+                &cp.checkpoint.root,
+            )?;
             let ev = Event::from_body(pr.entry.as_bytes()).map_err(AuditError::Verification)?;
             if ev.seq != pr.leaf_index {
-                return Err(AuditError::Verification("the entry's sequence number differs from the leaf index".into()));
+                return Err(AuditError::Verification(
+                    "the entry's sequence number differs from the leaf index".into(),
+                ));
             }
             Ok(ProofCheck {
                 kind: "inclusion".into(),
@@ -464,18 +595,25 @@ pub fn verify_proof_json(p: &dyn CryptoProvider, json: &str, pinned: Option<&[No
             })
         }
         Some("consistency") => {
-            let pr: ConsistencyProof = serde_json::from_value(v).map_err(|e| AuditError::Verification(e.to_string()))?;
+            let pr: ConsistencyProof =
+                serde_json::from_value(v).map_err(|e| AuditError::Verification(e.to_string()))?;
             let keys = verifier_keys(p, &pr.verifier_keys, pinned)?;
             let (old, _) = SignedCheckpoint::verify(p, &pr.old_checkpoint, &keys)?;
             let (new, key) = SignedCheckpoint::verify(p, &pr.new_checkpoint, &keys)?;
             if old.checkpoint.origin != new.checkpoint.origin {
-                return Err(AuditError::Verification("the checkpoints belong to different logs".into()));
+                return Err(AuditError::Verification(
+                    "the checkpoints belong to different logs".into(),
+                ));
             }
             if old.checkpoint.size != pr.old_size || new.checkpoint.size != pr.new_size {
-                return Err(AuditError::Verification("sizes differ from the checkpoints'".into()));
+                return Err(AuditError::Verification(
+                    "sizes differ from the checkpoints'".into(),
+                ));
             }
             if new.checkpoint.timestamp_ms < old.checkpoint.timestamp_ms {
-                return Err(AuditError::Verification("the newer checkpoint has an older timestamp".into()));
+                return Err(AuditError::Verification(
+                    "the newer checkpoint has an older timestamp".into(),
+                ));
             }
             merkle::verify_consistency(
                 p,
@@ -496,6 +634,8 @@ pub fn verify_proof_json(p: &dyn CryptoProvider, json: &str, pinned: Option<&[No
                 ),
             })
         }
-        _ => Err(AuditError::Verification("`type` must be \"inclusion\" or \"consistency\"".into())),
+        _ => Err(AuditError::Verification(
+            "`type` must be \"inclusion\" or \"consistency\"".into(),
+        )),
     }
 }

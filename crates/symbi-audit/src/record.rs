@@ -72,7 +72,8 @@ impl fmt::Debug for KeyId {
 /// assert_eq!(symbi_audit::record::canonical_json(&v).unwrap(), "{\"a\":\"€\",\"b\":[1,1e+21]}".as_bytes());
 /// ```
 pub fn canonical_json(v: &Value) -> Result<Vec<u8>> {
-    serde_json_canonicalizer::to_vec(v).map_err(|e| AuditError::Invalid(format!("cannot canonicalize details: {e}")))
+    serde_json_canonicalizer::to_vec(v)
+        .map_err(|e| AuditError::Invalid(format!("cannot canonicalize details: {e}")))
 }
 
 /// One signed event of the log, as decoded from its body.
@@ -99,7 +100,10 @@ pub struct Event {
     pub key_id: KeyId,
 }
 
-fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_display<S: serde::Serializer, T: fmt::Display>(
+    v: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -177,24 +181,48 @@ impl Event {
     /// Decodes a body, checking that it is exactly the canonical form of its own content
     /// (so that a body has one spelling and no room for hidden variations).
     pub fn from_body(body: &[u8]) -> std::result::Result<Event, String> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-        let Value::Object(m) = &v else { return Err("body is not a JSON object".into()) };
-        const KEYS: [&str; 10] =
-            ["agent_id", "agent_name", "details", "event_type", "execution_id", "id", "key_id", "seq", "timestamp", "v"];
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let Value::Object(m) = &v else {
+            return Err("body is not a JSON object".into());
+        };
+        const KEYS: [&str; 10] = [
+            "agent_id",
+            "agent_name",
+            "details",
+            "event_type",
+            "execution_id",
+            "id",
+            "key_id",
+            "seq",
+            "timestamp",
+            "v",
+        ];
         if m.len() != KEYS.len() || KEYS.iter().any(|k| !m.contains_key(*k)) {
             return Err(format!("body must have exactly the keys {KEYS:?}"));
         }
         if m["v"].as_u64() != Some(BODY_VERSION) {
             return Err(format!("unsupported body version {}", m["v"]));
         }
-        let seq = m["seq"].as_u64().ok_or("`seq` is not an unsigned integer")?;
-        let id = str_field(m, "id")?.parse().map_err(|e| format!("`id`: {e}"))?;
+        let seq = m["seq"]
+            .as_u64()
+            .ok_or("`seq` is not an unsigned integer")?;
+        let id = str_field(m, "id")?
+            .parse()
+            .map_err(|e| format!("`id`: {e}"))?;
         let ts = str_field(m, "timestamp")?;
-        let timestamp = DateTime::parse_from_rfc3339(ts).map_err(|e| format!("`timestamp`: {e}"))?.with_timezone(&Utc);
-        let agent_id = opt_str(m, "agent_id")?.map(|s| s.parse()).transpose().map_err(|e| format!("`agent_id`: {e}"))?;
+        let timestamp = DateTime::parse_from_rfc3339(ts)
+            .map_err(|e| format!("`timestamp`: {e}"))?
+            .with_timezone(&Utc);
+        let agent_id = opt_str(m, "agent_id")?
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| format!("`agent_id`: {e}"))?;
         let agent_name = opt_str(m, "agent_name")?.map(str::to_string);
-        let execution_id =
-            opt_str(m, "execution_id")?.map(|s| s.parse()).transpose().map_err(|e| format!("`execution_id`: {e}"))?;
+        let execution_id = opt_str(m, "execution_id")?
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| format!("`execution_id`: {e}"))?;
         let event_type = str_field(m, "event_type")?.to_string();
         let key_id = KeyId::parse(str_field(m, "key_id")?).ok_or("`key_id` is not 8 hex digits")?;
         let ev = Event {
@@ -210,14 +238,17 @@ impl Event {
         };
         let again = ev.canonical_body().map_err(|e| e.to_string())?;
         if again != body {
-            return Err("body is not in canonical form (RFC 8785 and docs/audit-format.md §2)".into());
+            return Err(
+                "body is not in canonical form (RFC 8785 and docs/audit-format.md §2)".into(),
+            );
         }
         Ok(ev)
     }
 }
 
 fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> std::result::Result<&'a str, String> {
-    m[k].as_str().ok_or_else(|| format!("`{k}` is not a string"))
+    m[k].as_str()
+        .ok_or_else(|| format!("`{k}` is not a string"))
 }
 
 fn opt_str<'a>(m: &'a Map<String, Value>, k: &str) -> std::result::Result<Option<&'a str>, String> {
@@ -281,9 +312,11 @@ impl Record {
                 signature: Some(p[33..97].try_into().unwrap()),
                 body: p[97..].to_vec(),
             }),
-            Some(&RECORD_VERSION_COVERED) if p.len() >= 1 + 32 + 2 => {
-                Ok(Record { chain: p[1..33].try_into().unwrap(), signature: None, body: p[33..].to_vec() })
-            }
+            Some(&RECORD_VERSION_COVERED) if p.len() >= 1 + 32 + 2 => Ok(Record {
+                chain: p[1..33].try_into().unwrap(),
+                signature: None,
+                body: p[33..].to_vec(),
+            }),
             Some(&RECORD_VERSION) | Some(&RECORD_VERSION_COVERED) | None => Err(short()),
             Some(v) => Err(format!("unknown record version {v}")),
         }
@@ -350,14 +383,19 @@ impl fmt::Display for FrameError {
         match self {
             FrameError::Truncated => f.write_str("record is cut short (file ends inside it)"),
             FrameError::BadLength(n) => write!(f, "record length field {n} is impossible"),
-            FrameError::BadChecksum => f.write_str("record checksum (CRC-32C) does not match: bytes were altered"),
+            FrameError::BadChecksum => {
+                f.write_str("record checksum (CRC-32C) does not match: bytes were altered")
+            }
         }
     }
 }
 
 /// Reads the frame at `off` of `buf`: `Ok(None)` at the exact end, else the payload and
 /// the offset of the next frame.
-pub fn read_frame(buf: &[u8], off: usize) -> std::result::Result<Option<(&[u8], usize)>, FrameError> {
+pub fn read_frame(
+    buf: &[u8],
+    off: usize,
+) -> std::result::Result<Option<(&[u8], usize)>, FrameError> {
     if off == buf.len() {
         return Ok(None);
     }
@@ -419,18 +457,22 @@ mod tests {
             r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"#,
             r#""string":"€$\u000f\nA'B\"\\\\\"/"}"#
         );
-        assert_eq!(String::from_utf8(canonical_json(&v).unwrap()).unwrap(), expected);
+        assert_eq!(
+            String::from_utf8(canonical_json(&v).unwrap()).unwrap(),
+            expected
+        );
         // §3.2.3 sorting by UTF-16 code units.
         let v: Value = serde_json::from_str(
             r#"{"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
                 "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control", "\u00f6": "Latin Small Letter O With Diaeresis"}"#,
         )
         .unwrap();
-        let keys: Vec<String> = serde_json::from_slice::<serde_json::Map<String, Value>>(&canonical_json(&v).unwrap())
-            .unwrap()
-            .values()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
+        let keys: Vec<String> =
+            serde_json::from_slice::<serde_json::Map<String, Value>>(&canonical_json(&v).unwrap())
+                .unwrap()
+                .values()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
         assert_eq!(
             keys,
             [
@@ -462,7 +504,12 @@ mod tests {
     #[test]
     fn fast_body_is_the_canonical_body() {
         let mut cases = vec![sample()];
-        cases.push(Event { agent_id: None, agent_name: None, execution_id: Some(ExecutionId::new()), ..sample() });
+        cases.push(Event {
+            agent_id: None,
+            agent_name: None,
+            execution_id: Some(ExecutionId::new()),
+            ..sample()
+        });
         cases.push(Event {
             agent_name: Some("ünï \"q\" \\ \u{7}\n😀".into()),
             event_type: "custom\t".into(),
@@ -470,7 +517,11 @@ mod tests {
             seq: 9_007_199_254_740_991,
             ..sample()
         });
-        cases.push(Event { details: json!("just a string"), seq: 0, ..sample() });
+        cases.push(Event {
+            details: json!("just a string"),
+            seq: 0,
+            ..sample()
+        });
         for ev in cases {
             let d = canonical_json(&ev.details).unwrap();
             assert_eq!(
@@ -487,20 +538,35 @@ mod tests {
         assert_eq!(Event::from_body(&body).unwrap(), ev);
         let mut spaced = String::from_utf8(body.clone()).unwrap();
         spaced.insert(1, ' ');
-        assert!(Event::from_body(spaced.as_bytes()).unwrap_err().contains("canonical"));
+        assert!(
+            Event::from_body(spaced.as_bytes())
+                .unwrap_err()
+                .contains("canonical")
+        );
     }
 
     #[test]
     fn frames_detect_damage() {
-        let rec = Record { chain: [9; 32], signature: Some([8; 64]), body: sample().canonical_body().unwrap() };
+        let rec = Record {
+            chain: [9; 32],
+            signature: Some([8; 64]),
+            body: sample().canonical_body().unwrap(),
+        };
         let f = rec.encode_frame();
-        assert_eq!(f, encode_frame(&rec.encode_payload()), "in-place framing = payload then frame");
+        assert_eq!(
+            f,
+            encode_frame(&rec.encode_payload()),
+            "in-place framing = payload then frame"
+        );
         assert_eq!(f.len(), frame_len(true, rec.body.len()));
         let (p, next) = read_frame(&f, 0).unwrap().unwrap();
         assert_eq!(next, f.len());
         assert_eq!(Record::decode_payload(p).unwrap(), rec);
         // A covered record (no signature of its own) round-trips with its own version byte.
-        let covered = Record { signature: None, ..rec.clone() };
+        let covered = Record {
+            signature: None,
+            ..rec.clone()
+        };
         let cf = covered.encode_frame();
         assert_eq!(cf.len(), f.len() - 64);
         let (cp, _) = read_frame(&cf, 0).unwrap().unwrap();

@@ -37,7 +37,9 @@ impl FromStr for Standard {
             "gdpr" => Ok(Standard::Gdpr),
             "sox" => Ok(Standard::Sox),
             "custom" => Ok(Standard::Custom),
-            _ => Err(format!("unknown standard `{s}` (expected hipaa, gdpr, sox or custom)")),
+            _ => Err(format!(
+                "unknown standard `{s}` (expected hipaa, gdpr, sox or custom)"
+            )),
         }
     }
 }
@@ -55,13 +57,33 @@ impl Standard {
 
 /// Event types that touch data or the outside world ("who accessed what").
 pub const ACCESS_TYPES: &[&str] = &[
-    "file_read", "file_write", "secret_read", "memory_read", "memory_write", "knowledge_read", "knowledge_write",
-    "network_access", "invoke_tool", "execute_code", "use_llm", "invoke_agent", "spawn_agent", "message_send", "publish",
+    "file_read",
+    "file_write",
+    "secret_read",
+    "memory_read",
+    "memory_write",
+    "knowledge_read",
+    "knowledge_write",
+    "network_access",
+    "invoke_tool",
+    "execute_code",
+    "use_llm",
+    "invoke_agent",
+    "spawn_agent",
+    "message_send",
+    "publish",
 ];
 
 /// Event types that change the system's controls.
-pub const CHANGE_TYPES: &[&str] =
-    &["policy_reload", "key_rotation", "create_agent", "configure_agent", "agent_state", "runtime", "approval"];
+pub const CHANGE_TYPES: &[&str] = &[
+    "policy_reload",
+    "key_rotation",
+    "create_agent",
+    "configure_agent",
+    "agent_state",
+    "runtime",
+    "approval",
+];
 
 /// One access.
 #[derive(Clone, Debug, Serialize)]
@@ -177,7 +199,11 @@ pub struct ComplianceReport {
 pub const MAX_ROWS: usize = 1000;
 
 fn agent_label(e: &StoredEvent) -> String {
-    e.event.agent_name.clone().or_else(|| e.event.agent_id.map(|a| a.to_string())).unwrap_or_else(|| "-".into())
+    e.event
+        .agent_name
+        .clone()
+        .or_else(|| e.event.agent_id.map(|a| a.to_string()))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn short(v: &Value) -> String {
@@ -185,7 +211,11 @@ fn short(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
 }
 
 fn target_of(d: &Value) -> String {
@@ -235,7 +265,11 @@ pub fn build(
         controls: Vec::new(),
     };
     let mut agents: BTreeMap<String, AgentSummary> = BTreeMap::new();
-    let q = Query { since, until, ..Query::default() };
+    let q = Query {
+        since,
+        until,
+        ..Query::default()
+    };
     reader.visit(&q, |e| {
         let ev = &e.event;
         let d = &ev.details;
@@ -244,14 +278,23 @@ pub fn build(
         let time = format_timestamp(&ev.timestamp);
         let agent = agent_label(&e);
         let a = ev.agent_id.map(|id| {
-            let s = agents.entry(id.to_string()).or_insert_with(|| AgentSummary { agent_id: id.to_string(), ..Default::default() });
+            let s = agents
+                .entry(id.to_string())
+                .or_insert_with(|| AgentSummary {
+                    agent_id: id.to_string(),
+                    ..Default::default()
+                });
             s.events += 1;
             if let Some(n) = &ev.agent_name {
                 s.agent_name = n.clone();
             }
             id.to_string()
         });
-        let decision = d.get("decision").and_then(Value::as_str).unwrap_or("").to_string();
+        let decision = d
+            .get("decision")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if ACCESS_TYPES.contains(&ev.event_type.as_str()) {
             r.access_count += 1;
             if let Some(a) = &a {
@@ -259,11 +302,26 @@ pub fn build(
             }
             push_capped(
                 &mut r.accesses,
-                Access { seq: ev.seq, time: time.clone(), agent: agent.clone(), action: ev.event_type.clone(), target: target_of(d), decision: decision.clone() },
+                Access {
+                    seq: ev.seq,
+                    time: time.clone(),
+                    agent: agent.clone(),
+                    action: ev.event_type.clone(),
+                    target: target_of(d),
+                    decision: decision.clone(),
+                },
             );
         }
         let violation = if decision == "Deny" {
-            Some(("policy_denied", format!("{} {} denied: {}", ev.event_type, target_of(d), d.get("reasons").map(short).unwrap_or_default())))
+            Some((
+                "policy_denied",
+                format!(
+                    "{} {} denied: {}",
+                    ev.event_type,
+                    target_of(d),
+                    d.get("reasons").map(short).unwrap_or_default()
+                ),
+            ))
         } else {
             match ev.event_type.as_str() {
                 "security_violation" => Some(("security_violation", short(d))),
@@ -277,10 +335,27 @@ pub fn build(
             if let Some(a) = &a {
                 agents.get_mut(a).unwrap().violations += 1;
             }
-            push_capped(&mut r.violations, Violation { seq: ev.seq, time: time.clone(), agent: agent.clone(), kind: kind.into(), detail });
+            push_capped(
+                &mut r.violations,
+                Violation {
+                    seq: ev.seq,
+                    time: time.clone(),
+                    agent: agent.clone(),
+                    kind: kind.into(),
+                    detail,
+                },
+            );
         }
         if CHANGE_TYPES.contains(&ev.event_type.as_str()) {
-            push_capped(&mut r.changes, Change { seq: ev.seq, time, kind: ev.event_type.clone(), detail: short(d) });
+            push_capped(
+                &mut r.changes,
+                Change {
+                    seq: ev.seq,
+                    time,
+                    kind: ev.event_type.clone(),
+                    detail: short(d),
+                },
+            );
         }
         true
     })?;
@@ -298,7 +373,14 @@ fn controls(r: &ComplianceReport) -> Vec<Control> {
             r.integrity.events_checked, r.integrity.checkpoints_checked
         )
     } else {
-        format!("VERIFICATION FAILED: {}", r.integrity.first_error.as_ref().map(|p| p.to_string()).unwrap_or_default())
+        format!(
+            "VERIFICATION FAILED: {}",
+            r.integrity
+                .first_error
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        )
     };
     let st = |ok: bool| if ok { "met" } else { "attention" }.to_string();
     let count = |t: &str| r.by_type.get(t).copied().unwrap_or(0);
@@ -310,31 +392,115 @@ fn controls(r: &ComplianceReport) -> Vec<Control> {
     };
     match r.standard {
         Standard::Hipaa => vec![
-            c("164.312(b)", "Audit controls: record and examine activity in systems that contain ePHI", r.total_events > 0 && integrity_ok,
-              format!("{} events recorded in the period; {} accesses by {} agents", r.total_events, r.access_count, r.agents.len())),
-            c("164.312(c)(1)", "Integrity: protect ePHI from improper alteration or destruction", integrity_ok, integ),
-            c("164.312(d)", "Person or entity authentication", count("auth_failure") == 0,
-              format!("{} failed authentication attempts recorded", count("auth_failure"))),
-            c("164.308(a)(1)(ii)(D)", "Information system activity review", r.violation_count == 0,
-              format!("{} policy denials and security events to review (listed below)", r.violation_count)),
+            c(
+                "164.312(b)",
+                "Audit controls: record and examine activity in systems that contain ePHI",
+                r.total_events > 0 && integrity_ok,
+                format!(
+                    "{} events recorded in the period; {} accesses by {} agents",
+                    r.total_events,
+                    r.access_count,
+                    r.agents.len()
+                ),
+            ),
+            c(
+                "164.312(c)(1)",
+                "Integrity: protect ePHI from improper alteration or destruction",
+                integrity_ok,
+                integ,
+            ),
+            c(
+                "164.312(d)",
+                "Person or entity authentication",
+                count("auth_failure") == 0,
+                format!(
+                    "{} failed authentication attempts recorded",
+                    count("auth_failure")
+                ),
+            ),
+            c(
+                "164.308(a)(1)(ii)(D)",
+                "Information system activity review",
+                r.violation_count == 0,
+                format!(
+                    "{} policy denials and security events to review (listed below)",
+                    r.violation_count
+                ),
+            ),
         ],
         Standard::Gdpr => vec![
-            c("Art. 30", "Records of processing activities", r.total_events > 0,
-              format!("{} events of {} types; {} data accesses", r.total_events, r.by_type.len(), r.access_count)),
-            c("Art. 32(1)(b)", "Ongoing integrity of processing systems", integrity_ok, integ),
-            c("Art. 32(1)(d)", "Regular testing of the effectiveness of measures", r.integrity.checkpoints_checked > 0,
-              format!("{} signed checkpoints verified", r.integrity.checkpoints_checked)),
-            c("Art. 33", "Detection of personal data breaches", count("security_violation") == 0,
-              format!("{} security violations, {} policy denials", count("security_violation"), r.violation_count)),
+            c(
+                "Art. 30",
+                "Records of processing activities",
+                r.total_events > 0,
+                format!(
+                    "{} events of {} types; {} data accesses",
+                    r.total_events,
+                    r.by_type.len(),
+                    r.access_count
+                ),
+            ),
+            c(
+                "Art. 32(1)(b)",
+                "Ongoing integrity of processing systems",
+                integrity_ok,
+                integ,
+            ),
+            c(
+                "Art. 32(1)(d)",
+                "Regular testing of the effectiveness of measures",
+                r.integrity.checkpoints_checked > 0,
+                format!(
+                    "{} signed checkpoints verified",
+                    r.integrity.checkpoints_checked
+                ),
+            ),
+            c(
+                "Art. 33",
+                "Detection of personal data breaches",
+                count("security_violation") == 0,
+                format!(
+                    "{} security violations, {} policy denials",
+                    count("security_violation"),
+                    r.violation_count
+                ),
+            ),
         ],
         Standard::Sox => vec![
-            c("§404", "Internal control over systems: changes are authorised and recorded", true,
-              format!("{} changes to controls recorded (policy reloads {}, key rotations {})", r.changes.len(), count("policy_reload"), count("key_rotation"))),
-            c("§802", "Records are retained unaltered", integrity_ok, integ),
-            c("ITGC access", "Access to programs and data is restricted", r.violation_count == 0,
-              format!("{} denied or violating operations; {} authentication failures", r.violation_count, count("auth_failure"))),
+            c(
+                "§404",
+                "Internal control over systems: changes are authorised and recorded",
+                true,
+                format!(
+                    "{} changes to controls recorded (policy reloads {}, key rotations {})",
+                    r.changes.len(),
+                    count("policy_reload"),
+                    count("key_rotation")
+                ),
+            ),
+            c(
+                "§802",
+                "Records are retained unaltered",
+                integrity_ok,
+                integ,
+            ),
+            c(
+                "ITGC access",
+                "Access to programs and data is restricted",
+                r.violation_count == 0,
+                format!(
+                    "{} denied or violating operations; {} authentication failures",
+                    r.violation_count,
+                    count("auth_failure")
+                ),
+            ),
         ],
-        Standard::Custom => vec![c("integrity", "The audit trail is complete and unaltered", integrity_ok, integ)],
+        Standard::Custom => vec![c(
+            "integrity",
+            "The audit trail is complete and unaltered",
+            integrity_ok,
+            integ,
+        )],
     }
 }
 
@@ -389,10 +555,18 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
                 "{} events checked (Ed25519 signatures, SHA-256 hash chain, RFC 9162 Merkle root) against {} signed checkpoints{}.",
                 r.integrity.events_checked,
                 r.integrity.checkpoints_checked,
-                r.integrity.latest_checkpoint.as_ref().map(|c| format!("; latest covers {} events, root {}", c.size, c.root)).unwrap_or_default()
+                r.integrity
+                    .latest_checkpoint
+                    .as_ref()
+                    .map(|c| format!("; latest covers {} events, root {}", c.size, c.root))
+                    .unwrap_or_default()
             )
         } else {
-            r.integrity.first_error.as_ref().map(|p| p.to_string()).unwrap_or_default()
+            r.integrity
+                .first_error
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default()
         })
     );
     for w in &r.integrity.warnings {
@@ -411,7 +585,11 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         );
     }
     h.push_str("</table>\n");
-    let _ = writeln!(h, "<h2>What was recorded</h2><p>{} events in the period.</p><table><tr><th>Event type</th><th>Count</th></tr>", r.total_events);
+    let _ = writeln!(
+        h,
+        "<h2>What was recorded</h2><p>{} events in the period.</p><table><tr><th>Event type</th><th>Count</th></tr>",
+        r.total_events
+    );
     for (t, n) in &r.by_type {
         let _ = writeln!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(t));
     }
@@ -432,7 +610,11 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         h,
         "<h2>Policy violations</h2><p>{} in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Kind</th><th>Detail</th></tr>",
         r.violation_count,
-        if r.violation_count as usize > r.violations.len() { format!(" (latest {} shown)", r.violations.len()) } else { String::new() }
+        if r.violation_count as usize > r.violations.len() {
+            format!(" (latest {} shown)", r.violations.len())
+        } else {
+            String::new()
+        }
     );
     for v in &r.violations {
         let _ = writeln!(
@@ -450,7 +632,11 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
         h,
         "<h2>Who accessed what</h2><p>{} accesses in the period{}.</p><table><tr><th>#</th><th>Time</th><th>Agent</th><th>Action</th><th>Target</th><th>Decision</th></tr>",
         r.access_count,
-        if r.access_count as usize > r.accesses.len() { format!(" (latest {} shown)", r.accesses.len()) } else { String::new() }
+        if r.access_count as usize > r.accesses.len() {
+            format!(" (latest {} shown)", r.accesses.len())
+        } else {
+            String::new()
+        }
     );
     for a in &r.accesses {
         let _ = writeln!(
@@ -467,7 +653,14 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
     }
     h.push_str("</table>\n<h2>Changes to controls</h2><table><tr><th>#</th><th>Time</th><th>Kind</th><th>Detail</th></tr>\n");
     for c in &r.changes {
-        let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", c.seq, esc(&c.time), esc(&c.kind), esc(&c.detail));
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            c.seq,
+            esc(&c.time),
+            esc(&c.kind),
+            esc(&c.detail)
+        );
     }
     let _ = write!(
         h,
@@ -475,7 +668,12 @@ code{{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-br
          Merkle root (RFC 9162). Anyone with the log's public key can re-verify with <code>symbi audit verify</code> or an independent \
          program following <code>docs/audit-format.md</code>, and can ask for an inclusion proof of any event listed here with \
          <code>symbi audit prove inclusion &lt;event id&gt;</code>. Verifier keys: {}.</p>\n</body></html>\n",
-        r.integrity.keys.iter().map(|k| format!("<code>{}</code>", esc(k))).collect::<Vec<_>>().join(", ")
+        r.integrity
+            .keys
+            .iter()
+            .map(|k| format!("<code>{}</code>", esc(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     h
 }

@@ -36,9 +36,14 @@ pub fn list_segments(audit_dir: &Path) -> Result<Vec<SegmentFile>> {
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(stem) = name.strip_suffix(".seg")
-            && stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
-                out.push(SegmentFile { first_seq: stem.parse().unwrap(), path: ent.path() });
-            }
+            && stem.len() == 20
+            && stem.bytes().all(|b| b.is_ascii_digit())
+        {
+            out.push(SegmentFile {
+                first_seq: stem.parse().unwrap(),
+                path: ent.path(),
+            });
+        }
     }
     out.sort_by_key(|s| s.first_seq);
     Ok(out)
@@ -106,7 +111,8 @@ pub fn scan_bytes(buf: &[u8]) -> SegmentScan {
     let Some(first) = record::parse_segment_header(buf) else {
         s.error = Some((0, ScanError::Header));
         // A header cut short by a crash while the segment was being created.
-        s.torn_tail = buf.len() < SEGMENT_HEADER_LEN && record::SEGMENT_MAGIC.starts_with(&buf[..buf.len().min(8)]);
+        s.torn_tail = buf.len() < SEGMENT_HEADER_LEN
+            && record::SEGMENT_MAGIC.starts_with(&buf[..buf.len().min(8)]);
         return s;
     };
     s.header_seq = Some(first);
@@ -117,7 +123,11 @@ pub fn scan_bytes(buf: &[u8]) -> SegmentScan {
             Ok(None) => break,
             Ok(Some((payload, next))) => match Record::decode_payload(payload) {
                 Ok(record) => {
-                    s.records.push(ScannedRecord { offset: off as u64, frame_len: (next - off) as u32, record });
+                    s.records.push(ScannedRecord {
+                        offset: off as u64,
+                        frame_len: (next - off) as u32,
+                        record,
+                    });
                     off = next;
                     s.end = off as u64;
                 }

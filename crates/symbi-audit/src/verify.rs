@@ -32,7 +32,12 @@ pub struct VerifyOptions<'a> {
 
 impl Default for VerifyOptions<'_> {
     fn default() -> Self {
-        Self { trusted: None, from: None, batch: true, progress: None }
+        Self {
+            trusted: None,
+            from: None,
+            batch: true,
+            progress: None,
+        }
     }
 }
 
@@ -169,8 +174,11 @@ impl<'a> State<'a> {
             return None;
         }
         let ok = if self.batch {
-            let items: Vec<(&PublicKey, &[u8], &Signature)> =
-                self.pending.iter().map(|x| (&x.key, x.msg.as_slice(), &x.sig)).collect();
+            let items: Vec<(&PublicKey, &[u8], &Signature)> = self
+                .pending
+                .iter()
+                .map(|x| (&x.key, x.msg.as_slice(), &x.sig))
+                .collect();
             self.p.verify_batch(&items).is_ok()
         } else {
             false
@@ -201,7 +209,11 @@ impl<'a> State<'a> {
 }
 
 /// Verifies the log in `dir`.
-pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> Result<VerifyReport> {
+pub fn verify_log(
+    dir: &Path,
+    p: &dyn CryptoProvider,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport> {
     let started = Instant::now();
     let pubkeys = keys::read_pubkeys(p, &dir.join(PUBKEYS_FILE))?;
     let anchors: Vec<NoteKey> = match &opts.trusted {
@@ -231,7 +243,9 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
     };
     if let Some((off, msg, torn)) = cp_err {
         if torn {
-            report.warnings.push(format!("{CHECKPOINTS_FILE} ends in a torn record at offset {off} (cut on next open)"));
+            report.warnings.push(format!(
+                "{CHECKPOINTS_FILE} ends in a torn record at offset {off} (cut on next open)"
+            ));
         } else {
             report.first_error = Some(Problem {
                 kind: "checkpoint_log".into(),
@@ -258,7 +272,9 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             .map_err(|e| AuditError::Verification(format!("--from checkpoint: {e}")))?;
         let tree = TreeStore::open(&dir.join(TREE_FILE), false, cp.checkpoint.size)?;
         if tree.leaves() < cp.checkpoint.size {
-            return Err(AuditError::Invalid("tree.hashes does not reach the --from checkpoint; verify from the start".into()));
+            return Err(AuditError::Invalid(
+                "tree.hashes does not reach the --from checkpoint; verify from the start".into(),
+            ));
         }
         range = CompactRange::from_source(&tree, cp.checkpoint.size)?;
         if range.root(p) != cp.checkpoint.root {
@@ -278,9 +294,17 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
     }
 
     let start_size = next;
-    let mut cp_iter = cps.iter().map(|(_, c)| c).filter(move |c| c.checkpoint.size >= start_size).peekable();
+    let mut cp_iter = cps
+        .iter()
+        .map(|(_, c)| c)
+        .filter(move |c| c.checkpoint.size >= start_size)
+        .peekable();
     let mut last_cp_ts: Option<u64> = None;
-    let mut state = State { p, batch: opts.batch, pending: Vec::new() };
+    let mut state = State {
+        p,
+        batch: opts.batch,
+        pending: Vec::new(),
+    };
     // The open run of records without their own signature (per-batch signing): where it
     // starts, and the Merkle range and chain hash before it, for reporting a log whose end
     // was never sealed.
@@ -340,15 +364,27 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
     }
     check_checkpoints!();
 
-    let start_seg = segments.iter().rposition(|s| s.first_seq <= next).unwrap_or(0);
+    let start_seg = segments
+        .iter()
+        .rposition(|s| s.first_seq <= next)
+        .unwrap_or(0);
     let nsegs = segments.len();
     for (si, seg) in segments.iter().enumerate().skip(start_seg) {
         report.segments += 1;
         let scan = segment::scan_file(&seg.path)?;
         let is_last = si + 1 == nsegs;
         if scan.header_seq.is_some() && scan.header_seq != Some(seg.first_seq) {
-            let at = Loc { seq: seg.first_seq, id: None, seg, offset: 0 };
-            report.first_error = Some(problem("segment_header", Some(&at), "the header names another first sequence than the file name"));
+            let at = Loc {
+                seq: seg.first_seq,
+                id: None,
+                seg,
+                offset: 0,
+            };
+            report.first_error = Some(problem(
+                "segment_header",
+                Some(&at),
+                "the header names another first sequence than the file name",
+            ));
             return Ok(finish(report, started));
         }
         if seg.first_seq > next {
@@ -356,7 +392,12 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                 report.first_error = Some(pr);
                 return Ok(finish(report, started));
             }
-            let at = Loc { seq: next, id: None, seg, offset: 0 };
+            let at = Loc {
+                seq: next,
+                id: None,
+                seg,
+                offset: 0,
+            };
             report.first_error = Some(problem(
                 "segment_missing",
                 Some(&at),
@@ -370,7 +411,12 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
         }
         let records = &scan.records;
         for (ri, r) in records.iter().enumerate() {
-            let mut at = Loc { seq: next, id: None, seg, offset: r.offset };
+            let mut at = Loc {
+                seq: next,
+                id: None,
+                seg,
+                offset: r.offset,
+            };
             let ev = match Event::from_body(&r.record.body) {
                 Ok(ev) => ev,
                 Err(m) => {
@@ -391,13 +437,35 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                     report.first_error = Some(pr);
                     return Ok(finish(report, started));
                 }
-                let later = records[ri + 1..].iter().filter_map(|x| Event::from_body(&x.record.body).ok()).any(|e| e.seq == next);
+                let later = records[ri + 1..]
+                    .iter()
+                    .filter_map(|x| Event::from_body(&x.record.body).ok())
+                    .any(|e| e.seq == next);
                 let (kind, msg) = if ev.seq < next {
-                    ("duplicate", format!("record has sequence {} where {next} was expected: an event was copied or moved back", ev.seq))
+                    (
+                        "duplicate",
+                        format!(
+                            "record has sequence {} where {next} was expected: an event was copied or moved back",
+                            ev.seq
+                        ),
+                    )
                 } else if later {
-                    ("reordered", format!("record has sequence {} where {next} was expected, and event {next} comes later: events were reordered", ev.seq))
+                    (
+                        "reordered",
+                        format!(
+                            "record has sequence {} where {next} was expected, and event {next} comes later: events were reordered",
+                            ev.seq
+                        ),
+                    )
                 } else {
-                    ("missing_events", format!("record has sequence {} where {next} was expected: events {next}..{} were deleted", ev.seq, ev.seq - 1))
+                    (
+                        "missing_events",
+                        format!(
+                            "record has sequence {} where {next} was expected: events {next}..{} were deleted",
+                            ev.seq,
+                            ev.seq - 1
+                        ),
+                    )
                 };
                 report.first_error = Some(problem(kind, Some(&at), msg));
                 return Ok(finish(report, started));
@@ -436,14 +504,24 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                     report.first_error = Some(pr);
                     return Ok(finish(report, started));
                 }
-                report.first_error = Some(problem("timestamp_order", Some(&at), "timestamp is earlier than the previous event's"));
+                report.first_error = Some(problem(
+                    "timestamp_order",
+                    Some(&at),
+                    "timestamp is earlier than the previous event's",
+                ));
                 return Ok(finish(report, started));
             }
             last_ts = Some(ev.timestamp);
             match r.record.signature {
                 Some(sig) => {
                     let covers_from = uncovered.take().map(|(l, _, _)| l.seq);
-                    state.pending.push(Pending { key: key.public, msg: record::event_signing_message(&computed), sig, at: at.clone(), covers_from });
+                    state.pending.push(Pending {
+                        key: key.public,
+                        msg: record::event_signing_message(&computed),
+                        sig,
+                        at: at.clone(),
+                        covers_from,
+                    });
                 }
                 None => {
                     if ev.event_type == types::KEY_ROTATION {
@@ -451,8 +529,11 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                             report.first_error = Some(pr);
                             return Ok(finish(report, started));
                         }
-                        report.first_error =
-                            Some(problem("unsigned_rotation", Some(&at), "a key_rotation event must carry its own signature"));
+                        report.first_error = Some(problem(
+                            "unsigned_rotation",
+                            Some(&at),
+                            "a key_rotation event must carry its own signature",
+                        ));
                         return Ok(finish(report, started));
                     }
                     if uncovered.is_none() {
@@ -461,10 +542,11 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
                 }
             }
             if state.pending.len() >= 2048
-                && let Some(pr) = state.flush() {
-                    report.first_error = Some(pr);
-                    return Ok(finish(report, started));
-                }
+                && let Some(pr) = state.flush()
+            {
+                report.first_error = Some(pr);
+                return Ok(finish(report, started));
+            }
             if ev.event_type == types::KEY_ROTATION {
                 match keys::check_rotation(p, &key, &ev.details) {
                     Ok(new) => {
@@ -487,13 +569,19 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             next += 1;
             report.events_checked += 1;
             if let Some(f) = opts.progress
-                && next.is_multiple_of(1024) {
-                    f(next, total_hint.max(next));
-                }
+                && next.is_multiple_of(1024)
+            {
+                f(next, total_hint.max(next));
+            }
             check_checkpoints!();
         }
         if let Some((off, err)) = &scan.error {
-            let at = Loc { seq: next, id: None, seg, offset: *off };
+            let at = Loc {
+                seq: next,
+                id: None,
+                seg,
+                offset: *off,
+            };
             if is_last && scan.torn_tail {
                 report.warnings.push(format!(
                     "{} ends in {} bytes of an incomplete record at offset {off} (a crash; never acknowledged; cut when the log is next opened)",
@@ -554,7 +642,10 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
     // below describe the signed prefix. A checkpoint covering them means the signed record
     // existed and was removed.
     if let Some((first, before_range, before_chain)) = uncovered.take() {
-        let checkpointed = report.latest_checkpoint.as_ref().is_some_and(|c| c.size > first.seq);
+        let checkpointed = report
+            .latest_checkpoint
+            .as_ref()
+            .is_some_and(|c| c.size > first.seq);
         if checkpointed || cp_iter.peek().is_some() {
             report.first_error = Some(problem(
                 "unsigned_events",
@@ -590,7 +681,9 @@ pub fn verify_log(dir: &Path, p: &dyn CryptoProvider, opts: &VerifyOptions) -> R
             offset: None,
             message: format!(
                 "a checkpoint signed at {} covers {} events but the log holds only {next}: events at the end were removed",
-                chrono::DateTime::from_timestamp_millis(c.checkpoint.timestamp_ms as i64).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                chrono::DateTime::from_timestamp_millis(c.checkpoint.timestamp_ms as i64)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
                 c.checkpoint.size
             ),
         });

@@ -17,12 +17,21 @@ use symbi_types::EventId;
 const CHILD: &str = env!("CARGO_BIN_EXE_symbi-audit-crash-child");
 
 /// Runs the child until a random moment, kills it, returns what it saw acknowledged.
-fn run_and_kill(data: &Path, writers: usize, extra: &[&str], per_batch: bool, rng: &mut impl Rng) -> Vec<(u64, EventId)> {
+fn run_and_kill(
+    data: &Path,
+    writers: usize,
+    extra: &[&str],
+    per_batch: bool,
+    rng: &mut impl Rng,
+) -> Vec<(u64, EventId)> {
     let mut child = Command::new(CHILD)
         .arg(data)
         .arg(writers.to_string())
         .args(extra)
-        .env("SYMBI_AUDIT_TEST_SIGNATURES", if per_batch { "per_batch" } else { "per_event" })
+        .env(
+            "SYMBI_AUDIT_TEST_SIGNATURES",
+            if per_batch { "per_batch" } else { "per_event" },
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -34,7 +43,9 @@ fn run_and_kill(data: &Path, writers: usize, extra: &[&str], per_batch: bool, rn
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let mut it = line.split(' ');
-            let (Some(s), Some(id)) = (it.next(), it.next()) else { continue }; // a line cut by the kill
+            let (Some(s), Some(id)) = (it.next(), it.next()) else {
+                continue;
+            }; // a line cut by the kill
             if let (Ok(s), Ok(id)) = (s.parse(), id.parse()) {
                 if acked.is_empty() {
                     let _ = first_tx.send(());
@@ -57,8 +68,16 @@ fn run_and_kill(data: &Path, writers: usize, extra: &[&str], per_batch: bool, rn
     let status = child.wait().unwrap();
     let mut err = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(status.code().is_none() || err.is_empty(), "child failed on its own: {err}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.code().is_none() || err.is_empty(),
+        "child failed on its own: {err}"
+    );
     reader.join().unwrap()
 }
 
@@ -71,13 +90,30 @@ fn check(data: &Path, acked: &[(u64, EventId)], iteration: usize) {
     drop(log);
     let dir = data.join("audit");
     let rep = verify_log(&dir, &*p, &VerifyOptions::default()).unwrap();
-    assert!(rep.ok, "iteration {iteration}: verification failed after SIGKILL: {:?}", rep.first_error);
-    assert!(rep.warnings.iter().all(|w| !w.contains("incomplete record")), "torn tail not repaired: {:?}", rep.warnings);
+    assert!(
+        rep.ok,
+        "iteration {iteration}: verification failed after SIGKILL: {:?}",
+        rep.first_error
+    );
+    assert!(
+        rep.warnings
+            .iter()
+            .all(|w| !w.contains("incomplete record")),
+        "torn tail not repaired: {:?}",
+        rep.warnings
+    );
     let reader = LogReader::open(&dir, p).unwrap();
     for (seq, id) in acked {
-        assert!(*seq < reader.size(), "iteration {iteration}: acknowledged event {seq} lost (log has {})", reader.size());
+        assert!(
+            *seq < reader.size(),
+            "iteration {iteration}: acknowledged event {seq} lost (log has {})",
+            reader.size()
+        );
         let ev = reader.event(*seq).unwrap();
-        assert_eq!(ev.event.id, *id, "iteration {iteration}: acknowledged event {seq} changed");
+        assert_eq!(
+            ev.event.id, *id,
+            "iteration {iteration}: acknowledged event {seq} changed"
+        );
     }
 }
 
@@ -102,7 +138,10 @@ fn crash_loop(iterations: usize, per_dir: usize) {
         "{iterations} SIGKILLs in {:.1}s; {total_acked} acknowledged events checked; {kills_with_acks} kills landed while appending",
         started.elapsed().as_secs_f64()
     );
-    assert!(kills_with_acks * 2 > iterations, "most kills must land while the child is appending");
+    assert!(
+        kills_with_acks * 2 > iterations,
+        "most kills must land while the child is appending"
+    );
 }
 
 #[test]
@@ -130,16 +169,29 @@ fn torn_tails_are_cut_on_open() {
     let mut found = None;
     for _ in 0..20 {
         let _ = run_and_kill(tmp.path(), 4, &["1000000000"], false, &mut rng);
-        let Ok(segs) = symbi_audit::segment::list_segments(&dir) else { continue };
-        let Some(last) = segs.last().map(|s| s.path.clone()) else { continue };
+        let Ok(segs) = symbi_audit::segment::list_segments(&dir) else {
+            continue;
+        };
+        let Some(last) = segs.last().map(|s| s.path.clone()) else {
+            continue;
+        };
         let original = std::fs::read(&last).unwrap();
         let scan = symbi_audit::segment::scan_bytes(&original);
         // Only bytes after the last checkpoint can be lost by a power failure (everything
         // up to a checkpoint was synced before it was signed).
-        let Ok(reader) = LogReader::open(&dir, p.clone()) else { continue };
+        let Ok(reader) = LogReader::open(&dir, p.clone()) else {
+            continue;
+        };
         let cp_size = reader.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        let seqs: Vec<u64> =
-            scan.records.iter().map(|r| symbi_audit::record::Event::from_body(&r.record.body).unwrap().seq).collect();
+        let seqs: Vec<u64> = scan
+            .records
+            .iter()
+            .map(|r| {
+                symbi_audit::record::Event::from_body(&r.record.body)
+                    .unwrap()
+                    .seq
+            })
+            .collect();
         let after = seqs.iter().filter(|&&s| s >= cp_size).count();
         if after > 2 && scan.error.is_none() {
             let min_cut = scan
@@ -147,16 +199,22 @@ fn torn_tails_are_cut_on_open() {
                 .iter()
                 .zip(&seqs)
                 .find(|(_, s)| **s + 1 == cp_size)
-                .map_or(symbi_audit::record::SEGMENT_HEADER_LEN, |(r, _)| (r.offset + r.frame_len as u64) as usize);
+                .map_or(symbi_audit::record::SEGMENT_HEADER_LEN, |(r, _)| {
+                    (r.offset + r.frame_len as u64) as usize
+                });
             found = Some((last, original, scan, min_cut));
             break;
         }
     }
-    let (last, original, scan, min_cut) = found.expect("the child appended events after its opening checkpoint");
+    let (last, original, scan, min_cut) =
+        found.expect("the child appended events after its opening checkpoint");
     for round in 0..30 {
         let backup = tempfile::tempdir().unwrap();
         copy_dir(tmp.path(), backup.path());
-        let target = backup.path().join("audit/segments").join(last.file_name().unwrap());
+        let target = backup
+            .path()
+            .join("audit/segments")
+            .join(last.file_name().unwrap());
         let cut = rng.random_range(min_cut..original.len());
         let mut bytes = original[..cut].to_vec();
         match round % 3 {
@@ -165,11 +223,18 @@ fn torn_tails_are_cut_on_open() {
             _ => bytes.extend((0..rng.random_range(1..5000)).map(|_| rng.random::<u8>())),
         }
         std::fs::write(&target, &bytes).unwrap();
-        let complete = scan.records.iter().filter(|r| r.offset + r.frame_len as u64 <= cut as u64).count();
+        let complete = scan
+            .records
+            .iter()
+            .filter(|r| r.offset + r.frame_len as u64 <= cut as u64)
+            .count();
         let log = AuditLog::open(AuditOptions::new(backup.path()), p.clone())
             .unwrap_or_else(|e| panic!("round {round}: cut at {cut}: {e}"));
         let expect = scan.records[0..complete].last().map(|r| {
-            symbi_audit::record::Event::from_body(&r.record.body).unwrap().seq + 1
+            symbi_audit::record::Event::from_body(&r.record.body)
+                .unwrap()
+                .seq
+                + 1
         });
         if let Some(n) = expect {
             assert_eq!(log.size(), n, "round {round}: complete records are kept");
@@ -206,7 +271,11 @@ fn write_failure_fails_closed_and_keeps_acknowledged_events() {
         .output()
         .expect("spawn crash child");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "the log must refuse events after a failed write: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the log must refuse events after a failed write: {err}"
+    );
     assert!(err.contains("cannot make events durable"), "{err}");
     let acked: Vec<(u64, EventId)> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -215,6 +284,9 @@ fn write_failure_fails_closed_and_keeps_acknowledged_events() {
             Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
         })
         .collect();
-    assert!(acked.len() > 10, "some events were acknowledged before the disk refused");
+    assert!(
+        acked.len() > 10,
+        "some events were acknowledged before the disk refused"
+    );
     check(tmp.path(), &acked, 0);
 }

@@ -16,18 +16,26 @@ fn python() -> PathBuf {
     let candidates = [
         std::env::var("SYMBI_TEST_PYTHON").ok().map(PathBuf::from),
         Some(
-            PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
-                .join("audit-venv/bin/python3"),
+            PathBuf::from(
+                std::env::var("SYMBI_TEST_DEPS")
+                    .unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()),
+            )
+            .join("audit-venv/bin/python3"),
         ),
         Some(PathBuf::from("python3")),
     ];
     for c in candidates.into_iter().flatten() {
-        let ok = Command::new(&c).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success());
+        let ok = Command::new(&c)
+            .args(["-c", "import cryptography"])
+            .output()
+            .is_ok_and(|o| o.status.success());
         if ok {
             return c;
         }
     }
-    panic!("no Python with the `cryptography` package: run scripts/setup-test-deps.sh (creates $SYMBI_TEST_DEPS/audit-venv)");
+    panic!(
+        "no Python with the `cryptography` package: run scripts/setup-test-deps.sh (creates $SYMBI_TEST_DEPS/audit-venv)"
+    );
 }
 
 fn script() -> PathBuf {
@@ -35,10 +43,18 @@ fn script() -> PathBuf {
 }
 
 fn run_py(args: &[&str]) -> (bool, Value) {
-    let out = Command::new(python()).arg(script()).args(args).output().expect("run python");
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|_| panic!("python printed no JSON: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "python printed no JSON: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.success(), v)
 }
 
@@ -69,9 +85,16 @@ fn build_with(signatures: Signatures) -> tempfile::TempDir {
             "text": "€ 😀 \u{7} \"quoted\" \\ line\nbreak",
             "nested": {"\u{fb33}": [1, 2.5, null, true], "\r": false, "1": "one"},
         });
-        let draft = EventDraft::new(if i % 4 == 0 { "file_read" } else { "invoke_tool" }, details)
-            .agent(agent, "ünïcode-agent")
-            .execution(ExecutionId::new());
+        let draft = EventDraft::new(
+            if i % 4 == 0 {
+                "file_read"
+            } else {
+                "invoke_tool"
+            },
+            details,
+        )
+        .agent(agent, "ünïcode-agent")
+        .execution(ExecutionId::new());
         match signatures {
             Signatures::PerEvent => {
                 log.append_blocking(draft).unwrap();
@@ -79,7 +102,11 @@ fn build_with(signatures: Signatures) -> tempfile::TempDir {
             Signatures::PerBatch => {
                 batch.push(draft);
                 if batch.len() == 5 || i == 20 {
-                    assert!(log.append_many_blocking(std::mem::take(&mut batch)).into_iter().all(|r| r.is_ok()));
+                    assert!(
+                        log.append_many_blocking(std::mem::take(&mut batch))
+                            .into_iter()
+                            .all(|r| r.is_ok())
+                    );
                 }
             }
         }
@@ -139,9 +166,21 @@ fn python_computes_the_same_proofs_and_accepts_ours() {
     let anchor_and_rotated = r.pubkeys().last().unwrap().vkey();
     for seq in [0, 1, 7, 20, 21, n - 1] {
         let proof = r.prove_inclusion(seq).unwrap();
-        let (_, v) = run_py(&["path", dir.to_str().unwrap(), &seq.to_string(), &n.to_string()]);
-        assert_eq!(v["path"], json!(proof.path), "inclusion path of {seq} in {n}");
-        assert_eq!(v["root"], json!(hex::encode(r.latest_checkpoint().unwrap().checkpoint.root)));
+        let (_, v) = run_py(&[
+            "path",
+            dir.to_str().unwrap(),
+            &seq.to_string(),
+            &n.to_string(),
+        ]);
+        assert_eq!(
+            v["path"],
+            json!(proof.path),
+            "inclusion path of {seq} in {n}"
+        );
+        assert_eq!(
+            v["root"],
+            json!(hex::encode(r.latest_checkpoint().unwrap().checkpoint.root))
+        );
         let f = tmp.path().join(format!("incl{seq}.json"));
         std::fs::write(&f, serde_json::to_string(&proof).unwrap()).unwrap();
         let (ok, v) = run_py(&["proof", f.to_str().unwrap(), &anchor_and_rotated]);
@@ -150,7 +189,12 @@ fn python_computes_the_same_proofs_and_accepts_ours() {
     let sizes: Vec<u64> = r.checkpoints().iter().map(|c| c.checkpoint.size).collect();
     for &m in sizes.iter().filter(|&&s| s > 0 && s < n) {
         let proof = r.prove_consistency(m, None).unwrap();
-        let (_, v) = run_py(&["consistency", dir.to_str().unwrap(), &m.to_string(), &n.to_string()]);
+        let (_, v) = run_py(&[
+            "consistency",
+            dir.to_str().unwrap(),
+            &m.to_string(),
+            &n.to_string(),
+        ]);
         assert_eq!(v["path"], json!(proof.path), "consistency path {m} → {n}");
         let f = tmp.path().join(format!("cons{m}.json"));
         std::fs::write(&f, serde_json::to_string(&proof).unwrap()).unwrap();

@@ -24,8 +24,11 @@ fn build() -> tempfile::TempDir {
     let log = AuditLog::open(o, provider()).unwrap();
     let agent = AgentId::new();
     for i in 0..60 {
-        log.append_blocking(EventDraft::new("file_read", json!({"i": i, "path": format!("/srv/{i}")})).agent(agent, "reader"))
-            .unwrap();
+        log.append_blocking(
+            EventDraft::new("file_read", json!({"i": i, "path": format!("/srv/{i}")}))
+                .agent(agent, "reader"),
+        )
+        .unwrap();
     }
     log.close().unwrap();
     tmp
@@ -97,7 +100,9 @@ fn assert_problem(p: Option<Problem>, kind: &str, seq: u64) -> Problem {
 }
 
 fn assert_writer_refuses(tmp: &tempfile::TempDir) {
-    let e = AuditLog::open(AuditOptions::new(tmp.path()), provider()).err().expect("the writer must refuse a damaged log");
+    let e = AuditLog::open(AuditOptions::new(tmp.path()), provider())
+        .err()
+        .expect("the writer must refuse a damaged log");
     assert!(matches!(e, symbi_audit::AuditError::Corrupt(_)), "{e}");
 }
 
@@ -138,7 +143,9 @@ fn edited_event_with_fixed_checksum_breaks_the_chain() {
     let mut segs = segments(&dir);
     let (si, ri, _) = locate(&segs, 20);
     let r = &mut segs[si].1[ri];
-    let body = String::from_utf8(r.body.clone()).unwrap().replace("/srv/20", "/srv/99");
+    let body = String::from_utf8(r.body.clone())
+        .unwrap()
+        .replace("/srv/20", "/srv/99");
     r.body = body.into_bytes();
     write_segments(&segs);
     let p = assert_problem(verify(&dir), "chain_mismatch", 20);
@@ -151,7 +158,9 @@ fn edited_event_with_recomputed_chain_fails_its_signature() {
     let dir = audit(&tmp);
     let mut segs = segments(&dir);
     let (si, ri, off) = locate(&segs, 20);
-    let body = String::from_utf8(segs[si].1[ri].body.clone()).unwrap().replace("/srv/20", "/srv/99");
+    let body = String::from_utf8(segs[si].1[ri].body.clone())
+        .unwrap()
+        .replace("/srv/20", "/srv/99");
     segs[si].1[ri].body = body.into_bytes();
     rechain(&*provider(), &mut segs);
     write_segments(&segs);
@@ -195,7 +204,10 @@ fn bytes_cut_from_the_middle_are_detected() {
     bytes.drain(off as usize + 40..off as usize + 240);
     std::fs::write(path, bytes).unwrap();
     let p = verify(&dir).expect("detected");
-    assert!(["frame_checksum", "frame_length", "frame_truncated"].contains(&p.kind.as_str()), "{p}");
+    assert!(
+        ["frame_checksum", "frame_length", "frame_truncated"].contains(&p.kind.as_str()),
+        "{p}"
+    );
     assert_eq!(p.sequence, Some(20), "{p}");
     assert_eq!(p.offset, Some(off));
 }
@@ -251,7 +263,9 @@ fn swapped_key_is_detected() {
     // and appends its key to pubkeys: no key_rotation introduced it.
     let tmp = build();
     let dir = audit(&tmp);
-    let origin = symbi_audit::keys::read_pubkeys(&*p, &dir.join("pubkeys")).unwrap()[0].name.clone();
+    let origin = symbi_audit::keys::read_pubkeys(&*p, &dir.join("pubkeys")).unwrap()[0]
+        .name
+        .clone();
     let akey = symbi_audit::note::NoteKey::new(&*p, &origin, attacker.public_key()).unwrap();
     let mut segs = segments(&dir);
     for (_, recs) in segs.iter_mut() {
@@ -299,7 +313,10 @@ fn swapped_key_is_detected() {
     }
     write_segments(&segs);
     symbi_audit::keys::write_pubkeys(&dir.join("pubkeys"), std::slice::from_ref(&akey)).unwrap();
-    let opts = VerifyOptions { trusted: Some(real.clone()), ..VerifyOptions::default() };
+    let opts = VerifyOptions {
+        trusted: Some(real.clone()),
+        ..VerifyOptions::default()
+    };
     let rep = verify_log(&dir, &*p, &opts).unwrap();
     let pr = assert_problem(rep.first_error, "unknown_key", 0);
     assert!(pr.message.contains("swapped"), "{pr}");
@@ -311,8 +328,20 @@ fn verify_from_a_checkpoint_checks_only_the_rest() {
     let dir = audit(&tmp);
     let p = provider();
     let reader = symbi_audit::LogReader::open(&dir, p.clone()).unwrap();
-    let cp = reader.checkpoint_at(25).expect("checkpoint at 25").note.clone();
-    let rep = verify_log(&dir, &*p, &VerifyOptions { from: Some(cp.clone()), ..Default::default() }).unwrap();
+    let cp = reader
+        .checkpoint_at(25)
+        .expect("checkpoint at 25")
+        .note
+        .clone();
+    let rep = verify_log(
+        &dir,
+        &*p,
+        &VerifyOptions {
+            from: Some(cp.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(rep.ok, "{:?}", rep.first_error);
     assert_eq!(rep.from_size, 25);
     assert_eq!(rep.events_checked, 35);
@@ -321,10 +350,26 @@ fn verify_from_a_checkpoint_checks_only_the_rest() {
     let (si, ri, _) = locate(&segs, 40);
     segs[si].1[ri].signature.as_mut().unwrap()[0] ^= 1;
     write_segments(&segs);
-    let rep = verify_log(&dir, &*p, &VerifyOptions { from: Some(cp), ..Default::default() }).unwrap();
+    let rep = verify_log(
+        &dir,
+        &*p,
+        &VerifyOptions {
+            from: Some(cp),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_problem(rep.first_error, "bad_signature", 40);
     // Single (non-batch) verification finds the same event.
-    let rep = verify_log(&dir, &*p, &VerifyOptions { batch: false, ..Default::default() }).unwrap();
+    let rep = verify_log(
+        &dir,
+        &*p,
+        &VerifyOptions {
+            batch: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_problem(rep.first_error, "bad_signature", 40);
 }
 
@@ -344,10 +389,15 @@ fn build_per_batch() -> tempfile::TempDir {
         let drafts = (0..6)
             .map(|k| {
                 let i = b * 6 + k;
-                EventDraft::new("file_read", json!({"i": i, "path": format!("/srv/{i}")})).agent(agent, "reader")
+                EventDraft::new("file_read", json!({"i": i, "path": format!("/srv/{i}")}))
+                    .agent(agent, "reader")
             })
             .collect();
-        assert!(log.append_many_blocking(drafts).into_iter().all(|r| r.is_ok()));
+        assert!(
+            log.append_many_blocking(drafts)
+                .into_iter()
+                .all(|r| r.is_ok())
+        );
     }
     log.close().unwrap();
     tmp
@@ -360,7 +410,12 @@ fn seq_of(r: &Record) -> u64 {
 /// Verifies with no error and no warning; `events` were checked.
 fn assert_clean(dir: &Path, events: u64) {
     let rep = verify_log(dir, &*provider(), &VerifyOptions::default()).unwrap();
-    assert!(rep.ok && rep.warnings.is_empty(), "{:?} {:?}", rep.first_error, rep.warnings);
+    assert!(
+        rep.ok && rep.warnings.is_empty(),
+        "{:?} {:?}",
+        rep.first_error,
+        rep.warnings
+    );
     assert_eq!(rep.events_checked, events);
 }
 
@@ -374,10 +429,18 @@ fn per_batch_log_signs_batch_ends_and_segment_ends_and_verifies() {
     assert_eq!(all.len(), 60);
     for r in &all {
         // The last event of every batch carries the signature.
-        assert_eq!(r.signature.is_some(), seq_of(r) % 6 == 5 || segs.iter().any(|(_, rs)| rs.last() == Some(*r)), "event {}", seq_of(r));
+        assert_eq!(
+            r.signature.is_some(),
+            seq_of(r) % 6 == 5 || segs.iter().any(|(_, rs)| rs.last() == Some(*r)),
+            "event {}",
+            seq_of(r)
+        );
     }
     for (_, recs) in &segs {
-        assert!(recs.last().unwrap().signature.is_some(), "every segment ends with a signed record");
+        assert!(
+            recs.last().unwrap().signature.is_some(),
+            "every segment ends with a signed record"
+        );
     }
     assert_clean(&dir, 60);
 }
@@ -388,14 +451,28 @@ fn edited_covered_event_fails_the_signature_of_its_batch() {
     let dir = audit(&tmp);
     let mut segs = segments(&dir);
     let (si, ri, _) = locate(&segs, 20);
-    assert!(segs[si].1[ri].signature.is_none(), "event 20 is covered by the signature of event 23");
-    let body = String::from_utf8(segs[si].1[ri].body.clone()).unwrap().replace("/srv/20", "/srv/99");
+    assert!(
+        segs[si].1[ri].signature.is_none(),
+        "event 20 is covered by the signature of event 23"
+    );
+    let body = String::from_utf8(segs[si].1[ri].body.clone())
+        .unwrap()
+        .replace("/srv/20", "/srv/99");
     segs[si].1[ri].body = body.into_bytes();
     rechain(&*provider(), &mut segs);
     write_segments(&segs);
-    let first_signed_after = segs.iter().flat_map(|(_, r)| r.iter()).map(|r| (seq_of(r), r.signature.is_some())).find(|&(s, signed)| s >= 20 && signed).unwrap().0;
+    let first_signed_after = segs
+        .iter()
+        .flat_map(|(_, r)| r.iter())
+        .map(|r| (seq_of(r), r.signature.is_some()))
+        .find(|&(s, signed)| s >= 20 && signed)
+        .unwrap()
+        .0;
     let p = assert_problem(verify(&dir), "bad_signature", first_signed_after);
-    assert!(p.message.contains("events 18..") || p.message.contains(&format!("..{first_signed_after}")), "{p}");
+    assert!(
+        p.message.contains("events 18..") || p.message.contains(&format!("..{first_signed_after}")),
+        "{p}"
+    );
 }
 
 /// Covered records appended after the last signed one, as a crash between writing a batch's
@@ -411,22 +488,47 @@ fn unsealed_batch_at_the_end_is_a_warning_and_cut_when_the_writer_opens() {
         (Event::from_body(&r.body).unwrap(), r.chain)
     };
     for k in 1..=3u64 {
-        let ev = Event { seq: last.seq + k, id: symbi_types::EventId::new(), ..last.clone() };
+        let ev = Event {
+            seq: last.seq + k,
+            id: symbi_types::EventId::new(),
+            ..last.clone()
+        };
         let body = ev.canonical_body().unwrap();
         chain = record::chain_hash(&*provider(), &chain, &body);
-        segs.last_mut().unwrap().1.push(Record { chain, signature: None, body });
+        segs.last_mut().unwrap().1.push(Record {
+            chain,
+            signature: None,
+            body,
+        });
     }
     write_segments(&segs);
     let rep = verify_log(&dir, &*provider(), &VerifyOptions::default()).unwrap();
     assert!(rep.ok, "{:?}", rep.first_error);
-    assert_eq!(rep.events_checked, 60, "unsigned records are not counted as verified");
-    assert_eq!((rep.root.as_str(), rep.chain.as_str()), (rep0.root.as_str(), rep0.chain.as_str()));
-    assert!(rep.warnings.iter().any(|w| w.contains("events 60..62") && w.contains("no signature")), "{:?}", rep.warnings);
+    assert_eq!(
+        rep.events_checked, 60,
+        "unsigned records are not counted as verified"
+    );
+    assert_eq!(
+        (rep.root.as_str(), rep.chain.as_str()),
+        (rep0.root.as_str(), rep0.chain.as_str())
+    );
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("events 60..62") && w.contains("no signature")),
+        "{:?}",
+        rep.warnings
+    );
     // The writer cuts them and carries on from event 60.
     let mut o = AuditOptions::new(tmp.path());
     o.signatures = symbi_audit::Signatures::PerBatch;
     let log = AuditLog::open(o, provider()).unwrap();
-    assert_eq!(log.append_blocking(EventDraft::new("file_read", json!({}))).unwrap().sequence, 60);
+    assert_eq!(
+        log.append_blocking(EventDraft::new("file_read", json!({})))
+            .unwrap()
+            .sequence,
+        60
+    );
     log.close().unwrap();
     assert_clean(&dir, 61);
 }
@@ -446,6 +548,10 @@ fn removed_batch_signature_is_detected() {
     // Named at the start of the run the removed signature covered, before the gap it left.
     let p = verify(&dir).expect("removal detected");
     assert_eq!(p.kind, "unsigned_events", "{p}");
-    let first_covered = segs[0].1.iter().rposition(|r| r.signature.is_some()).map_or(0, |i| seq_of(&segs[0].1[i]) + 1);
+    let first_covered = segs[0]
+        .1
+        .iter()
+        .rposition(|r| r.signature.is_some())
+        .map_or(0, |i| seq_of(&segs[0].1[i]) + 1);
     assert_eq!(p.sequence, Some(first_covered), "{p}");
 }

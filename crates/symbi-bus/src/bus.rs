@@ -12,19 +12,21 @@ use crate::secure::{Codec, CodecSettings};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{Delivery, Envelope, Inbox, Subscription, Transport};
 use bytes::Bytes;
+use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use symbi_config::Config;
 use symbi_config::sections::bus::{BusBackend, BusSecurityMode};
 use symbi_crypto::CryptoProvider;
 use symbi_types::{
-    ActionCategory, AgentId, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest,
-    Principal, Subject, SubjectKind,
+    ActionCategory, AgentId, Decision, EventDraft, EventSink, ExecutionId, PolicyDecisionPoint,
+    PolicyRequest, Principal, Subject, SubjectKind,
 };
 
 type Limiter = RateLimiter<AgentId, DefaultKeyedStateStore<AgentId>, DefaultClock>;
@@ -34,6 +36,43 @@ struct Inner {
     transport: Box<dyn Transport>,
     pdp: Arc<dyn PolicyDecisionPoint>,
     limiter: Option<Limiter>,
+    requests: RequestCache,
+}
+
+/// Entries kept before the request cache starts over (one per sender, recipient and
+/// execution that exchanged messages lately).
+const REQUEST_CACHE_CAPACITY: usize = 4096;
+
+/// Built `message_send` policy requests, see [`Bus::direct_request`].
+#[derive(Default)]
+struct RequestCache {
+    map: DashMap<(AgentId, AgentId, Option<ExecutionId>), CachedRequest>,
+    /// Bumped by every agent registration or removal; older entries are not used.
+    generation: AtomicU64,
+}
+
+struct CachedRequest {
+    generation: u64,
+    request: Arc<PolicyRequest>,
+}
+
+impl RequestCache {
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The policy request of a bus operation (its context says the bus enforced it).
+fn policy_request(
+    from: &Principal,
+    category: ActionCategory,
+    subject: Subject,
+    opts: &SendOptions,
+) -> PolicyRequest {
+    let mut req = PolicyRequest::new(from.clone(), category, category.as_str(), subject);
+    req.execution = opts.execution;
+    req.context.insert("enforcement_point".into(), "bus".into());
+    req
 }
 
 /// The communication bus. Cheap to clone (one shared instance per runtime).
@@ -117,6 +156,7 @@ impl Bus {
                 transport,
                 pdp,
                 limiter,
+                requests: RequestCache::default(),
             }),
         })
     }
@@ -155,6 +195,7 @@ impl Bus {
                 transport: Box::new(transport),
                 pdp,
                 limiter,
+                requests: RequestCache::default(),
             }),
         })
     }
@@ -202,12 +243,16 @@ impl Bus {
 
     /// Registers an agent (creates its inbox). Every registered agent has an inbox.
     pub async fn register_agent(&self, agent: AgentId, name: &str) -> Result<(), BusError> {
-        self.inner.transport.register(agent, name).await
+        let r = self.inner.transport.register(agent, name).await;
+        self.inner.requests.invalidate();
+        r
     }
 
     /// Removes an agent's inbox (its queued messages are discarded).
     pub async fn unregister_agent(&self, agent: AgentId) -> Result<(), BusError> {
-        self.inner.transport.unregister(agent).await
+        let r = self.inner.transport.unregister(agent).await;
+        self.inner.requests.invalidate();
+        r
     }
 
     fn sender_of(from: &Principal) -> Result<AgentId, BusError> {
@@ -235,11 +280,15 @@ impl Bus {
         subject: Subject,
         opts: &SendOptions,
     ) -> Result<(), BusError> {
-        let mut req = PolicyRequest::new(from.clone(), category, category.as_str(), subject);
-        req.execution = opts.execution;
-        req.context.insert("enforcement_point".into(), "bus".into());
-        let decision = self.inner.pdp.decide(&req, opts.rules.as_deref());
-        let operation = category.as_str();
+        self.decide(&policy_request(from, category, subject, opts), opts)
+            .await
+    }
+
+    /// Asks the policy decision point about `req` (one decision per message, always);
+    /// a denial is audited.
+    async fn decide(&self, req: &PolicyRequest, opts: &SendOptions) -> Result<(), BusError> {
+        let decision = self.inner.pdp.decide(req, opts.rules.as_deref());
+        let operation = req.category.as_str();
         match decision {
             Decision::Allow { .. } => Ok(()),
             Decision::AllowWithConditions { .. } if opts.conditions_satisfied => Ok(()),
@@ -251,6 +300,7 @@ impl Bus {
             }
             Decision::Deny { .. } => {
                 let reason = decision.reason();
+                let from = &req.principal;
                 let draft = EventDraft {
                     agent: from.agent_id,
                     agent_name: Some(from.name.clone()),
@@ -270,6 +320,46 @@ impl Bus {
                 Err(BusError::PolicyDenied { operation, reason })
             }
         }
+    }
+
+    /// The `message_send` request for `from` → `to`: built once per (sender, recipient,
+    /// execution) and reused while the sender's principal is the same and no agent was
+    /// registered or removed since (a rename changes the subject). The decision itself is
+    /// made per message; only the request's construction is saved.
+    async fn direct_request(
+        &self,
+        from: &Principal,
+        sender: AgentId,
+        to: AgentId,
+        opts: &SendOptions,
+    ) -> Result<Arc<PolicyRequest>, BusError> {
+        let cache = &self.inner.requests;
+        let key = (sender, to, opts.execution);
+        let generation = cache.generation.load(Ordering::Acquire);
+        if let Some(e) = cache.map.get(&key)
+            && e.generation == generation
+            && e.request.principal == *from
+        {
+            return Ok(e.request.clone());
+        }
+        let subject = self.recipient_subject(to).await?;
+        let req = Arc::new(policy_request(
+            from,
+            ActionCategory::MessageSend,
+            subject,
+            opts,
+        ));
+        if cache.map.len() >= REQUEST_CACHE_CAPACITY {
+            cache.map.clear();
+        }
+        cache.map.insert(
+            key,
+            CachedRequest {
+                generation,
+                request: req.clone(),
+            },
+        );
+        Ok(req)
     }
 
     fn ttl_ms(&self, opts: &SendOptions) -> u64 {
@@ -327,7 +417,9 @@ impl Bus {
         opts: SendOptions,
     ) -> Result<MessageId, BusError> {
         let ttl_ms = self.ttl_ms(&opts);
-        let msg = self.checked_direct(from, to, payload.into(), MessageType::Direct, ttl_ms, &opts).await?;
+        let msg = self
+            .checked_direct(from, to, payload.into(), MessageType::Direct, ttl_ms, &opts)
+            .await?;
         let env = self.envelope(&msg)?;
         let status = &self.inner.core.status;
         status.set(msg.id, DeliveryStatus::Pending);
@@ -361,15 +453,16 @@ impl Bus {
             &opts,
         )
         .await?;
+        let now = now_ms();
         let msg = Message {
-            id: opts.id.unwrap_or_default(),
+            id: opts.id.unwrap_or_else(|| MessageId::at(now)),
             sender,
             recipient: None,
             topic: Some(topic.clone()),
             correlation_id: None,
             payload,
             message_type: MessageType::Publish,
-            timestamp_ms: now_ms(),
+            timestamp_ms: now,
             ttl_ms: self.ttl_ms(&opts),
         };
         let env = self.envelope(&msg)?;
@@ -411,7 +504,16 @@ impl Bus {
         opts: SendOptions,
     ) -> Result<Message, BusError> {
         let ttl_ms = timeout.as_millis().max(1000) as u64;
-        let msg = self.checked_direct(from, to, payload.into(), MessageType::Request, ttl_ms, &opts).await?;
+        let msg = self
+            .checked_direct(
+                from,
+                to,
+                payload.into(),
+                MessageType::Request,
+                ttl_ms,
+                &opts,
+            )
+            .await?;
         let env = self.envelope(&msg)?;
         self.inner.transport.request(&msg, env, timeout).await
     }
@@ -430,17 +532,18 @@ impl Bus {
         let sender = Self::sender_of(from)?;
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
-        let subject = self.recipient_subject(to).await?;
-        self.authorize(from, ActionCategory::MessageSend, subject, opts).await?;
+        let req = self.direct_request(from, sender, to, opts).await?;
+        self.decide(&req, opts).await?;
+        let now = now_ms();
         Ok(Message {
-            id: opts.id.unwrap_or_default(),
+            id: opts.id.unwrap_or_else(|| MessageId::at(now)),
             sender,
             recipient: Some(to),
             topic: None,
             correlation_id: None,
             payload,
             message_type,
-            timestamp_ms: now_ms(),
+            timestamp_ms: now,
             ttl_ms,
         })
     }

@@ -356,6 +356,15 @@ impl Shared {
 
     async fn enqueue(&self, to: AgentId, item: Item) -> Result<(), BusError> {
         let inbox = self.inbox(to)?;
+        self.enqueue_into(&inbox, to, item).await
+    }
+
+    async fn enqueue_into(
+        &self,
+        inbox: &MemInbox,
+        to: AgentId,
+        item: Item,
+    ) -> Result<(), BusError> {
         let timeout = self.core.settings.send_timeout;
         match inbox.queue.push(item, timeout).await {
             Ok(()) => Ok(()),
@@ -425,10 +434,11 @@ impl Transport for MemoryTransport {
     async fn send_direct(&self, meta: &Message, env: Envelope) -> Result<(), BusError> {
         let to = meta.recipient.expect("direct messages have a recipient");
         // Check the recipient before spending crypto on the receive side.
-        self.shared.inbox(to)?;
+        let inbox = self.shared.inbox(to)?;
         let msg = self.shared.open(env)?;
         self.shared
-            .enqueue(
+            .enqueue_into(
+                &inbox,
                 to,
                 Item {
                     msg,

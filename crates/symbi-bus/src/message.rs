@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use symbi_types::{AgentId, AgentRuleSet, ExecutionId};
 use uuid::Uuid;
 
-/// Identity of one message: a UUID (v7, so ids sort by creation time), printed in canonical
-/// lower-case hyphenated form as the HTTP API requires.
+/// Identity of one message: a UUID (v7, so ids sort by creation millisecond), printed in
+/// canonical lower-case hyphenated form as the HTTP API requires.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageId(pub Uuid);
@@ -19,7 +19,17 @@ pub struct MessageId(pub Uuid);
 impl MessageId {
     /// A new, time-ordered id.
     pub fn new() -> Self {
-        Self(Uuid::now_v7())
+        Self::at(now_ms())
+    }
+
+    /// A new id for a message created at `unix_ms`: the millisecond and 74 random bits
+    /// from the thread's CSPRNG (`rand::rng()`, ChaCha, reseeded from the OS). Not
+    /// `Uuid::now_v7`: that reads the OS random source with one `getrandom` system call
+    /// per id, which was 17 % of the sender's time on the in-process bus.
+    pub fn at(unix_ms: u64) -> Self {
+        let mut random = [0u8; 10];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+        Self(uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid())
     }
 }
 

@@ -7,6 +7,7 @@
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -41,6 +42,10 @@ pub(crate) struct BoundedQueue<T> {
     max_bytes: usize,
     not_empty: Notify,
     not_full: Notify,
+    /// Producers waiting for room. Room-freeing calls wake `not_full` only when this is
+    /// non-zero: `Notify::notify_waiters` takes a lock every time, which the hot path of
+    /// a queue that is never full should not pay.
+    producers_waiting: AtomicUsize,
 }
 
 impl<T: Sized_> BoundedQueue<T> {
@@ -57,6 +62,7 @@ impl<T: Sized_> BoundedQueue<T> {
             max_bytes: max_bytes.max(1),
             not_empty: Notify::new(),
             not_full: Notify::new(),
+            producers_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -81,21 +87,40 @@ impl<T: Sized_> BoundedQueue<T> {
     }
 
     /// Pushes, waiting up to `timeout` for room (backpressure).
-    pub(crate) async fn push(&self, mut item: T, timeout: Duration) -> Result<(), PushError<T>> {
+    pub(crate) async fn push(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
+        match self.try_push(item) {
+            Err(PushError::Full(item)) => self.push_slow(item, timeout).await,
+            r => r,
+        }
+    }
+
+    async fn push_slow(&self, mut item: T, timeout: Duration) -> Result<(), PushError<T>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        // Counted before the re-check under the queue lock: a consumer that frees room
+        // after that check sees the count (the lock orders the two) and wakes us.
+        self.producers_waiting.fetch_add(1, Ordering::SeqCst);
+        let r = loop {
             let notified = self.not_full.notified();
             tokio::pin!(notified);
             // Register before re-checking so a pop between the check and the await wakes us.
             notified.as_mut().enable();
             match self.try_push(item) {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err(PushError::Full(back)) => item = back,
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.try_push(item);
+                break self.try_push(item);
             }
+        };
+        self.producers_waiting.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// Wakes producers waiting for room, if there are any.
+    fn room_freed(&self) {
+        if self.producers_waiting.load(Ordering::SeqCst) > 0 {
+            self.not_full.notify_waiters();
         }
     }
 
@@ -105,7 +130,7 @@ impl<T: Sized_> BoundedQueue<T> {
         let item = g.items.pop_front()?;
         g.bytes -= item.byte_len();
         drop(g);
-        self.not_full.notify_waiters();
+        self.room_freed();
         Some(item)
     }
 
@@ -126,7 +151,7 @@ impl<T: Sized_> BoundedQueue<T> {
         g.held_items = g.held_items.saturating_sub(1);
         g.held_bytes = g.held_bytes.saturating_sub(len);
         drop(g);
-        self.not_full.notify_waiters();
+        self.room_freed();
     }
 
     /// Puts a held item back at the tail (a retry); its room was reserved, so this never
@@ -157,6 +182,10 @@ impl<T: Sized_> BoundedQueue<T> {
     }
 
     async fn pop_with(&self, f: fn(&Self) -> Option<T>) -> Option<T> {
+        // Fast path: no waiter registration (it locks the `Notify`) while items are there.
+        if let Some(item) = f(self) {
+            return Some(item);
+        }
         loop {
             let notified = self.not_empty.notified();
             tokio::pin!(notified);
@@ -177,7 +206,7 @@ impl<T: Sized_> BoundedQueue<T> {
         g.bytes = 0;
         let out: Vec<T> = g.items.drain(..).collect();
         drop(g);
-        self.not_full.notify_waiters();
+        self.room_freed();
         out
     }
 

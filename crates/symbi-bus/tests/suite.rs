@@ -434,6 +434,46 @@ async fn routing_denied_by_policy(b: Backend) {
     assert_eq!(denials[0].event.details["component"], "bus");
 }
 
+/// The bus reuses built policy requests between messages; every message is still
+/// decided, and a renamed recipient or a changed sender principal is what policy sees next.
+async fn every_message_is_decided_with_current_names(b: Backend) {
+    let pdp = RulePdp {
+        deny_send: vec![
+            ("alice".into(), "vault".into()),
+            ("alice-untrusted".into(), "bob".into()),
+        ],
+        ..RulePdp::default()
+    };
+    let e = env_with(b, test_settings(BusSecurityMode::Plaintext), pdp).await;
+    let alice = agent(&e.bus, "alice").await;
+    let bob = agent(&e.bus, "bob").await;
+    let o = SendOptions::default;
+    for _ in 0..3 {
+        e.bus.send(&alice, id(&bob), "ok", o()).await.unwrap();
+    }
+    // Renamed: the next message is decided on the new name, and refused.
+    e.bus.register_agent(id(&bob), "vault").await.unwrap();
+    let err = e.bus.send(&alice, id(&bob), "x", o()).await.unwrap_err();
+    assert!(matches!(err, BusError::PolicyDenied { .. }), "{err}");
+    e.bus.register_agent(id(&bob), "bob").await.unwrap();
+    e.bus.send(&alice, id(&bob), "ok", o()).await.unwrap();
+    // Same agent id, different principal (another name here): decided on what is passed.
+    let untrusted = symbi_types::Principal {
+        name: "alice-untrusted".into(),
+        ..alice.clone()
+    };
+    let err = e
+        .bus
+        .send(&untrusted, id(&bob), "x", o())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BusError::PolicyDenied { .. }), "{err}");
+    e.bus.send(&alice, id(&bob), "ok", o()).await.unwrap();
+    let drained = e.bus.inbox_drain(id(&bob)).await.unwrap();
+    assert_eq!(drained.len(), 5, "only the allowed messages arrived");
+    assert_eq!(e.audit.of_type("policy_decision").len(), 2);
+}
+
 async fn rate_limit_enforced(b: Backend) {
     let mut s = test_settings(BusSecurityMode::Plaintext);
     s.rate_limit_per_agent = 5;
@@ -818,6 +858,7 @@ suite!(
     wildcard_subscriptions,
     request_response_with_timeout,
     routing_denied_by_policy,
+    every_message_is_decided_with_current_names,
     rate_limit_enforced,
     backpressure_bounds_the_inbox,
     subscription_backpressure_is_bounded,

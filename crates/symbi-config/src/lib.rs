@@ -20,8 +20,8 @@ pub mod sections;
 mod validate;
 
 pub use sections::{
-    api::ApiSection, audit::AuditSection, bus::BusSection, context::ContextSection, llm::LlmSection,
-    log::LogSection, mcp::McpSection, policy::PolicySection, runtime::RuntimeMode,
+    api::ApiSection, audit::AuditSection, bus::BusSection, context::ContextSection,
+    llm::LlmSection, log::LogSection, mcp::McpSection, policy::PolicySection, runtime::RuntimeMode,
     runtime::RuntimeSection, sandbox::SandboxSection, security::SecuritySection,
 };
 
@@ -173,7 +173,10 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Options with the process environment.
     pub fn from_process() -> Self {
-        Self { env: std::env::vars().collect(), ..Self::default() }
+        Self {
+            env: std::env::vars().collect(),
+            ..Self::default()
+        }
     }
 }
 
@@ -204,7 +207,9 @@ impl LoadedConfig {
         };
         let mut out = Vec::new();
         for (section, v) in table {
-            let serde_json::Value::Object(t) = v else { continue };
+            let serde_json::Value::Object(t) = v else {
+                continue;
+            };
             for (key, value) in t {
                 let path = format!("{section}.{key}");
                 let value = if SECRET_KEYS.contains(&path.as_str()) && !value.is_null() {
@@ -258,14 +263,18 @@ impl Config {
 /// command line.
 pub fn load(opts: &LoadOptions) -> Result<LoadedConfig, ConfigError> {
     let mut sources = BTreeMap::new();
-    let file = opts
-        .config_path
-        .clone()
-        .or_else(|| opts.env.get("SYMBI_CONFIG_PATH").filter(|s| !s.is_empty()).map(PathBuf::from));
+    let file = opts.config_path.clone().or_else(|| {
+        opts.env
+            .get("SYMBI_CONFIG_PATH")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    });
     let mut config = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::Io { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             parse_file(path, &text, &mut sources)?
         }
         None => Config::default(),
@@ -288,36 +297,66 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedConfig, ConfigError> {
                 var: var.to_string(),
                 message,
             })?;
-            sources.insert(key.to_string(), Source::Env { var: var.to_string() });
+            sources.insert(
+                key.to_string(),
+                Source::Env {
+                    var: var.to_string(),
+                },
+            );
         }
     }
-    let mut generic: Vec<(&String, &String)> =
-        opts.env.iter().filter(|(k, _)| k.starts_with("SYMBI_") && k.contains("__")).collect();
+    let mut generic: Vec<(&String, &String)> = opts
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("SYMBI_") && k.contains("__"))
+        .collect();
     generic.sort();
     for (var, val) in generic {
         let rest = &var["SYMBI_".len()..];
         let (section, key) = rest.split_once("__").expect("filtered on __");
-        let path = format!("{}.{}", section.to_ascii_lowercase(), key.to_ascii_lowercase());
-        config = set_key(&config, &path, val)
-            .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let path = format!(
+            "{}.{}",
+            section.to_ascii_lowercase(),
+            key.to_ascii_lowercase()
+        );
+        config = set_key(&config, &path, val).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
         sources.insert(path, Source::Env { var: var.clone() });
     }
 
     if let Some(d) = &opts.data_dir {
         config.runtime.data_dir = Some(d.clone());
-        sources.insert("runtime.data_dir".into(), Source::Cli { option: "--data-dir".into() });
+        sources.insert(
+            "runtime.data_dir".into(),
+            Source::Cli {
+                option: "--data-dir".into(),
+            },
+        );
     }
     if let Some(l) = &opts.listen {
-        config = set_key(&config, "api.listen", l)
-            .map_err(|message| ConfigError::Cli { option: "--listen".into(), message })?;
-        sources.insert("api.listen".into(), Source::Cli { option: "--listen".into() });
+        config = set_key(&config, "api.listen", l).map_err(|message| ConfigError::Cli {
+            option: "--listen".into(),
+            message,
+        })?;
+        sources.insert(
+            "api.listen".into(),
+            Source::Cli {
+                option: "--listen".into(),
+            },
+        );
     }
     if config.runtime.data_dir.is_none() {
         // Resolve the default once so every component agrees, and show it.
         config.runtime.data_dir = Some(data_dir_of(&config, &opts.env));
     }
 
-    let loaded = LoadedConfig { config, file, sources };
+    let loaded = LoadedConfig {
+        config,
+        file,
+        sources,
+    };
     check_cross_field(&loaded)?;
     Ok(loaded)
 }
@@ -326,32 +365,57 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedConfig, ConfigError> {
 fn check_cross_field(l: &LoadedConfig) -> Result<(), ConfigError> {
     let fail = |key: &str, message: String| -> ConfigError {
         match l.source_of(key) {
-            Source::File { path, line, column } => ConfigError::File { path, line, column, message },
+            Source::File { path, line, column } => ConfigError::File {
+                path,
+                line,
+                column,
+                message,
+            },
             Source::Env { var } => ConfigError::Env { var, message },
             Source::Cli { option } => ConfigError::Cli { option, message },
-            Source::Default => ConfigError::Cli { option: key.into(), message },
+            Source::Default => ConfigError::Cli {
+                option: key.into(),
+                message,
+            },
         }
     };
     let c = &l.config;
     if c.api.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(fail(
             "api.listen",
-            format!("`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8080)", c.api.listen),
+            format!(
+                "`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8080)",
+                c.api.listen
+            ),
         ));
     }
-    if !c.api.webhook_listen.is_empty() && c.api.webhook_listen.parse::<std::net::SocketAddr>().is_err() {
+    if !c.api.webhook_listen.is_empty()
+        && c.api
+            .webhook_listen
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+    {
         return Err(fail(
             "api.webhook_listen",
-            format!("`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8081), or empty to disable", c.api.webhook_listen),
+            format!(
+                "`{}` is not an address of the form IP:PORT (e.g. 127.0.0.1:8081), or empty to disable",
+                c.api.webhook_listen
+            ),
         ));
     }
     if let Some(url) = &c.context.vector_db_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(fail("context.vector_db_url", format!("`{url}` must be an http:// or https:// URL")));
+            return Err(fail(
+                "context.vector_db_url",
+                format!("`{url}` must be an http:// or https:// URL"),
+            ));
         }
     }
     if !(c.bus.nats_url.starts_with("nats://") || c.bus.nats_url.starts_with("tls://")) {
-        return Err(fail("bus.nats_url", format!("`{}` must be a nats:// or tls:// URL", c.bus.nats_url)));
+        return Err(fail(
+            "bus.nats_url",
+            format!("`{}` must be a nats:// or tls:// URL", c.bus.nats_url),
+        ));
     }
     for (i, s) in c.mcp.servers.iter().enumerate() {
         let key = "mcp.servers";
@@ -360,10 +424,16 @@ fn check_cross_field(l: &LoadedConfig) -> Result<(), ConfigError> {
         }
         match s.transport {
             sections::mcp::McpTransport::Stdio if s.command.is_none() => {
-                return Err(fail(key, format!("server `{}` uses stdio but has no `command`", s.name)));
+                return Err(fail(
+                    key,
+                    format!("server `{}` uses stdio but has no `command`", s.name),
+                ));
             }
             sections::mcp::McpTransport::Http if s.url.is_none() => {
-                return Err(fail(key, format!("server `{}` uses http but has no `url`", s.name)));
+                return Err(fail(
+                    key,
+                    format!("server `{}` uses http but has no `url`", s.name),
+                ));
             }
             _ => {}
         }
@@ -379,16 +449,27 @@ fn parse_file(
 ) -> Result<Config, ConfigError> {
     let pos_err = |span: Option<std::ops::Range<usize>>, message: &str| {
         let (line, column) = span.map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        ConfigError::File { path: path.to_path_buf(), line, column, message: clean_message(message) }
+        ConfigError::File {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: clean_message(message),
+        }
     };
     let doc = toml::de::DeTable::parse(text).map_err(|e| pos_err(e.span(), e.message()))?;
     for (section, value) in doc.get_ref().iter() {
-        let toml::de::DeValue::Table(t) = value.get_ref() else { continue };
+        let toml::de::DeValue::Table(t) = value.get_ref() else {
+            continue;
+        };
         for (key, _) in t.iter() {
             let (line, column) = line_col(text, key.span().start);
             sources.insert(
                 format!("{}.{}", section.get_ref(), key.get_ref()),
-                Source::File { path: path.to_path_buf(), line, column },
+                Source::File {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                },
             );
         }
     }
@@ -410,8 +491,9 @@ pub fn line_col(text: &str, at: usize) -> (usize, usize) {
 
 /// Sets `section.key` from a string, validating it exactly as the file would.
 fn set_key(config: &Config, path: &str, raw: &str) -> Result<Config, String> {
-    let (section, key) =
-        path.split_once('.').ok_or_else(|| format!("`{path}` is not a section.key path"))?;
+    let (section, key) = path
+        .split_once('.')
+        .ok_or_else(|| format!("`{path}` is not a section.key path"))?;
     let mut table = toml::Table::try_from(config).map_err(|e| e.to_string())?;
     let sect = match table.get_mut(section) {
         Some(toml::Value::Table(t)) => t,
@@ -428,9 +510,13 @@ fn set_key(config: &Config, path: &str, raw: &str) -> Result<Config, String> {
         Ok(c) => Ok(c),
         // A string field given something that looked like a number: retry as text.
         Err(first) if !matches!(value, toml::Value::String(_)) => {
-            let sect = table.get_mut(section).and_then(|v| v.as_table_mut()).expect("exists");
+            let sect = table
+                .get_mut(section)
+                .and_then(|v| v.as_table_mut())
+                .expect("exists");
             sect.insert(key.to_string(), toml::Value::String(raw.to_string()));
-            Config::deserialize(toml::Value::Table(table)).map_err(|_| clean_message(first.message()))
+            Config::deserialize(toml::Value::Table(table))
+                .map_err(|_| clean_message(first.message()))
         }
         Err(e) => Err(clean_message(e.message())),
     }

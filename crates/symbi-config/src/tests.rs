@@ -4,15 +4,28 @@ use std::io::Write;
 fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("symbi.toml");
-    std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     (dir, p)
 }
 
-fn load_file(text: &str, env: &[(&str, &str)]) -> (Result<LoadedConfig, ConfigError>, PathBuf, tempfile::TempDir) {
+fn load_file(
+    text: &str,
+    env: &[(&str, &str)],
+) -> (
+    Result<LoadedConfig, ConfigError>,
+    PathBuf,
+    tempfile::TempDir,
+) {
     let (dir, p) = write(text);
     let opts = LoadOptions {
         config_path: Some(p.clone()),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..LoadOptions::default()
     };
     (load(&opts), p, dir)
@@ -20,7 +33,12 @@ fn load_file(text: &str, env: &[(&str, &str)]) -> (Result<LoadedConfig, ConfigEr
 
 fn file_error(text: &str) -> (usize, usize, String) {
     match load_file(text, &[]).0 {
-        Err(ConfigError::File { line, column, message, .. }) => (line, column, message),
+        Err(ConfigError::File {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
         other => panic!("expected a file error, got {other:?}"),
     }
 }
@@ -33,7 +51,10 @@ fn defaults_match_the_spec() {
     assert_eq!(c.runtime.message_buffer_size, 1_048_576);
     assert_eq!(c.runtime.gc_interval_ms, 100);
     assert_eq!(c.runtime.default_execution_timeout.0.as_secs(), 300);
-    assert_eq!(c.security.default_sandbox_tier, symbi_types::SandboxTier::Tier2);
+    assert_eq!(
+        c.security.default_sandbox_tier,
+        symbi_types::SandboxTier::Tier2
+    );
     assert!(c.security.enforce_policies && c.security.audit_enabled);
     assert_eq!(c.context.embedding_dimension, 1536);
     assert_eq!(c.context.context_cache_size.0, 1 << 30);
@@ -42,7 +63,10 @@ fn defaults_match_the_spec() {
     assert_eq!(c.mcp.connection_timeout_s, 30);
     assert_eq!(c.mcp.max_concurrent_connections, 100);
     assert_eq!(c.api.listen, "127.0.0.1:8080");
-    assert!(c.runtime.data_dir.is_some(), "the default data dir is resolved");
+    assert!(
+        c.runtime.data_dir.is_some(),
+        "the default data dir is resolved"
+    );
 }
 
 #[test]
@@ -72,17 +96,25 @@ max_concurrent_connections = 100
 "#;
     let (r, p, _d) = load_file(text, &[]);
     let l = r.unwrap();
-    assert_eq!(l.config.context.vector_db_url.as_deref(), Some("http://localhost:6333"));
+    assert_eq!(
+        l.config.context.vector_db_url.as_deref(),
+        Some("http://localhost:6333")
+    );
     assert_eq!(
         l.source_of("runtime.scheduler_threads"),
-        Source::File { path: p, line: 4, column: 1 }
+        Source::File {
+            path: p,
+            line: 4,
+            column: 1
+        }
     );
     assert_eq!(l.source_of("api.listen"), Source::Default);
 }
 
 #[test]
 fn unknown_key_names_file_line_and_column() {
-    let (line, col, msg) = file_error("[runtime]\nscheduler_threads = 4\n  shceduler_threads = 4\n");
+    let (line, col, msg) =
+        file_error("[runtime]\nscheduler_threads = 4\n  shceduler_threads = 4\n");
     assert_eq!((line, col), (3, 3), "{msg}");
     assert!(msg.contains("shceduler_threads"), "{msg}");
 }
@@ -144,13 +176,25 @@ fn cross_field_errors_use_the_key_position() {
 fn env_overrides_file_and_records_source() {
     let (r, _, _d) = load_file(
         "[runtime]\nscheduler_threads = 4\nmode = \"production\"\n",
-        &[("SYMBI_RUNTIME__SCHEDULER_THREADS", "6"), ("SYMBI_RUNTIME_MODE", "development"), ("QDRANT_URL", "http://127.0.0.1:6333")],
+        &[
+            ("SYMBI_RUNTIME__SCHEDULER_THREADS", "6"),
+            ("SYMBI_RUNTIME_MODE", "development"),
+            ("QDRANT_URL", "http://127.0.0.1:6333"),
+        ],
     );
     let l = r.unwrap();
     assert_eq!(l.config.runtime.scheduler_threads, 6);
     assert_eq!(l.config.runtime.mode, RuntimeMode::Development);
-    assert_eq!(l.config.context.vector_db_url.as_deref(), Some("http://127.0.0.1:6333"));
-    assert_eq!(l.source_of("runtime.scheduler_threads"), Source::Env { var: "SYMBI_RUNTIME__SCHEDULER_THREADS".into() });
+    assert_eq!(
+        l.config.context.vector_db_url.as_deref(),
+        Some("http://127.0.0.1:6333")
+    );
+    assert_eq!(
+        l.source_of("runtime.scheduler_threads"),
+        Source::Env {
+            var: "SYMBI_RUNTIME__SCHEDULER_THREADS".into()
+        }
+    );
 }
 
 #[test]
@@ -194,7 +238,12 @@ fn cli_wins_over_env() {
     let l = load(&opts).unwrap();
     assert_eq!(l.config.api.listen, "127.0.0.1:9999");
     assert_eq!(l.data_dir(), PathBuf::from("/tmp/x"));
-    assert_eq!(l.source_of("api.listen"), Source::Cli { option: "--listen".into() });
+    assert_eq!(
+        l.source_of("api.listen"),
+        Source::Cli {
+            option: "--listen".into()
+        }
+    );
 }
 
 #[test]
@@ -207,12 +256,20 @@ fn secrets_are_redacted_in_entries() {
     let e = l.entries();
     let (_, v, s) = e.iter().find(|(k, _, _)| k == "llm.api_key").unwrap();
     assert_eq!(v, "[REDACTED]");
-    assert_eq!(s, &Source::Env { var: "OPENAI_API_KEY".into() });
+    assert_eq!(
+        s,
+        &Source::Env {
+            var: "OPENAI_API_KEY".into()
+        }
+    );
     assert!(!format!("{e:?}").contains("sk-secret"));
 }
 
 #[test]
 fn missing_file_is_an_io_error() {
-    let opts = LoadOptions { config_path: Some("/nonexistent/symbi.toml".into()), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        config_path: Some("/nonexistent/symbi.toml".into()),
+        ..LoadOptions::default()
+    };
     assert!(matches!(load(&opts), Err(ConfigError::Io { .. })));
 }

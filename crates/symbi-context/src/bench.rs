@@ -8,7 +8,9 @@ use crate::error::ContextError;
 use crate::hybrid::{IndexFactory, Weights};
 use crate::knowledge::{KnowledgeBase, KnowledgeDocument};
 use crate::rag::{RagOptions, answer};
-use crate::vector::{CollectionSpec, EdgeStore, QueryVector, Quantization, SearchRequest, VectorPoint, VectorStore};
+use crate::vector::{
+    CollectionSpec, EdgeStore, Quantization, QueryVector, SearchRequest, VectorPoint, VectorStore,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -169,7 +171,9 @@ fn clustered_unit(rng: &mut StdRng, centres: &[Vec<f32>]) -> Vec<f32> {
 
 /// Exact top-k ids (indices into `data`) by dot product, on all cores.
 fn brute_force(data: &[f32], dim: usize, queries: &[Vec<f32>], k: usize) -> Vec<Vec<usize>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let per = queries.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = queries
@@ -193,27 +197,54 @@ fn brute_force(data: &[f32], dim: usize, queries: &[Vec<f32>], k: usize) -> Vec<
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("brute-force thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("brute-force thread"))
+            .collect()
     })
 }
 
 /// Runs the vector benchmark on the embedded engine. `progress` receives status lines.
-pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<VectorBenchReport, ContextError> {
+pub async fn vector_bench(
+    o: &VectorBenchOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<VectorBenchReport, ContextError> {
     let mut rng = StdRng::seed_from_u64(o.seed);
-    let centres: Vec<Vec<f32>> = (0..o.clusters).map(|_| random_unit(&mut rng, o.dim)).collect();
-    let draw = |rng: &mut StdRng| if centres.is_empty() { random_unit(rng, o.dim) } else { clustered_unit(rng, &centres) };
+    let centres: Vec<Vec<f32>> = (0..o.clusters)
+        .map(|_| random_unit(&mut rng, o.dim))
+        .collect();
+    let draw = |rng: &mut StdRng| {
+        if centres.is_empty() {
+            random_unit(rng, o.dim)
+        } else {
+            clustered_unit(rng, &centres)
+        }
+    };
     match o.clusters {
-        0 => progress(&format!("generating {} uniformly random {}-d unit vectors", o.count, o.dim)),
-        n => progress(&format!("generating {} {}-d unit vectors around {n} random centres", o.count, o.dim)),
+        0 => progress(&format!(
+            "generating {} uniformly random {}-d unit vectors",
+            o.count, o.dim
+        )),
+        n => progress(&format!(
+            "generating {} {}-d unit vectors around {n} random centres",
+            o.count, o.dim
+        )),
     }
     let mut data = Vec::with_capacity(o.count * o.dim);
     for _ in 0..o.count {
         data.extend(draw(&mut rng));
     }
-    let ids: Vec<uuid::Uuid> = (0..o.count).map(|i| uuid::Uuid::from_u128(i as u128 + 1)).collect();
-    let queries: Vec<Vec<f32>> = (0..o.queries.max(o.recall_queries)).map(|_| draw(&mut rng)).collect();
+    let ids: Vec<uuid::Uuid> = (0..o.count)
+        .map(|i| uuid::Uuid::from_u128(i as u128 + 1))
+        .collect();
+    let queries: Vec<Vec<f32>> = (0..o.queries.max(o.recall_queries))
+        .map(|_| draw(&mut rng))
+        .collect();
     let recall_qs = &queries[..o.recall_queries.min(queries.len())];
-    progress(&format!("exact top-10 by brute force for {} queries", recall_qs.len()));
+    progress(&format!(
+        "exact top-10 by brute force for {} queries",
+        recall_qs.len()
+    ));
     let t = Instant::now();
     let truth = brute_force(&data, o.dim, recall_qs, 10);
     let brute_force_ms = t.elapsed().as_secs_f64() * 1e3 / recall_qs.len().max(1) as f64;
@@ -248,7 +279,10 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
             store.upsert("bench", points).await?;
         }
         let upsert_secs = t.elapsed().as_secs_f64();
-        progress(&format!("[{q:?}] building the HNSW index (m={}, ef_construct={})", o.m, o.ef_construct));
+        progress(&format!(
+            "[{q:?}] building the HNSW index (m={}, ef_construct={})",
+            o.m, o.ef_construct
+        ));
         let t = Instant::now();
         store.optimize("bench").await?;
         let index_secs = t.elapsed().as_secs_f64();
@@ -258,42 +292,77 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
         let disk_bytes = store.disk_usage("bench")?;
         let quant_bytes = quantized_bytes(&root.join("bench"));
         let float32 = (o.count * o.dim * 4) as u64;
-        let search_vector_bytes = if q == Quantization::None { float32 } else { quant_bytes };
-        progress(&format!("[{q:?}] index built in {index_secs:.1}s; searching"));
+        let search_vector_bytes = if q == Quantization::None {
+            float32
+        } else {
+            quant_bytes
+        };
+        progress(&format!(
+            "[{q:?}] index built in {index_secs:.1}s; searching"
+        ));
 
         // Baseline: Qdrant's exact search over the same collection.
         let mut exact = Vec::new();
         let mut exact_recall = Vec::new();
         for (qi, qv) in queries.iter().take(20).enumerate() {
-            let req = SearchRequest { vector: QueryVector::Dense(qv.clone()), filter: None, limit: 10, hnsw_ef: None, exact: true };
+            let req = SearchRequest {
+                vector: QueryVector::Dense(qv.clone()),
+                filter: None,
+                limit: 10,
+                hnsw_ef: None,
+                exact: true,
+            };
             let t = Instant::now();
             let hits = store.search("bench", &req).await?;
             exact.push(t.elapsed().as_secs_f64() * 1e3);
             if let Some(tr) = truth.get(qi) {
-                exact_recall.push(hits.iter().filter(|h| tr.iter().any(|&i| ids[i] == h.id)).count() as f64 / 10.0);
+                exact_recall.push(
+                    hits.iter()
+                        .filter(|h| tr.iter().any(|&i| ids[i] == h.id))
+                        .count() as f64
+                        / 10.0,
+                );
             }
         }
         let exact_p50_ms = stats(exact).0;
-        let exact_recall_at_10 = exact_recall.iter().sum::<f64>() / exact_recall.len().max(1) as f64;
+        let exact_recall_at_10 =
+            exact_recall.iter().sum::<f64>() / exact_recall.len().max(1) as f64;
 
         let mut efs = Vec::new();
         for &ef in &o.ef {
             let mut lat = Vec::with_capacity(queries.len());
             let mut recall_sum = 0.0;
             for (qi, qv) in queries.iter().enumerate() {
-                let req = SearchRequest { vector: QueryVector::Dense(qv.clone()), filter: None, limit: 10, hnsw_ef: Some(ef), exact: false };
+                let req = SearchRequest {
+                    vector: QueryVector::Dense(qv.clone()),
+                    filter: None,
+                    limit: 10,
+                    hnsw_ef: Some(ef),
+                    exact: false,
+                };
                 let t = Instant::now();
                 let hits = store.search("bench", &req).await?;
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
                 if let Some(tr) = truth.get(qi) {
-                    let found = hits.iter().filter(|h| tr.iter().any(|&i| ids[i] == h.id)).count();
+                    let found = hits
+                        .iter()
+                        .filter(|h| tr.iter().any(|&i| ids[i] == h.id))
+                        .count();
                     recall_sum += found as f64 / 10.0;
                 }
             }
             let (p50, p99, mean) = stats(lat);
             let recall = recall_sum / truth.len().max(1) as f64;
-            progress(&format!("[{q:?}] ef={ef}: p50 {p50:.2} ms, p99 {p99:.2} ms, recall@10 {recall:.3}"));
-            efs.push(EfResult { ef, p50_ms: p50, p99_ms: p99, mean_ms: mean, recall_at_10: recall });
+            progress(&format!(
+                "[{q:?}] ef={ef}: p50 {p50:.2} ms, p99 {p99:.2} ms, recall@10 {recall:.3}"
+            ));
+            efs.push(EfResult {
+                ef,
+                p50_ms: p50,
+                p99_ms: p99,
+                mean_ms: mean,
+                recall_at_10: recall,
+            });
         }
 
         // Update visibility: upsert a new point, then search for it by its own vector.
@@ -302,12 +371,30 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
             let v = random_unit(&mut rng, o.dim);
             let id = uuid::Uuid::from_u128(u128::MAX - i);
             let t = Instant::now();
-            store.upsert("bench", vec![VectorPoint { id, dense: Some(v.clone()), lexical: None, payload: Map::new() }]).await?;
-            let req = SearchRequest { vector: QueryVector::Dense(v), filter: None, limit: 1, hnsw_ef: Some(64), exact: false };
+            store
+                .upsert(
+                    "bench",
+                    vec![VectorPoint {
+                        id,
+                        dense: Some(v.clone()),
+                        lexical: None,
+                        payload: Map::new(),
+                    }],
+                )
+                .await?;
+            let req = SearchRequest {
+                vector: QueryVector::Dense(v),
+                filter: None,
+                limit: 1,
+                hnsw_ef: Some(64),
+                exact: false,
+            };
             let hits = store.search("bench", &req).await?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             if hits.first().map(|h| h.id) != Some(id) {
-                return Err(ContextError::Vector(format!("update {id} was not visible to the next search")));
+                return Err(ContextError::Vector(format!(
+                    "update {id} was not visible to the next search"
+                )));
             }
             vis.push(ms);
         }
@@ -346,7 +433,9 @@ pub async fn vector_bench(o: &VectorBenchOptions, progress: &(dyn Fn(&str) + Syn
 /// directories named after quantization).
 fn quantized_bytes(dir: &Path) -> u64 {
     fn walk(p: &Path, inside: bool) -> u64 {
-        let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
         let mut total = 0;
         for e in rd.flatten() {
             let path = e.path();
@@ -412,18 +501,95 @@ pub struct RagBenchReport {
 }
 
 const WORDS: &[&str] = &[
-    "audit", "ledger", "policy", "sandbox", "gvisor", "docker", "vector", "cedar", "signature", "merkle", "proof",
-    "checkpoint", "agent", "schedule", "webhook", "channel", "budget", "timeout", "retry", "backoff", "circuit",
-    "breaker", "token", "secret", "vault", "rotation", "encryption", "nonce", "cipher", "digest", "stream", "topic",
-    "subscriber", "publisher", "quorum", "replica", "shard", "segment", "compaction", "retention", "snapshot",
-    "restore", "migration", "schema", "index", "cluster", "latency", "throughput", "memory", "cache", "eviction",
-    "session", "tenant", "quota", "alert", "metric", "trace", "span", "exporter", "collector", "dashboard", "probe",
-    "health", "readiness", "liveness", "deploy", "rollback", "canary", "release", "artifact", "registry", "image",
-    "layer", "manifest", "runtime", "kernel", "syscall", "seccomp", "namespace", "cgroup", "limit", "request",
+    "audit",
+    "ledger",
+    "policy",
+    "sandbox",
+    "gvisor",
+    "docker",
+    "vector",
+    "cedar",
+    "signature",
+    "merkle",
+    "proof",
+    "checkpoint",
+    "agent",
+    "schedule",
+    "webhook",
+    "channel",
+    "budget",
+    "timeout",
+    "retry",
+    "backoff",
+    "circuit",
+    "breaker",
+    "token",
+    "secret",
+    "vault",
+    "rotation",
+    "encryption",
+    "nonce",
+    "cipher",
+    "digest",
+    "stream",
+    "topic",
+    "subscriber",
+    "publisher",
+    "quorum",
+    "replica",
+    "shard",
+    "segment",
+    "compaction",
+    "retention",
+    "snapshot",
+    "restore",
+    "migration",
+    "schema",
+    "index",
+    "cluster",
+    "latency",
+    "throughput",
+    "memory",
+    "cache",
+    "eviction",
+    "session",
+    "tenant",
+    "quota",
+    "alert",
+    "metric",
+    "trace",
+    "span",
+    "exporter",
+    "collector",
+    "dashboard",
+    "probe",
+    "health",
+    "readiness",
+    "liveness",
+    "deploy",
+    "rollback",
+    "canary",
+    "release",
+    "artifact",
+    "registry",
+    "image",
+    "layer",
+    "manifest",
+    "runtime",
+    "kernel",
+    "syscall",
+    "seccomp",
+    "namespace",
+    "cgroup",
+    "limit",
+    "request",
 ];
 
 /// Runs the RAG benchmark on the embedded engine with the given embedders.
-pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<RagBenchReport, ContextError> {
+pub async fn rag_bench(
+    o: &RagBenchOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RagBenchReport, ContextError> {
     let _ = std::fs::remove_dir_all(&o.dir);
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&o.dir.join("vectors"))?);
     let factory = IndexFactory {
@@ -432,13 +598,19 @@ pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) ->
         base: CollectionSpec::default(),
         cache: Arc::new(crate::cache::QueryCache::new(64 << 20)),
     };
-    let kb = KnowledgeBase::new(factory.open("knowledge").await?, ChunkOptions::default(), 365);
+    let kb = KnowledgeBase::new(
+        factory.open("knowledge").await?,
+        ChunkOptions::default(),
+        365,
+    );
     let mut rng = StdRng::seed_from_u64(o.seed);
     // Each document has a distinctive code name plus ordinary vocabulary; a question asks
     // about the code name, so its source is known.
     let sentence = |rng: &mut StdRng, code: &str| {
         let n = rng.random_range(8..16);
-        let mut w: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
+        let mut w: Vec<&str> = (0..n)
+            .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+            .collect();
         w.insert(rng.random_range(0..w.len()), code);
         let mut s = w.join(" ");
         s.push('.');
@@ -449,12 +621,20 @@ pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) ->
     let mut chunks = 0;
     for d in 0..o.documents {
         let code = format!("project{d:05}");
-        let text: Vec<String> = (0..rng.random_range(6..20)).map(|_| sentence(&mut rng, &code)).collect();
-        let doc = KnowledgeDocument { id: Some(format!("doc-{d:05}")), ..KnowledgeDocument::text(text.join(" ")) };
+        let text: Vec<String> = (0..rng.random_range(6..20))
+            .map(|_| sentence(&mut rng, &code))
+            .collect();
+        let doc = KnowledgeDocument {
+            id: Some(format!("doc-{d:05}")),
+            ..KnowledgeDocument::text(text.join(" "))
+        };
         chunks += kb.add(doc).await?.1;
     }
     let ingest_secs = t.elapsed().as_secs_f64();
-    progress(&format!("{chunks} chunks in {ingest_secs:.1}s; timing {} questions", o.queries));
+    progress(&format!(
+        "{chunks} chunks in {ingest_secs:.1}s; timing {} questions",
+        o.queries
+    ));
 
     let mut search_lat = Vec::new();
     let mut rag_lat = Vec::new();
@@ -464,19 +644,24 @@ pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) ->
         let w1 = WORDS[rng.random_range(0..WORDS.len())];
         let q = format!("What does project{d:05} say about {w1} (question {i})?");
         let t = Instant::now();
-        kb.search(&format!("project{d:05} {w1} q{i}"), 5, None).await?;
+        kb.search(&format!("project{d:05} {w1} q{i}"), 5, None)
+            .await?;
         search_lat.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let a = answer(&kb, None, &q, RagOptions::default()).await?;
         rag_lat.push(t.elapsed().as_secs_f64() * 1e3);
-        if a.citations.first().map(|c| c.document.as_str()) == Some(format!("doc-{d:05}").as_str()) {
+        if a.citations.first().map(|c| c.document.as_str()) == Some(format!("doc-{d:05}").as_str())
+        {
             correct += 1;
         }
     }
     let (sp50, sp99, _) = stats(search_lat);
     let (rp50, rp99, rmean) = stats(rag_lat);
 
-    progress(&format!("storing {} long-term memories and timing retrieval", o.memories));
+    progress(&format!(
+        "storing {} long-term memories and timing retrieval",
+        o.memories
+    ));
     let mem = factory.open("memory").await?;
     for start in (0..o.memories).step_by(500) {
         let items = (start..(start + 500).min(o.memories))
@@ -495,7 +680,11 @@ pub async fn rag_bench(o: &RagBenchOptions, progress: &(dyn Fn(&str) + Sync)) ->
     let mut miss = Vec::new();
     let mut hit = Vec::new();
     for i in 0..o.queries {
-        let q = format!("mem{:06} {}", rng.random_range(0..o.memories.max(1)), WORDS[i % WORDS.len()]);
+        let q = format!(
+            "mem{:06} {}",
+            rng.random_range(0..o.memories.max(1)),
+            WORDS[i % WORDS.len()]
+        );
         let t = Instant::now();
         mem.search(&q, Some(&filter), 5, Weights::default()).await?;
         miss.push(t.elapsed().as_secs_f64() * 1e3);

@@ -103,14 +103,23 @@ impl<V> QueryCache<V> {
             inner.bytes -= old.bytes;
         }
         while inner.bytes + bytes > self.capacity {
-            let Some((_, victim)) = inner.order.pop_first() else { break };
+            let Some((_, victim)) = inner.order.pop_first() else {
+                break;
+            };
             if let Some(e) = inner.map.remove(&victim) {
                 inner.bytes -= e.bytes;
             }
         }
         inner.bytes += bytes;
         inner.order.insert(tick, k.clone());
-        inner.map.insert(k, Entry { value: value.clone(), bytes, tick });
+        inner.map.insert(
+            k,
+            Entry {
+                value: value.clone(),
+                bytes,
+                tick,
+            },
+        );
         value
     }
 
@@ -119,8 +128,12 @@ impl<V> QueryCache<V> {
         let mut g = self.inner.lock();
         *g.generations.entry(collection.to_string()).or_insert(0) += 1;
         let prefix = format!("{collection}\u{0}");
-        let stale: Vec<(String, u64)> =
-            g.map.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, e)| (k.clone(), e.tick)).collect();
+        let stale: Vec<(String, u64)> = g
+            .map
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, e)| (k.clone(), e.tick))
+            .collect();
         for (k, tick) in stale {
             g.order.remove(&tick);
             if let Some(e) = g.map.remove(&k) {
@@ -132,7 +145,12 @@ impl<V> QueryCache<V> {
     /// Current figures.
     pub fn stats(&self) -> CacheStats {
         let g = self.inner.lock();
-        CacheStats { entries: g.map.len(), bytes: g.bytes, hits: g.hits, misses: g.misses }
+        CacheStats {
+            entries: g.map.len(),
+            bytes: g.bytes,
+            hits: g.hits,
+            misses: g.misses,
+        }
     }
 }
 
@@ -152,7 +170,10 @@ mod tests {
         assert_eq!(c.get("k", "c").as_deref(), Some(&3));
         assert!(c.stats().bytes <= 100);
         c.put("k", "huge", 9, 1000);
-        assert!(c.get("k", "huge").is_none(), "larger than the cache: not stored");
+        assert!(
+            c.get("k", "huge").is_none(),
+            "larger than the cache: not stored"
+        );
     }
 
     #[test]

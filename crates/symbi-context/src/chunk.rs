@@ -43,7 +43,10 @@ pub struct ChunkOptions {
 
 impl Default for ChunkOptions {
     fn default() -> Self {
-        Self { max_tokens: 200, overlap_tokens: 40 }
+        Self {
+            max_tokens: 200,
+            overlap_tokens: 40,
+        }
     }
 }
 
@@ -72,7 +75,11 @@ pub fn sentences(text: &str) -> Vec<String> {
         // extractive answer does not run it into the next sentence.
         let para = match para.trim_start().split_once('\n') {
             Some((first, rest))
-                if rest.trim_start().chars().next().is_some_and(|c| !c.is_lowercase())
+                if rest
+                    .trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_lowercase())
                     && first.split_whitespace().count() <= 12
                     && !first.contains(['.', '!', '?', ':', ';', ',']) =>
             {
@@ -165,11 +172,20 @@ fn pack(units: Vec<String>, opts: ChunkOptions, sep: &str) -> Vec<String> {
 /// assert_eq!(chunks[1].section.as_deref(), Some("Usage"));
 /// assert_eq!(chunks[1].text, "Usage\nCall the API.");
 /// ```
-pub fn chunk(name: &str, text: &str, format: DocFormat, opts: ChunkOptions) -> Result<Vec<Chunk>, ContextError> {
+pub fn chunk(
+    name: &str,
+    text: &str,
+    format: DocFormat,
+    opts: ChunkOptions,
+) -> Result<Vec<Chunk>, ContextError> {
     let mut out: Vec<Chunk> = Vec::new();
     let mut push = |section: Option<String>, body: String| {
         let index = out.len();
-        out.push(Chunk { index, text: body, section });
+        out.push(Chunk {
+            index,
+            text: body,
+            section,
+        });
     };
     match format {
         DocFormat::Text => {
@@ -180,7 +196,11 @@ pub fn chunk(name: &str, text: &str, format: DocFormat, opts: ChunkOptions) -> R
         DocFormat::Markdown => {
             for (path, body) in markdown_sections(text) {
                 let heading = path.last().cloned();
-                let section = if path.is_empty() { None } else { Some(path.join(" > ")) };
+                let section = if path.is_empty() {
+                    None
+                } else {
+                    Some(path.join(" > "))
+                };
                 for c in pack(sentences(&body), opts, " ") {
                     let text = match &heading {
                         Some(h) => format!("{h}\n{c}"),
@@ -192,10 +212,18 @@ pub fn chunk(name: &str, text: &str, format: DocFormat, opts: ChunkOptions) -> R
         }
         DocFormat::Json => {
             let v: Value = serde_json::from_str(text).map_err(|e| {
-                ContextError::InvalidArgument(format!("{name}:{}:{}: invalid JSON: {e}", e.line(), e.column()))
+                ContextError::InvalidArgument(format!(
+                    "{name}:{}:{}: invalid JSON: {e}",
+                    e.line(),
+                    e.column()
+                ))
             })?;
             let records: Vec<(String, &Value)> = match &v {
-                Value::Array(items) => items.iter().enumerate().map(|(i, x)| (format!("[{i}]"), x)).collect(),
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (format!("[{i}]"), x))
+                    .collect(),
                 other => vec![("$".to_string(), other)],
             };
             for (path, record) in records {
@@ -216,12 +244,16 @@ fn markdown_sections(text: &str) -> Vec<(Vec<String>, String)> {
     let mut path: Vec<(usize, String)> = Vec::new();
     let mut body = String::new();
     let mut in_fence = false;
-    let flush = |out: &mut Vec<(Vec<String>, String)>, path: &[(usize, String)], body: &mut String| {
-        if !body.trim().is_empty() {
-            out.push((path.iter().map(|(_, h)| h.clone()).collect(), std::mem::take(body)));
-        }
-        body.clear();
-    };
+    let flush =
+        |out: &mut Vec<(Vec<String>, String)>, path: &[(usize, String)], body: &mut String| {
+            if !body.trim().is_empty() {
+                out.push((
+                    path.iter().map(|(_, h)| h.clone()).collect(),
+                    std::mem::take(body),
+                ));
+            }
+            body.clear();
+        };
     for line in text.lines() {
         let t = line.trim_start();
         if t.starts_with("```") || t.starts_with("~~~") {
@@ -249,7 +281,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, x, out);
             }
         }
@@ -258,8 +294,16 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {
                 flatten(&format!("{prefix}[{i}]"), x, out);
             }
         }
-        Value::String(s) => out.push(if prefix.is_empty() { s.clone() } else { format!("{prefix}: {s}") }),
-        other => out.push(if prefix.is_empty() { other.to_string() } else { format!("{prefix}: {other}") }),
+        Value::String(s) => out.push(if prefix.is_empty() {
+            s.clone()
+        } else {
+            format!("{prefix}: {s}")
+        }),
+        other => out.push(if prefix.is_empty() {
+            other.to_string()
+        } else {
+            format!("{prefix}: {other}")
+        }),
     }
 }
 
@@ -273,14 +317,25 @@ mod tests {
         assert_eq!(s, vec!["One.", "Two!", "Three?", "still three.", "Four"]);
         assert_eq!(sentences("v1.2 is out"), vec!["v1.2 is out"]);
         // A heading line is a unit of its own; a wrapped sentence line is not.
-        assert_eq!(sentences("The audit log\nEvery event is signed. It is chained."), vec!["The audit log", "Every event is signed.", "It is chained."]);
-        assert_eq!(sentences("Every action goes through the\npolicy engine."), vec!["Every action goes through the policy engine."]);
+        assert_eq!(
+            sentences("The audit log\nEvery event is signed. It is chained."),
+            vec!["The audit log", "Every event is signed.", "It is chained."]
+        );
+        assert_eq!(
+            sentences("Every action goes through the\npolicy engine."),
+            vec!["Every action goes through the policy engine."]
+        );
     }
 
     #[test]
     fn chunks_respect_the_budget_and_overlap() {
-        let text: String = (0..30).map(|i| format!("Sentence number {i} has six words. ")).collect();
-        let opts = ChunkOptions { max_tokens: 20, overlap_tokens: 6 };
+        let text: String = (0..30)
+            .map(|i| format!("Sentence number {i} has six words. "))
+            .collect();
+        let opts = ChunkOptions {
+            max_tokens: 20,
+            overlap_tokens: 6,
+        };
         let chunks = chunk("t", &text, DocFormat::Text, opts).unwrap();
         assert!(chunks.len() > 5);
         for c in &chunks {
@@ -289,18 +344,39 @@ mod tests {
         // Each chunk after the first starts with the last sentence of the previous one.
         for w in chunks.windows(2) {
             let last_sentence = sentences(&w[0].text).pop().unwrap();
-            assert!(w[1].text.starts_with(&last_sentence), "{:?} / {:?}", w[0].text, w[1].text);
+            assert!(
+                w[1].text.starts_with(&last_sentence),
+                "{:?} / {:?}",
+                w[0].text,
+                w[1].text
+            );
         }
         // No sentence is lost.
         for i in 0..30 {
-            assert!(chunks.iter().any(|c| c.text.contains(&format!("number {i} "))));
+            assert!(
+                chunks
+                    .iter()
+                    .any(|c| c.text.contains(&format!("number {i} ")))
+            );
         }
     }
 
     #[test]
     fn overlong_sentences_are_cut() {
-        let text = (0..50).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
-        let chunks = chunk("t", &text, DocFormat::Text, ChunkOptions { max_tokens: 10, overlap_tokens: 0 }).unwrap();
+        let text = (0..50)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let chunks = chunk(
+            "t",
+            &text,
+            DocFormat::Text,
+            ChunkOptions {
+                max_tokens: 10,
+                overlap_tokens: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(chunks.len(), 5);
         assert!(chunks.iter().all(|c| tokens(&c.text) == 10));
     }
@@ -310,7 +386,15 @@ mod tests {
         let md = "Intro text.\n# A\nalpha.\n## B\nbeta.\n```\n# not a heading\n```\n# C\ngamma.";
         let chunks = chunk("d.md", md, DocFormat::Markdown, ChunkOptions::default()).unwrap();
         let sections: Vec<_> = chunks.iter().map(|c| c.section.clone()).collect();
-        assert_eq!(sections, vec![None, Some("A".into()), Some("A > B".into()), Some("C".into())]);
+        assert_eq!(
+            sections,
+            vec![
+                None,
+                Some("A".into()),
+                Some("A > B".into()),
+                Some("C".into())
+            ]
+        );
         assert!(chunks[2].text.contains("# not a heading"));
     }
 
@@ -321,7 +405,16 @@ mod tests {
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0].text, "name: kim\ntags[0]: a\ntags[1]: b");
         assert_eq!(chunks[1].section.as_deref(), Some("[1]"));
-        let err = chunk("p.json", "{\n  \"a\": ,\n}", DocFormat::Json, ChunkOptions::default()).unwrap_err();
-        assert!(err.to_string().starts_with("p.json:2:8: invalid JSON"), "{err}");
+        let err = chunk(
+            "p.json",
+            "{\n  \"a\": ,\n}",
+            DocFormat::Json,
+            ChunkOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("p.json:2:8: invalid JSON"),
+            "{err}"
+        );
     }
 }

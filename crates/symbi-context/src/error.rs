@@ -56,7 +56,10 @@ pub enum ContextError {
 impl ContextError {
     /// An I/O error on `path`.
     pub fn io(path: &Path, e: impl std::fmt::Display) -> Self {
-        ContextError::Io { path: path.display().to_string(), message: e.to_string() }
+        ContextError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
     }
 }
 

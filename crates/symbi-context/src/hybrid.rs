@@ -9,7 +9,9 @@
 use crate::cache::QueryCache;
 use crate::embed::{Embedders, Purpose};
 use crate::error::ContextError;
-use crate::vector::{CollectionSpec, Hit, MetaFilter, QueryVector, SearchRequest, VectorPoint, VectorStore};
+use crate::vector::{
+    CollectionSpec, Hit, MetaFilter, QueryVector, SearchRequest, VectorPoint, VectorStore,
+};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -28,7 +30,10 @@ pub struct Weights {
 impl Default for Weights {
     /// Equal weights.
     fn default() -> Self {
-        Self { vector: 0.5, keyword: 0.5 }
+        Self {
+            vector: 0.5,
+            keyword: 0.5,
+        }
     }
 }
 
@@ -36,7 +41,14 @@ impl Weights {
     /// Weights normalised to sum to 1 (both zero gives equal weights).
     pub fn normalized(self) -> Self {
         let s = self.vector + self.keyword;
-        if s <= 0.0 { Self::default() } else { Self { vector: self.vector / s, keyword: self.keyword / s } }
+        if s <= 0.0 {
+            Self::default()
+        } else {
+            Self {
+                vector: self.vector / s,
+                keyword: self.keyword / s,
+            }
+        }
     }
 }
 
@@ -68,7 +80,11 @@ pub struct Scored {
 pub fn fuse(lists: &[(f32, Vec<Hit>)], limit: usize) -> Vec<Scored> {
     let mut acc: Vec<Scored> = Vec::new();
     let mut pos: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
-    let best: f32 = lists.iter().filter(|(w, _)| *w > 0.0).map(|(w, _)| w / (RRF_K + 1.0)).sum();
+    let best: f32 = lists
+        .iter()
+        .filter(|(w, _)| *w > 0.0)
+        .map(|(w, _)| w / (RRF_K + 1.0))
+        .sum();
     for (side, (w, hits)) in lists.iter().enumerate() {
         if *w <= 0.0 {
             continue;
@@ -77,7 +93,13 @@ pub fn fuse(lists: &[(f32, Vec<Hit>)], limit: usize) -> Vec<Scored> {
             let rank = i + 1;
             let contribution = w / (RRF_K + rank as f32);
             let slot = *pos.entry(h.id).or_insert_with(|| {
-                acc.push(Scored { id: h.id, score: 0.0, lexical_rank: None, dense_rank: None, payload: h.payload.clone() });
+                acc.push(Scored {
+                    id: h.id,
+                    score: 0.0,
+                    lexical_rank: None,
+                    dense_rank: None,
+                    payload: h.payload.clone(),
+                });
                 acc.len() - 1
             });
             let s = &mut acc[slot];
@@ -96,7 +118,11 @@ pub fn fuse(lists: &[(f32, Vec<Hit>)], limit: usize) -> Vec<Scored> {
     acc.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then(a.lexical_rank.unwrap_or(usize::MAX).cmp(&b.lexical_rank.unwrap_or(usize::MAX)))
+            .then(
+                a.lexical_rank
+                    .unwrap_or(usize::MAX)
+                    .cmp(&b.lexical_rank.unwrap_or(usize::MAX)),
+            )
             .then(a.id.cmp(&b.id))
     });
     acc.truncate(limit);
@@ -114,7 +140,9 @@ pub struct HybridIndex {
 
 impl std::fmt::Debug for HybridIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HybridIndex").field("collection", &self.collection).finish_non_exhaustive()
+        f.debug_struct("HybridIndex")
+            .field("collection", &self.collection)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,9 +155,18 @@ impl HybridIndex {
         base: &CollectionSpec,
         cache: Arc<QueryCache<Vec<Scored>>>,
     ) -> Result<Self, ContextError> {
-        let spec = CollectionSpec { dense_dim: embedders.dense_dim(), lexical: true, ..base.clone() };
+        let spec = CollectionSpec {
+            dense_dim: embedders.dense_dim(),
+            lexical: true,
+            ..base.clone()
+        };
         store.ensure_collection(collection, &spec).await?;
-        Ok(Self { store, embedders, collection: collection.to_string(), cache })
+        Ok(Self {
+            store,
+            embedders,
+            collection: collection.to_string(),
+            cache,
+        })
     }
 
     /// The collection name.
@@ -148,7 +185,10 @@ impl HybridIndex {
     }
 
     /// Indexes `(id, text, payload)` items in one batch upsert.
-    pub async fn upsert(&self, items: Vec<(uuid::Uuid, String, Map<String, Value>)>) -> Result<(), ContextError> {
+    pub async fn upsert(
+        &self,
+        items: Vec<(uuid::Uuid, String, Map<String, Value>)>,
+    ) -> Result<(), ContextError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -199,7 +239,9 @@ impl HybridIndex {
             "{limit}\u{0}{}\u{0}{}\u{0}{}\u{0}{query}",
             w.vector,
             w.keyword,
-            filter.map(|f| f.to_qdrant_json().to_string()).unwrap_or_default()
+            filter
+                .map(|f| f.to_qdrant_json().to_string())
+                .unwrap_or_default()
         );
         if let Some(hit) = self.cache.get(&self.collection, &key) {
             return Ok(hit);
@@ -227,7 +269,11 @@ impl HybridIndex {
             lists.push((w.vector, self.store.search(&self.collection, &req).await?));
         }
         let fused = fuse(&lists, limit);
-        let bytes = fused.iter().map(|s| 64 + Value::Object(s.payload.clone()).to_string().len()).sum::<usize>() + key.len();
+        let bytes = fused
+            .iter()
+            .map(|s| 64 + Value::Object(s.payload.clone()).to_string().len())
+            .sum::<usize>()
+            + key.len();
         Ok(self.cache.put(&self.collection, &key, fused, bytes))
     }
 }
@@ -249,6 +295,13 @@ pub struct IndexFactory {
 impl IndexFactory {
     /// Opens (creating if needed) a collection.
     pub async fn open(&self, collection: &str) -> Result<HybridIndex, ContextError> {
-        HybridIndex::open(self.store.clone(), self.embedders.clone(), collection, &self.base, self.cache.clone()).await
+        HybridIndex::open(
+            self.store.clone(),
+            self.embedders.clone(),
+            collection,
+            &self.base,
+            self.cache.clone(),
+        )
+        .await
     }
 }

@@ -36,7 +36,14 @@ pub struct KnowledgeDocument {
 impl KnowledgeDocument {
     /// A plain-text document.
     pub fn text(text: impl Into<String>) -> Self {
-        Self { id: None, title: None, source: None, format: DocFormat::Text, text: text.into(), metadata: Map::new() }
+        Self {
+            id: None,
+            title: None,
+            source: None,
+            format: DocFormat::Text,
+            text: text.into(),
+            metadata: Map::new(),
+        }
     }
 
     /// The document of DSL `knowledge_add(document)`: a string is the text; a map has
@@ -50,7 +57,12 @@ impl KnowledgeDocument {
                     .get("text")
                     .or_else(|| m.get("content"))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| ContextError::InvalidArgument("knowledge_add: the document needs a `text` (or `content`) string".into()))?;
+                    .ok_or_else(|| {
+                        ContextError::InvalidArgument(
+                            "knowledge_add: the document needs a `text` (or `content`) string"
+                                .into(),
+                        )
+                    })?;
                 let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
                 let format = match s("format").as_deref() {
                     None | Some("text") => DocFormat::Text,
@@ -62,15 +74,31 @@ impl KnowledgeDocument {
                         )));
                     }
                 };
-                let mut metadata = m.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+                let mut metadata = m
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 for (k, x) in m {
-                    if !matches!(k.as_str(), "text" | "content" | "id" | "title" | "source" | "format" | "metadata") {
+                    if !matches!(
+                        k.as_str(),
+                        "text" | "content" | "id" | "title" | "source" | "format" | "metadata"
+                    ) {
                         metadata.insert(k.clone(), x.clone());
                     }
                 }
-                Ok(Self { id: s("id"), title: s("title"), source: s("source"), format, text: text.to_string(), metadata })
+                Ok(Self {
+                    id: s("id"),
+                    title: s("title"),
+                    source: s("source"),
+                    format,
+                    text: text.to_string(),
+                    metadata,
+                })
             }
-            other => Err(ContextError::InvalidArgument(format!("knowledge_add: a document is a string or a map, found {other}"))),
+            other => Err(ContextError::InvalidArgument(format!(
+                "knowledge_add: a document is a string or a map, found {other}"
+            ))),
         }
     }
 }
@@ -154,7 +182,11 @@ fn chunk_point(doc_id: &str, chunk: usize) -> uuid::Uuid {
 impl KnowledgeBase {
     /// A knowledge base over an index.
     pub fn new(index: HybridIndex, opts: ChunkOptions, retention_days: u32) -> Self {
-        Self { index, opts, retention_days }
+        Self {
+            index,
+            opts,
+            retention_days,
+        }
     }
 
     /// Days knowledge is kept.
@@ -169,11 +201,16 @@ impl KnowledgeBase {
 
     /// Adds (or replaces) a document; returns its id.
     pub async fn add(&self, doc: KnowledgeDocument) -> Result<(String, usize), ContextError> {
-        let doc_id = doc.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let doc_id = doc
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let name = doc.source.clone().unwrap_or_else(|| doc_id.clone());
         let chunks = chunk(&name, &doc.text, doc.format, self.opts)?;
         // Replace: drop whatever an earlier version of this document left.
-        self.index.delete_where(&MetaFilter::eq("doc_id", doc_id.clone())).await?;
+        self.index
+            .delete_where(&MetaFilter::eq("doc_id", doc_id.clone()))
+            .await?;
         let now = chrono::Utc::now().timestamp();
         let format = serde_json::to_value(doc.format).unwrap_or(Value::Null);
         let items: Vec<_> = chunks
@@ -183,9 +220,18 @@ impl KnowledgeBase {
                 p.insert("doc_id".into(), doc_id.clone().into());
                 p.insert("chunk".into(), (c.index as u64).into());
                 p.insert("text".into(), c.text.clone().into());
-                p.insert("title".into(), doc.title.clone().map(Value::from).unwrap_or(Value::Null));
-                p.insert("source".into(), doc.source.clone().map(Value::from).unwrap_or(Value::Null));
-                p.insert("section".into(), c.section.clone().map(Value::from).unwrap_or(Value::Null));
+                p.insert(
+                    "title".into(),
+                    doc.title.clone().map(Value::from).unwrap_or(Value::Null),
+                );
+                p.insert(
+                    "source".into(),
+                    doc.source.clone().map(Value::from).unwrap_or(Value::Null),
+                );
+                p.insert(
+                    "section".into(),
+                    c.section.clone().map(Value::from).unwrap_or(Value::Null),
+                );
                 p.insert("format".into(), format.clone());
                 p.insert("created_at".into(), now.into());
                 p.insert("metadata".into(), Value::Object(doc.metadata.clone()));
@@ -206,7 +252,11 @@ impl KnowledgeBase {
     /// Ingests a file or every text/Markdown/JSON file under a directory (recursively, in
     /// path order). A file's document id is its path as given; unreadable files and bad
     /// JSON are skipped and reported, the rest goes on.
-    pub async fn ingest_path(&self, path: &Path, progress: &(dyn Fn(IngestProgress) + Send + Sync)) -> Result<IngestReport, ContextError> {
+    pub async fn ingest_path(
+        &self,
+        path: &Path,
+        progress: &(dyn Fn(IngestProgress) + Send + Sync),
+    ) -> Result<IngestReport, ContextError> {
         let mut files = Vec::new();
         let meta = std::fs::metadata(path).map_err(|e| ContextError::io(path, e))?;
         if meta.is_dir() {
@@ -235,7 +285,14 @@ impl KnowledgeBase {
             };
             let source = f.display().to_string();
             let title = title_of(&f, &text, format);
-            let doc = KnowledgeDocument { id: Some(source.clone()), title, source: Some(source), format, text, metadata: Map::new() };
+            let doc = KnowledgeDocument {
+                id: Some(source.clone()),
+                title,
+                source: Some(source),
+                format,
+                text,
+                metadata: Map::new(),
+            };
             match self.add(doc).await {
                 Ok((_, n)) => {
                     report.documents += 1;
@@ -253,22 +310,42 @@ impl KnowledgeBase {
     }
 
     /// Hybrid search (equal weights), best first.
-    pub async fn search(&self, query: &str, limit: usize, filter: Option<&MetaFilter>) -> Result<Vec<KnowledgeHit>, ContextError> {
-        let hits = self.index.search(query, filter, limit, Weights::default()).await?;
+    pub async fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: Option<&MetaFilter>,
+    ) -> Result<Vec<KnowledgeHit>, ContextError> {
+        let hits = self
+            .index
+            .search(query, filter, limit, Weights::default())
+            .await?;
         Ok(hits
             .iter()
             .map(|h| {
                 let p = &h.payload;
-                let mut metadata = p.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+                let mut metadata = p
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 for k in ["title", "source", "section", "format"] {
                     if let Some(v) = p.get(k).filter(|v| !v.is_null()) {
                         metadata.insert(k.into(), v.clone());
                     }
                 }
                 KnowledgeHit {
-                    id: p.get("doc_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    id: p
+                        .get("doc_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     chunk: p.get("chunk").and_then(Value::as_u64).unwrap_or(0),
-                    text: p.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    text: p
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     score: h.score,
                     metadata,
                 }
@@ -278,14 +355,27 @@ impl KnowledgeBase {
 
     /// Number of chunks stored.
     pub async fn chunk_count(&self) -> Result<usize, ContextError> {
-        self.index.store().count(self.index.collection(), None).await
+        self.index
+            .store()
+            .count(self.index.collection(), None)
+            .await
     }
 
     /// Removes chunks older than the retention; returns how many.
     pub async fn compact(&self) -> Result<usize, ContextError> {
         let cutoff = chrono::Utc::now().timestamp() - self.retention_days as i64 * 86_400;
-        let f = MetaFilter::default().and("created_at", FieldMatch::Range { gte: None, lt: Some(cutoff as f64) });
-        let n = self.index.store().count(self.index.collection(), Some(&f)).await?;
+        let f = MetaFilter::default().and(
+            "created_at",
+            FieldMatch::Range {
+                gte: None,
+                lt: Some(cutoff as f64),
+            },
+        );
+        let n = self
+            .index
+            .store()
+            .count(self.index.collection(), Some(&f))
+            .await?;
         if n > 0 {
             self.index.delete_where(&f).await?;
         }
@@ -300,7 +390,10 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ContextError>
         .collect();
     entries.sort();
     for p in entries {
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -320,5 +413,7 @@ fn title_of(path: &Path, text: &str, format: DocFormat) -> Option<String> {
             return Some(h.trim().to_string());
         }
     }
-    path.file_stem().and_then(|s| s.to_str()).map(str::to_string)
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .map(str::to_string)
 }

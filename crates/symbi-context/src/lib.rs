@@ -40,8 +40,8 @@ pub mod vector;
 
 pub use error::ContextError;
 pub use manager::{
-    Caller, CompactionReport, ContextManager, ContextParts, Interaction, KNOWLEDGE_DATASET, MEMORY_COLLECTION, MemoryHit,
-    collection_spec, vector_store_from_config,
+    Caller, CompactionReport, ContextManager, ContextParts, Interaction, KNOWLEDGE_DATASET,
+    MEMORY_COLLECTION, MemoryHit, collection_spec, vector_store_from_config,
 };
 pub use rag::RagAnswer;
 pub use state::StateScope;

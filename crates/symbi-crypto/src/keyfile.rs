@@ -8,12 +8,17 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 fn err(path: &Path, message: impl Into<String>) -> CryptoError {
-    CryptoError::KeyFile { path: path.display().to_string(), message: message.into() }
+    CryptoError::KeyFile {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600 (parent directories get 0700).
 pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), CryptoError> {
-    let dir = path.parent().ok_or_else(|| err(path, "has no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| err(path, "has no parent directory"))?;
     if !dir.as_os_str().is_empty() {
         fs::create_dir_all(dir).map_err(|e| err(path, e.to_string()))?;
         let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
@@ -25,10 +30,16 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), CryptoError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| err(&tmp, e.to_string()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| err(&tmp, e.to_string()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| err(&tmp, e.to_string()))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| err(path, e.to_string()))?;
-    if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+    if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
         let _ = d.sync_all();
     }
     Ok(())
@@ -43,18 +54,28 @@ pub fn load_or_create_seed(
 ) -> Result<([u8; 32], bool), CryptoError> {
     match File::open(path) {
         Ok(mut f) => {
-            let mode = f.metadata().map_err(|e| err(path, e.to_string()))?.permissions().mode();
+            let mode = f
+                .metadata()
+                .map_err(|e| err(path, e.to_string()))?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 return Err(err(
                     path,
-                    format!("permissions {:o} are too open; run `chmod 600 {}`", mode & 0o777, path.display()),
+                    format!(
+                        "permissions {:o} are too open; run `chmod 600 {}`",
+                        mode & 0o777,
+                        path.display()
+                    ),
                 ));
             }
             let mut s = String::new();
-            f.read_to_string(&mut s).map_err(|e| err(path, e.to_string()))?;
+            f.read_to_string(&mut s)
+                .map_err(|e| err(path, e.to_string()))?;
             let bytes = hex::decode(s.trim()).map_err(|_| err(path, "is not a hex-encoded key"))?;
-            let seed: [u8; 32] =
-                bytes.try_into().map_err(|_| err(path, "must hold exactly 32 bytes (64 hex digits)"))?;
+            let seed: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| err(path, "must hold exactly 32 bytes (64 hex digits)"))?;
             Ok((seed, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -76,7 +97,10 @@ mod tests {
         let p = dir.path().join("keys/audit.key");
         let (a, created) = load_or_create_seed(&p, || Ok([5u8; 32])).unwrap();
         assert!(created);
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (b, created) = load_or_create_seed(&p, || panic!("must not regenerate")).unwrap();
         assert!(!created);
         assert_eq!(a, b);

@@ -51,7 +51,9 @@ pub enum CryptoError {
     #[error("invalid key: {0}")]
     InvalidKey(String),
     /// AEAD decryption failed (wrong key, nonce, AAD or tampered ciphertext).
-    #[error("decryption failed: ciphertext or associated data was tampered with, or the key is wrong")]
+    #[error(
+        "decryption failed: ciphertext or associated data was tampered with, or the key is wrong"
+    )]
     Decrypt,
     /// AEAD encryption failed.
     #[error("encryption failed")]
@@ -89,9 +91,19 @@ pub trait Verifier: Send + Sync {
 /// A prepared AES-256-GCM key.
 pub trait Aead: Send + Sync {
     /// Encrypts `plaintext` with `aad`, returning ciphertext ‖ tag.
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
     /// Decrypts ciphertext ‖ tag, checking `aad`.
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
 }
 
 /// The provider abstraction.
@@ -103,7 +115,13 @@ pub trait CryptoProvider: Send + Sync {
     /// SHA-256 over several parts, as if concatenated.
     fn sha256_parts(&self, parts: &[&[u8]]) -> [u8; 32];
     /// HKDF-SHA256 (RFC 5869) into `out` (at most 255 × 32 bytes).
-    fn hkdf_sha256(&self, salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError>;
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
     /// Fills `buf` from the OS random source.
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), CryptoError>;
     /// A prepared signer from a 32-byte Ed25519 seed.
@@ -149,7 +167,9 @@ pub fn batch_verify(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Cry
     let mut sigs = Vec::with_capacity(items.len());
     let mut msgs = Vec::with_capacity(items.len());
     for (pk, msg, sig) in items {
-        keys.push(VerifyingKey::from_bytes(pk).map_err(|e| CryptoError::InvalidKey(e.to_string()))?);
+        keys.push(
+            VerifyingKey::from_bytes(pk).map_err(|e| CryptoError::InvalidKey(e.to_string()))?,
+        );
         sigs.push(DSig::from_bytes(sig));
         msgs.push(*msg);
     }
@@ -175,7 +195,10 @@ mod tests {
     fn providers_agree() {
         let [a, b]: [Arc<dyn CryptoProvider>; 2] = providers().try_into().ok().unwrap();
         let seed = [42u8; 32];
-        let (sa, sb) = (a.signer_from_seed(&seed).unwrap(), b.signer_from_seed(&seed).unwrap());
+        let (sa, sb) = (
+            a.signer_from_seed(&seed).unwrap(),
+            b.signer_from_seed(&seed).unwrap(),
+        );
         assert_eq!(sa.public_key(), sb.public_key());
         // Ed25519 is deterministic: same key, same message, same signature.
         assert_eq!(sa.sign(b"m"), sb.sign(b"m"));
@@ -184,8 +207,15 @@ mod tests {
         assert_eq!(a.sha256_parts(&[b"a", b"bc"]), a.sha256(b"abc"));
         let key = [9u8; 32];
         let nonce = [1u8; 12];
-        let ct = a.aead(&key).unwrap().seal(&nonce, b"hdr", b"secret").unwrap();
-        assert_eq!(b.aead(&key).unwrap().open(&nonce, b"hdr", &ct).unwrap(), b"secret");
+        let ct = a
+            .aead(&key)
+            .unwrap()
+            .seal(&nonce, b"hdr", b"secret")
+            .unwrap();
+        assert_eq!(
+            b.aead(&key).unwrap().open(&nonce, b"hdr", &ct).unwrap(),
+            b"secret"
+        );
         let mut o1 = [0u8; 42];
         let mut o2 = [0u8; 42];
         a.hkdf_sha256(b"salt", b"ikm", b"info", &mut o1).unwrap();
@@ -199,7 +229,10 @@ mod tests {
             let s = p.signer_from_seed(&[1u8; 32]).unwrap();
             let mut sig = s.sign(b"x");
             sig[3] ^= 1;
-            assert_eq!(p.verify(&s.public_key(), b"x", &sig), Err(CryptoError::BadSignature));
+            assert_eq!(
+                p.verify(&s.public_key(), b"x", &sig),
+                Err(CryptoError::BadSignature)
+            );
             let aead = p.aead(&[2u8; 32]).unwrap();
             let mut ct = aead.seal(&[0u8; 12], b"a", b"payload").unwrap();
             ct[0] ^= 0x80;
@@ -212,14 +245,20 @@ mod tests {
     #[test]
     fn batch_verification() {
         let p = provider("ring").unwrap();
-        let signers: Vec<_> = (0..8u8).map(|i| p.signer_from_seed(&[i; 32]).unwrap()).collect();
+        let signers: Vec<_> = (0..8u8)
+            .map(|i| p.signer_from_seed(&[i; 32]).unwrap())
+            .collect();
         let pks: Vec<PublicKey> = signers.iter().map(|s| s.public_key()).collect();
         let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
         let mut sigs: Vec<Signature> = signers.iter().zip(&msgs).map(|(s, m)| s.sign(m)).collect();
-        let items: Vec<_> = (0..8).map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i])).collect();
+        let items: Vec<_> = (0..8)
+            .map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i]))
+            .collect();
         p.verify_batch(&items).unwrap();
         sigs[5][0] ^= 1;
-        let items: Vec<_> = (0..8).map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i])).collect();
+        let items: Vec<_> = (0..8)
+            .map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i]))
+            .collect();
         assert_eq!(p.verify_batch(&items), Err(CryptoError::BadBatch));
     }
 }

@@ -34,14 +34,36 @@ impl Verifier for DalekVerifier {
 struct GcmAead(aes_gcm::Aes256Gcm);
 
 impl Aead for GcmAead {
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         self.0
-            .encrypt(&(*nonce).into(), Payload { msg: plaintext, aad })
+            .encrypt(
+                &(*nonce).into(),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError::Encrypt)
     }
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         self.0
-            .decrypt(&(*nonce).into(), Payload { msg: ciphertext, aad })
+            .decrypt(
+                &(*nonce).into(),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError::Decrypt)
     }
 }
@@ -60,14 +82,22 @@ impl CryptoProvider for RustCryptoProvider {
         }
         h.finalize().into()
     }
-    fn hkdf_sha256(&self, salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
         hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
             .expand(info, out)
             .map_err(|_| CryptoError::InvalidKey("hkdf output too long".into()))
     }
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
         use rand_core::RngCore;
-        rand_core::OsRng.try_fill_bytes(buf).map_err(|_| CryptoError::Random)
+        rand_core::OsRng
+            .try_fill_bytes(buf)
+            .map_err(|_| CryptoError::Random)
     }
     fn signer_from_seed(&self, seed: &[u8; 32]) -> Result<Arc<dyn Signer>, CryptoError> {
         Ok(Arc::new(DalekSigner(SigningKey::from_bytes(seed))))

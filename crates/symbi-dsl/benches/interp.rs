@@ -4,7 +4,7 @@
 //! AST. Run: `cargo bench -p symbi-dsl --bench interp`.
 
 use async_trait::async_trait;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use symbi_dsl::host::{ActionError, ActionHost, ActionRequest, ExecutionInfo, SourceLocation};
 use symbi_dsl::{ExecutionContext, Value};
@@ -16,7 +16,13 @@ impl ActionHost for NoActions {
     async fn perform(&self, r: ActionRequest) -> Result<Value, ActionError> {
         Err(ActionError::UnknownAction { name: r.name })
     }
-    async fn audit_log(&self, _: &ExecutionInfo, _: &str, _: &serde_json::Value, _: &SourceLocation) -> Result<(), String> {
+    async fn audit_log(
+        &self,
+        _: &ExecutionInfo,
+        _: &str,
+        _: &serde_json::Value,
+        _: &SourceLocation,
+    ) -> Result<(), String> {
         Ok(())
     }
 }
@@ -63,15 +69,31 @@ let big = items.filter(|x| x.value > 5000).map(|x| x.id);
 [totals.len(), big.len(), totals["g3"]]"#;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let host: Arc<dyn ActionHost> = Arc::new(NoActions);
     let mut engine = rhai::Engine::new();
     engine.set_max_expr_depths(0, 0);
     engine.set_max_call_levels(1000);
-    for (name, dsl, rh) in [("fib25", FIB_DSL, FIB_RHAI), ("string_loop", STR_DSL, STR_RHAI), ("map_list", MAP_DSL, MAP_RHAI)] {
-        let prog = symbi_dsl::load("bench.symbi", dsl, &Default::default()).expect("bench program loads");
+    for (name, dsl, rh) in [
+        ("fib25", FIB_DSL, FIB_RHAI),
+        ("string_loop", STR_DSL, STR_RHAI),
+        ("map_list", MAP_DSL, MAP_RHAI),
+    ] {
+        let prog =
+            symbi_dsl::load("bench.symbi", dsl, &Default::default()).expect("bench program loads");
         // Same answer from both engines before timing anything.
-        let ours = rt.block_on(symbi_dsl::execute(prog.clone(), "bench", serde_json::Value::Null, ExecutionContext::default(), host.clone())).unwrap();
+        let ours = rt
+            .block_on(symbi_dsl::execute(
+                prog.clone(),
+                "bench",
+                serde_json::Value::Null,
+                ExecutionContext::default(),
+                host.clone(),
+            ))
+            .unwrap();
         let ast = engine.compile(rh).unwrap();
         let theirs: rhai::Dynamic = engine.eval_ast(&ast).unwrap();
         eprintln!("{name}: symbi = {}, rhai = {theirs}", ours.result);
@@ -79,11 +101,19 @@ fn bench(c: &mut Criterion) {
         g.sample_size(20);
         g.bench_function("symbi", |b| {
             b.iter(|| {
-                rt.block_on(symbi_dsl::execute(prog.clone(), "bench", serde_json::Value::Null, ExecutionContext::default(), host.clone()))
-                    .unwrap()
+                rt.block_on(symbi_dsl::execute(
+                    prog.clone(),
+                    "bench",
+                    serde_json::Value::Null,
+                    ExecutionContext::default(),
+                    host.clone(),
+                ))
+                .unwrap()
             })
         });
-        g.bench_function("rhai", |b| b.iter(|| engine.eval_ast::<rhai::Dynamic>(&ast).unwrap()));
+        g.bench_function("rhai", |b| {
+            b.iter(|| engine.eval_ast::<rhai::Dynamic>(&ast).unwrap())
+        });
         g.finish();
     }
 }

@@ -24,10 +24,16 @@ fn parse(c: &mut Criterion) {
     assert!(!symbi_dsl::parse(&src, "bench.symbi").has_errors());
 
     let mut g = c.benchmark_group("parse_10mb");
-    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(2));
     g.throughput(Throughput::Bytes(src.len() as u64));
-    g.bench_function("symbi_parse", |b| b.iter(|| black_box(symbi_dsl::parser::parse_text(black_box(&src)))));
-    g.bench_function("lex_only", |b| b.iter(|| black_box(symbi_dsl::lexer::lex(black_box(&src)))));
+    g.bench_function("symbi_parse", |b| {
+        b.iter(|| black_box(symbi_dsl::parser::parse_text(black_box(&src))))
+    });
+    g.bench_function("lex_only", |b| {
+        b.iter(|| black_box(symbi_dsl::lexer::lex(black_box(&src))))
+    });
     g.throughput(Throughput::Bytes(json.len() as u64));
     g.bench_function("serde_json_value", |b| {
         b.iter(|| black_box(serde_json::from_str::<serde_json::Value>(black_box(&json)).unwrap()))
@@ -36,7 +42,9 @@ fn parse(c: &mut Criterion) {
 
     // Parse followed by the static checker (semantic half), same program.
     let mut g = c.benchmark_group("parse_check_10mb");
-    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(2));
     g.throughput(Throughput::Bytes(src.len() as u64));
     let opts = symbi_dsl::CheckOptions::default();
     g.bench_function("symbi_parse_check", |b| {
@@ -52,7 +60,9 @@ fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("fmt_1mb");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Bytes(small.len() as u64));
-    g.bench_function("format_source", |b| b.iter(|| black_box(symbi_dsl::fmt::format_source(black_box(&small)).unwrap())));
+    g.bench_function("format_source", |b| {
+        b.iter(|| black_box(symbi_dsl::fmt::format_source(black_box(&small)).unwrap()))
+    });
     g.finish();
 }
 

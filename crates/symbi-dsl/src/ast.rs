@@ -60,7 +60,10 @@ pub struct Ident {
 impl Ident {
     /// A new identifier.
     pub fn new(name: impl Into<SmolStr>, span: Span) -> Ident {
-        Ident { name: name.into(), span }
+        Ident {
+            name: name.into(),
+            span,
+        }
     }
 
     /// The word.
@@ -1252,7 +1255,10 @@ impl BinaryOp {
 
     /// Whether this is one of `<` `>` `<=` `>=` (W214 chained comparisons).
     pub const fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Lt | BinaryOp::Gt | BinaryOp::Le | BinaryOp::Ge)
+        matches!(
+            self,
+            BinaryOp::Lt | BinaryOp::Gt | BinaryOp::Le | BinaryOp::Ge
+        )
     }
 }
 
@@ -1325,10 +1331,13 @@ fn span_free_json(p: &Program) -> String {
             }
             *j > s
         };
-        let ok = digits(&mut j) && b[j..].starts_with(b",\"end\":") && {
-            j += 7;
-            digits(&mut j)
-        } && b.get(j) == Some(&b'}');
+        let ok = digits(&mut j)
+            && b[j..].starts_with(b",\"end\":")
+            && {
+                j += 7;
+                digits(&mut j)
+            }
+            && b.get(j) == Some(&b'}');
         if ok {
             out.push_str(&json[run..at]);
             out.push_str("{}");
@@ -1365,7 +1374,10 @@ mod tests {
     use super::*;
 
     fn var(name: &str, at: u32) -> Expr {
-        Expr { kind: ExprKind::Var(name.into()), span: Span::new(at, at + name.len() as u32) }
+        Expr {
+            kind: ExprKind::Var(name.into()),
+            span: Span::new(at, at + name.len() as u32),
+        }
     }
 
     #[test]
@@ -1373,16 +1385,25 @@ mod tests {
         let a = var("a", 0);
         assert!(a.is_place());
         let m = Expr {
-            kind: ExprKind::Member { object: Box::new(a.clone()), name: Ident::new("b", Span::new(2, 3)) },
+            kind: ExprKind::Member {
+                object: Box::new(a.clone()),
+                name: Ident::new("b", Span::new(2, 3)),
+            },
             span: Span::new(0, 3),
         };
         assert!(m.is_place());
         let call = Expr {
-            kind: ExprKind::Call { callee: Box::new(a.clone()), args: vec![] },
+            kind: ExprKind::Call {
+                callee: Box::new(a.clone()),
+                args: vec![],
+            },
             span: Span::new(0, 3),
         };
         assert!(!call.is_place());
-        let paren = Expr { kind: ExprKind::Paren(Box::new(a)), span: Span::new(0, 3) };
+        let paren = Expr {
+            kind: ExprKind::Paren(Box::new(a)),
+            span: Span::new(0, 3),
+        };
         assert!(!paren.is_place());
     }
 
@@ -1390,8 +1411,15 @@ mod tests {
     fn modulo_spans_ignores_positions_only() {
         let p = |at: u32, name: &str| Program {
             items: vec![],
-            comments: vec![Comment { kind: CommentKind::Line, text: name.into(), span: Span::new(at, at + 3) }],
-            syntax_notes: vec![SyntaxNote { kind: SyntaxNoteKind::Break, span: Span::new(at, at) }],
+            comments: vec![Comment {
+                kind: CommentKind::Line,
+                text: name.into(),
+                span: Span::new(at, at + 3),
+            }],
+            syntax_notes: vec![SyntaxNote {
+                kind: SyntaxNoteKind::Break,
+                span: Span::new(at, at),
+            }],
             span: Span::new(0, at),
         };
         assert!(p(1, "//a").eq_modulo_spans(&p(7, "//a")));

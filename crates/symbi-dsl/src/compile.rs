@@ -71,13 +71,29 @@ impl Tables {
                     .iter()
                     .map(|p| {
                         let opt = resolve_type_with(&p.ty, &types).is_option_like();
-                        (p.name.name.to_string(), if opt { ParamKind::Optional } else { ParamKind::Required })
+                        (
+                            p.name.name.to_string(),
+                            if opt {
+                                ParamKind::Optional
+                            } else {
+                                ParamKind::Required
+                            },
+                        )
                     })
                     .collect();
                 (f.name.name.to_string(), ps)
             })
             .collect();
-        (Tables { top_fns, fn_sigs, agent_fns, memories, types }, fns)
+        (
+            Tables {
+                top_fns,
+                fn_sigs,
+                agent_fns,
+                memories,
+                types,
+            },
+            fns,
+        )
     }
 }
 
@@ -93,8 +109,21 @@ fn resolve_types(p: &ast::Program) -> HashMap<String, Ty> {
             }
             match &t.def {
                 ast::TypeDefKind::Struct(st) => {
-                    let fields = st.fields.iter().map(|f| (Str::from(f.name.name.as_str()), OnceLock::new())).collect();
-                    structs.insert(name.clone(), (Arc::new(StructTy { name: Str::from(name.as_str()), fields }), st));
+                    let fields = st
+                        .fields
+                        .iter()
+                        .map(|f| (Str::from(f.name.name.as_str()), OnceLock::new()))
+                        .collect();
+                    structs.insert(
+                        name.clone(),
+                        (
+                            Arc::new(StructTy {
+                                name: Str::from(name.as_str()),
+                                fields,
+                            }),
+                            st,
+                        ),
+                    );
                 }
                 ast::TypeDefKind::Alias(target) => {
                     aliases.insert(name, target);
@@ -141,7 +170,11 @@ fn resolve_types(p: &ast::Program) -> HashMap<String, Ty> {
 }
 
 fn builtin_type(name: &str, args: &[ast::TypeExpr], types: &HashMap<String, Ty>) -> Option<Ty> {
-    let arg = |i: usize| args.get(i).map(|t| resolve_type_with(t, types)).unwrap_or(Ty::Any);
+    let arg = |i: usize| {
+        args.get(i)
+            .map(|t| resolve_type_with(t, types))
+            .unwrap_or(Ty::Any)
+    };
     Some(match name {
         "String" => Ty::String,
         "int" => Ty::Int,
@@ -195,7 +228,10 @@ impl Ctx {
     }
     fn declare(&mut self, name: &str) -> u32 {
         let s = self.alloc();
-        self.scopes.last_mut().expect("a scope").push((Str::from(name), s));
+        self.scopes
+            .last_mut()
+            .expect("a scope")
+            .push((Str::from(name), s));
         s
     }
 }
@@ -209,7 +245,11 @@ pub(crate) struct Compiler<'t> {
 
 impl<'t> Compiler<'t> {
     pub(crate) fn new(t: &'t Tables) -> Self {
-        Compiler { t, ctxs: Vec::new(), agent: None }
+        Compiler {
+            t,
+            ctxs: Vec::new(),
+            agent: None,
+        }
     }
 
     pub(crate) fn ty(&self, t: &ast::TypeExpr) -> Ty {
@@ -296,7 +336,12 @@ impl<'t> Compiler<'t> {
             .map(|p| {
                 let ty = self.ty(&p.ty);
                 let slot = self.ctx().declare(p.name.as_str());
-                ParamCode { name: Str::from(p.name.as_str()), slot, optional: ty.is_option_like(), ty }
+                ParamCode {
+                    name: Str::from(p.name.as_str()),
+                    slot,
+                    optional: ty.is_option_like(),
+                    ty,
+                }
             })
             .collect();
         let body = self.block_in_place(&f.body);
@@ -327,7 +372,12 @@ impl<'t> Compiler<'t> {
             .map(|p| {
                 let ty = self.ty(&p.ty);
                 let slot = self.ctx().declare(p.name.as_str());
-                ParamCode { name: Str::from(p.name.as_str()), slot, optional: ty.is_option_like(), ty }
+                ParamCode {
+                    name: Str::from(p.name.as_str()),
+                    slot,
+                    optional: ty.is_option_like(),
+                    ty,
+                }
             })
             .collect();
         let blocks = bodies.iter().map(|b| self.block_in_place(b)).collect();
@@ -337,7 +387,12 @@ impl<'t> Compiler<'t> {
 
     /// Compiles a policy guard (or pattern literal) in a context where `names` are
     /// pre-bound to slots 0.. in order. Returns the expression and the slot count.
-    pub(crate) fn guard(&mut self, agent: Option<&str>, names: &[&str], e: &ast::Expr) -> (Expr, u32) {
+    pub(crate) fn guard(
+        &mut self,
+        agent: Option<&str>,
+        names: &[&str],
+        e: &ast::Expr,
+    ) -> (Expr, u32) {
         self.agent = agent.map(str::to_string);
         self.begin(false, &[]);
         for n in names {
@@ -363,8 +418,15 @@ impl<'t> Compiler<'t> {
         let stmts: Vec<Stmt> = b.stmts.iter().map(|s| self.stmt(s)).collect();
         let tail = b.tail.as_ref().map(|t| Box::new(self.expr(t)));
         let last_valued = tail.is_none()
-            && matches!(b.stmts.last(), Some(ast::Stmt::If(_) | ast::Stmt::Match(_) | ast::Stmt::Try(_)));
-        Block { stmts: stmts.into_boxed_slice(), tail, last_valued }
+            && matches!(
+                b.stmts.last(),
+                Some(ast::Stmt::If(_) | ast::Stmt::Match(_) | ast::Stmt::Try(_))
+            );
+        Block {
+            stmts: stmts.into_boxed_slice(),
+            tail,
+            last_valued,
+        }
     }
 
     fn stmt(&mut self, s: &ast::Stmt) -> Stmt {
@@ -388,12 +450,19 @@ impl<'t> Compiler<'t> {
             ast::Stmt::For(f) => {
                 let iter = self.expr(&f.iter);
                 self.push_scope();
-                let slot = if f.binder.is_wildcard() { None } else { Some(self.ctx().declare(f.binder.as_str())) };
+                let slot = if f.binder.is_wildcard() {
+                    None
+                } else {
+                    Some(self.ctx().declare(f.binder.as_str()))
+                };
                 let body = self.block(&f.body);
                 self.pop_scope();
                 StmtKind::For { slot, iter, body }
             }
-            ast::Stmt::While(w) => StmtKind::While { cond: self.expr(&w.cond), body: self.block(&w.body) },
+            ast::Stmt::While(w) => StmtKind::While {
+                cond: self.expr(&w.cond),
+                body: self.block(&w.body),
+            },
             ast::Stmt::Match(m) => {
                 let scrutinee = self.expr(&m.scrutinee);
                 let arms = m
@@ -405,7 +474,9 @@ impl<'t> Compiler<'t> {
                             ast::ArmPattern::Lit(l) => ArmPattern::Lit(lit_value(&l.kind)),
                             ast::ArmPattern::Wildcard(_) => ArmPattern::Wild,
                             ast::ArmPattern::Binding(i) if i.as_str() == "None" => ArmPattern::Null,
-                            ast::ArmPattern::Binding(i) => ArmPattern::Bind(self.ctx().declare(i.as_str())),
+                            ast::ArmPattern::Binding(i) => {
+                                ArmPattern::Bind(self.ctx().declare(i.as_str()))
+                            }
                         };
                         let body = match &arm.body {
                             ast::ArmBody::Block(b) => ArmBody::Block(self.block(b)),
@@ -424,11 +495,18 @@ impl<'t> Compiler<'t> {
                     .iter()
                     .map(|c| {
                         self.push_scope();
-                        let slot =
-                            if c.binding.is_wildcard() { None } else { Some(self.ctx().declare(c.binding.as_str())) };
+                        let slot = if c.binding.is_wildcard() {
+                            None
+                        } else {
+                            Some(self.ctx().declare(c.binding.as_str()))
+                        };
                         let body = self.block(&c.body);
                         self.pop_scope();
-                        Catch { kind: c.kind.as_ref().map(|k| Str::from(k.as_str())), slot, body }
+                        Catch {
+                            kind: c.kind.as_ref().map(|k| Str::from(k.as_str())),
+                            slot,
+                            body,
+                        }
                     })
                     .collect();
                 StmtKind::Try { body, catches }
@@ -458,7 +536,11 @@ impl<'t> Compiler<'t> {
             ast::ElseBranch::If(next) => ElseStmt::If(Box::new(self.if_stmt(next)), next.span),
             ast::ElseBranch::Block(b) => ElseStmt::Block(self.block(b)),
         });
-        IfStmt { cond, then_block, else_branch }
+        IfStmt {
+            cond,
+            then_block,
+            else_branch,
+        }
     }
 
     fn pattern(&mut self, p: &ast::Pattern) -> Pattern {
@@ -515,7 +597,10 @@ impl<'t> Compiler<'t> {
             (None, ast::ExprKind::Binary { op, lhs, rhs })
                 if lhs.as_var().is_some()
                     && lhs.as_var() == a.target.as_var()
-                    && matches!(op, ast::BinaryOp::Add | ast::BinaryOp::Sub | ast::BinaryOp::Mul)
+                    && matches!(
+                        op,
+                        ast::BinaryOp::Add | ast::BinaryOp::Sub | ast::BinaryOp::Mul
+                    )
                     && !may_mutate(rhs) =>
             {
                 (Some(binop(*op).expect("arith")), &**rhs)
@@ -526,17 +611,33 @@ impl<'t> Compiler<'t> {
             let value = self.expr(&a.value);
             return StmtKind::Expr(Expr {
                 kind: ExprKind::Array(
-                    vec![value, Expr { kind: ExprKind::Fail(Str::from("invalid assignment target")), span: a.target.span }]
-                        .into_boxed_slice(),
+                    vec![
+                        value,
+                        Expr {
+                            kind: ExprKind::Fail(Str::from("invalid assignment target")),
+                            span: a.target.span,
+                        },
+                    ]
+                    .into_boxed_slice(),
                 ),
                 span: a.span,
             });
         };
-        let ty = if place.path.is_empty() { self.ctx().slot_types.get(&place.root).cloned() } else { None };
+        let ty = if place.path.is_empty() {
+            self.ctx().slot_types.get(&place.root).cloned()
+        } else {
+            None
+        };
         let value = self.expr(value_ast);
         match op {
             None => StmtKind::Assign { place, value, ty },
-            Some(op) => StmtKind::Compound { place, op, in_place: !may_mutate(value_ast), value, ty },
+            Some(op) => StmtKind::Compound {
+                place,
+                op,
+                in_place: !may_mutate(value_ast),
+                value,
+                ty,
+            },
         }
     }
 
@@ -550,18 +651,27 @@ impl<'t> Compiler<'t> {
             ast::ExprKind::Lit(l) => ExprKind::Const(lit_value(l)),
             ast::ExprKind::Vault(p) => ExprKind::Vault(Str::from(p.as_str())),
             ast::ExprKind::Var(name) => self.var(name),
-            ast::ExprKind::TypeLit { fields, .. } | ast::ExprKind::Record(fields) => ExprKind::Record(
-                fields.iter().map(|f| (Str::from(f.key.as_str()), self.expr(&f.value))).collect(),
-            ),
+            ast::ExprKind::TypeLit { fields, .. } | ast::ExprKind::Record(fields) => {
+                ExprKind::Record(
+                    fields
+                        .iter()
+                        .map(|f| (Str::from(f.key.as_str()), self.expr(&f.value)))
+                        .collect(),
+                )
+            }
             ast::ExprKind::Array(xs) => ExprKind::Array(xs.iter().map(|x| self.expr(x)).collect()),
-            ast::ExprKind::Lambda { param, body } => ExprKind::Lambda(Arc::new(self.lambda(param, body))),
+            ast::ExprKind::Lambda { param, body } => {
+                ExprKind::Lambda(Arc::new(self.lambda(param, body)))
+            }
             ast::ExprKind::If(i) => ExprKind::If(Box::new(self.if_expr(i))),
             ast::ExprKind::Paren(inner) => return self.expr(inner),
             ast::ExprKind::Unary { op, operand } => {
                 let x = self.expr(operand);
                 match op {
                     ast::UnaryOp::Neg => match &x.kind {
-                        ExprKind::Const(Value::Int(i)) if i.checked_neg().is_some() => ExprKind::Const(Value::Int(-i)),
+                        ExprKind::Const(Value::Int(i)) if i.checked_neg().is_some() => {
+                            ExprKind::Const(Value::Int(-i))
+                        }
                         ExprKind::Const(Value::Float(f)) => ExprKind::Const(Value::Float(-f)),
                         ExprKind::Const(Value::Duration(d)) if d.checked_neg().is_some() => {
                             ExprKind::Const(Value::Duration(-d))
@@ -592,14 +702,19 @@ impl<'t> Compiler<'t> {
             ast::ExprKind::Index { object, index } => {
                 ExprKind::Index(Box::new([self.expr(object), self.expr(index)]))
             }
-            ast::ExprKind::Call { callee, args } => ExprKind::Call(Box::new(self.call(callee, args))),
+            ast::ExprKind::Call { callee, args } => {
+                ExprKind::Call(Box::new(self.call(callee, args)))
+            }
         };
         Expr { kind, span }
     }
 
     fn var(&mut self, name: &str) -> ExprKind {
         if let Some(slot) = self.lookup(name) {
-            return ExprKind::Local { slot, name: Str::from(name) };
+            return ExprKind::Local {
+                slot,
+                name: Str::from(name),
+            };
         }
         if self.t.memories.contains(name) {
             return ExprKind::Const(Value::Ref(Str::from(name)));
@@ -622,7 +737,11 @@ impl<'t> Compiler<'t> {
             }
         });
         self.begin_with(true, names);
-        let p = if param.is_wildcard() { None } else { Some(self.ctx().declare(param.as_str())) };
+        let p = if param.is_wildcard() {
+            None
+        } else {
+            Some(self.ctx().declare(param.as_str()))
+        };
         let body = self.expr(body);
         let ctx = self.ctxs.pop().expect("context");
         LambdaCode {
@@ -648,28 +767,46 @@ impl<'t> Compiler<'t> {
     fn static_target(&self, name: &str, names: &[Option<&str>]) -> Target {
         if let Some(a) = &self.agent {
             if let Some(&idx) = self.t.agent_fns.get(a).and_then(|m| m.get(name)) {
-                return Target::User { func: idx, bind: Bind::Error(Str::from("")) };
+                return Target::User {
+                    func: idx,
+                    bind: Bind::Error(Str::from("")),
+                };
             }
         }
         if let Some(&idx) = self.t.top_fns.get(name) {
-            return Target::User { func: idx, bind: Bind::Error(Str::from("")) };
+            return Target::User {
+                func: idx,
+                bind: Bind::Error(Str::from("")),
+            };
         }
         if let Some(b) = builtins::builtin(name).filter(|b| b.class != BuiltinClass::Mutating) {
-            return Target::Builtin { b, bind: bind_builtin(name, b.params, b.variadic, names) };
+            return Target::Builtin {
+                b,
+                bind: bind_builtin(name, b.params, b.variadic, names),
+            };
         }
         if let Some(s) = builtins::service(name) {
-            return Target::Service { s, bind: bind_builtin(name, s.params, false, names) };
+            return Target::Service {
+                s,
+                bind: bind_builtin(name, s.params, false, names),
+            };
         }
         Target::Tool(Str::from(name))
     }
 
     fn call(&mut self, callee: &ast::Expr, args: &[ast::Arg]) -> Call {
-        let names: Vec<Option<&str>> = args.iter().map(|a| a.name.as_ref().map(|n| n.as_str())).collect();
+        let names: Vec<Option<&str>> = args
+            .iter()
+            .map(|a| a.name.as_ref().map(|n| n.as_str()))
+            .collect();
         let target = match &callee.kind {
             ast::ExprKind::Var(name) => {
                 let fallback = self.static_target(name, &names);
                 match self.lookup(name) {
-                    Some(slot) => Target::VarThen { slot, fallback: Box::new(fallback) },
+                    Some(slot) => Target::VarThen {
+                        slot,
+                        fallback: Box::new(fallback),
+                    },
                     None => fallback,
                 }
             }
@@ -684,19 +821,28 @@ impl<'t> Compiler<'t> {
                     ast::ExprKind::Var(v) if self.lookup(v).is_none() => {
                         let q = format!("{v}.{m}");
                         match builtins::service(&q) {
-                            Some(s) => Target::Service { s, bind: bind_builtin(&q, s.params, false, &names) },
+                            Some(s) => Target::Service {
+                                s,
+                                bind: bind_builtin(&q, s.params, false, &names),
+                            },
                             None => Target::Tool(Str::from(q)),
                         }
                     }
                     _ if builtins::is_mutating(m) && object.is_place() => {
                         let place = self.place(object).expect("a place");
-                        Target::MutMethod { place, name: Str::from(m) }
+                        Target::MutMethod {
+                            place,
+                            name: Str::from(m),
+                        }
                     }
                     ast::ExprKind::Var(v) => {
                         let slot = self.lookup(v).expect("checked above");
                         let q = format!("{v}.{m}");
                         let qualified = match builtins::service(&q) {
-                            Some(s) => Target::Service { s, bind: bind_builtin(&q, s.params, false, &names) },
+                            Some(s) => Target::Service {
+                                s,
+                                bind: bind_builtin(&q, s.params, false, &names),
+                            },
                             None => Target::Tool(Str::from(q)),
                         };
                         Target::MethodOrQualified {
@@ -707,7 +853,11 @@ impl<'t> Compiler<'t> {
                             qualified: Box::new(qualified),
                         }
                     }
-                    _ => Target::Method { recv: self.expr(object), name: Str::from(m), builtin: method },
+                    _ => Target::Method {
+                        recv: self.expr(object),
+                        name: Str::from(m),
+                        builtin: method,
+                    },
                 }
             }
             _ => Target::Dynamic(self.expr(callee)),
@@ -716,16 +866,23 @@ impl<'t> Compiler<'t> {
         Call {
             target,
             args: args.iter().map(|a| self.expr(&a.value)).collect(),
-            names: args.iter().map(|a| a.name.as_ref().map(|n| Str::from(n.as_str()))).collect(),
+            names: args
+                .iter()
+                .map(|a| a.name.as_ref().map(|n| Str::from(n.as_str())))
+                .collect(),
         }
     }
 
     fn bind_user(&self, t: Target, names: &[Option<&str>]) -> Target {
         match t {
-            Target::User { func, .. } => Target::User { func, bind: self.user_bind(func, names) },
-            Target::VarThen { slot, fallback } => {
-                Target::VarThen { slot, fallback: Box::new(self.bind_user(*fallback, names)) }
-            }
+            Target::User { func, .. } => Target::User {
+                func,
+                bind: self.user_bind(func, names),
+            },
+            Target::VarThen { slot, fallback } => Target::VarThen {
+                slot,
+                fallback: Box::new(self.bind_user(*fallback, names)),
+            },
             other => other,
         }
     }
@@ -739,7 +896,12 @@ impl<'t> Compiler<'t> {
     }
 }
 
-fn bind_builtin(name: &str, params: &[builtins::ParamSig], variadic: bool, names: &[Option<&str>]) -> Bind {
+fn bind_builtin(
+    name: &str,
+    params: &[builtins::ParamSig],
+    variadic: bool,
+    names: &[Option<&str>],
+) -> Bind {
     match builtins::bind_signature(name, params, variadic, names) {
         Ok(p) => Bind::Perm(p.into_boxed_slice()),
         Err((_, m)) => Bind::Error(Str::from(m)),
@@ -784,19 +946,23 @@ fn binop(op: ast::BinaryOp) -> Option<BinOp> {
 /// call or an assignment inside an if-expression block (lambdas only touch their copies).
 pub(crate) fn may_mutate(e: &ast::Expr) -> bool {
     let found = std::cell::Cell::new(false);
-    visit_expr(e, &mut |x| {
-        if let ast::ExprKind::Call { callee, .. } = &x.kind {
-            if let ast::ExprKind::Member { name, .. } = &callee.kind {
-                if builtins::is_mutating(name.as_str()) {
-                    found.set(true);
+    visit_expr(
+        e,
+        &mut |x| {
+            if let ast::ExprKind::Call { callee, .. } = &x.kind {
+                if let ast::ExprKind::Member { name, .. } = &callee.kind {
+                    if builtins::is_mutating(name.as_str()) {
+                        found.set(true);
+                    }
                 }
             }
-        }
-    }, &mut |s| {
-        if matches!(s, ast::Stmt::Assign(_)) {
-            found.set(true);
-        }
-    });
+        },
+        &mut |s| {
+            if matches!(s, ast::Stmt::Assign(_)) {
+                found.set(true);
+            }
+        },
+    );
     found.get()
 }
 
@@ -804,15 +970,18 @@ pub(crate) fn may_mutate(e: &ast::Expr) -> bool {
 fn visit_expr(e: &ast::Expr, fe: &mut dyn FnMut(&ast::Expr), fs: &mut dyn FnMut(&ast::Stmt)) {
     fe(e);
     match &e.kind {
-        ast::ExprKind::Lambda { .. } | ast::ExprKind::Lit(_) | ast::ExprKind::Vault(_) | ast::ExprKind::Var(_) => {}
+        ast::ExprKind::Lambda { .. }
+        | ast::ExprKind::Lit(_)
+        | ast::ExprKind::Vault(_)
+        | ast::ExprKind::Var(_) => {}
         ast::ExprKind::TypeLit { fields, .. } | ast::ExprKind::Record(fields) => {
             fields.iter().for_each(|f| visit_expr(&f.value, fe, fs))
         }
         ast::ExprKind::Array(xs) => xs.iter().for_each(|x| visit_expr(x, fe, fs)),
         ast::ExprKind::If(i) => visit_if(i, fe, fs),
-        ast::ExprKind::Paren(x) | ast::ExprKind::Unary { operand: x, .. } | ast::ExprKind::Member { object: x, .. } => {
-            visit_expr(x, fe, fs)
-        }
+        ast::ExprKind::Paren(x)
+        | ast::ExprKind::Unary { operand: x, .. }
+        | ast::ExprKind::Member { object: x, .. } => visit_expr(x, fe, fs),
         ast::ExprKind::Binary { lhs, rhs, .. } => {
             visit_expr(lhs, fe, fs);
             visit_expr(rhs, fe, fs);
@@ -868,4 +1037,3 @@ fn assigned_names_block(b: &ast::Block, out: &mut Vec<String>) {
     };
     visit_block(b, &mut |_| {}, &mut f);
 }
-

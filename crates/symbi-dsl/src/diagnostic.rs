@@ -85,7 +85,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic with the given severity.
-    pub fn new(severity: Severity, code: &'static str, message: impl Into<String>, span: Span) -> Self {
+    pub fn new(
+        severity: Severity,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+    ) -> Self {
         Diagnostic {
             severity,
             code,
@@ -120,7 +125,10 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: text.into() });
+        self.labels.push(Label {
+            span,
+            message: text.into(),
+        });
         self
     }
 
@@ -158,7 +166,11 @@ impl SourceFile {
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> SourceFile {
         let text = text.into();
         let lines = LineIndex::new(&text);
-        SourceFile { name: name.into(), text, lines }
+        SourceFile {
+            name: name.into(),
+            text,
+            lines,
+        }
     }
 
     /// The file name shown in diagnostics.
@@ -203,10 +215,21 @@ impl SourceFile {
             self.name, p.line, p.column, d.severity, d.message, d.code
         );
         // Snippet lines: the primary caret and each secondary label, in line order.
-        let mut marks: Vec<(usize, Span, char, Option<&str>)> = Vec::with_capacity(1 + d.labels.len());
-        marks.push((self.lines.line_of(d.span.start), d.span, '^', d.primary_label.as_deref()));
+        let mut marks: Vec<(usize, Span, char, Option<&str>)> =
+            Vec::with_capacity(1 + d.labels.len());
+        marks.push((
+            self.lines.line_of(d.span.start),
+            d.span,
+            '^',
+            d.primary_label.as_deref(),
+        ));
         for l in &d.labels {
-            marks.push((self.lines.line_of(l.span.start), l.span, '-', Some(l.message.as_str())));
+            marks.push((
+                self.lines.line_of(l.span.start),
+                l.span,
+                '-',
+                Some(l.message.as_str()),
+            ));
         }
         marks.sort_by_key(|m| (m.0, m.1.start));
         let width = marks.iter().map(|m| digits(m.0 + 1)).max().unwrap_or(1);
@@ -316,9 +339,13 @@ mod tests {
         let src = "\n".repeat(11) + "        let r = http.get(url)\n        x;\n";
         let file = SourceFile::new("probe.symbi", src.as_str());
         let off = src.find("url)").unwrap() as u32 + 4;
-        let d = Diagnostic::error("P002", "expected `;` after the `let` statement", Span::point(off))
-            .with_primary_label("add `;` here")
-            .with_help("statements other than if/for/while/match/try end with a semicolon");
+        let d = Diagnostic::error(
+            "P002",
+            "expected `;` after the `let` statement",
+            Span::point(off),
+        )
+        .with_primary_label("add `;` here")
+        .with_help("statements other than if/for/while/match/try end with a semicolon");
         let expected = "probe.symbi:12:30: error: expected `;` after the `let` statement [P002]\n   |\n12 |         let r = http.get(url)\n   |                              ^ add `;` here\nhelp: statements other than if/for/while/match/try end with a semicolon\n";
         assert_eq!(file.render(&d), expected);
     }
@@ -330,8 +357,14 @@ mod tests {
         let d = Diagnostic::error("P003", "unclosed `{`", Span::point(src.len() as u32))
             .with_label(Span::new(8, 9), "unclosed `{` opened here");
         let text = file.render(&d);
-        assert!(text.starts_with("a.symbi:3:1: error: unclosed `{` [P003]\n"), "{text}");
-        assert!(text.contains("1 | agent a {\n  |         - unclosed `{` opened here\n"), "{text}");
+        assert!(
+            text.starts_with("a.symbi:3:1: error: unclosed `{` [P003]\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 | agent a {\n  |         - unclosed `{` opened here\n"),
+            "{text}"
+        );
         let j = file.to_json(&d);
         assert_eq!(j["line"], 3);
         assert_eq!(j["column"], 1);

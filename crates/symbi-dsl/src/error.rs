@@ -100,7 +100,10 @@ impl ErrorKind {
     pub fn is_catchable(&self) -> bool {
         !matches!(
             self,
-            ErrorKind::BudgetExhausted | ErrorKind::Timeout | ErrorKind::InternalFault | ErrorKind::InputError
+            ErrorKind::BudgetExhausted
+                | ErrorKind::Timeout
+                | ErrorKind::InternalFault
+                | ErrorKind::InputError
         )
     }
 
@@ -141,7 +144,12 @@ pub struct Fault {
 impl Fault {
     /// A fault of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Fault {
-        Fault { kind, message: message.into(), details: None, action: None }
+        Fault {
+            kind,
+            message: message.into(),
+            details: None,
+            action: None,
+        }
     }
     /// A `TypeError`.
     pub fn type_error(message: impl Into<String>) -> Fault {

@@ -252,7 +252,10 @@ impl ActionRequest {
 
     /// Named arguments as a JSON object (redacted like [`Self::args_json`]).
     pub fn named_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.named.iter().map(|(k, v)| (k.clone(), crate::value::to_json_lossy(v))).collect()
+        self.named
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::value::to_json_lossy(v)))
+            .collect()
     }
 
     /// Positional argument `i` as JSON with secrets revealed — only for executing the
@@ -395,7 +398,14 @@ pub trait ActionHost: Send + Sync {
 
     /// `log(level, message)` / `print(…)`: the line is also kept in the execution's log.
     /// Called synchronously from the interpreter; must not block.
-    fn log(&self, _exec: &ExecutionInfo, _level: LogLevel, _message: &str, _location: &SourceLocation) {}
+    fn log(
+        &self,
+        _exec: &ExecutionInfo,
+        _level: LogLevel,
+        _message: &str,
+        _location: &SourceLocation,
+    ) {
+    }
 
     /// `audit_log(event, details)`: a custom audit event for this execution. The
     /// interpreter suspends until it resolves (like an action, bounded by the block's

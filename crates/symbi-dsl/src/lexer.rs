@@ -412,7 +412,10 @@ fn number(lex: &mut logos::Lexer<Raw>) -> TokenKind {
         }
     }
     // Letters, digits or `_` glued to the number: a unit or an invalid suffix (L-a).
-    let suffix = rem[extra..].iter().take_while(|&&b| is_word_byte(b)).count();
+    let suffix = rem[extra..]
+        .iter()
+        .take_while(|&&b| is_word_byte(b))
+        .count();
     if suffix > 0 && kind != TokenKind::Duration {
         extra += suffix;
         if kind == TokenKind::Int {
@@ -427,15 +430,19 @@ fn number(lex: &mut logos::Lexer<Raw>) -> TokenKind {
     let text = lex.slice();
     let span = lex.extras.span(lex.span());
     match decode_number(text) {
-        Ok(n) => {
-            match n {
-                Number::Duration { millis_unit: true, .. } => {
-                    lex.extras.notes.push(SyntaxNote { kind: SyntaxNoteKind::MillisecondDuration, span })
-                }
-                Number::Size(_) => lex.extras.notes.push(SyntaxNote { kind: SyntaxNoteKind::SizeLiteral, span }),
-                _ => {}
-            }
-        }
+        Ok(n) => match n {
+            Number::Duration {
+                millis_unit: true, ..
+            } => lex.extras.notes.push(SyntaxNote {
+                kind: SyntaxNoteKind::MillisecondDuration,
+                span,
+            }),
+            Number::Size(_) => lex.extras.notes.push(SyntaxNote {
+                kind: SyntaxNoteKind::SizeLiteral,
+                span,
+            }),
+            _ => {}
+        },
         Err(e) => lex.extras.diagnostics.push(e.diagnostic(text, span)),
     }
     kind
@@ -531,7 +538,10 @@ fn scan_unicode_escape(s: &[u8]) -> (usize, bool) {
         return (len, false);
     }
     let hex = std::str::from_utf8(&s[3..3 + digits]).unwrap_or("");
-    let ok = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).is_some();
+    let ok = u32::from_str_radix(hex, 16)
+        .ok()
+        .and_then(char::from_u32)
+        .is_some();
     (len, ok)
 }
 
@@ -557,7 +567,13 @@ fn block_comment(lex: &mut logos::Lexer<Raw>) {
 pub fn lex(source: &str) -> Lexed {
     let base = if source.starts_with('\u{feff}') { 3 } else { 0 };
     let text = &source[base..];
-    let mut lexer = Raw::lexer_with_extras(text, Extras { base: base as u32, ..Extras::default() });
+    let mut lexer = Raw::lexer_with_extras(
+        text,
+        Extras {
+            base: base as u32,
+            ..Extras::default()
+        },
+    );
     let mut tokens = Vec::with_capacity(text.len() / 4 + 1);
     let mut comments = Vec::new();
     while let Some(res) = lexer.next() {
@@ -566,7 +582,11 @@ pub fn lex(source: &str) -> Lexed {
             Ok(raw) => match raw {
                 Raw::Word => {
                     let kw = Kw::classify(lexer.slice());
-                    tokens.push(Token { kind: TokenKind::Word, kw, span });
+                    tokens.push(Token {
+                        kind: TokenKind::Word,
+                        kw,
+                        span,
+                    });
                     continue;
                 }
                 Raw::LineComment | Raw::HashComment | Raw::BlockComment => {
@@ -574,11 +594,18 @@ pub fn lex(source: &str) -> Lexed {
                         Raw::LineComment => CommentKind::Line,
                         Raw::HashComment => CommentKind::Hash,
                         _ => {
-                            lexer.extras.notes.push(SyntaxNote { kind: SyntaxNoteKind::BlockComment, span });
+                            lexer.extras.notes.push(SyntaxNote {
+                                kind: SyntaxNoteKind::BlockComment,
+                                span,
+                            });
                             CommentKind::Block
                         }
                     };
-                    comments.push(Comment { kind, text: SmolStr::new(lexer.slice()), span });
+                    comments.push(Comment {
+                        kind,
+                        text: SmolStr::new(lexer.slice()),
+                        span,
+                    });
                     continue;
                 }
                 Raw::Vault => TokenKind::Vault,
@@ -626,13 +653,22 @@ pub fn lex(source: &str) -> Lexed {
                 }
                 let c = text[r.start..].chars().next().unwrap_or('\u{fffd}');
                 let span = Span::new(span.start, span.start + c.len_utf8() as u32);
-                let shown = if c.is_control() { format!("{}", c.escape_default()) } else { c.to_string() };
-                let mut d = Diagnostic::error("L003", format!("unexpected character `{shown}`"), span);
+                let shown = if c.is_control() {
+                    format!("{}", c.escape_default())
+                } else {
+                    c.to_string()
+                };
+                let mut d =
+                    Diagnostic::error("L003", format!("unexpected character `{shown}`"), span);
                 d = match c {
-                    '|' | '&' => d.with_help("the logical operators are `||` and `&&`; there are no bitwise operators"),
+                    '|' | '&' => d.with_help(
+                        "the logical operators are `||` and `&&`; there are no bitwise operators",
+                    ),
                     '\'' => d.with_help("strings use double quotes"),
                     '?' => d.with_help("there is no `?` operator; use `if … else …`"),
-                    c if !c.is_ascii() => d.with_help("outside strings and comments only ASCII is allowed"),
+                    c if !c.is_ascii() => {
+                        d.with_help("outside strings and comments only ASCII is allowed")
+                    }
                     _ => d,
                 };
                 lexer.extras.diagnostics.push(d);
@@ -647,13 +683,32 @@ pub fn lex(source: &str) -> Lexed {
                 TokenKind::Error
             }
         };
-        tokens.push(Token { kind, kw: Kw::None, span });
+        tokens.push(Token {
+            kind,
+            kw: Kw::None,
+            span,
+        });
     }
     let end = source.len() as u32;
-    tokens.push(Token { kind: TokenKind::Eof, kw: Kw::None, span: Span::point(end) });
-    let Extras { diagnostics, mut notes, eof_error, .. } = lexer.extras;
+    tokens.push(Token {
+        kind: TokenKind::Eof,
+        kw: Kw::None,
+        span: Span::point(end),
+    });
+    let Extras {
+        diagnostics,
+        mut notes,
+        eof_error,
+        ..
+    } = lexer.extras;
     notes.sort_by_key(|n| n.span.start);
-    Lexed { tokens, comments, diagnostics, notes, eof_error }
+    Lexed {
+        tokens,
+        comments,
+        diagnostics,
+        notes,
+        eof_error,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -745,8 +800,13 @@ const DURATION_UNITS: &[(&str, i64)] = &[
     (".hours", 3_600_000),
 ];
 
-const SIZE_UNITS: &[(&str, u64)] =
-    &[("B", 1), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40)];
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("KB", 1 << 10),
+    ("MB", 1 << 20),
+    ("GB", 1 << 30),
+    ("TB", 1 << 40),
+];
 
 /// Decodes the text of an [`TokenKind::Int`], [`TokenKind::Float`],
 /// [`TokenKind::Duration`] or [`TokenKind::Size`] token.
@@ -755,7 +815,14 @@ pub fn decode_number(text: &str) -> Result<Number, NumberError> {
     let int_end = {
         // digits with single `_` between digit groups
         let mut i = 0;
-        while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'_' && i + 1 < b.len() && b[i + 1].is_ascii_digit() && i > 0 && b[i - 1].is_ascii_digit())) {
+        while i < b.len()
+            && (b[i].is_ascii_digit()
+                || (b[i] == b'_'
+                    && i + 1 < b.len()
+                    && b[i + 1].is_ascii_digit()
+                    && i > 0
+                    && b[i - 1].is_ascii_digit()))
+        {
             i += 1;
         }
         i
@@ -763,7 +830,10 @@ pub fn decode_number(text: &str) -> Result<Number, NumberError> {
     let int_part = &text[..int_end];
     let rest = &text[int_end..];
     let has_sep = int_part.contains('_');
-    if let Some(frac) = rest.strip_prefix('.').filter(|f| f.as_bytes().first().is_some_and(u8::is_ascii_digit)) {
+    if let Some(frac) = rest
+        .strip_prefix('.')
+        .filter(|f| f.as_bytes().first().is_some_and(u8::is_ascii_digit))
+    {
         let frac_end = frac.bytes().take_while(u8::is_ascii_digit).count();
         if frac_end < frac.len() {
             let suffix = &frac[frac_end..];
@@ -774,11 +844,19 @@ pub fn decode_number(text: &str) -> Result<Number, NumberError> {
             });
         }
         let digits: String = int_part.chars().filter(|&c| c != '_').collect();
-        let f: f64 = format!("{digits}.{frac}").parse().map_err(|_| NumberError::OutOfRange("float"))?;
-        return if f.is_finite() { Ok(Number::Float(f)) } else { Err(NumberError::OutOfRange("float")) };
+        let f: f64 = format!("{digits}.{frac}")
+            .parse()
+            .map_err(|_| NumberError::OutOfRange("float"))?;
+        return if f.is_finite() {
+            Ok(Number::Float(f))
+        } else {
+            Err(NumberError::OutOfRange("float"))
+        };
     }
     if rest.is_empty() {
-        return parse_digits(int_part).map(Number::Int).ok_or(NumberError::OutOfRange("integer"));
+        return parse_digits(int_part)
+            .map(Number::Int)
+            .ok_or(NumberError::OutOfRange("integer"));
     }
     if let Some(after) = rest.strip_prefix('_') {
         return Err(if after.bytes().all(|c| c.is_ascii_digit() || c == b'_') {
@@ -792,13 +870,23 @@ pub fn decode_number(text: &str) -> Result<Number, NumberError> {
             return Err(NumberError::SeparatorInDuration);
         }
         let n = parse_digits(int_part).ok_or(NumberError::OutOfRange("duration"))?;
-        let millis = n.checked_mul(mult).ok_or(NumberError::OutOfRange("duration"))?;
-        return Ok(Number::Duration { millis, millis_unit: rest == "ms" });
+        let millis = n
+            .checked_mul(mult)
+            .ok_or(NumberError::OutOfRange("duration"))?;
+        return Ok(Number::Duration {
+            millis,
+            millis_unit: rest == "ms",
+        });
     }
     if let Some(&(_, mult)) = SIZE_UNITS.iter().find(|(u, _)| *u == rest) {
         let digits: String = int_part.chars().filter(|&c| c != '_').collect();
-        let n: u64 = digits.parse().map_err(|_| NumberError::OutOfRange("size"))?;
-        return n.checked_mul(mult).map(Number::Size).ok_or(NumberError::OutOfRange("size"));
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| NumberError::OutOfRange("size"))?;
+        return n
+            .checked_mul(mult)
+            .map(Number::Size)
+            .ok_or(NumberError::OutOfRange("size"));
     }
     Err(NumberError::InvalidSuffix(rest.to_string()))
 }
@@ -819,7 +907,10 @@ fn parse_digits(s: &str) -> Option<i64> {
 /// verbatim too — the lexer has reported it), CR LF and lone CR turned into LF.
 pub fn decode_string(text: &str) -> SmolStr {
     let body = text.strip_prefix('"').unwrap_or(text);
-    let body = body.strip_suffix('"').filter(|_| text.len() >= 2).unwrap_or(body);
+    let body = body
+        .strip_suffix('"')
+        .filter(|_| text.len() >= 2)
+        .unwrap_or(body);
     if !body.bytes().any(|b| b == b'\\' || b == b'\r') {
         return SmolStr::new(body);
     }
@@ -854,7 +945,12 @@ pub fn decode_string(text: &str) -> SmolStr {
                     let (len, ok) = scan_unicode_escape(&b[i..]);
                     if ok {
                         let hex = &body[i + 3..i + len - 1];
-                        out.push(u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).unwrap_or('\u{fffd}'));
+                        out.push(
+                            u32::from_str_radix(hex, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                                .unwrap_or('\u{fffd}'),
+                        );
                     } else {
                         out.push_str(&body[i..i + len]);
                     }
@@ -889,21 +985,42 @@ mod tests {
 
     #[test]
     fn punctuation_longest_match() {
-        assert_eq!(kinds("<= => -> == != && || += -= *= /= %= >= < > = !"), [
-            Le, FatArrow, Arrow, EqEq, NotEq, AndAnd, OrOr, PlusEq, MinusEq, StarEq, SlashEq, PercentEq, Ge, Lt,
-            Gt, Eq, Bang, Eof
-        ]);
-        assert_eq!(kinds("Map<String,Array<int>>"), [Word, Lt, Word, Comma, Word, Lt, Word, Gt, Gt, Eof]);
+        assert_eq!(
+            kinds("<= => -> == != && || += -= *= /= %= >= < > = !"),
+            [
+                Le, FatArrow, Arrow, EqEq, NotEq, AndAnd, OrOr, PlusEq, MinusEq, StarEq, SlashEq,
+                PercentEq, Ge, Lt, Gt, Eq, Bang, Eof
+            ]
+        );
+        assert_eq!(
+            kinds("Map<String,Array<int>>"),
+            [Word, Lt, Word, Comma, Word, Lt, Word, Gt, Gt, Eof]
+        );
     }
 
     #[test]
     fn durations_sizes_and_suffixes() {
-        assert_eq!(kinds("30s 5m 2h 7d 1w 6months 1y 250ms 30.seconds 5.minutes 2.hours"), [
-            Duration, Duration, Duration, Duration, Duration, Duration, Duration, Duration, Duration, Duration,
-            Duration, Eof
-        ]);
-        assert_eq!(decode_number("6months"), Ok(Number::Duration { millis: 30 * 86_400_000 * 6, millis_unit: false }));
-        assert_eq!(decode_number("10ms"), Ok(Number::Duration { millis: 10, millis_unit: true }));
+        assert_eq!(
+            kinds("30s 5m 2h 7d 1w 6months 1y 250ms 30.seconds 5.minutes 2.hours"),
+            [
+                Duration, Duration, Duration, Duration, Duration, Duration, Duration, Duration,
+                Duration, Duration, Duration, Eof
+            ]
+        );
+        assert_eq!(
+            decode_number("6months"),
+            Ok(Number::Duration {
+                millis: 30 * 86_400_000 * 6,
+                millis_unit: false
+            })
+        );
+        assert_eq!(
+            decode_number("10ms"),
+            Ok(Number::Duration {
+                millis: 10,
+                millis_unit: true
+            })
+        );
         assert_eq!(kinds("512MB 1KB 2B"), [Size, Size, Size, Eof]);
         assert_eq!(decode_number("512MB"), Ok(Number::Size(512 << 20)));
         assert_eq!(codes("5min"), ["L007"]);
@@ -920,7 +1037,10 @@ mod tests {
 
     #[test]
     fn floats_and_members() {
-        assert_eq!(kinds("1.5 1.x x.0"), [Float, Int, Dot, Word, Word, Dot, Int, Eof]);
+        assert_eq!(
+            kinds("1.5 1.x x.0"),
+            [Float, Int, Dot, Word, Word, Dot, Int, Eof]
+        );
         assert_eq!(kinds("1."), [Int, Dot, Eof]);
         assert_eq!(kinds(".5"), [Dot, Int, Eof]);
         assert_eq!(decode_number("1_000.25"), Ok(Number::Float(1000.25)));
@@ -940,12 +1060,24 @@ mod tests {
     fn strings_and_escapes() {
         let l = lex(r#""a\n\u{e9}\d+" "x"#);
         assert_eq!(l.tokens.len(), 3);
-        assert_eq!(l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["L004"]);
+        assert_eq!(
+            l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+            ["L004"]
+        );
         assert_eq!(l.diagnostics[0].span, Span::new(15, 16));
         assert!(l.eof_error);
-        assert_eq!(l.notes, [SyntaxNote { kind: SyntaxNoteKind::UnknownEscape, span: Span::new(10, 12) }]);
+        assert_eq!(
+            l.notes,
+            [SyntaxNote {
+                kind: SyntaxNoteKind::UnknownEscape,
+                span: Span::new(10, 12)
+            }]
+        );
         assert_eq!(decode_string(r#""a\n\u{e9}\d+""#), "a\né\\d+");
-        assert_eq!(codes(r#""\u{d800}" "\u{110000}" "\u{}" "\u{1234567}" "\u12""#), ["L005"; 5]);
+        assert_eq!(
+            codes(r#""\u{d800}" "\u{110000}" "\u{}" "\u{1234567}" "\u12""#),
+            ["L005"; 5]
+        );
         assert_eq!(decode_string("\"a\r\nb\rc\""), "a\nb\nc");
         assert_eq!(decode_string(r#""\"\\\'\t\0""#), "\"\\'\t\0");
         assert_eq!(kinds(r##""# not a comment // nor this""##), [Str, Eof]);
@@ -954,22 +1086,41 @@ mod tests {
     #[test]
     fn comments_are_kept() {
         let l = lex("a # one\n// two\r/* three\n */ b /* x");
-        assert_eq!(l.tokens.iter().map(|t| t.kind).collect::<Vec<_>>(), [Word, Word, Eof]);
-        let c: Vec<_> = l.comments.iter().map(|c| (c.kind, c.text.as_str())).collect();
-        assert_eq!(c, [
-            (CommentKind::Hash, "# one"),
-            (CommentKind::Line, "// two"),
-            (CommentKind::Block, "/* three\n */"),
-            (CommentKind::Block, "/* x")
-        ]);
-        assert_eq!(l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["L002"]);
+        assert_eq!(
+            l.tokens.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            [Word, Word, Eof]
+        );
+        let c: Vec<_> = l
+            .comments
+            .iter()
+            .map(|c| (c.kind, c.text.as_str()))
+            .collect();
+        assert_eq!(
+            c,
+            [
+                (CommentKind::Hash, "# one"),
+                (CommentKind::Line, "// two"),
+                (CommentKind::Block, "/* three\n */"),
+                (CommentKind::Block, "/* x")
+            ]
+        );
+        assert_eq!(
+            l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+            ["L002"]
+        );
         assert_eq!(l.diagnostics[0].span.start, 30);
     }
 
     #[test]
     fn vault_tokens() {
-        assert_eq!(kinds("vault://api/keys[name]"), [Vault, LBracket, Word, RBracket, Eof]);
-        assert_eq!(kinds("{ vault: 1 }"), [LBrace, Word, Colon, Int, RBrace, Eof]);
+        assert_eq!(
+            kinds("vault://api/keys[name]"),
+            [Vault, LBracket, Word, RBracket, Eof]
+        );
+        assert_eq!(
+            kinds("{ vault: 1 }"),
+            [LBrace, Word, Colon, Int, RBrace, Eof]
+        );
         assert_eq!(kinds("vault://llm/openai/api_key-2.x"), [Vault, Eof]);
     }
 
@@ -989,7 +1140,16 @@ mod tests {
     fn keyword_tags() {
         let l = lex("let lets _ data_classification");
         let kws: Vec<_> = l.tokens.iter().map(|t| t.kw).collect();
-        assert_eq!(kws, [Kw::Let, Kw::None, Kw::Underscore, Kw::DataClassification, Kw::None]);
+        assert_eq!(
+            kws,
+            [
+                Kw::Let,
+                Kw::None,
+                Kw::Underscore,
+                Kw::DataClassification,
+                Kw::None
+            ]
+        );
         assert!(Kw::Continue.is_reserved() && !Kw::Metadata.is_reserved());
     }
 }

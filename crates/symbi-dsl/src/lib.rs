@@ -51,8 +51,8 @@ pub mod rules;
 pub mod types;
 pub mod value;
 
-pub use check::{check, CheckOptions, Mode};
+pub use check::{CheckOptions, Mode, check};
 pub use host::{ActionError, ActionHost, ActionRequest, ExecutionContext};
-pub use interp::{execute, ExecutionFailure, ExecutionOutcome, ExecutionPool};
-pub use program::{load, LoadError, LoadedProgram};
+pub use interp::{ExecutionFailure, ExecutionOutcome, ExecutionPool, execute};
+pub use program::{LoadError, LoadedProgram, load};
 pub use value::Value;

@@ -17,20 +17,20 @@
 //! position: `denied by deny rule of policy egress at a.symbi:7:9`.
 
 use crate::ast;
-use crate::compile::{lit_value, Compiler};
+use crate::compile::{Compiler, lit_value};
 use crate::diagnostic::SourceFile;
 use crate::error::ErrorKind;
 use crate::host::{ActionRequest, BlockEnv, LogLevel, SourceLocation};
 use crate::interp::ir::Expr;
 use crate::interp::{ActionReply, Effects, Interp};
 use crate::program::{LoadedProgram, ParamInfo};
-use crate::value::{from_json, values_equal, Str, Value};
+use crate::value::{Str, Value, from_json, values_equal};
 use serde::Serialize;
 use std::sync::Arc;
 use symbi_types::decision::{ApprovalScope, RatePeriod, VerificationMode};
 use symbi_types::{
-    ActionCategory, AgentRuleSet, ByteSize, Condition, HumanDuration, PolicyRequest, Principal, RuleOutcome,
-    SandboxTier,
+    ActionCategory, AgentRuleSet, ByteSize, Condition, HumanDuration, PolicyRequest, Principal,
+    RuleOutcome, SandboxTier,
 };
 
 /// Steps a guard may use.
@@ -95,7 +95,8 @@ fn word_matches(w: &str, name: &str, cat: ActionCategory) -> bool {
     if w.contains('*') {
         return glob(w, name)
             || glob(w, cat.as_str())
-            || (matches!(cat, ActionCategory::FileRead | ActionCategory::FileWrite) && glob(w, "file_access"));
+            || (matches!(cat, ActionCategory::FileRead | ActionCategory::FileWrite)
+                && glob(w, "file_access"));
     }
     w == name || cat.matches_word(w)
 }
@@ -119,15 +120,23 @@ impl ActionPattern {
                 let mut out = Vec::new();
                 for (i, a) in args.iter().enumerate() {
                     let v = if i == 0 {
-                        from_json(&serde_json::Value::Object(r.subject.attrs.clone())).unwrap_or(Value::Null)
+                        from_json(&serde_json::Value::Object(r.subject.attrs.clone()))
+                            .unwrap_or(Value::Null)
                     } else {
-                        r.args.get(i).map(|j| from_json(j).unwrap_or(Value::Null)).unwrap_or(Value::Null)
+                        r.args
+                            .get(i)
+                            .map(|j| from_json(j).unwrap_or(Value::Null))
+                            .unwrap_or(Value::Null)
                     };
                     match a {
                         PatternArg::Ignore => {}
                         PatternArg::Bind(n) => out.push((n.clone(), v)),
                         PatternArg::Lit(l) => {
-                            let actual = if i == 0 { Value::str(r.subject.name.as_str()) } else { v };
+                            let actual = if i == 0 {
+                                Value::str(r.subject.name.as_str())
+                            } else {
+                                v
+                            };
                             if !values_equal(l, &actual) {
                                 return None;
                             }
@@ -153,11 +162,20 @@ fn dotted(e: &ast::Expr) -> Option<String> {
 pub fn pattern_of(e: &ast::Expr) -> Option<ActionPattern> {
     match &e.kind {
         ast::ExprKind::Lit(ast::LitKind::Str(s)) => Some(ActionPattern::Word(s.to_string())),
-        ast::ExprKind::Var(v) if matches!(v.as_str(), "all" | "any" | "all_operations" | "all_interactions") => {
+        ast::ExprKind::Var(v)
+            if matches!(
+                v.as_str(),
+                "all" | "any" | "all_operations" | "all_interactions"
+            ) =>
+        {
             Some(ActionPattern::All)
         }
         ast::ExprKind::Var(_) | ast::ExprKind::Member { .. } => dotted(e).map(ActionPattern::Word),
-        ast::ExprKind::Array(xs) => xs.iter().map(pattern_of).collect::<Option<Vec<_>>>().map(ActionPattern::AnyOf),
+        ast::ExprKind::Array(xs) => xs
+            .iter()
+            .map(pattern_of)
+            .collect::<Option<Vec<_>>>()
+            .map(ActionPattern::AnyOf),
         ast::ExprKind::Paren(x) => pattern_of(x),
         ast::ExprKind::Call { callee, args } => {
             let name = dotted(callee)?;
@@ -168,12 +186,21 @@ pub fn pattern_of(e: &ast::Expr) -> Option<ActionPattern> {
                         return None;
                     }
                     match &a.value.kind {
-                        ast::ExprKind::Var(v) if v.as_str() == "any" || v.as_str() == "_" => Some(PatternArg::Ignore),
+                        ast::ExprKind::Var(v) if v.as_str() == "any" || v.as_str() == "_" => {
+                            Some(PatternArg::Ignore)
+                        }
                         ast::ExprKind::Var(v) => Some(PatternArg::Bind(v.to_string())),
                         ast::ExprKind::Lit(l) => Some(PatternArg::Lit(lit_value(l))),
-                        ast::ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match &operand.kind {
-                            ast::ExprKind::Lit(ast::LitKind::Int(i)) => Some(PatternArg::Lit(Value::Int(-i))),
-                            ast::ExprKind::Lit(ast::LitKind::Float(f)) => Some(PatternArg::Lit(Value::Float(-f))),
+                        ast::ExprKind::Unary {
+                            op: ast::UnaryOp::Neg,
+                            operand,
+                        } => match &operand.kind {
+                            ast::ExprKind::Lit(ast::LitKind::Int(i)) => {
+                                Some(PatternArg::Lit(Value::Int(-i)))
+                            }
+                            ast::ExprKind::Lit(ast::LitKind::Float(f)) => {
+                                Some(PatternArg::Lit(Value::Float(-f)))
+                            }
                             _ => None,
                         },
                         _ => None,
@@ -212,12 +239,19 @@ fn static_value(e: &ast::Expr) -> Option<Value> {
     match &e.kind {
         ast::ExprKind::Lit(l) => Some(lit_value(l)),
         ast::ExprKind::Var(w) => Some(Value::str(w.as_str())),
-        ast::ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match static_value(operand)? {
+        ast::ExprKind::Unary {
+            op: ast::UnaryOp::Neg,
+            operand,
+        } => match static_value(operand)? {
             Value::Int(i) => Some(Value::Int(-i)),
             Value::Float(f) => Some(Value::Float(-f)),
             _ => None,
         },
-        ast::ExprKind::Array(xs) => xs.iter().map(static_value).collect::<Option<Vec<_>>>().map(Value::list),
+        ast::ExprKind::Array(xs) => xs
+            .iter()
+            .map(static_value)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::list),
         ast::ExprKind::Record(fs) => fs
             .iter()
             .map(|f| static_value(&f.value).map(|v| (f.key.as_str().to_string(), v)))
@@ -228,7 +262,10 @@ fn static_value(e: &ast::Expr) -> Option<Value> {
 }
 
 fn opaque(name: &str, v: &Value) -> Condition {
-    Condition::Opaque { name: name.to_string(), value: crate::value::to_json_lossy(v) }
+    Condition::Opaque {
+        name: name.to_string(),
+        value: crate::value::to_json_lossy(v),
+    }
 }
 
 fn duration_of(v: &Value) -> Option<std::time::Duration> {
@@ -260,7 +297,9 @@ fn rate_of(v: &Value) -> Option<(u32, RatePeriod, Option<String>)> {
 /// Conditions of one requirement record (GRAMMAR 4.10 `require`).
 fn record_conditions(m: &crate::value::Map, out: &mut Vec<Condition>) {
     let get = |k: &str| m.get(k);
-    let approval_key = ["human_approval", "approval_required", "approval_mechanism"].iter().find_map(|k| get(k).map(|v| (*k, v)));
+    let approval_key = ["human_approval", "approval_required", "approval_mechanism"]
+        .iter()
+        .find_map(|k| get(k).map(|v| (*k, v)));
     if let Some((_, v)) = approval_key {
         if v.truthy() {
             let expiry = get("approval_expiry").and_then(duration_of);
@@ -270,10 +309,19 @@ fn record_conditions(m: &crate::value::Map, out: &mut Vec<Condition>) {
             };
             let require_reason = get("require_reason").is_some_and(Value::truthy);
             let role = match v {
-                Value::Str(s) if !matches!(s.as_str(), "manual" | "human" | "true" | "required") => Some(s.to_string()),
+                Value::Str(s)
+                    if !matches!(s.as_str(), "manual" | "human" | "true" | "required") =>
+                {
+                    Some(s.to_string())
+                }
                 _ => None,
             };
-            out.push(Condition::HumanApproval { expiry, scope, require_reason, role });
+            out.push(Condition::HumanApproval {
+                expiry,
+                scope,
+                require_reason,
+                role,
+            });
         }
     }
     let mut schema: Option<(Option<VerificationMode>, Option<bool>)> = None;
@@ -328,7 +376,10 @@ fn record_conditions(m: &crate::value::Map, out: &mut Vec<Condition>) {
             },
             "verify_tool_schemas" => match v {
                 Value::Bool(true) => {
-                    schema.get_or_insert((None, None)).0.get_or_insert(VerificationMode::Strict);
+                    schema
+                        .get_or_insert((None, None))
+                        .0
+                        .get_or_insert(VerificationMode::Strict);
                 }
                 Value::Bool(false) => {}
                 _ => out.push(opaque(k, v)),
@@ -341,7 +392,10 @@ fn record_conditions(m: &crate::value::Map, out: &mut Vec<Condition>) {
         }
     }
     if let Some((mode, pin)) = schema {
-        out.push(Condition::SchemaVerification { mode, pin_on_first_use: pin });
+        out.push(Condition::SchemaVerification {
+            mode,
+            pin_on_first_use: pin,
+        });
     }
 }
 
@@ -352,7 +406,10 @@ pub fn require_conditions(e: &ast::Expr) -> Vec<Condition> {
     match &e.kind {
         ast::ExprKind::Record(_) => match static_value(e) {
             Some(Value::Map(m)) => record_conditions(&m, &mut out),
-            _ => out.push(Condition::Opaque { name: "require".into(), value: serde_json::Value::String(expr_text(e)) }),
+            _ => out.push(Condition::Opaque {
+                name: "require".into(),
+                value: serde_json::Value::String(expr_text(e)),
+            }),
         },
         ast::ExprKind::Array(xs) => {
             for x in xs {
@@ -377,23 +434,41 @@ pub fn require_conditions(e: &ast::Expr) -> Vec<Condition> {
                 }),
                 ("rate_limit", [Some(Value::Int(n)), Some(Value::Str(p))]) if *n >= 0 => {
                     match rate_of(&Value::str(format!("{n}/{p}"))) {
-                        Some((max, period, per)) => out.push(Condition::RateLimit { max, period, per }),
-                        None => out.push(Condition::Opaque { name, value: serde_json::Value::Null }),
+                        Some((max, period, per)) => {
+                            out.push(Condition::RateLimit { max, period, per })
+                        }
+                        None => out.push(Condition::Opaque {
+                            name,
+                            value: serde_json::Value::Null,
+                        }),
                     }
                 }
                 _ => out.push(Condition::Opaque {
                     name: name.clone(),
                     value: serde_json::Value::Array(
-                        vals.iter().map(|v| v.as_ref().map(crate::value::to_json_lossy).unwrap_or_default()).collect(),
+                        vals.iter()
+                            .map(|v| {
+                                v.as_ref()
+                                    .map(crate::value::to_json_lossy)
+                                    .unwrap_or_default()
+                            })
+                            .collect(),
                     ),
                 }),
             }
         }
-        ast::ExprKind::Var(w) => out.push(Condition::Opaque { name: w.to_string(), value: serde_json::Value::Null }),
-        ast::ExprKind::Lit(ast::LitKind::Str(s)) => {
-            out.push(Condition::Opaque { name: s.to_string(), value: serde_json::Value::Null })
-        }
-        _ => out.push(Condition::Opaque { name: expr_text(e), value: serde_json::Value::Null }),
+        ast::ExprKind::Var(w) => out.push(Condition::Opaque {
+            name: w.to_string(),
+            value: serde_json::Value::Null,
+        }),
+        ast::ExprKind::Lit(ast::LitKind::Str(s)) => out.push(Condition::Opaque {
+            name: s.to_string(),
+            value: serde_json::Value::Null,
+        }),
+        _ => out.push(Condition::Opaque {
+            name: expr_text(e),
+            value: serde_json::Value::Null,
+        }),
     }
     out
 }
@@ -453,10 +528,16 @@ impl AuditSettings {
                             "retention_days" => self.retention_days = v.as_int(),
                             "compliance_tags" => {
                                 if let Value::List(l) = v {
-                                    self.compliance_tags.extend(l.as_slice().iter().filter_map(|x| x.as_str().map(str::to_string)));
+                                    self.compliance_tags.extend(
+                                        l.as_slice()
+                                            .iter()
+                                            .filter_map(|x| x.as_str().map(str::to_string)),
+                                    );
                                 }
                             }
-                            k if (k.starts_with("alert_on_") || k.starts_with("include_")) && b.is_some() => {
+                            k if (k.starts_with("alert_on_") || k.starts_with("include_"))
+                                && b.is_some() =>
+                            {
                                 self.flags.push((k.to_string(), b.unwrap_or(false)))
                             }
                             other => self.tags.push(other.to_string()),
@@ -477,8 +558,15 @@ impl AuditSettings {
 pub fn is_known_audit_key(k: &str, v: &ast::Expr) -> bool {
     matches!(
         k,
-        "log_level" | "include_input" | "include_output" | "include_metadata" | "include_policy_decisions" | "retention_days" | "compliance_tags"
-    ) || ((k.starts_with("alert_on_") || k.starts_with("include_")) && matches!(v.kind, ast::ExprKind::Lit(ast::LitKind::Bool(_))))
+        "log_level"
+            | "include_input"
+            | "include_output"
+            | "include_metadata"
+            | "include_policy_decisions"
+            | "retention_days"
+            | "compliance_tags"
+    ) || ((k.starts_with("alert_on_") || k.starts_with("include_"))
+        && matches!(v.kind, ast::ExprKind::Lit(ast::LitKind::Bool(_))))
 }
 
 #[derive(Debug)]
@@ -527,7 +615,12 @@ pub(crate) struct PolicyContext<'a> {
 
 const FIXED: [&str; 5] = ["action", "context", "user", "principal", "agent"];
 
-pub(crate) fn compile_policy(c: &mut Compiler<'_>, src: &SourceFile, ctx: &PolicyContext<'_>, p: &ast::Policy) -> CompiledPolicy {
+pub(crate) fn compile_policy(
+    c: &mut Compiler<'_>,
+    src: &SourceFile,
+    ctx: &PolicyContext<'_>,
+    p: &ast::Policy,
+) -> CompiledPolicy {
     let mut rules = Vec::new();
     let mut audit = AuditSettings::default();
     for r in &p.rules {
@@ -557,14 +650,29 @@ pub(crate) fn compile_policy(c: &mut Compiler<'_>, src: &SourceFile, ctx: &Polic
             let fixed = names.len();
             names.extend(binders.iter().map(String::as_str));
             let (expr, n_slots) = c.guard(ctx.agent, &names, g);
-            Guard { expr, n_slots, fixed }
+            Guard {
+                expr,
+                n_slots,
+                fixed,
+            }
         });
-        rules.push(CompiledRule { kind: r.kind, body, guard, at: src.location(r.span.start) });
+        rules.push(CompiledRule {
+            kind: r.kind,
+            body,
+            guard,
+            at: src.location(r.span.start),
+        });
     }
-    CompiledPolicy { name: p.name.to_string(), rules, audit_exprs: audit }
+    CompiledPolicy {
+        name: p.name.to_string(),
+        rules,
+        audit_exprs: audit,
+    }
 }
 
-pub(crate) fn audit_settings<'a>(ps: impl Iterator<Item = &'a Arc<CompiledPolicy>>) -> AuditSettings {
+pub(crate) fn audit_settings<'a>(
+    ps: impl Iterator<Item = &'a Arc<CompiledPolicy>>,
+) -> AuditSettings {
     let mut out = AuditSettings::default();
     for p in ps {
         let a = &p.audit_exprs;
@@ -574,11 +682,13 @@ pub(crate) fn audit_settings<'a>(ps: impl Iterator<Item = &'a Arc<CompiledPolicy
         out.include_metadata = a.include_metadata.or(out.include_metadata);
         out.include_policy_decisions = a.include_policy_decisions.or(out.include_policy_decisions);
         out.retention_days = a.retention_days.or(out.retention_days);
-        out.compliance_tags.extend(a.compliance_tags.iter().cloned());
+        out.compliance_tags
+            .extend(a.compliance_tags.iter().cloned());
         out.flags.extend(a.flags.iter().cloned());
         out.tags.extend(a.tags.iter().cloned());
         out.all_actions_full |= a.all_actions_full;
-        out.full_detail_patterns.extend(a.full_detail_patterns.iter().cloned());
+        out.full_detail_patterns
+            .extend(a.full_detail_patterns.iter().cloned());
     }
     out
 }
@@ -593,16 +703,30 @@ struct GuardEffects {
 
 impl Effects for GuardEffects {
     fn action(&mut self, _req: ActionRequest, _d: Option<std::time::Instant>) -> ActionReply {
-        ActionReply::Abort(ErrorKind::TypeError, "a policy guard cannot perform actions".into(), None)
+        ActionReply::Abort(
+            ErrorKind::TypeError,
+            "a policy guard cannot perform actions".into(),
+            None,
+        )
     }
     fn log(&mut self, _: LogLevel, _: &str, _: &SourceLocation) {}
-    fn audit(&mut self, _: &str, _: &serde_json::Value, _: &SourceLocation, _: Option<std::time::Instant>) -> Result<(), String> {
+    fn audit(
+        &mut self,
+        _: &str,
+        _: &serde_json::Value,
+        _: &SourceLocation,
+        _: Option<std::time::Instant>,
+    ) -> Result<(), String> {
         Err("a policy guard cannot write audit events".into())
     }
     fn trigger(&self) -> Value {
         Value::Null
     }
-    fn recorded(&mut self, _: &str, produce: &mut dyn FnMut() -> serde_json::Value) -> serde_json::Value {
+    fn recorded(
+        &mut self,
+        _: &str,
+        produce: &mut dyn FnMut() -> serde_json::Value,
+    ) -> serde_json::Value {
         produce()
     }
     fn env(&self) -> Arc<BlockEnv> {
@@ -629,7 +753,15 @@ fn principal_value(p: &Principal) -> Value {
         pairs.push((k.clone(), from_json(v).unwrap_or(Value::Null)));
     }
     pairs.push(("name".into(), Value::str(p.name.as_str())));
-    pairs.push(("capabilities".into(), Value::list(p.capabilities.iter().map(|c| Value::str(c.as_str())).collect())));
+    pairs.push((
+        "capabilities".into(),
+        Value::list(
+            p.capabilities
+                .iter()
+                .map(|c| Value::str(c.as_str()))
+                .collect(),
+        ),
+    ));
     pairs.push((
         "attributes".into(),
         from_json(&serde_json::Value::Object(p.attributes.clone())).unwrap_or(Value::Null),
@@ -651,7 +783,9 @@ fn eval_guard(
 ) -> Result<bool, String> {
     let run = |limit: usize| {
         let _no_meter = crate::value::heap::MeterGuard::none();
-        let mut fx = GuardEffects { agent: agent.clone() };
+        let mut fx = GuardEffects {
+            agent: agent.clone(),
+        };
         let mut it = Interp::new(prog, &mut fx, None);
         it.set_stack_limit(limit);
         it.enter_root(Str::from("guard"), g.n_slots);
@@ -663,7 +797,12 @@ fn eval_guard(
                 it.stack[g.fixed + i] = Some(v.clone());
             }
         }
-        it.start_block(GUARD_STEPS, Some(std::time::Instant::now() + std::time::Duration::from_millis(250)), 250, u64::MAX);
+        it.start_block(
+            GUARD_STEPS,
+            Some(std::time::Instant::now() + std::time::Duration::from_millis(250)),
+            250,
+            u64::MAX,
+        );
         match it.eval(&g.expr) {
             Ok(v) => Ok(v.truthy()),
             Err(crate::interp::Flow::Err(r)) => Err(format!("{}: {}", r.kind, r.message)),
@@ -717,7 +856,15 @@ impl DslRuleSet {
             .unwrap_or(Value::Null);
         let agent_value = Value::map([
             ("name", Value::str(&*a.name)),
-            ("capabilities", Value::list(a.capabilities.iter().map(|c| Value::str(c.as_str())).collect())),
+            (
+                "capabilities",
+                Value::list(
+                    a.capabilities
+                        .iter()
+                        .map(|c| Value::str(c.as_str()))
+                        .collect(),
+                ),
+            ),
             ("sandbox", sandbox),
         ]);
         Some(DslRuleSet {
@@ -755,7 +902,10 @@ impl DslRuleSet {
 
     fn policies(&self) -> impl Iterator<Item = &Arc<CompiledPolicy>> {
         let a = &self.prog.agents[self.agent];
-        a.policies.iter().chain(a.file_policies.iter()).chain(self.extra.iter())
+        a.policies
+            .iter()
+            .chain(a.file_policies.iter())
+            .chain(self.extra.iter())
     }
 }
 
@@ -763,8 +913,14 @@ fn action_value(r: &PolicyRequest) -> Value {
     Value::map([
         ("name", Value::str(r.name.as_str())),
         ("category", Value::str(r.category.as_str())),
-        ("args", from_json(&serde_json::Value::Array(r.args.clone())).unwrap_or(Value::Null)),
-        ("named", from_json(&serde_json::Value::Object(r.named.clone())).unwrap_or(Value::Null)),
+        (
+            "args",
+            from_json(&serde_json::Value::Array(r.args.clone())).unwrap_or(Value::Null),
+        ),
+        (
+            "named",
+            from_json(&serde_json::Value::Object(r.named.clone())).unwrap_or(Value::Null),
+        ),
     ])
 }
 
@@ -785,7 +941,9 @@ fn evaluate_policies<'a>(
     // Deny rules first: any match denies.
     for p in &policies {
         for rule in p.rules.iter().filter(|x| x.kind == ast::RuleKind::Deny) {
-            let RuleBody::Pattern(pat) = &rule.body else { continue };
+            let RuleBody::Pattern(pat) = &rule.body else {
+                continue;
+            };
             let Some(binders) = pat.bind(r) else { continue };
             let hit = match &rule.guard {
                 None => true,
@@ -800,7 +958,9 @@ fn evaluate_policies<'a>(
     for p in &policies {
         let mut allowed_here = false;
         for rule in p.rules.iter().filter(|x| x.kind == ast::RuleKind::Allow) {
-            let RuleBody::Pattern(pat) = &rule.body else { continue };
+            let RuleBody::Pattern(pat) = &rule.body else {
+                continue;
+            };
             let Some(binders) = pat.bind(r) else { continue };
             let hit = match &rule.guard {
                 None => true,
@@ -815,7 +975,9 @@ fn evaluate_policies<'a>(
         // allow rules attaches its requirements to every allowed action (fail closed).
         if allowed_here || !p.has_allow() {
             for rule in p.rules.iter().filter(|x| x.kind == ast::RuleKind::Require) {
-                let RuleBody::Require(conds) = &rule.body else { continue };
+                let RuleBody::Require(conds) = &rule.body else {
+                    continue;
+                };
                 let applies = match &rule.guard {
                     None => true,
                     Some(g) => eval_guard(prog, g, fixed, params, &[], agent).unwrap_or(true),
@@ -835,10 +997,24 @@ fn evaluate_policies<'a>(
 
 impl AgentRuleSet for DslRuleSet {
     fn evaluate(&self, r: &PolicyRequest) -> RuleOutcome {
-        let context = from_json(&serde_json::Value::Object(r.context.clone())).unwrap_or(Value::Null);
-        let fixed = [action_value(r), context, self.initiator.clone(), self.initiator.clone(), self.agent_value.clone()];
+        let context =
+            from_json(&serde_json::Value::Object(r.context.clone())).unwrap_or(Value::Null);
+        let fixed = [
+            action_value(r),
+            context,
+            self.initiator.clone(),
+            self.initiator.clone(),
+            self.agent_value.clone(),
+        ];
         let a = &self.prog.agents[self.agent];
-        evaluate_policies(&self.prog, self.policies(), r, &fixed, &self.params, &a.name)
+        evaluate_policies(
+            &self.prog,
+            self.policies(),
+            r,
+            &fixed,
+            &self.params,
+            &a.name,
+        )
     }
 }
 
@@ -850,8 +1026,15 @@ pub struct ChannelRuleSet {
     pub(crate) audit: AuditSettings,
 }
 
-pub(crate) fn compile_channel(c: &mut Compiler<'_>, src: &SourceFile, ch: &ast::Channel) -> ChannelRuleSet {
-    let ctx = PolicyContext { agent: None, params: &[] };
+pub(crate) fn compile_channel(
+    c: &mut Compiler<'_>,
+    src: &SourceFile,
+    ch: &ast::Channel,
+) -> ChannelRuleSet {
+    let ctx = PolicyContext {
+        agent: None,
+        params: &[],
+    };
     let policies: Vec<Arc<CompiledPolicy>> = ch
         .entries
         .iter()
@@ -861,7 +1044,11 @@ pub(crate) fn compile_channel(c: &mut Compiler<'_>, src: &SourceFile, ch: &ast::
         })
         .collect();
     let audit = audit_settings(policies.iter());
-    ChannelRuleSet { name: ch.name.to_string(), policies, audit }
+    ChannelRuleSet {
+        name: ch.name.to_string(),
+        policies,
+        audit,
+    }
 }
 
 impl ChannelRuleSet {
@@ -882,10 +1069,18 @@ impl ChannelRuleSet {
     }
     /// Evaluates the channel policy for `r` with the program the channel belongs to.
     pub fn evaluate_in(&self, prog: &LoadedProgram, r: &PolicyRequest) -> RuleOutcome {
-        let context = from_json(&serde_json::Value::Object(r.context.clone())).unwrap_or(Value::Null);
+        let context =
+            from_json(&serde_json::Value::Object(r.context.clone())).unwrap_or(Value::Null);
         let who = principal_value(&r.principal);
         let fixed = [action_value(r), context, who.clone(), who, Value::Null];
-        evaluate_policies(prog, self.policies.iter(), r, &fixed, &[], &Arc::from(self.name.as_str()))
+        evaluate_policies(
+            prog,
+            self.policies.iter(),
+            r,
+            &fixed,
+            &[],
+            &Arc::from(self.name.as_str()),
+        )
     }
 }
 
@@ -913,7 +1108,15 @@ mod tests {
         assert!(glob("*", ""));
         assert!(glob("a*b*c", "axxbyyc"));
         assert!(!glob("a*b", "axxc"));
-        assert!(word_matches("file_access", "read_file", ActionCategory::FileRead));
-        assert!(word_matches("file_*", "read_file", ActionCategory::FileWrite));
+        assert!(word_matches(
+            "file_access",
+            "read_file",
+            ActionCategory::FileRead
+        ));
+        assert!(word_matches(
+            "file_*",
+            "read_file",
+            ActionCategory::FileWrite
+        ));
     }
 }

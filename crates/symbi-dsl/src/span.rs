@@ -41,13 +41,19 @@ impl Span {
     /// An empty span at `offset` (used for "missing token" positions).
     #[inline]
     pub const fn point(offset: u32) -> Span {
-        Span { start: offset, end: offset }
+        Span {
+            start: offset,
+            end: offset,
+        }
     }
 
     /// The smallest span covering both.
     #[inline]
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// Length in bytes.
@@ -95,7 +101,11 @@ impl LineIndex {
     /// Indexes `source`.
     pub fn new(source: &str) -> LineIndex {
         let bytes = source.as_bytes();
-        let first = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+        let first = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            3
+        } else {
+            0
+        };
         let mut line_starts = Vec::with_capacity(bytes.len() / 32 + 1);
         line_starts.push(first);
         let mut i = first as usize;
@@ -144,8 +154,16 @@ impl LineIndex {
 
     /// Byte range of 0-based `line`, without its terminator.
     pub fn line_range(&self, source: &str, line: usize) -> std::ops::Range<usize> {
-        let start = self.line_starts.get(line).copied().unwrap_or(source.len() as u32) as usize;
-        let next = self.line_starts.get(line + 1).map(|&s| s as usize).unwrap_or(source.len());
+        let start = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(source.len() as u32) as usize;
+        let next = self
+            .line_starts
+            .get(line + 1)
+            .map(|&s| s as usize)
+            .unwrap_or(source.len());
         let bytes = source.as_bytes();
         let mut end = next.max(start);
         while end > start && matches!(bytes[end - 1], b'\n' | b'\r') {

@@ -52,7 +52,9 @@ pub struct StructTy {
 impl StructTy {
     /// The fields with their resolved types.
     pub fn field_types(&self) -> impl Iterator<Item = (&Str, &Ty)> {
-        self.fields.iter().map(|(n, t)| (n, t.get().unwrap_or(&Ty::Any)))
+        self.fields
+            .iter()
+            .map(|(n, t)| (n, t.get().unwrap_or(&Ty::Any)))
     }
 }
 
@@ -76,7 +78,11 @@ impl Ty {
 
     fn conform_at(&self, v: Value, path: &mut String) -> Result<Value, String> {
         let fail = |path: &String, v: &Value, t: &Ty| {
-            let at = if path.is_empty() { String::new() } else { format!(" at `{path}`") };
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{path}`")
+            };
             Err(format!("expected {t}, found {}{at}", v.type_name()))
         };
         match self {
@@ -108,7 +114,9 @@ impl Ty {
                 Value::Int(ms) => Ok(Value::Duration(*ms)),
                 Value::Str(s) => match s.parse::<symbi_types::HumanDuration>() {
                     Ok(d) if s.chars().any(|c| c.is_ascii_alphabetic()) => {
-                        i64::try_from(d.0.as_millis()).map(Value::Duration).map_err(|_| "duration out of range".to_string())
+                        i64::try_from(d.0.as_millis())
+                            .map(Value::Duration)
+                            .map_err(|_| "duration out of range".to_string())
                     }
                     _ => fail(path, &v, self),
                 },
@@ -165,7 +173,12 @@ impl Ty {
                         let c = val.conform_at(x.clone(), path)?;
                         path.truncate(len);
                         if !same(&c, x) && out.is_none() {
-                            out = Some(m.iter().take(i).map(|(k, v)| (k.clone(), v.clone())).collect());
+                            out = Some(
+                                m.iter()
+                                    .take(i)
+                                    .map(|(k, v)| (k.clone(), v.clone()))
+                                    .collect(),
+                            );
                         }
                         if let Some(o) = &mut out {
                             o.insert(k.clone(), c);
@@ -186,8 +199,15 @@ impl Ty {
                         match m.get(name.as_str()) {
                             None => {
                                 if !fty.is_option_like() {
-                                    let at = if len == 0 { String::new() } else { format!(" at `{}`", &path[..len]) };
-                                    return Err(format!("missing field `{name}` of {}{at}", st.name));
+                                    let at = if len == 0 {
+                                        String::new()
+                                    } else {
+                                        format!(" at `{}`", &path[..len])
+                                    };
+                                    return Err(format!(
+                                        "missing field `{name}` of {}{at}",
+                                        st.name
+                                    ));
                                 }
                             }
                             Some(x) => {
@@ -225,15 +245,25 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Str(x), Value::Str(y)) => Str::ptr_eq(x, y),
         (Value::Duration(x), Value::Duration(y)) => x == y,
         (Value::Size(x), Value::Size(y)) => x == y,
-        _ => std::mem::discriminant(a) == std::mem::discriminant(b) && matches!(a, Value::Null | Value::Bool(_) | Value::Secret(_)),
+        _ => {
+            std::mem::discriminant(a) == std::mem::discriminant(b)
+                && matches!(a, Value::Null | Value::Bool(_) | Value::Secret(_))
+        }
     }
 }
 
 /// Deep check that conversion did not change any number's kind (int → float).
 fn kinds_same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Map(x), Value::Map(y)) => x.iter().zip(y.iter()).all(|((_, p), (_, q))| kinds_same(p, q)),
-        (Value::List(x), Value::List(y)) => x.as_slice().iter().zip(y.as_slice()).all(|(p, q)| kinds_same(p, q)),
+        (Value::Map(x), Value::Map(y)) => x
+            .iter()
+            .zip(y.iter())
+            .all(|((_, p), (_, q))| kinds_same(p, q)),
+        (Value::List(x), Value::List(y)) => x
+            .as_slice()
+            .iter()
+            .zip(y.as_slice())
+            .all(|(p, q)| kinds_same(p, q)),
         _ => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
 }
@@ -267,8 +297,15 @@ mod tests {
         let t = Ty::List(Box::new(Ty::Float));
         let v = Value::list(vec![Value::Int(2), Value::Float(1.5)]);
         let c = t.conform(v).unwrap();
-        assert!(matches!(&c, Value::List(l) if matches!(l.as_slice()[0], Value::Float(f) if f == 2.0)));
-        assert!(Ty::List(Box::new(Ty::Int)).conform(Value::list(vec![Value::Int(1), Value::str("x")])).unwrap_err().contains("[1]"));
+        assert!(
+            matches!(&c, Value::List(l) if matches!(l.as_slice()[0], Value::Float(f) if f == 2.0))
+        );
+        assert!(
+            Ty::List(Box::new(Ty::Int))
+                .conform(Value::list(vec![Value::Int(1), Value::str("x")]))
+                .unwrap_err()
+                .contains("[1]")
+        );
     }
 
     #[test]
@@ -278,21 +315,42 @@ mod tests {
             fields: vec![
                 ("sku".into(), OnceLock::from(Ty::String)),
                 ("unit_price".into(), OnceLock::from(Ty::Float)),
-                ("note".into(), OnceLock::from(Ty::Option(Box::new(Ty::String)))),
+                (
+                    "note".into(),
+                    OnceLock::from(Ty::Option(Box::new(Ty::String))),
+                ),
             ],
         });
         let t = Ty::Struct(st);
-        let ok = t.conform(Value::map([("sku", Value::str("A")), ("unit_price", Value::Int(2))])).unwrap();
-        assert!(matches!(ok, Value::Map(ref m) if matches!(m.get("unit_price"), Some(Value::Float(_)))));
-        let err = t.conform(Value::map([("sku", Value::str("A"))])).unwrap_err();
+        let ok = t
+            .conform(Value::map([
+                ("sku", Value::str("A")),
+                ("unit_price", Value::Int(2)),
+            ]))
+            .unwrap();
+        assert!(
+            matches!(ok, Value::Map(ref m) if matches!(m.get("unit_price"), Some(Value::Float(_))))
+        );
+        let err = t
+            .conform(Value::map([("sku", Value::str("A"))]))
+            .unwrap_err();
         assert!(err.contains("missing field `unit_price`"), "{err}");
     }
 
     #[test]
     fn durations_and_sizes_convert() {
-        assert_eq!(Ty::Duration.conform(Value::str("90s")).unwrap(), Value::Duration(90_000));
-        assert_eq!(Ty::Duration.conform(Value::Int(5)).unwrap(), Value::Duration(5));
+        assert_eq!(
+            Ty::Duration.conform(Value::str("90s")).unwrap(),
+            Value::Duration(90_000)
+        );
+        assert_eq!(
+            Ty::Duration.conform(Value::Int(5)).unwrap(),
+            Value::Duration(5)
+        );
         assert!(Ty::Duration.conform(Value::str("90")).is_err());
-        assert_eq!(Ty::Size.conform(Value::str("8MB")).unwrap(), Value::Size(8 << 20));
+        assert_eq!(
+            Ty::Size.conform(Value::str("8MB")).unwrap(),
+            Value::Size(8 << 20)
+        );
     }
 }

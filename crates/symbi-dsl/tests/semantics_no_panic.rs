@@ -39,7 +39,9 @@ fn mutate(src: &str, rng: &mut Rng) -> String {
                 out.swap(i, j);
             }
             3 => {
-                let words = ["x", "null", "1", "\"s\"", "[]", "{}", "-1", "0.5", "1s", "y.z"];
+                let words = [
+                    "x", "null", "1", "\"s\"", "[]", "{}", "-1", "0.5", "1s", "y.z",
+                ];
                 let w = words[rng.below(words.len())];
                 let l = &out[i];
                 if let Some(p) = l.find(|c: char| c.is_ascii_digit() || c == '"') {
@@ -49,7 +51,10 @@ fn mutate(src: &str, rng: &mut Rng) -> String {
                 }
             }
             _ => {
-                let l = out[i].replace("==", "!=").replace("+=", "-=").replace("return", "let r =");
+                let l = out[i]
+                    .replace("==", "!=")
+                    .replace("+=", "-=")
+                    .replace("return", "let r =");
                 out[i] = l;
             }
         }
@@ -60,20 +65,33 @@ fn mutate(src: &str, rng: &mut Rng) -> String {
 #[test]
 fn mutated_examples_never_panic() {
     let files = [
-        "01-greeter.symbi", "02-scores.symbi", "03-guarded-fetch.symbi", "04-order-validator.symbi",
-        "05-ticket-intake.symbi", "06-nightly-counter.symbi", "07-triage-pair.symbi", "08-approval-llm.symbi",
+        "01-greeter.symbi",
+        "02-scores.symbi",
+        "03-guarded-fetch.symbi",
+        "04-order-validator.symbi",
+        "05-ticket-intake.symbi",
+        "06-nightly-counter.symbi",
+        "07-triage-pair.symbi",
+        "08-approval-llm.symbi",
         "09-extensions.symbi",
     ];
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let (mut loaded, mut executed) = (0, 0);
-    let inputs = [json!({}), json!(null), json!({"scores": [1, 2], "pass_mark": 1, "name": "a", "x": 1}), json!([1, "a"])];
+    let inputs = [
+        json!({}),
+        json!(null),
+        json!({"scores": [1, 2], "pass_mark": 1, "name": "a", "x": 1}),
+        json!([1, "a"]),
+    ];
     for f in files {
         let src = example(f);
         for _ in 0..40 {
             let m = mutate(&src, &mut rng);
             let parsed = symbi_dsl::parse(&m, f);
             let _ = symbi_dsl::check(&parsed, &dev_opts());
-            let Ok(prog) = symbi_dsl::program::load_parsed(&parsed, &dev_opts()) else { continue };
+            let Ok(prog) = symbi_dsl::program::load_parsed(&parsed, &dev_opts()) else {
+                continue;
+            };
             loaded += 1;
             for a in prog.agents() {
                 for input in &inputs {

@@ -19,7 +19,8 @@ fn eval(body: &str) -> serde_json::Value {
 }
 
 fn eval_text(body: &str) -> String {
-    let o = run_src(&agent(body), "t", json!({"x": null})).unwrap_or_else(|f| panic!("{}", f.render()));
+    let o =
+        run_src(&agent(body), "t", json!({"x": null})).unwrap_or_else(|f| panic!("{}", f.render()));
     text(&o)
 }
 
@@ -37,7 +38,10 @@ fn infinite_loop_exhausts_the_step_budget() {
     let b = f.budget.clone().unwrap();
     assert_eq!((b.budget, b.limit), ("steps", 5000));
     assert!(b.used > 5000);
-    assert!(f.location.as_deref().unwrap().starts_with("t.symbi:1:"), "{f}");
+    assert!(
+        f.location.as_deref().unwrap().starts_with("t.symbi:1:"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -122,25 +126,37 @@ fn arithmetic_rules() {
     assert_eq!(eval_text("90s + 0s"), "\"90s\"");
     assert_eq!(eval_text("1500ms"), "\"1500ms\"");
     assert_eq!(eval("8MB"), json!(8 << 20));
-    assert_eq!(fails("9223372036854775807 + 1").kind.as_str(), "ArithmeticError");
+    assert_eq!(
+        fails("9223372036854775807 + 1").kind.as_str(),
+        "ArithmeticError"
+    );
     assert_eq!(fails("1 / 0").kind.as_str(), "ArithmeticError");
     assert_eq!(fails("null < 1").kind.as_str(), "TypeError");
     assert_eq!(fails("{} - 1").kind.as_str(), "TypeError");
-        assert_eq!(eval_text("[1, 2] + [3]"), "[1,2,3]");
-    assert_eq!(eval_text("{a: 1, b: 2} + {c: 3, a: 9}"), r#"{"a":9,"b":2,"c":3}"#);
+    assert_eq!(eval_text("[1, 2] + [3]"), "[1,2,3]");
+    assert_eq!(
+        eval_text("{a: 1, b: 2} + {c: 3, a: 9}"),
+        r#"{"a":9,"b":2,"c":3}"#
+    );
 }
 
 #[test]
 fn float_text_everywhere() {
     assert_eq!(eval_text("to_string(2.0)"), "\"2.0\"");
-    assert_eq!(eval_text("format(\"{} {} {}\", 0.1, 10000000000000000.0, 0.000015)"), "\"0.1 1e16 1.5e-5\"");
+    assert_eq!(
+        eval_text("format(\"{} {} {}\", 0.1, 10000000000000000.0, 0.000015)"),
+        "\"0.1 1e16 1.5e-5\""
+    );
     assert_eq!(eval_text("join([1.0, 2], \"-\")"), "\"1.0-2\"");
     assert_eq!(eval_text("-0.0"), "-0.0");
 }
 
 #[test]
 fn truthiness() {
-    assert_eq!(eval("[!0, !0.0, !\"\", ![], !{}, !null, !0s, !\"0\"]"), json!([true, true, true, true, true, true, false, false]));
+    assert_eq!(
+        eval("[!0, !0.0, !\"\", ![], !{}, !null, !0s, !\"0\"]"),
+        json!([true, true, true, true, true, true, false, false])
+    );
     assert_eq!(eval("1 && \"a\""), json!(true));
     assert_eq!(eval("0 || null"), json!(false));
 }
@@ -159,28 +175,51 @@ fn members_and_indexes() {
 
 #[test]
 fn value_semantics_copy_on_assignment() {
-    assert_eq!(eval("let a = [1]; let b = a; b.push(2); a.push(3); [a, b]"), json!([[1, 3], [1, 2]]));
-    assert_eq!(eval("let m = {k: [1]}; let n = m; n.k.push(2); [m, n]"), json!([{"k": [1]}, {"k": [1, 2]}]));
+    assert_eq!(
+        eval("let a = [1]; let b = a; b.push(2); a.push(3); [a, b]"),
+        json!([[1, 3], [1, 2]])
+    );
+    assert_eq!(
+        eval("let m = {k: [1]}; let n = m; n.k.push(2); [m, n]"),
+        json!([{"k": [1]}, {"k": [1, 2]}])
+    );
 }
 
 #[test]
 fn mutating_methods_and_compound_assignment() {
     assert_eq!(
-        eval("let xs = [1, 2, 3]; let p = xs.pop(); xs.insert(0, 9); let r = xs.remove(1); xs.extend([7]); [xs, p, r]"),
+        eval(
+            "let xs = [1, 2, 3]; let p = xs.pop(); xs.insert(0, 9); let r = xs.remove(1); xs.extend([7]); [xs, p, r]"
+        ),
         json!([[9, 2, 7], 3, 1])
     );
-    assert_eq!(eval("let m = {a: 1}; m.set(\"b\", 2); let r = m.remove(\"a\"); [m, r]"), json!([{"b": 2}, 1]));
-    assert_eq!(eval("let m = {c: {n: 1}}; m.c.n += 4; m[\"c\"][\"n\"] *= 2; m"), json!({"c": {"n": 10}}));
-    assert_eq!(eval("let s = \"a\"; for i in range(3) { s += i; } s"), json!("a012"));
+    assert_eq!(
+        eval("let m = {a: 1}; m.set(\"b\", 2); let r = m.remove(\"a\"); [m, r]"),
+        json!([{"b": 2}, 1])
+    );
+    assert_eq!(
+        eval("let m = {c: {n: 1}}; m.c.n += 4; m[\"c\"][\"n\"] *= 2; m"),
+        json!({"c": {"n": 10}})
+    );
+    assert_eq!(
+        eval("let s = \"a\"; for i in range(3) { s += i; } s"),
+        json!("a012")
+    );
     // The place is read before the value mutates it (GRAMMAR 4.4 order).
-    assert_eq!(eval("let xs = [1, 2]; xs = xs + [xs.pop()]; xs"), json!([1, 2, 2]));
+    assert_eq!(
+        eval("let xs = [1, 2]; xs = xs + [xs.pop()]; xs"),
+        json!([1, 2, 2])
+    );
     assert_eq!(fails("let xs = []; xs[3] = 1;").kind.as_str(), "IndexError");
     assert_eq!(fails("let m = {}; m.k += 1;").kind.as_str(), "TypeError");
 }
 
 #[test]
 fn scopes_and_implicit_variables() {
-    assert_eq!(eval("try { results = [1]; error(\"boom\"); } catch (e) { results.push(2); } results"), json!([1, 2]));
+    assert_eq!(
+        eval("try { results = [1]; error(\"boom\"); } catch (e) { results.push(2); } results"),
+        json!([1, 2])
+    );
     assert_eq!(eval("let x = 1; if true { let x = 2; } x"), json!(1));
     let f = fails("if false { y = 1; } y");
     assert_eq!(f.kind.as_str(), "NameError");
@@ -189,7 +228,10 @@ fn scopes_and_implicit_variables() {
 
 #[test]
 fn lambdas_capture_by_value() {
-    assert_eq!(eval("let k = 10; let f = v => v + k; k = 0; [f(1), [1, 2].map(f)]"), json!([11, [11, 12]]));
+    assert_eq!(
+        eval("let k = 10; let f = v => v + k; k = 0; [f(1), [1, 2].map(f)]"),
+        json!([11, [11, 12]])
+    );
     assert_eq!(eval("let add = n => (m => n + m); add(2)(3)"), json!(5));
     assert_eq!(eval("[3, 1, 2].sort(v => -v)"), json!([3, 2, 1]));
     assert_eq!(eval("reduce([1, 2, 3], 0, p => p[0] + p[1])"), json!(6));
@@ -200,27 +242,42 @@ fn block_values_from_if_match_try() {
     let src = r#"function f(s: String) -> String { match s { "a" => "A", _ => "?" } }
         function g(n: int) -> int { if n > 0 { 1 } else { 2 } }
         agent t() { with { [f("a"), f("b"), g(1), g(0)] } }"#;
-    assert_eq!(run_src(src, "t", json!({})).unwrap().result, json!(["A", "?", 1, 2]));
+    assert_eq!(
+        run_src(src, "t", json!({})).unwrap().result,
+        json!(["A", "?", 1, 2])
+    );
 }
 
 #[test]
 fn if_let_patterns() {
-    assert_eq!(eval("let v = null; if let Some(x) = v { 1 } else { 2 }"), json!(2));
+    assert_eq!(
+        eval("let v = null; if let Some(x) = v { 1 } else { 2 }"),
+        json!(2)
+    );
     assert_eq!(eval("if let Some(x) = 5 { x } else { 0 }"), json!(5));
-    assert_eq!(eval("if let Point(a, b) = {kind: \"Point\", values: [1, 2]} { a + b } else { 0 }"), json!(3));
+    assert_eq!(
+        eval("if let Point(a, b) = {kind: \"Point\", values: [1, 2]} { a + b } else { 0 }"),
+        json!(3)
+    );
 }
 
 #[test]
 fn recursion_limit_is_256() {
     let src = "function r(n: int) -> int { r(n + 1) } function ok(n: int) -> int { if n == 0 { 0 } else { 1 + ok(n - 1) } }
         agent t() { with { let depth = ok(200); try { r(0); } catch (StackOverflow e) { return [depth, e.kind]; } } }";
-    assert_eq!(run_src(src, "t", json!({})).unwrap().result, json!([200, "StackOverflow"]));
+    assert_eq!(
+        run_src(src, "t", json!({})).unwrap().result,
+        json!([200, "StackOverflow"])
+    );
 }
 
 #[test]
 fn fib_recursion() {
     let src = "function fib(n: int) -> int { if n < 2 { return n; } fib(n - 1) + fib(n - 2) } agent t(n: int) -> int { with { fib(n) } }";
-    assert_eq!(run_src(src, "t", json!({"n": 20})).unwrap().result, json!(6765));
+    assert_eq!(
+        run_src(src, "t", json!({"n": 20})).unwrap().result,
+        json!(6765)
+    );
 }
 
 // ---- errors (4.9) ------------------------------------------------------------------
@@ -234,17 +291,35 @@ fn errors_have_kind_location_and_stack() {
     assert_eq!(f.stack[0].function, "function inner");
     assert_eq!(f.stack[1].function, "agent t");
     assert_eq!(f.stack[1].location, "t.symbi:4:20");
-    assert!(f.render().starts_with("t.symbi:2:5: error: division by zero [ArithmeticError]\n"));
+    assert!(
+        f.render()
+            .starts_with("t.symbi:2:5: error: division by zero [ArithmeticError]\n")
+    );
 }
 
 #[test]
 fn typed_catch_and_rethrow() {
-    assert_eq!(eval("try { error(\"m\", kind: \"V\"); } catch (Other e) { 1 } catch (V e) { [e.kind, e.message] }"), json!(["V", "m"]));
+    assert_eq!(
+        eval(
+            "try { error(\"m\", kind: \"V\"); } catch (Other e) { 1 } catch (V e) { [e.kind, e.message] }"
+        ),
+        json!(["V", "m"])
+    );
     let f = fails("try { error(\"m\", kind: \"V\"); } catch (e) { error(e); }");
     assert_eq!(f.kind.as_str(), "V");
-    assert_eq!(f.location.as_deref(), Some("t.symbi:1:46"), "the original raise keeps its location");
-    assert_eq!(fails("error(\"x\", kind: \"Timeout\");").kind.as_str(), "TypeError");
-    assert_eq!(eval("try { error(\"x\", details: {a: 1}); } catch (Error e) { e.details }"), json!({"a": 1}));
+    assert_eq!(
+        f.location.as_deref(),
+        Some("t.symbi:1:46"),
+        "the original raise keeps its location"
+    );
+    assert_eq!(
+        fails("error(\"x\", kind: \"Timeout\");").kind.as_str(),
+        "TypeError"
+    );
+    assert_eq!(
+        eval("try { error(\"x\", details: {a: 1}); } catch (Error e) { e.details }"),
+        json!({"a": 1})
+    );
 }
 
 #[test]
@@ -255,14 +330,31 @@ fn tool_kinds_cannot_pose_as_reserved_kinds() {
     host.allow_all = true;
     host.tools.insert(
         "flaky".into(),
-        Err(ActionError::Failed { kind: Some("PolicyDenied".into()), message: "nope".into(), details: None }),
+        Err(ActionError::Failed {
+            kind: Some("PolicyDenied".into()),
+            message: "nope".into(),
+            details: None,
+        }),
     );
-    assert_eq!(run_with(Arc::new(host), "t", json!({})).unwrap().result, json!(["ActionFailed", "PolicyDenied", "flaky"]));
+    assert_eq!(
+        run_with(Arc::new(host), "t", json!({})).unwrap().result,
+        json!(["ActionFailed", "PolicyDenied", "flaky"])
+    );
     let src = "agent t() { with { try { flaky(); } catch (ActionFailed e) { return e.kind; } } }";
     let mut host = TestHost::new(load("t.symbi", src));
     host.allow_all = true;
-    host.tools.insert("flaky".into(), Err(ActionError::Failed { kind: Some("APIError".into()), message: "x".into(), details: None }));
-    assert_eq!(run_with(Arc::new(host), "t", json!({})).unwrap().result, json!("APIError"));
+    host.tools.insert(
+        "flaky".into(),
+        Err(ActionError::Failed {
+            kind: Some("APIError".into()),
+            message: "x".into(),
+            details: None,
+        }),
+    );
+    assert_eq!(
+        run_with(Arc::new(host), "t", json!({})).unwrap().result,
+        json!("APIError")
+    );
 }
 
 #[test]
@@ -272,7 +364,11 @@ fn component_missing_is_a_clear_action_failure() {
     host.allow_all = true;
     host.tools.insert(
         "knowledge_search".into(),
-        Err(ActionError::ComponentMissing { action: "knowledge_search".into(), component: "knowledge base".into(), message: "configure [context]".into() }),
+        Err(ActionError::ComponentMissing {
+            action: "knowledge_search".into(),
+            component: "knowledge base".into(),
+            message: "configure [context]".into(),
+        }),
     );
     let f = run_with(Arc::new(host), "t", json!({})).unwrap_err();
     assert_eq!(f.kind.as_str(), "ActionFailed");
@@ -300,7 +396,8 @@ fn delegation_depth_is_limited() {
 
 #[test]
 fn intrinsics_are_recorded_and_replayable() {
-    let src = "agent t() { with { log(\"debug\", \"hi\"); print(\"a\", 1); [now(), generate_id()] } }";
+    let src =
+        "agent t() { with { log(\"debug\", \"hi\"); print(\"a\", 1); [now(), generate_id()] } }";
     let prog = load("t.symbi", src);
     let mut host = TestHost::new(prog.clone());
     host.allow_all = true;
@@ -309,7 +406,10 @@ fn intrinsics_are_recorded_and_replayable() {
     assert_eq!(o.log.lines.len(), 2);
     assert_eq!(o.log.lines[1].message, "a 1");
     assert_eq!(o.log.recorded.len(), 2);
-    let ctx = symbi_dsl::ExecutionContext { replay: Some(o.log.recorded.clone()), ..Default::default() };
+    let ctx = symbi_dsl::ExecutionContext {
+        replay: Some(o.log.recorded.clone()),
+        ..Default::default()
+    };
     let h: Arc<dyn symbi_dsl::ActionHost> = host;
     let again = block_on(symbi_dsl::execute(prog, "t", json!({}), ctx, h)).unwrap();
     assert_eq!(again.result, o.result);
@@ -317,15 +417,47 @@ fn intrinsics_are_recorded_and_replayable() {
 
 #[test]
 fn builtins_sample() {
-    assert_eq!(eval("[round(2.5), round(-2.5), round(1.25, 1), round(1.005, 2)]"), json!([3, -3, 1.3, 1.0]));
-    assert_eq!(eval("[to_int(\"12\"), to_int(-2.7), to_bool(\"TRUE\"), type_of(1s)]"), json!([12, -2, true, "duration"]));
-    assert_eq!(eval("[substring(\"hello\", -3), substring(\"hello\", 1, 3), replace(\"aaa\", \"a\", \"bb\")]"), json!(["llo", "el", "bbbbbb"]));
-    assert_eq!(eval("[unique([1, 1.0, \"1\", 2]), flatten([[1], 2, [3, [4]]]), range(5, 0, -2)]"), json!([[1, "1", 2], [1, 2, 3, [4]], [5, 3, 1]]));
-    assert_eq!(eval("[matches(\"abc123\", \"[0-9]+$\"), \"a,b\".split(\",\"), \"  x \".trim()]"), json!([true, ["a", "b"], "x"]));
-    assert_eq!(eval("[sum([1, 2]), sum([1, 2.5]), avg([]), min(3, 1, 2), max([1, 5])]"), json!([3, 3.5, null, 1, 5]));
-    assert_eq!(eval("[base64_decode(base64_encode(\"hé\")), hash_sha256(\"abc\")]"), json!(["hé", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]));
-    assert_eq!(eval("parse_json(\"{\\\"b\\\": 1, \\\"a\\\": [2.0]}\")"), json!({"b": 1, "a": [2.0]}));
-    assert_eq!(eval("to_json({a: 2.0, d: 90s})"), json!("{\"a\":2.0,\"d\":\"90s\"}"));
+    assert_eq!(
+        eval("[round(2.5), round(-2.5), round(1.25, 1), round(1.005, 2)]"),
+        json!([3, -3, 1.3, 1.0])
+    );
+    assert_eq!(
+        eval("[to_int(\"12\"), to_int(-2.7), to_bool(\"TRUE\"), type_of(1s)]"),
+        json!([12, -2, true, "duration"])
+    );
+    assert_eq!(
+        eval(
+            "[substring(\"hello\", -3), substring(\"hello\", 1, 3), replace(\"aaa\", \"a\", \"bb\")]"
+        ),
+        json!(["llo", "el", "bbbbbb"])
+    );
+    assert_eq!(
+        eval("[unique([1, 1.0, \"1\", 2]), flatten([[1], 2, [3, [4]]]), range(5, 0, -2)]"),
+        json!([[1, "1", 2], [1, 2, 3, [4]], [5, 3, 1]])
+    );
+    assert_eq!(
+        eval("[matches(\"abc123\", \"[0-9]+$\"), \"a,b\".split(\",\"), \"  x \".trim()]"),
+        json!([true, ["a", "b"], "x"])
+    );
+    assert_eq!(
+        eval("[sum([1, 2]), sum([1, 2.5]), avg([]), min(3, 1, 2), max([1, 5])]"),
+        json!([3, 3.5, null, 1, 5])
+    );
+    assert_eq!(
+        eval("[base64_decode(base64_encode(\"hé\")), hash_sha256(\"abc\")]"),
+        json!([
+            "hé",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        ])
+    );
+    assert_eq!(
+        eval("parse_json(\"{\\\"b\\\": 1, \\\"a\\\": [2.0]}\")"),
+        json!({"b": 1, "a": [2.0]})
+    );
+    assert_eq!(
+        eval("to_json({a: 2.0, d: 90s})"),
+        json!("{\"a\":2.0,\"d\":\"90s\"}")
+    );
     assert_eq!(fails("format(\"{} {}\", 1)").kind.as_str(), "ArityError");
     assert_eq!(fails("range(0, 10, 0)").kind.as_str(), "ArithmeticError");
 }
@@ -333,12 +465,30 @@ fn builtins_sample() {
 #[test]
 fn input_binding_rules() {
     let src = "agent one(cfg: Map<String, int>) { with { cfg } } agent two(a: int, b: Option<float>) { with { [a, b] } }";
-    assert_eq!(run_src(src, "one", json!({"x": 1})).unwrap().result, json!({"x": 1}));
+    assert_eq!(
+        run_src(src, "one", json!({"x": 1})).unwrap().result,
+        json!({"x": 1})
+    );
     let o = run_src(src, "two", json!({"a": 1, "b": 2, "extra": true})).unwrap();
-    assert_eq!(symbi_dsl::value::json_to_string(&o.result, false), "[1,2.0]");
+    assert_eq!(
+        symbi_dsl::value::json_to_string(&o.result, false),
+        "[1,2.0]"
+    );
     assert_eq!(o.ignored_input_keys, vec!["extra".to_string()]);
-    assert_eq!(run_src(src, "two", json!({"b": 2})).unwrap_err().kind.as_str(), "InputError");
-    assert_eq!(run_src(src, "two", json!({"a": "x"})).unwrap_err().kind.as_str(), "InputError");
+    assert_eq!(
+        run_src(src, "two", json!({"b": 2}))
+            .unwrap_err()
+            .kind
+            .as_str(),
+        "InputError"
+    );
+    assert_eq!(
+        run_src(src, "two", json!({"a": "x"}))
+            .unwrap_err()
+            .kind
+            .as_str(),
+        "InputError"
+    );
 }
 
 #[test]
@@ -355,12 +505,28 @@ fn requires_is_checked_against_the_principal() {
     let mut h = TestHost::new(prog.clone());
     h.allow_all = true;
     let h: Arc<dyn symbi_dsl::ActionHost> = Arc::new(h);
-    let f = block_on(symbi_dsl::execute(prog.clone(), "t", json!({}), Default::default(), h.clone())).unwrap_err();
+    let f = block_on(symbi_dsl::execute(
+        prog.clone(),
+        "t",
+        json!({}),
+        Default::default(),
+        h.clone(),
+    ))
+    .unwrap_err();
     assert_eq!(f.kind.as_str(), "PolicyDenied");
     let mut p = symbi_types::Principal::agent("alice");
-    p.attributes.insert("clearances".into(), json!(["clearance_a"]));
-    let ctx = symbi_dsl::ExecutionContext { initiator: Some(p), ..Default::default() };
-    assert_eq!(block_on(symbi_dsl::execute(prog, "t", json!({}), ctx, h)).unwrap().result, json!(1));
+    p.attributes
+        .insert("clearances".into(), json!(["clearance_a"]));
+    let ctx = symbi_dsl::ExecutionContext {
+        initiator: Some(p),
+        ..Default::default()
+    };
+    assert_eq!(
+        block_on(symbi_dsl::execute(prog, "t", json!({}), ctx, h))
+            .unwrap()
+            .result,
+        json!(1)
+    );
 }
 
 #[test]
@@ -370,16 +536,29 @@ fn execution_pool_gives_send_futures() {
     host.allow_all = true;
     let host: Arc<dyn symbi_dsl::ActionHost> = Arc::new(host);
     let pool = symbi_dsl::ExecutionPool::new(2);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let results = rt.block_on(async {
         let mut hs = Vec::new();
         for i in 0..8 {
-            let fut = pool.execute(prog.clone(), "t".into(), json!({"n": i}), Default::default(), host.clone());
+            let fut = pool.execute(
+                prog.clone(),
+                "t".into(),
+                json!({"n": i}),
+                Default::default(),
+                host.clone(),
+            );
             hs.push(fut);
         }
         futures::future::join_all(hs).await
     });
-    let got: Vec<i64> = results.into_iter().map(|r| r.unwrap().result.as_i64().unwrap()).collect();
+    let got: Vec<i64> = results
+        .into_iter()
+        .map(|r| r.unwrap().result.as_i64().unwrap())
+        .collect();
     assert_eq!(got, vec![0, 2, 4, 6, 8, 10, 12, 14]);
 }
 
@@ -394,7 +573,10 @@ fn dropping_a_suspended_execution_unwinds_it_cleanly() {
     host.allow_all = true;
     host.delay = Some(std::time::Duration::from_secs(30));
     let h: Arc<dyn symbi_dsl::ActionHost> = Arc::new(host);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let r = rt.block_on(async {
         tokio::time::timeout(
             std::time::Duration::from_millis(100),
@@ -403,5 +585,10 @@ fn dropping_a_suspended_execution_unwinds_it_cleanly() {
         .await
     });
     assert!(r.is_err(), "the caller's timeout fired");
-    assert_eq!(run_src("agent t() { with { 41 + 1 } }", "t", json!({})).unwrap().result, json!(42));
+    assert_eq!(
+        run_src("agent t() { with { 41 + 1 } }", "t", json!({}))
+            .unwrap()
+            .result,
+        json!(42)
+    );
 }

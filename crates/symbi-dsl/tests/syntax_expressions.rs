@@ -49,7 +49,10 @@ fn s2_9_postfix_chains() {
 
 #[test]
 fn s2_9_arguments_named_and_positional() {
-    assert_eq!(ex("f(1, limit: 3, type = \"x\",)"), "(call f 1 limit=3 type=\"x\")");
+    assert_eq!(
+        ex("f(1, limit: 3, type = \"x\",)"),
+        "(call f 1 limit=3 type=\"x\")"
+    );
     assert_eq!(ex("f(if: 1)"), "(call f if=1)");
     // E112 (positional after named) is the checker's: the parser keeps the order.
     assert_eq!(ex("f(a: 1, 2)"), "(call f a=1 2)");
@@ -76,7 +79,10 @@ fn s2_9_records_arrays_and_type_literals() {
 #[test]
 fn s2_9_lambdas() {
     assert_eq!(ex("x => x * 2"), "(=> x (* x 2))");
-    assert_eq!(ex("xs.map(s => if s > 1 { \"a\" } else { \"b\" })"), "(call (. xs map) (=> s (if (> s 1) {\"a\"} {\"b\"})))");
+    assert_eq!(
+        ex("xs.map(s => if s > 1 { \"a\" } else { \"b\" })"),
+        "(call (. xs map) (=> s (if (> s 1) {\"a\"} {\"b\"})))"
+    );
     assert_eq!(ex_errs("(a, b) => a")[0].0, "P001");
     // `{` after `=>` in a lambda is a record.
     assert_eq!(ex("x => { a: x }"), "(=> x {a: x})");
@@ -85,7 +91,10 @@ fn s2_9_lambdas() {
 
 #[test]
 fn s2_9_if_expression_needs_else() {
-    assert_eq!(ex("if a { 1 } else if b { 2 } else { 3 }"), "(if a {1} (if b {2} {3}))");
+    assert_eq!(
+        ex("if a { 1 } else if b { 2 } else { 3 }"),
+        "(if a {1} (if b {2} {3}))"
+    );
     assert_eq!(ex_errs("if a { 1 }"), [("P001", 2, 19)]);
 }
 
@@ -106,9 +115,15 @@ fn s2_9_parentheses_are_kept() {
 fn s2_9_expression_spans() {
     let src = "function f() { let v = a.b(1, c: [2]) + 3; }";
     let p = ok(src);
-    let symbi_dsl::ast::Item::Function(f) = &p.items[0] else { panic!() };
-    let symbi_dsl::ast::Stmt::Let(l) = &f.body.stmts[0] else { panic!() };
+    let symbi_dsl::ast::Item::Function(f) = &p.items[0] else {
+        panic!()
+    };
+    let symbi_dsl::ast::Stmt::Let(l) = &f.body.stmts[0] else {
+        panic!()
+    };
     assert_eq!(l.value.span.text(src), "a.b(1, c: [2]) + 3");
-    let symbi_dsl::ast::ExprKind::Binary { lhs, .. } = &l.value.kind else { panic!() };
+    let symbi_dsl::ast::ExprKind::Binary { lhs, .. } = &l.value.kind else {
+        panic!()
+    };
     assert_eq!(lhs.span.text(src), "a.b(1, c: [2])");
 }

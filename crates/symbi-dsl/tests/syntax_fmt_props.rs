@@ -19,14 +19,17 @@ fn sep() -> BoxedStrategy<String> {
 }
 
 fn ident() -> BoxedStrategy<String> {
-    prop::sample::select(vec!["a", "b", "xs", "item", "type", "agent", "policy", "_tmp", "value9", "None"])
-        .prop_map(str::to_string)
+    prop::sample::select(vec![
+        "a", "b", "xs", "item", "type", "agent", "policy", "_tmp", "value9", "None",
+    ])
+    .prop_map(str::to_string)
     .boxed()
 }
 
 fn name() -> BoxedStrategy<String> {
-    prop::sample::select(vec!["x", "len", "if", "match", "type", "seconds", "k_2"]).prop_map(str::to_string)
-    .boxed()
+    prop::sample::select(vec!["x", "len", "if", "match", "type", "seconds", "k_2"])
+        .prop_map(str::to_string)
+        .boxed()
 }
 
 fn leaf() -> BoxedStrategy<String> {
@@ -50,43 +53,55 @@ fn leaf() -> BoxedStrategy<String> {
 }
 
 fn expr() -> BoxedStrategy<String> {
-    leaf().prop_recursive(4, 48, 4, |inner| {
-        let op = prop::sample::select(vec!["||", "&&", "==", "!=", "in", "<", ">=", "+", "-", "*", "/", "%"]);
-        prop_oneof![
-            (inner.clone(), op, inner.clone()).prop_map(|(l, o, r)| format!("{l} {o} {r}")),
-            (prop::sample::select(vec!["-", "!", "not "]), inner.clone()).prop_map(|(o, e)| format!("{o}{e}")),
-            inner.clone().prop_map(|e| format!("({e})")),
-            (ident(), prop::collection::vec((inner.clone(), prop::option::of(name()), sep()), 0..4)).prop_map(|(f, args)| {
-                let a: Vec<String> = args
-                    .into_iter()
-                    .map(|(e, n, s)| match n {
-                        Some(n) => format!("{n}: {e},{s}"),
-                        None => format!("{e},{s}"),
-                    })
-                    .collect();
-                format!("{f}({})", a.concat())
-            }),
-            (inner.clone(), name()).prop_map(|(e, n)| format!("({e}).{n}")),
-            (ident(), name()).prop_map(|(e, n)| format!("{e}.{n}")),
-            (inner.clone(), inner.clone()).prop_map(|(e, i)| format!("({e})[{i}]")),
-            prop::collection::vec((name(), inner.clone(), any::<bool>(), sep()), 0..4).prop_map(|fs| {
-                let f: Vec<String> =
-                    fs.into_iter().map(|(k, v, c, s)| format!("{k}: {v}{}{s}", if c { "," } else { "" })).collect();
-                format!("{{{}}}", f.concat())
-            }),
-            prop::collection::vec((name(), inner.clone()), 1..3).prop_map(|fs| {
-                let f: Vec<String> = fs.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                format!("Point {{ {} }}", f.join(" "))
-            }),
-            prop::collection::vec((inner.clone(), sep()), 0..4).prop_map(|es| {
-                let e: Vec<String> = es.into_iter().map(|(e, s)| format!("{e},{s}")).collect();
-                format!("[{}]", e.concat())
-            }),
-            (ident(), inner.clone()).prop_map(|(p, b)| format!("{p} => {b}")),
-            (ident(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("if {c} {{ ({a}) }} else {{ ({b}) }}")),
-        ]
-    })
-    .boxed()
+    leaf()
+        .prop_recursive(4, 48, 4, |inner| {
+            let op = prop::sample::select(vec![
+                "||", "&&", "==", "!=", "in", "<", ">=", "+", "-", "*", "/", "%",
+            ]);
+            prop_oneof![
+                (inner.clone(), op, inner.clone()).prop_map(|(l, o, r)| format!("{l} {o} {r}")),
+                (prop::sample::select(vec!["-", "!", "not "]), inner.clone())
+                    .prop_map(|(o, e)| format!("{o}{e}")),
+                inner.clone().prop_map(|e| format!("({e})")),
+                (
+                    ident(),
+                    prop::collection::vec((inner.clone(), prop::option::of(name()), sep()), 0..4)
+                )
+                    .prop_map(|(f, args)| {
+                        let a: Vec<String> = args
+                            .into_iter()
+                            .map(|(e, n, s)| match n {
+                                Some(n) => format!("{n}: {e},{s}"),
+                                None => format!("{e},{s}"),
+                            })
+                            .collect();
+                        format!("{f}({})", a.concat())
+                    }),
+                (inner.clone(), name()).prop_map(|(e, n)| format!("({e}).{n}")),
+                (ident(), name()).prop_map(|(e, n)| format!("{e}.{n}")),
+                (inner.clone(), inner.clone()).prop_map(|(e, i)| format!("({e})[{i}]")),
+                prop::collection::vec((name(), inner.clone(), any::<bool>(), sep()), 0..4)
+                    .prop_map(|fs| {
+                        let f: Vec<String> = fs
+                            .into_iter()
+                            .map(|(k, v, c, s)| format!("{k}: {v}{}{s}", if c { "," } else { "" }))
+                            .collect();
+                        format!("{{{}}}", f.concat())
+                    }),
+                prop::collection::vec((name(), inner.clone()), 1..3).prop_map(|fs| {
+                    let f: Vec<String> = fs.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    format!("Point {{ {} }}", f.join(" "))
+                }),
+                prop::collection::vec((inner.clone(), sep()), 0..4).prop_map(|es| {
+                    let e: Vec<String> = es.into_iter().map(|(e, s)| format!("{e},{s}")).collect();
+                    format!("[{}]", e.concat())
+                }),
+                (ident(), inner.clone()).prop_map(|(p, b)| format!("{p} => {b}")),
+                (ident(), inner.clone(), inner.clone())
+                    .prop_map(|(c, a, b)| format!("if {c} {{ ({a}) }} else {{ ({b}) }}")),
+            ]
+        })
+        .boxed()
 }
 
 fn stmt() -> BoxedStrategy<String> {
@@ -101,43 +116,68 @@ fn stmt() -> BoxedStrategy<String> {
         Just("break;".to_string()),
         Just("continue;".to_string()),
     ];
-    simple.prop_recursive(3, 24, 4, |inner| {
-        let block = prop::collection::vec((inner.clone(), sep()), 0..4).prop_map(|ss| {
-            let s: Vec<String> = ss.into_iter().map(|(st, sp)| format!("{st}{sp}")).collect();
-            format!("{{{}}}", s.concat())
+    simple
+        .prop_recursive(3, 24, 4, |inner| {
+            let block = prop::collection::vec((inner.clone(), sep()), 0..4)
+                .prop_map(|ss| {
+                    let s: Vec<String> =
+                        ss.into_iter().map(|(st, sp)| format!("{st}{sp}")).collect();
+                    format!("{{{}}}", s.concat())
+                })
+                .boxed();
+            prop_oneof![
+                (
+                    ident(),
+                    block.clone(),
+                    prop::option::of(block.clone()),
+                    sep()
+                )
+                    .prop_map(|(c, t, e, s)| match e {
+                        Some(e) => format!("if {c} {t}{s}else {e}"),
+                        None => format!("if {c} {t}"),
+                    }),
+                (ident(), block.clone()).prop_map(|(o, b)| format!("if let Some(v) = {o} {b}")),
+                (ident(), ident(), block.clone())
+                    .prop_map(|(x, xs, b)| format!("for {x} in {xs} {b}")),
+                (ident(), block.clone()).prop_map(|(c, b)| format!("while {c} {b}")),
+                (
+                    ident(),
+                    prop::collection::vec((expr(), block.clone(), any::<bool>()), 0..3)
+                )
+                    .prop_map(|(s, arms)| {
+                        let a: Vec<String> = arms
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, (e, b, blk))| {
+                                if blk {
+                                    format!("{i} => {b}")
+                                } else {
+                                    format!("\"{i}\" => ({e}),")
+                                }
+                            })
+                            .collect();
+                        format!("match {s} {{ {} _ => {{}} }}", a.join(" "))
+                    }),
+                (block.clone(), block.clone())
+                    .prop_map(|(b, c)| format!("try {b} catch (Kind e) {c} catch (e) {{}}")),
+            ]
         })
-        .boxed();
-        prop_oneof![
-            (ident(), block.clone(), prop::option::of(block.clone()), sep()).prop_map(|(c, t, e, s)| match e {
-                Some(e) => format!("if {c} {t}{s}else {e}"),
-                None => format!("if {c} {t}"),
-            }),
-            (ident(), block.clone()).prop_map(|(o, b)| format!("if let Some(v) = {o} {b}")),
-            (ident(), ident(), block.clone()).prop_map(|(x, xs, b)| format!("for {x} in {xs} {b}")),
-            (ident(), block.clone()).prop_map(|(c, b)| format!("while {c} {b}")),
-            (ident(), prop::collection::vec((expr(), block.clone(), any::<bool>()), 0..3)).prop_map(|(s, arms)| {
-                let a: Vec<String> = arms
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (e, b, blk))| if blk { format!("{i} => {b}") } else { format!("\"{i}\" => ({e}),") })
-                    .collect();
-                format!("match {s} {{ {} _ => {{}} }}", a.join(" "))
-            }),
-            (block.clone(), block.clone()).prop_map(|(b, c)| format!("try {b} catch (Kind e) {c} catch (e) {{}}")),
-        ]
-    })
-    .boxed()
+        .boxed()
 }
 
 fn body() -> BoxedStrategy<String> {
-    (prop::collection::vec((stmt(), sep()), 0..5), prop::option::of(expr())).prop_map(|(ss, tail)| {
-        let mut s: String = ss.into_iter().map(|(st, sp)| format!("{st}{sp}")).collect();
-        if let Some(t) = tail {
-            s.push_str(&format!("({t})"));
-        }
-        format!("{{{s}}}")
-    })
-    .boxed()
+    (
+        prop::collection::vec((stmt(), sep()), 0..5),
+        prop::option::of(expr()),
+    )
+        .prop_map(|(ss, tail)| {
+            let mut s: String = ss.into_iter().map(|(st, sp)| format!("{st}{sp}")).collect();
+            if let Some(t) = tail {
+                s.push_str(&format!("({t})"));
+            }
+            format!("{{{s}}}")
+        })
+        .boxed()
 }
 
 fn item() -> BoxedStrategy<String> {
@@ -157,7 +197,12 @@ fn item() -> BoxedStrategy<String> {
 }
 
 fn program() -> impl Strategy<Value = String> {
-    prop::collection::vec((item(), sep()), 0..4).prop_map(|items| items.into_iter().map(|(i, s)| format!("{i}{s}\n")).collect())
+    prop::collection::vec((item(), sep()), 0..4).prop_map(|items| {
+        items
+            .into_iter()
+            .map(|(i, s)| format!("{i}{s}\n"))
+            .collect()
+    })
 }
 
 proptest! {

@@ -30,7 +30,11 @@ fn s2_2_anything_else_at_top_level_is_p005() {
 
 #[test]
 fn s2_3_metadata_pairs_with_both_separators_and_optional_commas() {
-    let Item::Metadata(m) = first_item("metadata { a = 1 b: \"x\", c = [1, 2] d: { k: 1 } e = 5m f = 2KB g = true h = null i = ident }") else { panic!() };
+    let Item::Metadata(m) = first_item(
+        "metadata { a = 1 b: \"x\", c = [1, 2] d: { k: 1 } e = 5m f = 2KB g = true h = null i = ident }",
+    ) else {
+        panic!()
+    };
     let keys: Vec<_> = m.pairs.iter().map(|p| p.key.name.as_str()).collect();
     assert_eq!(keys, ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
     assert!(matches!(m.pairs[2].value, PropValue::Array(_)));
@@ -50,18 +54,29 @@ fn s2_3_metadata_values_are_single_tokens() {
 
 #[test]
 fn s2_4_agent_header_forms() {
-    for src in ["agent a {}", "agent a() {}", "agent a -> T {}", "agent a(x: int) -> Map<String, Any> {}"] {
+    for src in [
+        "agent a {}",
+        "agent a() {}",
+        "agent a -> T {}",
+        "agent a(x: int) -> Map<String, Any> {}",
+    ] {
         ok(src);
     }
-    let Item::Agent(a) = first_item("agent a {}") else { panic!() };
+    let Item::Agent(a) = first_item("agent a {}") else {
+        panic!()
+    };
     assert!(a.params.is_none());
-    let Item::Agent(a) = first_item("agent a() {}") else { panic!() };
+    let Item::Agent(a) = first_item("agent a() {}") else {
+        panic!()
+    };
     assert_eq!(a.params.as_deref(), Some(&[][..]));
 }
 
 #[test]
 fn s2_4_param_commas_optional_but_not_leading_or_doubled() {
-    let Item::Agent(a) = first_item("agent a(x: int y: String, z: bool,) {}") else { panic!() };
+    let Item::Agent(a) = first_item("agent a(x: int y: String, z: bool,) {}") else {
+        panic!()
+    };
     let names: Vec<_> = a.params().iter().map(|p| p.name.name.as_str()).collect();
     assert_eq!(names, ["x", "y", "z"]);
     err1("agent a(, x: int) {}", "P001", 1, 9);
@@ -98,7 +113,9 @@ fn s2_4_statements_in_agent_body_are_p004() {
     // The statement is skipped exactly: the next item is still read.
     let p = symbi_dsl::parse("agent a { let x = 1; with { y(); } }", "t");
     assert_eq!(p.diagnostics.len(), 1);
-    let Item::Agent(a) = &p.program.items[0] else { panic!() };
+    let Item::Agent(a) = &p.program.items[0] else {
+        panic!()
+    };
     assert_eq!(a.with_blocks().count(), 1);
 }
 
@@ -106,7 +123,12 @@ fn s2_4_statements_in_agent_body_are_p004() {
 fn s2_4_key_value_fields_in_agent_body_are_p006() {
     err1("agent a {\n    name: \"x\"\n}", "P006", 2, 5);
     err1("agent a { memory = \"persistent\" }", "P006", 1, 11);
-    err1("agent X { name: \"a\" version: \"1\" resources { cpu: 1 } }", "P006", 1, 11);
+    err1(
+        "agent X { name: \"a\" version: \"1\" resources { cpu: 1 } }",
+        "P006",
+        1,
+        11,
+    );
     assert_eq!(
         msg("agent a { name: \"x\" }"),
         "`name` is not allowed in an agent body (expected capabilities, policy, function or with)"
@@ -127,9 +149,18 @@ fn s2_4_with_attributes() {
     };
     let w = a.with_blocks().next().unwrap();
     let names: Vec<_> = w.attrs.iter().map(|a| a.name.name.as_str()).collect();
-    assert_eq!(names, ["sandbox", "timeout", "max_memory", "requires", "memory"]);
+    assert_eq!(
+        names,
+        ["sandbox", "timeout", "max_memory", "requires", "memory"]
+    );
     assert!(matches!(&w.attrs[0].value, PropValue::Value(Value::Word(v)) if v.name == "Tier1"));
-    assert!(matches!(&w.attrs[1].value, PropValue::Value(Value::Lit(Literal { kind: LitKind::Duration(30000), .. }))));
+    assert!(matches!(
+        &w.attrs[1].value,
+        PropValue::Value(Value::Lit(Literal {
+            kind: LitKind::Duration(30000),
+            ..
+        }))
+    ));
     assert!(matches!(w.attrs[3].value, PropValue::Array(_)));
 }
 
@@ -147,7 +178,15 @@ fn s2_5_policy_rules_without_separators() {
         panic!()
     };
     let kinds: Vec<_> = p.rules.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, [RuleKind::Allow, RuleKind::Deny, RuleKind::Require, RuleKind::Audit]);
+    assert_eq!(
+        kinds,
+        [
+            RuleKind::Allow,
+            RuleKind::Deny,
+            RuleKind::Require,
+            RuleKind::Audit
+        ]
+    );
     assert!(p.rules[1].guard.is_some());
     assert_eq!(sx(&p.rules[1].guard.clone().unwrap()), "(> x 1)");
     // All on one line works too: rules end where their expression ends.
@@ -156,11 +195,19 @@ fn s2_5_policy_rules_without_separators() {
 
 #[test]
 fn s2_5_words_after_a_rule_are_p001() {
-    err1("policy p {\n  audit: all_operations with signature\n}", "P001", 2, 25);
+    err1(
+        "policy p {\n  audit: all_operations with signature\n}",
+        "P001",
+        2,
+        25,
+    );
     err1("policy p { require: x for y }", "P001", 1, 23);
     err1("policy p { allow: a if b if c }", "P001", 1, 26);
     err1("policy p { allow read }", "P001", 1, 17);
-    assert_eq!(msg("policy p { allow read }"), "expected `:` after `allow`, found `read`");
+    assert_eq!(
+        msg("policy p { allow read }"),
+        "expected `:` after `allow`, found `read`"
+    );
 }
 
 #[test]
@@ -171,7 +218,10 @@ fn s2_5_policy_in_agent_and_channel() {
 
 #[test]
 fn s2_6_functions() {
-    let Item::Function(f) = first_item("function f(a: int b: Array<String>) -> bool { a > 0 }") else { panic!() };
+    let Item::Function(f) = first_item("function f(a: int b: Array<String>) -> bool { a > 0 }")
+    else {
+        panic!()
+    };
     assert_eq!(f.params.len(), 2);
     assert_eq!(f.ret.as_ref().unwrap().name.name, "bool");
     assert_eq!(block_sx(&f.body), "{(> a 0)}");
@@ -181,11 +231,17 @@ fn s2_6_functions() {
 
 #[test]
 fn s2_6_type_definitions() {
-    let Item::Type(t) = first_item("type P = { x: int, y: Option<float> z: String }") else { panic!() };
-    let TypeDefKind::Struct(s) = &t.def else { panic!() };
+    let Item::Type(t) = first_item("type P = { x: int, y: Option<float> z: String }") else {
+        panic!()
+    };
+    let TypeDefKind::Struct(s) = &t.def else {
+        panic!()
+    };
     assert_eq!(s.fields.len(), 3);
     assert_eq!(s.fields[1].ty.args[0].name.name, "float");
-    let Item::Type(t) = first_item("type UserId = String") else { panic!() };
+    let Item::Type(t) = first_item("type UserId = String") else {
+        panic!()
+    };
     assert!(matches!(&t.def, TypeDefKind::Alias(a) if a.name == "String"));
     err1("type L = Array<int>", "P001", 1, 15);
     err1("type U = String;", "P001", 1, 16);
@@ -194,9 +250,18 @@ fn s2_6_type_definitions() {
 
 #[test]
 fn s2_6_types_nested_generics_without_spaces() {
-    let Item::Function(f) = first_item("function f(m: Map<String,Array<int>>) {}") else { panic!() };
+    let Item::Function(f) = first_item("function f(m: Map<String,Array<int>>) {}") else {
+        panic!()
+    };
     let t = &f.params[0].ty;
-    assert_eq!((t.name.name.as_str(), t.args.len(), t.args[1].args[0].name.name.as_str()), ("Map", 2, "int"));
+    assert_eq!(
+        (
+            t.name.name.as_str(),
+            t.args.len(),
+            t.args[1].args[0].name.name.as_str()
+        ),
+        ("Map", 2, "int")
+    );
     // `>=` right after a type is split into `>` and `=`.
     let b = body("let a: Array<int>= [];");
     assert_eq!(b.stmts.len(), 1);
@@ -204,7 +269,9 @@ fn s2_6_types_nested_generics_without_spaces() {
 
 #[test]
 fn s2_7_schedule_properties() {
-    let Item::Schedule(s) = first_item("schedule nightly { cron: \"0 2 * * *\", timezone = \"UTC\" one_shot: false }") else {
+    let Item::Schedule(s) =
+        first_item("schedule nightly { cron: \"0 2 * * *\", timezone = \"UTC\" one_shot: false }")
+    else {
         panic!()
     };
     assert_eq!(s.props.len(), 3);
@@ -229,14 +296,19 @@ fn s2_7_channel_entries() {
             ChannelEntry::DataClassification(d) => format!("<dc {}>", d.rules.len()),
         })
         .collect();
-    assert_eq!(kinds, ["platform", "channels", "<policy>", "<dc 2>", "default_deny"]);
+    assert_eq!(
+        kinds,
+        ["platform", "channels", "<policy>", "<dc 2>", "default_deny"]
+    );
     // `policy` always starts a sub-block inside a channel.
     err1("channel c { policy: \"p\" }", "P001", 1, 19);
 }
 
 #[test]
 fn s2_7_memory_properties_have_no_separator() {
-    let Item::Memory(m) = first_item("memory log { store markdown path \"/x\" retention 90d search { vector_weight 0.7 keyword_weight 0.3 } }") else {
+    let Item::Memory(m) = first_item(
+        "memory log { store markdown path \"/x\" retention 90d search { vector_weight 0.7 keyword_weight 0.3 } }",
+    ) else {
         panic!()
     };
     assert_eq!(m.entries.len(), 4);

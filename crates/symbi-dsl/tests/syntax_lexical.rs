@@ -45,7 +45,15 @@ fn s1_1_non_ascii_outside_strings_is_l003() {
 fn s1_2_comments_all_three_forms_kept_in_order() {
     let p = ok("# hash\nagent a { // line\n  with { x = 1; # trailing hash\n /* block\n */ } }");
     let kinds: Vec<_> = p.comments.iter().map(|c| c.kind).collect();
-    assert_eq!(kinds, [CommentKind::Hash, CommentKind::Line, CommentKind::Hash, CommentKind::Block]);
+    assert_eq!(
+        kinds,
+        [
+            CommentKind::Hash,
+            CommentKind::Line,
+            CommentKind::Hash,
+            CommentKind::Block
+        ]
+    );
     assert_eq!(p.comments[3].text, "/* block\n */");
 }
 
@@ -68,13 +76,19 @@ fn s1_3_words_are_case_sensitive_and_ascii() {
 
 #[test]
 fn s1_4_string_escapes() {
-    assert_eq!(ex(r#""a\n\t\r\0\\\"\'""#), format!("{:?}", "a\n\t\r\0\\\"'"));
+    assert_eq!(
+        ex(r#""a\n\t\r\0\\\"\'""#),
+        format!("{:?}", "a\n\t\r\0\\\"'")
+    );
     assert_eq!(ex(r#""\u{48}\u{e9}\u{1F600}""#), format!("{:?}", "Hé😀"));
     // An unknown escape is kept verbatim, backslash included, and noted for W229.
     assert_eq!(ex(r#""\d+""#), format!("{:?}", "\\d+"));
     let p = ok(r#"function f() { let r = "\d+\w"; }"#);
     let notes: Vec<_> = p.syntax_notes.iter().map(|n| n.kind).collect();
-    assert_eq!(notes, [SyntaxNoteKind::UnknownEscape, SyntaxNoteKind::UnknownEscape]);
+    assert_eq!(
+        notes,
+        [SyntaxNoteKind::UnknownEscape, SyntaxNoteKind::UnknownEscape]
+    );
 }
 
 #[test]
@@ -90,7 +104,14 @@ fn s1_4_no_interpolation_or_single_quotes() {
 
 #[test]
 fn s1_4_invalid_unicode_escapes_are_l005() {
-    for s in [r#""\u{d800}""#, r#""\u{110000}""#, r#""\u{}""#, r#""\u{1234567}""#, r#""\u41""#, r#""\u{zz}""#] {
+    for s in [
+        r#""\u{d800}""#,
+        r#""\u{110000}""#,
+        r#""\u{}""#,
+        r#""\u{1234567}""#,
+        r#""\u41""#,
+        r#""\u{zz}""#,
+    ] {
         assert_eq!(ex_errs(s).first().map(|e| e.0), Some("L005"), "{s}");
     }
     assert_eq!(ex_errs(r#""ab\u{d800}""#), [("L005", 2, 12)]);
@@ -98,7 +119,10 @@ fn s1_4_invalid_unicode_escapes_are_l005() {
 
 #[test]
 fn s1_4_unterminated_string_is_l004_at_opening_quote_only() {
-    assert_eq!(errs("agent a {\n  with { let s = \"abc;\n  }\n}\n"), [("L004", 2, 18)]);
+    assert_eq!(
+        errs("agent a {\n  with { let s = \"abc;\n  }\n}\n"),
+        [("L004", 2, 18)]
+    );
 }
 
 #[test]
@@ -154,7 +178,13 @@ fn s1_4_sizes() {
     assert_eq!(ex_errs("20000000TB")[0].0, "L006");
     let p = ok("function f() { let m = 8MB; let t = 5ms; }");
     let notes: Vec<_> = p.syntax_notes.iter().map(|n| n.kind).collect();
-    assert_eq!(notes, [SyntaxNoteKind::SizeLiteral, SyntaxNoteKind::MillisecondDuration]);
+    assert_eq!(
+        notes,
+        [
+            SyntaxNoteKind::SizeLiteral,
+            SyntaxNoteKind::MillisecondDuration
+        ]
+    );
 }
 
 #[test]
@@ -164,7 +194,10 @@ fn s1_4_booleans_null_and_none() {
 
 #[test]
 fn s1_4_vault_references() {
-    assert_eq!(ex("vault://llm/openai/api_key"), "vault(llm/openai/api_key)");
+    assert_eq!(
+        ex("vault://llm/openai/api_key"),
+        "vault(llm/openai/api_key)"
+    );
     assert_eq!(ex("vault://api/keys[name]"), "([] vault(api/keys) name)");
     assert_eq!(ex("{ vault: 1 }"), "{vault: 1}");
 }
@@ -175,7 +208,10 @@ fn s1_5_operators_longest_match_and_absent_operators() {
     assert_eq!(ex("a!=b"), "(!= a b)");
     for bad in ["a | b", "a & b", "a ^ b", "~a", "a ? b : c", "a >> b"] {
         let e = ex_errs(bad);
-        assert!(e.iter().any(|e| e.0 == "L003") || e[0].0 == "P001", "{bad}: {e:?}");
+        assert!(
+            e.iter().any(|e| e.0 == "L003") || e[0].0 == "P001",
+            "{bad}: {e:?}"
+        );
     }
     assert_eq!(ex_errs("a | b"), [("L003", 2, 11)]);
 }

@@ -36,18 +36,106 @@ fn exercise(bytes: &[u8]) {
             Err(e) => panic!("valid input not formatted: {e}\n{}", p.source.text()),
         };
         let again = symbi_dsl::fmt::format_source(&out).expect("formatted output formats");
-        assert_eq!(again, out, "formatter not idempotent on {:?}", p.source.text());
+        assert_eq!(
+            again,
+            out,
+            "formatter not idempotent on {:?}",
+            p.source.text()
+        );
     }
 }
 
 const VOCAB: &[&str] = &[
-    "agent", "policy", "function", "type", "metadata", "schedule", "channel", "memory", "webhook", "with",
-    "capabilities", "allow", "deny", "require", "audit", "search", "filter", "data_classification", "let", "if",
-    "else", "for", "in", "while", "break", "continue", "match", "try", "catch", "return", "true", "false", "null",
-    "not", "_", "x", "f", "Point", "String", "int", "{", "}", "(", ")", "[", "]", ",", ";", ":", ".", "->", "=>",
-    "=", "+=", "-=", "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "!", "||", "&&", "1", "2.5", "30s",
-    "5.minutes", "250ms", "8MB", "\"s\"", "\"a\\u{e9}\\d\"", "vault://a/b", "// c\n", "# h\n", "/* b */", "\n",
-    " ", "|", "é", "\"", "/*", "1_", "5min", "x.0",
+    "agent",
+    "policy",
+    "function",
+    "type",
+    "metadata",
+    "schedule",
+    "channel",
+    "memory",
+    "webhook",
+    "with",
+    "capabilities",
+    "allow",
+    "deny",
+    "require",
+    "audit",
+    "search",
+    "filter",
+    "data_classification",
+    "let",
+    "if",
+    "else",
+    "for",
+    "in",
+    "while",
+    "break",
+    "continue",
+    "match",
+    "try",
+    "catch",
+    "return",
+    "true",
+    "false",
+    "null",
+    "not",
+    "_",
+    "x",
+    "f",
+    "Point",
+    "String",
+    "int",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    ":",
+    ".",
+    "->",
+    "=>",
+    "=",
+    "+=",
+    "-=",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "!",
+    "||",
+    "&&",
+    "1",
+    "2.5",
+    "30s",
+    "5.minutes",
+    "250ms",
+    "8MB",
+    "\"s\"",
+    "\"a\\u{e9}\\d\"",
+    "vault://a/b",
+    "// c\n",
+    "# h\n",
+    "/* b */",
+    "\n",
+    " ",
+    "|",
+    "é",
+    "\"",
+    "/*",
+    "1_",
+    "5min",
+    "x.0",
 ];
 
 #[test]
@@ -78,7 +166,10 @@ fn random_token_soup() {
 
 fn examples() -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
-    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
@@ -130,10 +221,20 @@ fn deep_nesting_is_an_error_not_a_crash() {
         ("a + ", "a"),
         ("a.", "b"),
     ] {
-        let src = format!("function f() {{ let v = {}{}; }}", open.repeat(n), close.repeat(n));
+        let src = format!(
+            "function f() {{ let v = {}{}; }}",
+            open.repeat(n),
+            close.repeat(n)
+        );
         let p = symbi_dsl::parse(&src, "deep.symbi");
         assert!(p.has_errors(), "{open}");
-        assert!(p.diagnostics.iter().any(|d| d.message.starts_with("nesting too deep")), "{open}: {:?}", p.diagnostics.first());
+        assert!(
+            p.diagnostics
+                .iter()
+                .any(|d| d.message.starts_with("nesting too deep")),
+            "{open}: {:?}",
+            p.diagnostics.first()
+        );
     }
     for src in [
         format!("function f() {{ {} }}", "if a { ".repeat(n)),
@@ -145,7 +246,11 @@ fn deep_nesting_is_an_error_not_a_crash() {
         assert!(symbi_dsl::parse(&src, "deep.symbi").has_errors());
     }
     // Nesting within the limit formats fine.
-    let src = format!("function f() {{ let v = {}1{}; }}", "(".repeat(100), ")".repeat(100));
+    let src = format!(
+        "function f() {{ let v = {}1{}; }}",
+        "(".repeat(100),
+        ")".repeat(100)
+    );
     exercise(src.as_bytes());
 }
 

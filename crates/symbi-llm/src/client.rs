@@ -63,7 +63,8 @@ impl TokenMeter {
     fn add(&self, u: Usage) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.prompt.fetch_add(u.prompt_tokens, Ordering::Relaxed);
-        self.completion.fetch_add(u.completion_tokens, Ordering::Relaxed);
+        self.completion
+            .fetch_add(u.completion_tokens, Ordering::Relaxed);
         self.total.fetch_add(u.total_tokens, Ordering::Relaxed);
     }
 
@@ -125,7 +126,11 @@ impl LlmClient {
             .user_agent(concat!("symbi/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self { cfg: Arc::new(cfg), http, meter: Arc::new(TokenMeter::default()) })
+        Ok(Self {
+            cfg: Arc::new(cfg),
+            http,
+            meter: Arc::new(TokenMeter::default()),
+        })
     }
 
     /// The client the `[llm]` section describes, or `None` when no provider is configured:
@@ -155,7 +160,11 @@ impl LlmClient {
     }
 
     fn model_of(&self, req: &ChatRequest) -> String {
-        if req.model.is_empty() { self.cfg.model.clone() } else { req.model.clone() }
+        if req.model.is_empty() {
+            self.cfg.model.clone()
+        } else {
+            req.model.clone()
+        }
     }
 
     /// One chat completion (not streamed).
@@ -171,11 +180,10 @@ impl LlmClient {
             .map_err(|e| LlmError::Transport(e.to_string()))?;
         let parsed: ChatCompletionResponse = serde_json::from_slice(&bytes)
             .map_err(|e| LlmError::Decode(format!("chat completion response: {e}")))?;
-        let choice = parsed
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| LlmError::Decode("chat completion response has no choices".into()))?;
+        let choice =
+            parsed.choices.into_iter().next().ok_or_else(|| {
+                LlmError::Decode("chat completion response has no choices".into())
+            })?;
         let usage = parsed.usage.unwrap_or_default();
         self.meter.add(usage);
         let record = CallRecord {
@@ -188,7 +196,12 @@ impl LlmClient {
             answer_sha256: digest(&choice.message),
             streamed: false,
         };
-        Ok(ChatOutcome { message: choice.message, finish_reason: choice.finish_reason, usage, record })
+        Ok(ChatOutcome {
+            message: choice.message,
+            finish_reason: choice.finish_reason,
+            usage,
+            record,
+        })
     }
 
     /// A streamed chat completion (`"stream": true`, server-sent events). Text arrives as
@@ -223,7 +236,9 @@ impl LlmClient {
                     }
                     Ok(None) => break,
                     Ok(Some(Err(e))) => {
-                        let _ = tx.send(Err(LlmError::Transport(format!("event stream: {e}")))).await;
+                        let _ = tx
+                            .send(Err(LlmError::Transport(format!("event stream: {e}"))))
+                            .await;
                         return;
                     }
                     Ok(Some(Ok(ev))) => ev,
@@ -233,13 +248,21 @@ impl LlmClient {
                 }
                 // An error can also arrive inside the stream.
                 if let Ok(err) = serde_json::from_str::<ErrorBody>(&next.data) {
-                    let _ = tx.send(Err(LlmError::Api { status: 200, kind: err.error.kind, message: err.error.message })).await;
+                    let _ = tx
+                        .send(Err(LlmError::Api {
+                            status: 200,
+                            kind: err.error.kind,
+                            message: err.error.message,
+                        }))
+                        .await;
                     return;
                 }
                 let chunk: ChatChunk = match serde_json::from_str(&next.data) {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ = tx.send(Err(LlmError::Decode(format!("stream chunk: {e}")))).await;
+                        let _ = tx
+                            .send(Err(LlmError::Decode(format!("stream chunk: {e}"))))
+                            .await;
                         return;
                     }
                 };
@@ -290,7 +313,11 @@ impl LlmClient {
             }
             let message = ChatMessage {
                 role: Role::Assistant,
-                content: if text.is_empty() && !tool_calls.is_empty() { None } else { Some(text) },
+                content: if text.is_empty() && !tool_calls.is_empty() {
+                    None
+                } else {
+                    Some(text)
+                },
                 tool_calls,
                 tool_call_id: None,
             };
@@ -305,7 +332,12 @@ impl LlmClient {
                 answer_sha256: digest(&message),
                 streamed: true,
             };
-            let outcome = ChatOutcome { message, finish_reason: finish, usage, record };
+            let outcome = ChatOutcome {
+                message,
+                finish_reason: finish,
+                usage,
+                record,
+            };
             let _ = tx.send(Ok(StreamEvent::Done(Box::new(outcome)))).await;
         });
         Ok(ChatStream { rx })
@@ -388,21 +420,48 @@ impl LlmClient {
                         .and_then(|r| r.ok())
                         .unwrap_or_default();
                     let (kind, message) = match serde_json::from_str::<ErrorBody>(&text) {
-                        Ok(b) => (b.error.kind.or_else(|| b.error.code.map(|c| c.to_string())), b.error.message),
+                        Ok(b) => (
+                            b.error.kind.or_else(|| b.error.code.map(|c| c.to_string())),
+                            b.error.message,
+                        ),
                         Err(_) => (None, text.chars().take(500).collect()),
                     };
-                    (LlmError::Api { status, kind, message }, retry_after)
+                    (
+                        LlmError::Api {
+                            status,
+                            kind,
+                            message,
+                        },
+                        retry_after,
+                    )
                 }
             };
             if !err.is_transient() || attempt > self.cfg.max_retries {
-                return Err(if attempt > 1 { LlmError::RetriesExhausted { attempts: attempt, last: Box::new(err) } } else { err });
+                return Err(if attempt > 1 {
+                    LlmError::RetriesExhausted {
+                        attempts: attempt,
+                        last: Box::new(err),
+                    }
+                } else {
+                    err
+                });
             }
-            let delay = retry_after.map(|d| d.min(Duration::from_secs(30))).unwrap_or_else(|| {
-                let cap = Duration::from_secs(8);
-                let exp = self.cfg.backoff_base.saturating_mul(1u32 << (attempt - 1).min(16)).min(cap);
-                let ms = exp.as_millis() as u64;
-                Duration::from_millis(if ms == 0 { 0 } else { rand::rng().random_range(ms / 2..=ms) })
-            });
+            let delay = retry_after
+                .map(|d| d.min(Duration::from_secs(30)))
+                .unwrap_or_else(|| {
+                    let cap = Duration::from_secs(8);
+                    let exp = self
+                        .cfg
+                        .backoff_base
+                        .saturating_mul(1u32 << (attempt - 1).min(16))
+                        .min(cap);
+                    let ms = exp.as_millis() as u64;
+                    Duration::from_millis(if ms == 0 {
+                        0
+                    } else {
+                        rand::rng().random_range(ms / 2..=ms)
+                    })
+                });
             tracing::debug!(%url, attempt, ?delay, error = %err, "retrying model provider call");
             tokio::time::sleep(delay).await;
         }
@@ -423,7 +482,10 @@ pub struct ChatStream {
 impl ChatStream {
     /// Reads the stream to its end and returns the assembled outcome, calling `on_text`
     /// for each piece of text as it arrives.
-    pub async fn collect_with(mut self, mut on_text: impl FnMut(&str)) -> Result<ChatOutcome, LlmError> {
+    pub async fn collect_with(
+        mut self,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<ChatOutcome, LlmError> {
         while let Some(ev) = self.next().await {
             match ev? {
                 StreamEvent::Text(t) => on_text(&t),
@@ -431,7 +493,9 @@ impl ChatStream {
                 StreamEvent::Done(o) => return Ok(*o),
             }
         }
-        Err(LlmError::Transport("stream ended without a final event".into()))
+        Err(LlmError::Transport(
+            "stream ended without a final event".into(),
+        ))
     }
 }
 

@@ -65,7 +65,9 @@ impl ToolHost for NoTools {
         Vec::new()
     }
     async fn call(&self, name: &str, _: Value) -> Result<Value, ToolFailure> {
-        Err(ToolFailure::Recoverable(format!("no tool named `{name}` is available")))
+        Err(ToolFailure::Recoverable(format!(
+            "no tool named `{name}` is available"
+        )))
     }
 }
 
@@ -101,7 +103,12 @@ impl Engines {
         &self.client
     }
 
-    async fn ask(&self, system: Option<&str>, user: &str, records: &mut Vec<CallRecord>) -> Result<String, LlmError> {
+    async fn ask(
+        &self,
+        system: Option<&str>,
+        user: &str,
+        records: &mut Vec<CallRecord>,
+    ) -> Result<String, LlmError> {
         let out = self.client.chat(ChatRequest::simple(system, user)).await?;
         records.push(out.record.clone());
         Ok(out.text().to_string())
@@ -114,7 +121,10 @@ impl Engines {
         req.temperature = args.temperature;
         req.max_tokens = args.max_tokens;
         let out = self.client.chat(req).await?;
-        Ok(EngineOutput { value: Value::String(out.text().to_string()), records: vec![out.record] })
+        Ok(EngineOutput {
+            value: Value::String(out.text().to_string()),
+            records: vec![out.record],
+        })
     }
 
     /// `llm_call` streamed: `on_text` sees the answer as it arrives (for `symbi run`'s live
@@ -128,8 +138,16 @@ impl Engines {
         req.model = args.model.unwrap_or_default();
         req.temperature = args.temperature;
         req.max_tokens = args.max_tokens;
-        let out = self.client.chat_stream(req).await?.collect_with(on_text).await?;
-        Ok(EngineOutput { value: Value::String(out.text().to_string()), records: vec![out.record] })
+        let out = self
+            .client
+            .chat_stream(req)
+            .await?
+            .collect_with(on_text)
+            .await?;
+        Ok(EngineOutput {
+            value: Value::String(out.text().to_string()),
+            records: vec![out.record],
+        })
     }
 
     /// `reason(system, user, max_iterations, max_tokens)`: a tool-using loop. Each iteration
@@ -146,7 +164,9 @@ impl Engines {
         host: &dyn ToolHost,
     ) -> Result<EngineOutput, LlmError> {
         if max_iterations == 0 {
-            return Err(LlmError::InvalidArgument("reason: max_iterations must be at least 1".into()));
+            return Err(LlmError::InvalidArgument(
+                "reason: max_iterations must be at least 1".into(),
+            ));
         }
         let mut messages = vec![ChatMessage::system(system), ChatMessage::user(user)];
         let tools = host.tools();
@@ -162,7 +182,11 @@ impl Engines {
                 break "max_tokens";
             }
             iterations += 1;
-            let req = ChatRequest { messages: messages.clone(), tools: tools.clone(), ..ChatRequest::default() };
+            let req = ChatRequest {
+                messages: messages.clone(),
+                tools: tools.clone(),
+                ..ChatRequest::default()
+            };
             let out = self.client.chat(req).await?;
             total += out.usage.total_tokens;
             records.push(out.record.clone());
@@ -187,7 +211,10 @@ impl Engines {
                     Ok(v) => v.to_string(),
                     Err(ToolFailure::Recoverable(m)) => format!("error: {m}"),
                     Err(ToolFailure::Fatal(m)) => {
-                        return Err(LlmError::Tool { tool: call.function.name.clone(), message: m });
+                        return Err(LlmError::Tool {
+                            tool: call.function.name.clone(),
+                            message: m,
+                        });
                     }
                 };
                 messages.push(ChatMessage::tool_result(&call.id, result));
@@ -209,7 +236,9 @@ impl Engines {
     /// Value: `{output, steps}` where `steps` lists `{prompt, output}` per step.
     pub async fn chain(&self, steps: &[Value]) -> Result<EngineOutput, LlmError> {
         if steps.is_empty() {
-            return Err(LlmError::InvalidArgument("chain: steps must not be empty".into()));
+            return Err(LlmError::InvalidArgument(
+                "chain: steps must not be empty".into(),
+            ));
         }
         let mut records = Vec::new();
         let mut previous: Option<String> = None;
@@ -221,7 +250,12 @@ impl Engines {
                     m.get("system").and_then(Value::as_str).map(str::to_string),
                     m.get("prompt")
                         .and_then(Value::as_str)
-                        .ok_or_else(|| LlmError::InvalidArgument(format!("chain: step {} has no `prompt` string", i + 1)))?
+                        .ok_or_else(|| {
+                            LlmError::InvalidArgument(format!(
+                                "chain: step {} has no `prompt` string",
+                                i + 1
+                            ))
+                        })?
                         .to_string(),
                 ),
                 other => {
@@ -239,7 +273,10 @@ impl Engines {
             trace.push(json!({"prompt": prompt, "output": out}));
             previous = Some(out);
         }
-        Ok(EngineOutput { value: json!({"output": previous.unwrap_or_default(), "steps": trace}), records })
+        Ok(EngineOutput {
+            value: json!({"output": previous.unwrap_or_default(), "steps": trace}),
+            records,
+        })
     }
 
     /// `debate(writer_prompt:, critic_prompt:, topic:, rounds:)`: each round the writer
@@ -247,7 +284,13 @@ impl Engines {
     /// that starts with `APPROVED` ends the debate early. Value:
     /// `{final_answer, rounds_completed, history}` with `history` a list of
     /// `{round, draft, critique}`.
-    pub async fn debate(&self, writer_prompt: &str, critic_prompt: &str, topic: &str, rounds: u32) -> Result<EngineOutput, LlmError> {
+    pub async fn debate(
+        &self,
+        writer_prompt: &str,
+        critic_prompt: &str,
+        topic: &str,
+        rounds: u32,
+    ) -> Result<EngineOutput, LlmError> {
         if rounds == 0 || rounds > MAX_DEBATE_ROUNDS {
             return Err(LlmError::InvalidArgument(format!(
                 "debate: rounds must be between 1 and {MAX_DEBATE_ROUNDS}, found {rounds}"
@@ -261,10 +304,18 @@ impl Engines {
         for round in 1..=rounds {
             let user = match &critique {
                 None => format!("Topic: {topic}"),
-                Some(c) => format!("Topic: {topic}\n\nYour previous draft:\n{draft}\n\nCritique to address:\n{c}"),
+                Some(c) => format!(
+                    "Topic: {topic}\n\nYour previous draft:\n{draft}\n\nCritique to address:\n{c}"
+                ),
             };
             draft = self.ask(Some(writer_prompt), &user, &mut records).await?;
-            let c = self.ask(Some(critic_prompt), &format!("Topic: {topic}\n\nDraft:\n{draft}"), &mut records).await?;
+            let c = self
+                .ask(
+                    Some(critic_prompt),
+                    &format!("Topic: {topic}\n\nDraft:\n{draft}"),
+                    &mut records,
+                )
+                .await?;
             completed = round;
             let approved = c.trim_start().to_ascii_uppercase().starts_with("APPROVED");
             history.push(json!({"round": round, "draft": draft, "critique": c}));
@@ -282,15 +333,24 @@ impl Engines {
     /// `map_reduce(inputs:, mapper:, reducer:)`: the mapper prompt (as system message) is
     /// applied to each input (up to 4 calls at a time), then the reducer combines the
     /// numbered results. Value: `{result, mapped_results}`.
-    pub async fn map_reduce(&self, inputs: &[Value], mapper: &str, reducer: &str) -> Result<EngineOutput, LlmError> {
+    pub async fn map_reduce(
+        &self,
+        inputs: &[Value],
+        mapper: &str,
+        reducer: &str,
+    ) -> Result<EngineOutput, LlmError> {
         if inputs.is_empty() {
-            return Err(LlmError::InvalidArgument("map_reduce: inputs must not be empty".into()));
+            return Err(LlmError::InvalidArgument(
+                "map_reduce: inputs must not be empty".into(),
+            ));
         }
         // Owned inputs: a stream of futures built by a closure over borrowed items is not
         // `Send` for every lifetime, which the gateway's `Send` executors require.
         let texts: Vec<String> = inputs.iter().map(text_of).collect();
         let calls = futures::stream::iter(texts.into_iter().map(|text| async move {
-            self.client.chat(ChatRequest::simple(Some(mapper), &text)).await
+            self.client
+                .chat(ChatRequest::simple(Some(mapper), &text))
+                .await
         }))
         .buffered(FANOUT)
         .collect::<Vec<_>>()
@@ -302,10 +362,17 @@ impl Engines {
             records.push(out.record.clone());
             mapped.push(out.text().to_string());
         }
-        let joined =
-            mapped.iter().enumerate().map(|(i, m)| format!("[{}] {m}", i + 1)).collect::<Vec<_>>().join("\n");
+        let joined = mapped
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("[{}] {m}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n");
         let result = self.ask(Some(reducer), &joined, &mut records).await?;
-        Ok(EngineOutput { value: json!({"result": result, "mapped_results": mapped}), records })
+        Ok(EngineOutput {
+            value: json!({"result": result, "mapped_results": mapped}),
+            records,
+        })
     }
 
     /// `director(orchestrator_prompt:, workers:, task:)`: the orchestrator plans which
@@ -314,9 +381,16 @@ impl Engines {
     /// their answers. Workers are prompt strings (named `worker1`, …) or `{name, prompt}`
     /// maps. A plan that is not valid JSON naming known workers gives every worker the whole
     /// task (recorded as such in `plan`). Value: `{result, plan, worker_results}`.
-    pub async fn director(&self, orchestrator_prompt: &str, workers: &[Value], task: &str) -> Result<EngineOutput, LlmError> {
+    pub async fn director(
+        &self,
+        orchestrator_prompt: &str,
+        workers: &[Value],
+        task: &str,
+    ) -> Result<EngineOutput, LlmError> {
         if workers.is_empty() {
-            return Err(LlmError::InvalidArgument("director: workers must not be empty".into()));
+            return Err(LlmError::InvalidArgument(
+                "director: workers must not be empty".into(),
+            ));
         }
         let mut named = Vec::new();
         for (i, w) in workers.iter().enumerate() {
@@ -324,9 +398,16 @@ impl Engines {
                 Value::String(p) => named.push((format!("worker{}", i + 1), p.clone())),
                 Value::Object(m) => {
                     let prompt = m.get("prompt").and_then(Value::as_str).ok_or_else(|| {
-                        LlmError::InvalidArgument(format!("director: worker {} has no `prompt` string", i + 1))
+                        LlmError::InvalidArgument(format!(
+                            "director: worker {} has no `prompt` string",
+                            i + 1
+                        ))
                     })?;
-                    let name = m.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("worker{}", i + 1));
+                    let name = m
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or(format!("worker{}", i + 1));
                     named.push((name, prompt.to_string()));
                 }
                 other => {
@@ -343,19 +424,35 @@ impl Engines {
             "Task: {task}\n\nWorkers:\n{roster}\nReply with only a JSON array of assignments, each \
              {{\"worker\": <worker name>, \"instruction\": <what that worker should do>}}."
         );
-        let plan_text = self.ask(Some(orchestrator_prompt), &planning, &mut records).await?;
+        let plan_text = self
+            .ask(Some(orchestrator_prompt), &planning, &mut records)
+            .await?;
         let plan: Vec<(String, String)> = parse_plan(&plan_text)
             .filter(|p| !p.is_empty() && p.iter().all(|(w, _)| named.iter().any(|(n, _)| n == w)))
-            .unwrap_or_else(|| named.iter().map(|(n, _)| (n.clone(), task.to_string())).collect());
+            .unwrap_or_else(|| {
+                named
+                    .iter()
+                    .map(|(n, _)| (n.clone(), task.to_string()))
+                    .collect()
+            });
         let jobs: Vec<(String, String)> = plan
             .iter()
             .map(|(worker, instruction)| {
-                let prompt = named.iter().find(|(n, _)| n == worker).map(|(_, p)| p.clone()).unwrap_or_default();
-                (prompt, format!("Overall task: {task}\n\nYour assignment: {instruction}"))
+                let prompt = named
+                    .iter()
+                    .find(|(n, _)| n == worker)
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_default();
+                (
+                    prompt,
+                    format!("Overall task: {task}\n\nYour assignment: {instruction}"),
+                )
             })
             .collect();
         let runs = futures::stream::iter(jobs.into_iter().map(|(prompt, user)| async move {
-            self.client.chat(ChatRequest::simple(Some(&prompt), &user)).await
+            self.client
+                .chat(ChatRequest::simple(Some(&prompt), &user))
+                .await
         }))
         .buffered(FANOUT)
         .collect::<Vec<_>>()
@@ -366,7 +463,8 @@ impl Engines {
             let out = r?;
             records.push(out.record.clone());
             summary.push_str(&format!("## {worker} ({instruction})\n{}\n\n", out.text()));
-            worker_results.push(json!({"worker": worker, "instruction": instruction, "output": out.text()}));
+            worker_results
+                .push(json!({"worker": worker, "instruction": instruction, "output": out.text()}));
         }
         let result = self
             .ask(
@@ -375,8 +473,14 @@ impl Engines {
                 &mut records,
             )
             .await?;
-        let plan_json: Vec<Value> = plan.iter().map(|(w, i)| json!({"worker": w, "instruction": i})).collect();
-        Ok(EngineOutput { value: json!({"result": result, "plan": plan_json, "worker_results": worker_results}), records })
+        let plan_json: Vec<Value> = plan
+            .iter()
+            .map(|(w, i)| json!({"worker": w, "instruction": i}))
+            .collect();
+        Ok(EngineOutput {
+            value: json!({"result": result, "plan": plan_json, "worker_results": worker_results}),
+            records,
+        })
     }
 }
 
@@ -410,7 +514,8 @@ mod tests {
 
     #[test]
     fn plan_parsing_tolerates_fences() {
-        let p = parse_plan("Here:\n```json\n[{\"worker\":\"a\",\"instruction\":\"do x\"}]\n```").unwrap();
+        let p = parse_plan("Here:\n```json\n[{\"worker\":\"a\",\"instruction\":\"do x\"}]\n```")
+            .unwrap();
         assert_eq!(p, vec![("a".to_string(), "do x".to_string())]);
         assert!(parse_plan("no plan").is_none());
         assert!(parse_plan("[{\"worker\": 1}]").is_none());

@@ -54,7 +54,9 @@ impl LlmError {
     pub fn is_transient(&self) -> bool {
         match self {
             LlmError::Timeout(_) | LlmError::Transport(_) => true,
-            LlmError::Api { status, .. } => matches!(status, 408 | 409 | 429) || (500..600).contains(status),
+            LlmError::Api { status, .. } => {
+                matches!(status, 408 | 409 | 429) || (500..600).contains(status)
+            }
             LlmError::RetriesExhausted { last, .. } => last.is_transient(),
             _ => false,
         }
@@ -63,6 +65,10 @@ impl LlmError {
 
 impl Classify for LlmError {
     fn class(&self) -> ErrorClass {
-        if self.is_transient() { ErrorClass::Transient } else { ErrorClass::Permanent }
+        if self.is_transient() {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        }
     }
 }

@@ -25,7 +25,9 @@ pub mod testing;
 pub mod types;
 
 pub use client::{ChatStream, LlmClient, LlmClientConfig, TokenMeter, digest};
-pub use engines::{EngineOutput, Engines, LlmCallArgs, NoTools, ToolFailure, ToolHost, MAX_DEBATE_ROUNDS};
+pub use engines::{
+    EngineOutput, Engines, LlmCallArgs, MAX_DEBATE_ROUNDS, NoTools, ToolFailure, ToolHost,
+};
 pub use error::LlmError;
 pub use types::{
     CallRecord, ChatMessage, ChatOutcome, ChatRequest, FunctionCall, FunctionDefinition, Role,

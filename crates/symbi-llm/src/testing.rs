@@ -55,12 +55,17 @@ impl TestServer {
     /// Starts a server; when `api_key` is set, requests without `Authorization: Bearer
     /// <key>` get 401.
     pub async fn start(api_key: Option<&str>) -> Self {
-        let shared = Arc::new(Shared { api_key: api_key.map(str::to_string), ..Shared::default() });
+        let shared = Arc::new(Shared {
+            api_key: api_key.map(str::to_string),
+            ..Shared::default()
+        });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -70,7 +75,11 @@ impl TestServer {
                 })
                 .await;
         });
-        Self { addr, shared, stop: Some(stop) }
+        Self {
+            addr,
+            shared,
+            stop: Some(stop),
+        }
     }
 
     /// `http://127.0.0.1:<port>/v1`.
@@ -85,7 +94,10 @@ impl TestServer {
 
     /// Queues answers for model `scripted`.
     pub fn script<I: IntoIterator<Item = S>, S: Into<String>>(&self, answers: I) {
-        self.shared.script.lock().extend(answers.into_iter().map(Into::into));
+        self.shared
+            .script
+            .lock()
+            .extend(answers.into_iter().map(Into::into));
     }
 }
 
@@ -98,7 +110,11 @@ impl Drop for TestServer {
 }
 
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"error": {"message": message, "type": kind, "code": null}}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": {"message": message, "type": kind, "code": null}})),
+    )
+        .into_response()
 }
 
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
@@ -117,11 +133,21 @@ fn words(s: &str) -> u64 {
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
     if !authorized(&shared, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "invalid_api_key", "Incorrect API key provided");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "Incorrect API key provided",
+        );
     }
     let req: Value = match serde_json::from_str(&body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("bad JSON: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("bad JSON: {e}"),
+            );
+        }
     };
     shared.requests.lock().push(req.clone());
     let model = req["model"].as_str().unwrap_or("").to_string();
@@ -134,33 +160,67 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Strin
         .and_then(|m| m["content"].as_str())
         .unwrap_or("")
         .to_string();
-    let prompt_tokens: u64 = messages.iter().map(|m| words(m["content"].as_str().unwrap_or(""))).sum();
+    let prompt_tokens: u64 = messages
+        .iter()
+        .map(|m| words(m["content"].as_str().unwrap_or("")))
+        .sum();
 
     match model.as_str() {
         "flaky" if shared.flaky_count.fetch_add(1, Ordering::SeqCst) < 2 => {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server had an error");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The server had an error",
+            );
         }
         "rate-limited" => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Rate limit reached");
-            r.headers_mut().insert("retry-after", "0".parse().expect("header"));
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "Rate limit reached",
+            );
+            r.headers_mut()
+                .insert("retry-after", "0".parse().expect("header"));
             return r;
         }
         "bad-request" => {
-            return error(StatusCode::BAD_REQUEST, "invalid_request_error", "This model's maximum context length is exceeded");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "This model's maximum context length is exceeded",
+            );
         }
         "slow" => tokio::time::sleep(Duration::from_secs(3)).await,
         _ => {}
     }
 
     // The answer: text or tool calls.
-    let tool_result = messages.iter().rev().find(|m| m["role"] == "tool").and_then(|m| m["content"].as_str());
-    let (content, tool_calls): (Option<String>, Vec<Value>) = if model == "tool-user" && tool_result.is_none() {
+    let tool_result = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .and_then(|m| m["content"].as_str());
+    let (content, tool_calls): (Option<String>, Vec<Value>) = if model == "tool-user"
+        && tool_result.is_none()
+    {
         let args = json!({"q": last_user}).to_string();
-        (None, vec![json!({"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": args}})])
+        (
+            None,
+            vec![
+                json!({"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": args}}),
+            ],
+        )
     } else if model == "tool-user" {
-        (Some(format!("final: {}", tool_result.unwrap_or(""))), vec![])
+        (
+            Some(format!("final: {}", tool_result.unwrap_or(""))),
+            vec![],
+        )
     } else if model == "scripted" {
-        let next = shared.script.lock().pop_front().unwrap_or_else(|| "script exhausted".into());
+        let next = shared
+            .script
+            .lock()
+            .pop_front()
+            .unwrap_or_else(|| "script exhausted".into());
         (Some(next), vec![])
     } else {
         (Some(format!("echo: {last_user}")), vec![])
@@ -171,7 +231,11 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Strin
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens
     });
-    let finish = if tool_calls.is_empty() { "stop" } else { "tool_calls" };
+    let finish = if tool_calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
 
     if !stream {
         let mut message = json!({"role": "assistant", "content": content});
@@ -190,17 +254,25 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Strin
     }
 
     // Server-sent events, as OpenAI sends them.
-    let mut chunks: Vec<Value> = vec![json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})];
+    let mut chunks: Vec<Value> =
+        vec![json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})];
     if let Some(text) = &content {
         let mut first = true;
         for w in text.split(' ') {
-            let piece = if first { w.to_string() } else { format!(" {w}") };
+            let piece = if first {
+                w.to_string()
+            } else {
+                format!(" {w}")
+            };
             first = false;
             chunks.push(json!({"choices": [{"index": 0, "delta": {"content": piece}}]}));
         }
     }
     for (i, call) in tool_calls.iter().enumerate() {
-        let args = call["function"]["arguments"].as_str().unwrap_or("").to_string();
+        let args = call["function"]["arguments"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         chunks.push(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{
             "index": i, "id": call["id"], "type": "function",
             "function": {"name": call["function"]["name"], "arguments": ""}}]}}]}));
@@ -225,7 +297,8 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Strin
         }
         let _ = tx.send(Ok("data: [DONE]\n\n".into())).await;
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
@@ -237,7 +310,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Strin
 /// 64 buckets), normalised to unit length. Public so tests can compute expectations.
 pub fn test_embedding(text: &str) -> Vec<f32> {
     let mut v = vec![0f32; TEST_EMBEDDING_DIM];
-    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in w.to_lowercase().bytes() {
             h ^= b as u64;
@@ -254,19 +330,42 @@ pub fn test_embedding(text: &str) -> Vec<f32> {
     v
 }
 
-async fn embeddings(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     if !authorized(&shared, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "invalid_api_key", "Incorrect API key provided");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "Incorrect API key provided",
+        );
     }
     let req: Value = match serde_json::from_str(&body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("bad JSON: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("bad JSON: {e}"),
+            );
+        }
     };
     shared.requests.lock().push(req.clone());
     let inputs: Vec<String> = match &req["input"] {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect(),
-        _ => return error(StatusCode::BAD_REQUEST, "invalid_request_error", "input must be a string or an array"),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().unwrap_or("").to_string())
+            .collect(),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "input must be a string or an array",
+            );
+        }
     };
     let tokens: u64 = inputs.iter().map(|s| words(s)).sum();
     let data: Vec<Value> = inputs

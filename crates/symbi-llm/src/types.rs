@@ -37,15 +37,30 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A system message.
     pub fn system(text: impl Into<String>) -> Self {
-        Self { role: Role::System, content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
+        Self {
+            role: Role::System,
+            content: Some(text.into()),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
     /// A user message.
     pub fn user(text: impl Into<String>) -> Self {
-        Self { role: Role::User, content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
+        Self {
+            role: Role::User,
+            content: Some(text.into()),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
     /// An assistant message.
     pub fn assistant(text: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
+        Self {
+            role: Role::Assistant,
+            content: Some(text.into()),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
     /// A tool result answering `call_id`.
     pub fn tool_result(call_id: impl Into<String>, text: impl Into<String>) -> Self {
@@ -70,7 +85,11 @@ pub struct ToolDefinition {
 
 impl ToolDefinition {
     /// A function tool with a JSON-schema `parameters` object.
-    pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Self {
         Self {
             kind: "function".into(),
             function: FunctionDefinition {
@@ -145,7 +164,10 @@ impl ChatRequest {
             messages.push(ChatMessage::system(s));
         }
         messages.push(ChatMessage::user(user));
-        Self { messages, ..Self::default() }
+        Self {
+            messages,
+            ..Self::default()
+        }
     }
 }
 

@@ -27,19 +27,41 @@ fn client_with(server: &TestServer, model: &str, key: Option<&str>, retries: u32
 async fn chat_round_trip_with_usage_and_audit_record() {
     let server = TestServer::start(Some("test-key")).await;
     let c = client(&server, "gpt-test");
-    let out = c.chat(ChatRequest::simple(Some("be brief"), "hello there")).await.unwrap();
+    let out = c
+        .chat(ChatRequest::simple(Some("be brief"), "hello there"))
+        .await
+        .unwrap();
     assert_eq!(out.text(), "echo: hello there");
     assert_eq!(out.finish_reason.as_deref(), Some("stop"));
-    assert_eq!(out.usage, Usage { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 });
+    assert_eq!(
+        out.usage,
+        Usage {
+            prompt_tokens: 4,
+            completion_tokens: 3,
+            total_tokens: 7
+        }
+    );
     let r = &out.record;
-    assert_eq!((r.model.as_str(), r.attempts, r.streamed), ("gpt-test", 1, false));
-    assert_eq!(r.prompt_sha256, digest(&vec![ChatMessage::system("be brief"), ChatMessage::user("hello there")]));
+    assert_eq!(
+        (r.model.as_str(), r.attempts, r.streamed),
+        ("gpt-test", 1, false)
+    );
+    assert_eq!(
+        r.prompt_sha256,
+        digest(&vec![
+            ChatMessage::system("be brief"),
+            ChatMessage::user("hello there")
+        ])
+    );
     assert_eq!(r.answer_sha256, digest(&out.message));
     assert_eq!(r.prompt_sha256.len(), 64);
     // The request on the wire is OpenAI's shape.
     let sent = &server.requests()[0];
     assert_eq!(sent["model"], "gpt-test");
-    assert_eq!(sent["messages"][0], json!({"role": "system", "content": "be brief"}));
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
     assert_eq!(sent["messages"][1]["role"], "user");
     // Token accounting accumulates.
     c.chat(ChatRequest::simple(None, "again")).await.unwrap();
@@ -53,7 +75,9 @@ async fn wrong_key_is_a_non_retried_api_error() {
     let c = client_with(&server, "gpt-test", Some("wrong"), 3);
     let err = c.chat(ChatRequest::simple(None, "hi")).await.unwrap_err();
     match &err {
-        LlmError::Api { status: 401, kind, .. } => assert_eq!(kind.as_deref(), Some("invalid_api_key")),
+        LlmError::Api {
+            status: 401, kind, ..
+        } => assert_eq!(kind.as_deref(), Some("invalid_api_key")),
         other => panic!("expected 401, got {other:?}"),
     }
     assert!(!err.is_transient());
@@ -66,7 +90,10 @@ async fn bad_request_is_reported_with_the_servers_message() {
     let c = client_with(&server, "bad-request", None, 3);
     let err = c.chat(ChatRequest::simple(None, "hi")).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("HTTP 400") && text.contains("maximum context length"), "{text}");
+    assert!(
+        text.contains("HTTP 400") && text.contains("maximum context length"),
+        "{text}"
+    );
     assert_eq!(server.requests().len(), 1, "a 400 is not retried");
 }
 
@@ -100,14 +127,20 @@ async fn a_slow_server_times_out() {
     let started = std::time::Instant::now();
     let err = c.chat(ChatRequest::simple(None, "hi")).await.unwrap_err();
     assert!(matches!(err, LlmError::Timeout(_)), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "gave up at the timeout, not the server's 3 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "gave up at the timeout, not the server's 3 s"
+    );
 }
 
 #[tokio::test]
 async fn streaming_delivers_text_in_pieces_and_a_final_outcome() {
     let server = TestServer::start(None).await;
     let c = client_with(&server, "gpt-test", None, 0);
-    let mut stream = c.chat_stream(ChatRequest::simple(None, "one two three")).await.unwrap();
+    let mut stream = c
+        .chat_stream(ChatRequest::simple(None, "one two three"))
+        .await
+        .unwrap();
     let mut pieces = Vec::new();
     let mut done = None;
     while let Some(ev) = stream.next().await {
@@ -131,13 +164,20 @@ async fn streamed_tool_call_fragments_are_assembled() {
     let server = TestServer::start(None).await;
     let c = client_with(&server, "tool-user", None, 0);
     let mut req = ChatRequest::simple(None, "weather in Oslo");
-    req.tools = vec![ToolDefinition::function("lookup", "look things up", json!({"type": "object"}))];
+    req.tools = vec![ToolDefinition::function(
+        "lookup",
+        "look things up",
+        json!({"type": "object"}),
+    )];
     let stream = c.chat_stream(req).await.unwrap();
     let out = stream.collect_with(|_| {}).await.unwrap();
     assert_eq!(out.finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(out.message.tool_calls.len(), 1);
     let call = &out.message.tool_calls[0];
-    assert_eq!((call.id.as_str(), call.function.name.as_str()), ("call_1", "lookup"));
+    assert_eq!(
+        (call.id.as_str(), call.function.name.as_str()),
+        ("call_1", "lookup")
+    );
     let args: Value = serde_json::from_str(&call.function.arguments).unwrap();
     assert_eq!(args, json!({"q": "weather in Oslo"}));
     assert_eq!(out.message.content, None);
@@ -147,7 +187,13 @@ async fn streamed_tool_call_fragments_are_assembled() {
 async fn a_stalled_stream_times_out() {
     let server = TestServer::start(None).await;
     let c = client_with(&server, "stall", None, 0);
-    let err = c.chat_stream(ChatRequest::simple(None, "a b c")).await.unwrap().collect_with(|_| {}).await.unwrap_err();
+    let err = c
+        .chat_stream(ChatRequest::simple(None, "a b c"))
+        .await
+        .unwrap()
+        .collect_with(|_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, LlmError::Timeout(_)), "{err:?}");
 }
 
@@ -155,14 +201,25 @@ async fn a_stalled_stream_times_out() {
 async fn embeddings_come_back_in_input_order() {
     let server = TestServer::start(Some("test-key")).await;
     let c = client(&server, "gpt-test");
-    let inputs = vec!["alpha beta".to_string(), "gamma".to_string(), "delta epsilon".to_string()];
+    let inputs = vec![
+        "alpha beta".to_string(),
+        "gamma".to_string(),
+        "delta epsilon".to_string(),
+    ];
     let (vectors, record) = c.embed(&inputs).await.unwrap();
     assert_eq!(vectors.len(), 3);
     assert_eq!(vectors[0].len(), TEST_EMBEDDING_DIM);
     for (v, s) in vectors.iter().zip(&inputs) {
-        assert_eq!(v, &test_embedding(s), "server sent them reversed; client must reorder by index");
+        assert_eq!(
+            v,
+            &test_embedding(s),
+            "server sent them reversed; client must reorder by index"
+        );
     }
-    assert_eq!((record.operation.as_str(), record.model.as_str()), ("embeddings", "text-embedding-3-small"));
+    assert_eq!(
+        (record.operation.as_str(), record.model.as_str()),
+        ("embeddings", "text-embedding-3-small")
+    );
     assert_eq!(record.usage.total_tokens, 5);
 }
 
@@ -170,10 +227,23 @@ async fn embeddings_come_back_in_input_order() {
 async fn unconfigured_provider_is_none_and_bad_url_is_an_error() {
     let s = symbi_config::LlmSection::default();
     assert!(LlmClient::from_section(&s).unwrap().is_none());
-    let local = symbi_config::LlmSection { base_url: "http://127.0.0.1:1/v1".into(), ..s.clone() };
-    assert!(LlmClient::from_section(&local).unwrap().is_some(), "self-hosted servers need no key");
-    let bad = symbi_config::LlmSection { base_url: "ftp://x".into(), api_key: Some("k".into()), ..s };
-    assert!(matches!(LlmClient::from_section(&bad), Err(LlmError::Config(_))));
+    let local = symbi_config::LlmSection {
+        base_url: "http://127.0.0.1:1/v1".into(),
+        ..s.clone()
+    };
+    assert!(
+        LlmClient::from_section(&local).unwrap().is_some(),
+        "self-hosted servers need no key"
+    );
+    let bad = symbi_config::LlmSection {
+        base_url: "ftp://x".into(),
+        api_key: Some("k".into()),
+        ..s
+    };
+    assert!(matches!(
+        LlmClient::from_section(&bad),
+        Err(LlmError::Config(_))
+    ));
 }
 
 #[tokio::test]
@@ -193,6 +263,9 @@ async fn unreachable_server_is_a_transport_error_after_retries() {
     })
     .unwrap();
     let err = c.chat(ChatRequest::simple(None, "hi")).await.unwrap_err();
-    assert!(matches!(err, LlmError::RetriesExhausted { attempts: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, LlmError::RetriesExhausted { attempts: 2, .. }),
+        "{err:?}"
+    );
     assert!(err.is_transient());
 }

@@ -32,8 +32,8 @@ use async_trait::async_trait;
 use rmcp::ErrorData;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::{Map, Value, json};
@@ -111,21 +111,31 @@ impl SymbiMcpServer {
     /// The tools this server offers (those whose back-end is present).
     pub fn tools(&self) -> Vec<Tool> {
         let mut t = vec![
-            Tool::new("list_agents", "List the registered agents: id, name and lifecycle state.", schema(json!({"type": "object", "properties": {}}))),
+            Tool::new(
+                "list_agents",
+                "List the registered agents: id, name and lifecycle state.",
+                schema(json!({"type": "object", "properties": {}})),
+            ),
             Tool::new(
                 "get_agent_status",
                 "Status of one agent (state, last activity, resource use, executions, failures), by id or by name.",
-                schema(json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}})),
+                schema(
+                    json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}),
+                ),
             ),
             Tool::new(
                 "check_dsl",
                 "Parse and statically check symbi DSL source; returns ok and the diagnostics (file, line, column, severity, code, message).",
-                schema(json!({"type": "object", "properties": {"source": {"type": "string"}, "file": {"type": "string"}}, "required": ["source"]})),
+                schema(
+                    json!({"type": "object", "properties": {"source": {"type": "string"}, "file": {"type": "string"}}, "required": ["source"]}),
+                ),
             ),
             Tool::new(
                 "evaluate_policy",
                 "Decide a policy request (principal, category, name, subject, args, named, context) with the runtime's policy engine: decision, reasons, conditions.",
-                schema(json!({"type": "object", "properties": {"request": {"type": "object"}}, "required": ["request"]})),
+                schema(
+                    json!({"type": "object", "properties": {"request": {"type": "object"}}, "required": ["request"]}),
+                ),
             ),
         ];
         if self.ctx.executor.is_some() {
@@ -142,14 +152,21 @@ impl SymbiMcpServer {
                 schema(json!({"type": "object", "properties": {"agent": {"type": "string"}, "event_type": {"type": "string"},
                     "since": {"type": "string"}, "until": {"type": "string"}, "limit": {"type": "integer"}}})),
             ));
-            t.push(Tool::new("verify_audit", "Verify the audit log's signatures, hash chain and checkpoints.", schema(json!({"type": "object", "properties": {}}))));
+            t.push(Tool::new(
+                "verify_audit",
+                "Verify the audit log's signatures, hash chain and checkpoints.",
+                schema(json!({"type": "object", "properties": {}})),
+            ));
         }
         t
     }
 
     fn identity(&self, context: &RequestContext<RoleServer>) -> Result<Identity, String> {
         match self.transport {
-            Transport::Stdio => Ok(Identity { key_id: Some("stdio-operator".into()), scope: None }),
+            Transport::Stdio => Ok(Identity {
+                key_id: Some("stdio-operator".into()),
+                scope: None,
+            }),
             Transport::Http => context
                 .extensions
                 .get::<http::request::Parts>()
@@ -158,21 +175,35 @@ impl SymbiMcpServer {
         }
     }
 
-    fn find_agent(&self, id: Option<&str>, name: Option<&str>) -> Result<symbi_types::AgentId, String> {
+    fn find_agent(
+        &self,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<symbi_types::AgentId, String> {
         if let Some(id) = id {
-            let u = id.parse::<uuid::Uuid>().map_err(|e| format!("`{id}` is not an agent id: {e}"))?;
+            let u = id
+                .parse::<uuid::Uuid>()
+                .map_err(|e| format!("`{id}` is not an agent id: {e}"))?;
             return Ok(symbi_types::AgentId(u));
         }
         let name = name.ok_or("give `id` or `name`")?;
         match self.ctx.runtime.find_by_name(name).as_slice() {
             [one] => Ok(*one),
             [] => Err(format!("no agent named `{name}`")),
-            many => Err(format!("{} agents are named `{name}`; give the id", many.len())),
+            many => Err(format!(
+                "{} agents are named `{name}`; give the id",
+                many.len()
+            )),
         }
     }
 
     /// Runs one tool for `who`; `Err` is the tool's error message (`isError`).
-    pub async fn run_tool(&self, name: &str, args: &Map<String, Value>, who: &Identity) -> Result<Value, String> {
+    pub async fn run_tool(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        who: &Identity,
+    ) -> Result<Value, String> {
         let s = |k: &str| args.get(k).and_then(Value::as_str);
         match name {
             "list_agents" => {
@@ -189,9 +220,16 @@ impl SymbiMcpServer {
             "get_agent_status" => {
                 let id = self.find_agent(s("id"), s("name"))?;
                 if !who.may_access(id.as_uuid()) {
-                    return Err(format!("identity `{}` may not access agent {id}", who.name()));
+                    return Err(format!(
+                        "identity `{}` may not access agent {id}",
+                        who.name()
+                    ));
                 }
-                let st = self.ctx.runtime.status(id).ok_or_else(|| format!("no agent {id}"))?;
+                let st = self
+                    .ctx
+                    .runtime
+                    .status(id)
+                    .ok_or_else(|| format!("no agent {id}"))?;
                 serde_json::to_value(st).map_err(|e| e.to_string())
             }
             "check_dsl" => {
@@ -200,10 +238,15 @@ impl SymbiMcpServer {
                 let parsed = symbi_dsl::parse_bytes(source.as_bytes(), file);
                 let mut diags = parsed.diagnostics.clone();
                 if !parsed.has_errors() {
-                    let opts = symbi_dsl::CheckOptions { mode: self.ctx.dsl_mode, ..Default::default() };
+                    let opts = symbi_dsl::CheckOptions {
+                        mode: self.ctx.dsl_mode,
+                        ..Default::default()
+                    };
                     diags.extend(symbi_dsl::check(&parsed, &opts));
                 }
-                let ok = !diags.iter().any(symbi_dsl::diagnostic::Diagnostic::is_error);
+                let ok = !diags
+                    .iter()
+                    .any(symbi_dsl::diagnostic::Diagnostic::is_error);
                 let list: Vec<Value> = diags.iter().map(|d| parsed.source.to_json(d)).collect();
                 Ok(json!({"ok": ok, "diagnostics": list}))
             }
@@ -211,39 +254,64 @@ impl SymbiMcpServer {
                 if !who.is_admin() {
                     return Err("evaluate_policy needs an admin identity".into());
                 }
-                let req: PolicyRequest = serde_json::from_value(args.get("request").cloned().unwrap_or(Value::Null))
-                    .map_err(|e| format!("`request` is not a policy request: {e}"))?;
+                let req: PolicyRequest =
+                    serde_json::from_value(args.get("request").cloned().unwrap_or(Value::Null))
+                        .map_err(|e| format!("`request` is not a policy request: {e}"))?;
                 let d = self.ctx.pdp.decide(&req, None);
                 let reasons = match &d {
                     symbi_types::Decision::Allow { reasons }
                     | symbi_types::Decision::Deny { reasons }
                     | symbi_types::Decision::AllowWithConditions { reasons, .. } => reasons.clone(),
                 };
-                Ok(json!({"decision": d.outcome(), "reasons": reasons, "conditions": d.conditions()}))
+                Ok(
+                    json!({"decision": d.outcome(), "reasons": reasons, "conditions": d.conditions()}),
+                )
             }
             "execute_agent" => {
                 let ex = self.ctx.executor.as_ref().ok_or("execute_agent is not available: this server was started without an agent executor")?;
                 let agent = s("agent").ok_or("`agent` is required")?;
-                let id = self.find_agent(agent.parse::<uuid::Uuid>().ok().map(|_| agent), Some(agent))?;
+                let id =
+                    self.find_agent(agent.parse::<uuid::Uuid>().ok().map(|_| agent), Some(agent))?;
                 if !who.may_access(id.as_uuid()) {
-                    return Err(format!("identity `{}` may not access agent {id}", who.name()));
+                    return Err(format!(
+                        "identity `{}` may not access agent {id}",
+                        who.name()
+                    ));
                 }
-                ex.execute(&id.to_string(), args.get("input").cloned().unwrap_or(Value::Null), &who.name())
-                    .await
-                    .map_err(|e| e.to_string())
+                ex.execute(
+                    &id.to_string(),
+                    args.get("input").cloned().unwrap_or(Value::Null),
+                    &who.name(),
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
             "query_audit" | "verify_audit" => {
                 if !who.is_admin() {
                     return Err(format!("{name} needs an admin identity"));
                 }
-                let a = self.ctx.audit.as_ref().ok_or_else(|| format!("{name} is not available: this server was started without the audit log"))?;
-                if name == "query_audit" { a.query(Value::Object(args.clone())).await } else { a.verify().await }
+                let a = self.ctx.audit.as_ref().ok_or_else(|| {
+                    format!(
+                        "{name} is not available: this server was started without the audit log"
+                    )
+                })?;
+                if name == "query_audit" {
+                    a.query(Value::Object(args.clone())).await
+                } else {
+                    a.verify().await
+                }
             }
             other => Err(format!("no tool `{other}`")),
         }
     }
 
-    async fn record(&self, tool: &str, who: &str, outcome: &Result<Value, String>, started: Instant) -> Result<(), ErrorData> {
+    async fn record(
+        &self,
+        tool: &str,
+        who: &str,
+        outcome: &Result<Value, String>,
+        started: Instant,
+    ) -> Result<(), ErrorData> {
         let mut d = json!({
             "tool": tool, "identity": who,
             "transport": if self.transport == Transport::Stdio { "stdio" } else { "http" },
@@ -258,7 +326,12 @@ impl SymbiMcpServer {
             .record(EventDraft::new(MCP_CALL_EVENT, d))
             .await
             .map(|_| ())
-            .map_err(|e| ErrorData::internal_error(format!("audit trail unavailable, result withheld: {}", e.0), None))
+            .map_err(|e| {
+                ErrorData::internal_error(
+                    format!("audit trail unavailable, result withheld: {}", e.0),
+                    None,
+                )
+            })
     }
 }
 
@@ -266,7 +339,9 @@ impl ServerHandler for SymbiMcpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("symbi", env!("CARGO_PKG_VERSION")))
-            .with_instructions("The symbi agent runtime: list and inspect agents, check DSL, evaluate policy.")
+            .with_instructions(
+                "The symbi agent runtime: list and inspect agents, check DSL, evaluate policy.",
+            )
     }
 
     async fn list_tools(
@@ -279,9 +354,15 @@ impl ServerHandler for SymbiMcpServer {
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
-    async fn call_tool(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
-        let who = self.identity(&context).map_err(|e| ErrorData::invalid_request(e, None))?;
+        let who = self
+            .identity(&context)
+            .map_err(|e| ErrorData::invalid_request(e, None))?;
         let name = request.name.to_string();
         if !self.tools().iter().any(|t| t.name == name) {
             let r = Err(format!("no tool `{name}`"));
@@ -312,7 +393,9 @@ pub enum ServeError {
         message: String,
     },
     /// Refusing an unauthenticated network listener.
-    #[error("refusing to serve MCP on {0} without an API token or key store (set SYMBI_API_TOKEN, [api] token_file or a key store)")]
+    #[error(
+        "refusing to serve MCP on {0} without an API token or key store (set SYMBI_API_TOKEN, [api] token_file or a key store)"
+    )]
     NoAuthority(String),
     /// The MCP session failed.
     #[error("MCP server: {0}")]
@@ -323,19 +406,33 @@ pub enum ServeError {
 pub async fn serve_stdio(ctx: McpServerContext) -> Result<(), ServeError> {
     use rmcp::ServiceExt;
     let server = SymbiMcpServer::new(ctx, Transport::Stdio);
-    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| ServeError::Mcp(e.to_string()))?;
-    running.waiting().await.map_err(|e| ServeError::Mcp(e.to_string()))?;
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| ServeError::Mcp(e.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| ServeError::Mcp(e.to_string()))?;
     Ok(())
 }
 
 /// The axum router of the streamable-HTTP endpoint `/mcp`, behind bearer authentication.
-pub fn http_router(ctx: McpServerContext, authority: Arc<Authority>, allowed_hosts: Vec<String>) -> axum::Router {
+pub fn http_router(
+    ctx: McpServerContext,
+    authority: Arc<Authority>,
+    allowed_hosts: Vec<String>,
+) -> axum::Router {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
     let sink = ctx.sink.clone();
     let server = SymbiMcpServer::new(ctx, Transport::Http);
     let config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
     axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(move |mut req: axum::extract::Request, next: axum::middleware::Next| {
         let authority = authority.clone();
         let sink = sink.clone();
@@ -374,9 +471,21 @@ pub async fn serve_http(
     if !authority.is_configured() {
         return Err(ServeError::NoAuthority(addr.to_string()));
     }
-    let hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into(), addr.ip().to_string(), addr.to_string(), format!("localhost:{}", addr.port())];
+    let hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        addr.ip().to_string(),
+        addr.to_string(),
+        format!("localhost:{}", addr.port()),
+    ];
     let router = http_router(ctx, authority, hosts);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Bind { addr: addr.to_string(), message: e.to_string() })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Bind {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        })?;
     tracing::info!(%addr, "MCP server listening (streamable HTTP at /mcp)");
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

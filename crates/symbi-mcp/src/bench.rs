@@ -54,8 +54,21 @@ impl Summary {
     pub fn of(mut v: Vec<f64>) -> Self {
         v.sort_by(|a, b| a.total_cmp(b));
         let n = v.len().max(1);
-        let pct = |p: f64| v.get(((n as f64 * p).ceil() as usize).saturating_sub(1).min(n - 1)).copied().unwrap_or(0.0);
-        Self { n: v.len(), p50_us: pct(0.50), p99_us: pct(0.99), mean_us: v.iter().sum::<f64>() / n as f64 }
+        let pct = |p: f64| {
+            v.get(
+                ((n as f64 * p).ceil() as usize)
+                    .saturating_sub(1)
+                    .min(n - 1),
+            )
+            .copied()
+            .unwrap_or(0.0)
+        };
+        Self {
+            n: v.len(),
+            p50_us: pct(0.50),
+            p99_us: pct(0.99),
+            mean_us: v.iter().sum::<f64>() / n as f64,
+        }
     }
 }
 
@@ -96,10 +109,18 @@ pub struct BenchReport {
 }
 
 fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
-fn python_client(python: &Path, script: &Path, args: &[String], iterations: usize, warmup: usize) -> Result<Summary, String> {
+fn python_client(
+    python: &Path,
+    script: &Path,
+    args: &[String],
+    iterations: usize,
+    warmup: usize,
+) -> Result<Summary, String> {
     let out = std::process::Command::new(python)
         .arg(script)
         .arg("--iterations")
@@ -110,22 +131,44 @@ fn python_client(python: &Path, script: &Path, args: &[String], iterations: usiz
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if !out.status.success() {
-        return Err(format!("the Python reference client failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "the Python reference client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("reference client output: {e}"))?;
-    let samples = v["samples_us"].as_array().ok_or("no samples")?.iter().filter_map(Value::as_f64).collect();
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("reference client output: {e}"))?;
+    let samples = v["samples_us"]
+        .as_array()
+        .ok_or("no samples")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
     Ok(Summary::of(samples))
 }
 
-async fn symbi_calls(mcp: &McpManager, tool: &str, iterations: usize, warmup: usize) -> Result<Summary, String> {
-    let input = json!({"text": "ping"}).as_object().cloned().expect("object");
+async fn symbi_calls(
+    mcp: &McpManager,
+    tool: &str,
+    iterations: usize,
+    warmup: usize,
+) -> Result<Summary, String> {
+    let input = json!({"text": "ping"})
+        .as_object()
+        .cloned()
+        .expect("object");
     for _ in 0..warmup {
-        mcp.call_tool(tool, input.clone(), CallOptions::default()).await.map_err(|e| e.to_string())?;
+        mcp.call_tool(tool, input.clone(), CallOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let mut s = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let t = Instant::now();
-        let out = mcp.call_tool(tool, input.clone(), CallOptions::default()).await.map_err(|e| e.to_string())?;
+        let out = mcp
+            .call_tool(tool, input.clone(), CallOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
         s.push(t.elapsed().as_secs_f64() * 1e6);
         if out.value != json!("ping") {
             return Err(format!("unexpected answer {}", out.value));
@@ -171,7 +214,10 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     let http = Child(http);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Some(p) = line.strip_prefix("READY ") {
                 let _ = tx.send(p.trim().to_string());
             }
@@ -192,26 +238,54 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
                 name: "stdio".into(),
                 transport: McpTransport::Stdio,
                 command: Some(py.clone()),
-                args: vec![server.to_string_lossy().into(), "--state".into(), state.to_string_lossy().into(), "--stdio".into()],
+                args: vec![
+                    server.to_string_lossy().into(),
+                    "--state".into(),
+                    state.to_string_lossy().into(),
+                    "--stdio".into(),
+                ],
                 ..McpServer::default()
             },
-            McpServer { name: "http".into(), transport: McpTransport::Http, url: Some(url.clone()), ..McpServer::default() },
+            McpServer {
+                name: "http".into(),
+                transport: McpTransport::Http,
+                url: Some(url.clone()),
+                ..McpServer::default()
+            },
         ],
         ..McpSection::default()
     };
     let settings = McpSettings::from_config(&section, &dir).map_err(|e| e.to_string())?;
-    let mcp = McpManager::new(settings, Arc::new(symbi_types::MemoryEventLog::default())).map_err(|e| e.to_string())?;
+    let mcp = McpManager::new(settings, Arc::new(symbi_types::MemoryEventLog::default()))
+        .map_err(|e| e.to_string())?;
     for (s, r) in mcp.start().await {
         r.map_err(|e| format!("{s}: {e}"))?;
     }
     let mut transports = Vec::new();
     for (name, args) in [
-        ("stdio", vec!["--stdio".to_string(), py.clone(), server.to_string_lossy().into(), state.to_string_lossy().into()]),
+        (
+            "stdio",
+            vec![
+                "--stdio".to_string(),
+                py.clone(),
+                server.to_string_lossy().into(),
+                state.to_string_lossy().into(),
+            ],
+        ),
         ("http", vec!["--url".to_string(), url.clone()]),
     ] {
-        let symbi = symbi_calls(&mcp, &format!("{name}.echo"), opts.iterations, opts.warmup).await?;
-        let (p, c, a, it, w) = (opts.python.clone(), client.clone(), args.clone(), opts.iterations, opts.warmup);
-        let python = tokio::task::spawn_blocking(move || python_client(&p, &c, &a, it, w)).await.map_err(|e| e.to_string())??;
+        let symbi =
+            symbi_calls(&mcp, &format!("{name}.echo"), opts.iterations, opts.warmup).await?;
+        let (p, c, a, it, w) = (
+            opts.python.clone(),
+            client.clone(),
+            args.clone(),
+            opts.iterations,
+            opts.warmup,
+        );
+        let python = tokio::task::spawn_blocking(move || python_client(&p, &c, &a, it, w))
+            .await
+            .map_err(|e| e.to_string())??;
         transports.push(TransportReport {
             transport: name.into(),
             ratio_p50: symbi.p50_us / python.p50_us,
@@ -223,7 +297,8 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     mcp.shutdown().await;
     drop(http);
 
-    let (verify_pinned, verify_bare_ecdsa, verify_first_use_us) = verify_latency(&dir, opts.verify_iterations)?;
+    let (verify_pinned, verify_bare_ecdsa, verify_first_use_us) =
+        verify_latency(&dir, opts.verify_iterations)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(BenchReport {
         load_before,
@@ -255,7 +330,8 @@ pub fn verify_latency(dir: &Path, iterations: usize) -> Result<(Summary, Summary
         }, "required": ["query"]}
     });
     let hash = schemapin::canonicalize::canonicalize_and_hash(&verify::signed_document(&tool));
-    let sig = schemapin::crypto::sign_data(&kp.private_key_pem, &hash).map_err(|e| e.to_string())?;
+    let sig =
+        schemapin::crypto::sign_data(&kp.private_key_pem, &hash).map_err(|e| e.to_string())?;
     let mut signed = tool.clone();
     signed["_meta"] = json!({ verify::META_SIGNATURE: sig });
     let pins = PinStore::open(&dir.join("pins")).map_err(|e| e.to_string())?;
@@ -274,7 +350,8 @@ pub fn verify_latency(dir: &Path, iterations: usize) -> Result<(Summary, Summary
         a.push(t.elapsed().as_secs_f64() * 1e6);
         debug_assert!(s.is_verified());
         let t = Instant::now();
-        let ok = schemapin::crypto::verify_signature(&kp.public_key_pem, &hash, &sig).map_err(|e| e.to_string())?;
+        let ok = schemapin::crypto::verify_signature(&kp.public_key_pem, &hash, &sig)
+            .map_err(|e| e.to_string())?;
         b.push(t.elapsed().as_secs_f64() * 1e6);
         debug_assert!(ok);
     }

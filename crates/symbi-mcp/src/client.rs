@@ -11,12 +11,15 @@ use crate::error::McpError;
 use crate::settings::{ServerSpec, Transport};
 use parking_lot::Mutex;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest,
-    GetPromptRequest, GetPromptRequestParams, Implementation, ListPromptsRequest, ListResourcesRequest, ListToolsRequest,
-    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ReadResourceRequest, ReadResourceRequestParams,
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientCapabilities,
+    ClientConfig, ClientRequest, GetPromptRequest, GetPromptRequestParams, Implementation,
+    ListPromptsRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ReadResourceRequest, ReadResourceRequestParams,
     RequestId, ServerResult,
 };
-use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RoleClient, RunningService, ServiceError};
+use rmcp::service::{
+    NotificationContext, Peer, PeerRequestOptions, RoleClient, RunningService, ServiceError,
+};
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -73,10 +76,23 @@ impl ClientHandler for Handler {
         )
     }
 
-    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
-        let tx = self.state.progress.lock().get(&params.progress_token).cloned();
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let tx = self
+            .state
+            .progress
+            .lock()
+            .get(&params.progress_token)
+            .cloned();
         if let Some(tx) = tx {
-            let _ = tx.send(Progress { progress: params.progress, total: params.total, message: params.message });
+            let _ = tx.send(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
         }
     }
 
@@ -125,7 +141,13 @@ impl CancelOnDrop {
     }
     async fn fire(&mut self, reason: &str) {
         if let Some(id) = self.id.take() {
-            let _ = self.peer.notify_cancelled(CancelledNotificationParam::new(Some(id), Some(reason.into()))).await;
+            let _ = self
+                .peer
+                .notify_cancelled(CancelledNotificationParam::new(
+                    Some(id),
+                    Some(reason.into()),
+                ))
+                .await;
         }
     }
 }
@@ -137,7 +159,10 @@ impl Drop for CancelOnDrop {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
                     let _ = peer
-                        .notify_cancelled(CancelledNotificationParam::new(Some(id), Some("the caller stopped waiting".into())))
+                        .notify_cancelled(CancelledNotificationParam::new(
+                            Some(id),
+                            Some("the caller stopped waiting".into()),
+                        ))
                         .await;
                 });
             }
@@ -151,7 +176,9 @@ pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TM
 
 /// Builds the command of a stdio server (before sandboxing).
 pub fn stdio_command(spec: &ServerSpec) -> Option<tokio::process::Command> {
-    let Transport::Stdio { command, args, env } = &spec.transport else { return None };
+    let Transport::Stdio { command, args, env } = &spec.transport else {
+        return None;
+    };
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(args).env_clear();
     for k in INHERITED_ENV {
@@ -171,7 +198,11 @@ pub fn stdio_command(spec: &ServerSpec) -> Option<tokio::process::Command> {
 /// a launcher a server with `sandbox = "…"` fails closed.
 pub trait SandboxLauncher: Send + Sync {
     /// The command to spawn, or why the tier cannot be provided.
-    fn command(&self, spec: &ServerSpec, tier: symbi_types::SandboxTier) -> Result<tokio::process::Command, String>;
+    fn command(
+        &self,
+        spec: &ServerSpec,
+        tier: symbi_types::SandboxTier,
+    ) -> Result<tokio::process::Command, String>;
 }
 
 /// A live session.
@@ -200,19 +231,30 @@ impl Connection {
     ) -> Result<Self, McpError> {
         let state = Arc::new(HandlerState::default());
         let server: Arc<str> = spec.name.as_str().into();
-        let handler = Handler { state: state.clone(), server: server.clone() };
+        let handler = Handler {
+            state: state.clone(),
+            server: server.clone(),
+        };
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let connect_err = |message: String| McpError::Connect { server: spec.name.clone(), message };
+        let connect_err = |message: String| McpError::Connect {
+            server: spec.name.clone(),
+            message,
+        };
         let fut = async {
             match &spec.transport {
                 Transport::Stdio { .. } => {
-                    let cmd = match spec.sandbox.filter(|t| *t != symbi_types::SandboxTier::None) {
+                    let cmd = match spec
+                        .sandbox
+                        .filter(|t| *t != symbi_types::SandboxTier::None)
+                    {
                         None => stdio_command(spec).expect("stdio transport"),
                         Some(tier) => match launcher {
-                            Some(l) => l.command(spec, tier).map_err(|message| McpError::SandboxUnavailable {
-                                server: spec.name.clone(),
-                                tier: tier.to_string(),
-                                message,
+                            Some(l) => l.command(spec, tier).map_err(|message| {
+                                McpError::SandboxUnavailable {
+                                    server: spec.name.clone(),
+                                    tier: tier.to_string(),
+                                    message,
+                                }
                             })?,
                             None => {
                                 return Err(McpError::SandboxUnavailable {
@@ -231,16 +273,29 @@ impl Connection {
                     let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(wrap)
                         .stderr(std::process::Stdio::piped())
                         .spawn()
-                        .map_err(|e| connect_err(format!("cannot start `{}`: {e}", spec.target())))?;
+                        .map_err(|e| {
+                            connect_err(format!("cannot start `{}`: {e}", spec.target()))
+                        })?;
                     if let Some(stderr) = stderr {
                         spawn_stderr_reader(server.clone(), stderr, stderr_tail.clone());
                     }
-                    handler.clone().serve(transport).await.map_err(|e| connect_err(e.to_string()))
+                    handler
+                        .clone()
+                        .serve(transport)
+                        .await
+                        .map_err(|e| connect_err(e.to_string()))
                 }
                 Transport::Http { url } => {
                     let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str());
-                    let transport = rmcp::transport::StreamableHttpClientTransport::with_client(http.clone(), config);
-                    handler.clone().serve(transport).await.map_err(|e| connect_err(e.to_string()))
+                    let transport = rmcp::transport::StreamableHttpClientTransport::with_client(
+                        http.clone(),
+                        config,
+                    );
+                    handler
+                        .clone()
+                        .serve(transport)
+                        .await
+                        .map_err(|e| connect_err(e.to_string()))
                 }
             }
         };
@@ -250,14 +305,26 @@ impl Connection {
             Err(_) => {
                 // Give the reader a moment so the message can say why the server is silent.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let tail = stderr_tail.lock().iter().cloned().collect::<Vec<_>>().join("\n");
+                let tail = stderr_tail
+                    .lock()
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 if !tail.is_empty() {
                     tracing::warn!(server = %spec.name, stderr = %tail, "MCP server did not initialize in time");
                 }
-                return Err(McpError::ConnectTimeout { server: spec.name.clone(), timeout });
+                return Err(McpError::ConnectTimeout {
+                    server: spec.name.clone(),
+                    timeout,
+                });
             }
         };
-        let server_info = service.peer().peer_info().map(|i| serde_json::to_value(&*i).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+        let server_info = service
+            .peer()
+            .peer_info()
+            .map(|i| serde_json::to_value(&*i).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
         Ok(Self {
             server,
             peer: service.peer().clone(),
@@ -296,26 +363,64 @@ impl Connection {
     fn map_err(&self, op: &str, e: ServiceError, timeout: Option<Duration>) -> McpError {
         let server = self.server.to_string();
         match e {
-            ServiceError::McpError(d) => McpError::Protocol { server, operation: op.into(), code: d.code.0, message: d.message.to_string() },
-            ServiceError::TransportClosed | ServiceError::TransportSend(_) => McpError::ServerGone { server, operation: op.into() },
-            ServiceError::Timeout { timeout: t } => McpError::Timeout { server, operation: op.into(), timeout: timeout.unwrap_or(t) },
-            ServiceError::Cancelled { .. } => McpError::Cancelled { server, operation: op.into() },
-            other => McpError::Other { server, message: format!("`{op}`: {other}") },
+            ServiceError::McpError(d) => McpError::Protocol {
+                server,
+                operation: op.into(),
+                code: d.code.0,
+                message: d.message.to_string(),
+            },
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+                McpError::ServerGone {
+                    server,
+                    operation: op.into(),
+                }
+            }
+            ServiceError::Timeout { timeout: t } => McpError::Timeout {
+                server,
+                operation: op.into(),
+                timeout: timeout.unwrap_or(t),
+            },
+            ServiceError::Cancelled { .. } => McpError::Cancelled {
+                server,
+                operation: op.into(),
+            },
+            other => McpError::Other {
+                server,
+                message: format!("`{op}`: {other}"),
+            },
         }
     }
 
     /// Sends one request and waits for its result (see the module documentation).
-    pub async fn request(&self, op: &str, req: ClientRequest, opts: &RequestOptions) -> Result<ServerResult, McpError> {
+    pub async fn request(
+        &self,
+        op: &str,
+        req: ClientRequest,
+        opts: &RequestOptions,
+    ) -> Result<ServerResult, McpError> {
         let options = match opts.timeout {
             Some(t) => PeerRequestOptions::with_timeout(t),
             None => PeerRequestOptions::no_options(),
         };
-        let handle = self.peer.send_request_with_option(req, options).await.map_err(|e| self.map_err(op, e, opts.timeout))?;
+        let handle = self
+            .peer
+            .send_request_with_option(req, options)
+            .await
+            .map_err(|e| self.map_err(op, e, opts.timeout))?;
         let _route = opts.progress.as_ref().map(|tx| {
-            self.state.progress.lock().insert(handle.progress_token.clone(), tx.clone());
-            ProgressRoute { state: self.state.clone(), token: handle.progress_token.clone() }
+            self.state
+                .progress
+                .lock()
+                .insert(handle.progress_token.clone(), tx.clone());
+            ProgressRoute {
+                state: self.state.clone(),
+                token: handle.progress_token.clone(),
+            }
         });
-        let mut guard = CancelOnDrop { peer: self.peer.clone(), id: Some(handle.id.clone()) };
+        let mut guard = CancelOnDrop {
+            peer: self.peer.clone(),
+            id: Some(handle.id.clone()),
+        };
         let result = match &opts.cancel {
             Some(ct) => tokio::select! {
                 r = handle.await_response() => r,
@@ -332,7 +437,9 @@ impl Connection {
         if let ServerResult::InputRequiredResult(_) = result {
             return Err(McpError::Other {
                 server: self.server.to_string(),
-                message: format!("`{op}`: the server asked for interactive input (MRTR), which symbi agents cannot give"),
+                message: format!(
+                    "`{op}`: the server asked for interactive input (MRTR), which symbi agents cannot give"
+                ),
             });
         }
         Ok(result)
@@ -341,13 +448,25 @@ impl Connection {
     fn unexpected(&self, op: &str, r: &ServerResult) -> McpError {
         McpError::Other {
             server: self.server.to_string(),
-            message: format!("`{op}`: unexpected answer {}", serde_json::to_string(r).unwrap_or_default().chars().take(200).collect::<String>()),
+            message: format!(
+                "`{op}`: unexpected answer {}",
+                serde_json::to_string(r)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
         }
     }
 
     /// Follows `nextCursor` until the last page. A cursor seen twice is an error (a server
     /// bug that would otherwise loop forever).
-    async fn paginate<F>(&self, op: &str, timeout: Duration, mut page: F) -> Result<Vec<Value>, McpError>
+    async fn paginate<F>(
+        &self,
+        op: &str,
+        timeout: Duration,
+        mut page: F,
+    ) -> Result<Vec<Value>, McpError>
     where
         F: FnMut(Option<PaginatedRequestParams>) -> (ClientRequest, &'static str),
     {
@@ -355,15 +474,33 @@ impl Connection {
         let mut cursor: Option<String> = None;
         let mut seen = std::collections::HashSet::new();
         loop {
-            let params = cursor.clone().map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+            let params = cursor
+                .clone()
+                .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
             let (req, field) = page(params);
-            let r = self.request(op, req, &RequestOptions { timeout: Some(timeout), ..Default::default() }).await?;
-            let v = serde_json::to_value(&r).map_err(|e| McpError::Other { server: self.server.to_string(), message: e.to_string() })?;
+            let r = self
+                .request(
+                    op,
+                    req,
+                    &RequestOptions {
+                        timeout: Some(timeout),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let v = serde_json::to_value(&r).map_err(|e| McpError::Other {
+                server: self.server.to_string(),
+                message: e.to_string(),
+            })?;
             let Some(items) = v.get(field).and_then(Value::as_array) else {
                 return Err(self.unexpected(op, &r));
             };
             out.extend(items.iter().cloned());
-            match v.get("nextCursor").and_then(Value::as_str).filter(|c| !c.is_empty()) {
+            match v
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+            {
                 Some(c) => {
                     if !seen.insert(c.to_string()) {
                         return Err(McpError::Other {
@@ -380,36 +517,78 @@ impl Connection {
 
     /// Every tool (all pages), as the JSON the server sent.
     pub async fn list_tools(&self, timeout: Duration) -> Result<Vec<Value>, McpError> {
-        self.paginate("tools/list", timeout, |p| (ClientRequest::ListToolsRequest(ListToolsRequest::with_param(p.unwrap_or_default())), "tools")).await
+        self.paginate("tools/list", timeout, |p| {
+            (
+                ClientRequest::ListToolsRequest(ListToolsRequest::with_param(
+                    p.unwrap_or_default(),
+                )),
+                "tools",
+            )
+        })
+        .await
     }
 
     /// Every resource (all pages).
     pub async fn list_resources(&self, timeout: Duration) -> Result<Vec<Value>, McpError> {
-        self.paginate("resources/list", timeout, |p| (ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(p.unwrap_or_default())), "resources"))
-            .await
+        self.paginate("resources/list", timeout, |p| {
+            (
+                ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(
+                    p.unwrap_or_default(),
+                )),
+                "resources",
+            )
+        })
+        .await
     }
 
     /// Every prompt (all pages).
     pub async fn list_prompts(&self, timeout: Duration) -> Result<Vec<Value>, McpError> {
-        self.paginate("prompts/list", timeout, |p| (ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(p.unwrap_or_default())), "prompts")).await
+        self.paginate("prompts/list", timeout, |p| {
+            (
+                ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(
+                    p.unwrap_or_default(),
+                )),
+                "prompts",
+            )
+        })
+        .await
     }
 
     /// Reads a resource: the result's `contents` array.
     pub async fn read_resource(&self, uri: &str, opts: &RequestOptions) -> Result<Value, McpError> {
         let r = self
-            .request("resources/read", ClientRequest::ReadResourceRequest(ReadResourceRequest::new(ReadResourceRequestParams::new(uri))), opts)
+            .request(
+                "resources/read",
+                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
+                    ReadResourceRequestParams::new(uri),
+                )),
+                opts,
+            )
             .await?;
         let v = serde_json::to_value(&r).unwrap_or(Value::Null);
-        v.get("contents").cloned().ok_or_else(|| self.unexpected("resources/read", &r))
+        v.get("contents")
+            .cloned()
+            .ok_or_else(|| self.unexpected("resources/read", &r))
     }
 
     /// Gets a prompt: `{description?, messages}`.
-    pub async fn get_prompt(&self, name: &str, arguments: Map<String, Value>, opts: &RequestOptions) -> Result<Value, McpError> {
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+        opts: &RequestOptions,
+    ) -> Result<Value, McpError> {
         let mut params = GetPromptRequestParams::new(name);
         if !arguments.is_empty() {
             params.arguments = Some(arguments);
         }
-        let r = self.request("prompts/get", ClientRequest::GetPromptRequest(GetPromptRequest::new(params)), opts).await?;
+        let r = self
+            .request(
+                "prompts/get",
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(params)),
+                opts,
+            )
+            .await?;
         let v = serde_json::to_value(&r).unwrap_or(Value::Null);
         if v.get("messages").is_none() {
             return Err(self.unexpected("prompts/get", &r));
@@ -419,10 +598,21 @@ impl Connection {
 
     /// Calls a tool: the raw `CallToolResult` as JSON (`content`, `structuredContent`,
     /// `isError`).
-    pub async fn call_tool(&self, tool: &str, arguments: Map<String, Value>, opts: &RequestOptions) -> Result<Value, McpError> {
+    pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Map<String, Value>,
+        opts: &RequestOptions,
+    ) -> Result<Value, McpError> {
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = Some(arguments);
-        let r = self.request("tools/call", ClientRequest::CallToolRequest(CallToolRequest::new(params)), opts).await?;
+        let r = self
+            .request(
+                "tools/call",
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                opts,
+            )
+            .await?;
         let v = serde_json::to_value(&r).unwrap_or(Value::Null);
         if v.get("content").is_none() && v.get("structuredContent").is_none() {
             return Err(self.unexpected("tools/call", &r));
@@ -435,14 +625,22 @@ fn with_stderr(e: McpError, tail: &Mutex<VecDeque<String>>) -> McpError {
     match e {
         McpError::Connect { server, message } => {
             let t = tail.lock().iter().cloned().collect::<Vec<_>>().join(" | ");
-            let message = if t.is_empty() { message } else { format!("{message}; server stderr: {t}") };
+            let message = if t.is_empty() {
+                message
+            } else {
+                format!("{message}; server stderr: {t}")
+            };
             McpError::Connect { server, message }
         }
         other => other,
     }
 }
 
-fn spawn_stderr_reader(server: Arc<str>, stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+fn spawn_stderr_reader(
+    server: Arc<str>,
+    stderr: tokio::process::ChildStderr,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
     use tokio::io::AsyncBufReadExt;
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();

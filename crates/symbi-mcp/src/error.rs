@@ -34,7 +34,9 @@ pub enum McpError {
         message: String,
     },
     /// The connection (or its initialization) took longer than `connection_timeout_s`.
-    #[error("MCP server `{server}`: no answer to initialize within {timeout:?} (connection_timeout_s)")]
+    #[error(
+        "MCP server `{server}`: no answer to initialize within {timeout:?} (connection_timeout_s)"
+    )]
     ConnectTimeout {
         /// Server.
         server: String,
@@ -42,7 +44,9 @@ pub enum McpError {
         timeout: Duration,
     },
     /// `max_concurrent_connections` servers are already connected.
-    #[error("MCP server `{server}`: max_concurrent_connections ({limit}) reached; no connection slot became free within {waited:?}")]
+    #[error(
+        "MCP server `{server}`: max_concurrent_connections ({limit}) reached; no connection slot became free within {waited:?}"
+    )]
     ConnectionLimit {
         /// Server.
         server: String,
@@ -53,7 +57,9 @@ pub enum McpError {
     },
     /// The server process exited or the HTTP session ended while a request was in flight
     /// (the request is not retried: tool calls need not be idempotent).
-    #[error("MCP server `{server}` went away during `{operation}` (it crashed or closed the connection); the next call reconnects")]
+    #[error(
+        "MCP server `{server}` went away during `{operation}` (it crashed or closed the connection); the next call reconnects"
+    )]
     ServerGone {
         /// Server.
         server: String,
@@ -61,7 +67,9 @@ pub enum McpError {
         operation: String,
     },
     /// A request got no answer in time; a `notifications/cancelled` was sent to the server.
-    #[error("MCP server `{server}`: `{operation}` timed out after {timeout:?} (the request was cancelled on the server)")]
+    #[error(
+        "MCP server `{server}`: `{operation}` timed out after {timeout:?} (the request was cancelled on the server)"
+    )]
     Timeout {
         /// Server.
         server: String,

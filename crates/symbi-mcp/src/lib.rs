@@ -41,7 +41,9 @@ pub mod verify;
 
 pub use client::{Progress, RequestOptions, SandboxLauncher};
 pub use error::McpError;
-pub use manager::{CallOptions, CallOutcome, McpManager, ServerStatus, TOOL_VERIFICATION_EVENT, ToolEntry};
+pub use manager::{
+    CallOptions, CallOutcome, McpManager, ServerStatus, TOOL_VERIFICATION_EVENT, ToolEntry,
+};
 pub use pins::PinStore;
 pub use settings::{McpSettings, Origin, ServerSpec, Transport};
 pub use verify::VerificationStatus;

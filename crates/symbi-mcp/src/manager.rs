@@ -197,7 +197,11 @@ impl McpManager {
         let servers = settings
             .servers
             .iter()
-            .map(|s| ServerSlot { spec: s.clone(), conn: tokio::sync::Mutex::new(None), info: Default::default() })
+            .map(|s| ServerSlot {
+                spec: s.clone(),
+                conn: tokio::sync::Mutex::new(None),
+                info: Default::default(),
+            })
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -224,18 +228,26 @@ impl McpManager {
     }
 
     fn slot(&self, server: &str) -> Result<&ServerSlot, McpError> {
-        self.inner.servers.iter().find(|s| s.spec.name == server).ok_or_else(|| McpError::UnknownServer(server.into()))
+        self.inner
+            .servers
+            .iter()
+            .find(|s| s.spec.name == server)
+            .ok_or_else(|| McpError::UnknownServer(server.into()))
     }
 
     fn mode_of(&self, spec: &ServerSpec) -> VerificationMode {
-        spec.verification.unwrap_or(self.inner.settings.verification)
+        spec.verification
+            .unwrap_or(self.inner.settings.verification)
     }
 
     /// Connects every server, lists and verifies its tools. Returns each server's outcome;
     /// failures are kept in [`McpManager::servers`] and retried on demand.
     pub async fn start(&self) -> Vec<(String, Result<usize, McpError>)> {
         let futs = self.inner.servers.iter().map(|s| async move {
-            let r = self.connection(&s.spec.name).await.map(|_| s.info.lock().tools);
+            let r = self
+                .connection(&s.spec.name)
+                .await
+                .map(|_| s.info.lock().tools);
             (s.spec.name.clone(), r)
         });
         futures::future::join_all(futs).await
@@ -248,7 +260,11 @@ impl McpManager {
             .iter()
             .map(|s| {
                 let info = s.info.lock();
-                let connected = s.conn.try_lock().map(|c| c.as_ref().is_some_and(|c| !c.is_closed())).unwrap_or(true);
+                let connected = s
+                    .conn
+                    .try_lock()
+                    .map(|c| c.as_ref().is_some_and(|c| !c.is_closed()))
+                    .unwrap_or(true);
                 ServerStatus {
                     name: s.spec.name.clone(),
                     transport: s.spec.transport_name(),
@@ -269,12 +285,21 @@ impl McpManager {
     /// Every tool of every server (accepted or not), servers in configuration order.
     pub fn tools(&self) -> Vec<ToolEntry> {
         let cat = self.inner.catalog.read();
-        self.inner.servers.iter().flat_map(|s| cat.get(&s.spec.name).cloned().unwrap_or_default()).collect()
+        self.inner
+            .servers
+            .iter()
+            .flat_map(|s| cat.get(&s.spec.name).cloned().unwrap_or_default())
+            .collect()
     }
 
     /// The tools of one server.
     pub fn server_tools(&self, server: &str) -> Vec<ToolEntry> {
-        self.inner.catalog.read().get(server).cloned().unwrap_or_default()
+        self.inner
+            .catalog
+            .read()
+            .get(server)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Resolves a tool name (qualified or bare, see the module documentation) against the
@@ -282,20 +307,29 @@ impl McpManager {
     pub fn resolve(&self, name: &str) -> Result<ToolEntry, McpError> {
         let cat = self.inner.catalog.read();
         if let Some((server, tool)) = name.split_once('.') {
-            if let Some(t) = cat.get(server).and_then(|ts| ts.iter().find(|t| t.name == tool)) {
+            if let Some(t) = cat
+                .get(server)
+                .and_then(|ts| ts.iter().find(|t| t.name == tool))
+            {
                 return Ok(t.clone());
             }
         }
         let mut found: Vec<&ToolEntry> = Vec::new();
         for s in &self.inner.servers {
-            if let Some(t) = cat.get(&s.spec.name).and_then(|ts| ts.iter().find(|t| t.name == name)) {
+            if let Some(t) = cat
+                .get(&s.spec.name)
+                .and_then(|ts| ts.iter().find(|t| t.name == name))
+            {
                 found.push(t);
             }
         }
         match found.len() {
             0 => Err(McpError::UnknownTool(name.into())),
             1 => Ok(found[0].clone()),
-            _ => Err(McpError::AmbiguousTool { name: name.into(), servers: found.iter().map(|t| t.server.clone()).collect() }),
+            _ => Err(McpError::AmbiguousTool {
+                name: name.into(),
+                servers: found.iter().map(|t| t.server.clone()).collect(),
+            }),
         }
     }
 
@@ -314,26 +348,40 @@ impl McpManager {
                 }
                 return Ok(c);
             }
-            tracing::warn!(server, "MCP session ended (server exited or closed the session); reconnecting");
+            tracing::warn!(
+                server,
+                "MCP session ended (server exited or closed the session); reconnecting"
+            );
             // Dropping the old connection frees its slot.
             *guard = None;
         }
         let timeout = self.inner.settings.connection_timeout;
         let started = Instant::now();
-        let permit = match tokio::time::timeout(timeout, self.inner.slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                let e = McpError::ConnectionLimit {
-                    server: server.into(),
-                    limit: self.inner.settings.max_concurrent_connections,
-                    waited: started.elapsed(),
-                };
-                slot.info.lock().last_error = Some(e.to_string());
-                return Err(e);
-            }
-        };
-        let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
-        let conn = match Connection::connect(&slot.spec, remaining, permit, &self.inner.http, self.inner.launcher.as_deref()).await {
+        let permit =
+            match tokio::time::timeout(timeout, self.inner.slots.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    let e = McpError::ConnectionLimit {
+                        server: server.into(),
+                        limit: self.inner.settings.max_concurrent_connections,
+                        waited: started.elapsed(),
+                    };
+                    slot.info.lock().last_error = Some(e.to_string());
+                    return Err(e);
+                }
+            };
+        let remaining = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        let conn = match Connection::connect(
+            &slot.spec,
+            remaining,
+            permit,
+            &self.inner.http,
+            self.inner.launcher.as_deref(),
+        )
+        .await
+        {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 slot.info.lock().last_error = Some(e.to_string());
@@ -377,17 +425,30 @@ impl McpManager {
             Some(Err(e)) => (Some(Err(e)), None),
             None => (None, None),
         };
-        Some(PublisherKeys::new(p.domain.clone(), p.key_pem.as_deref(), doc, revocation))
+        Some(PublisherKeys::new(
+            p.domain.clone(),
+            p.key_pem.as_deref(),
+            doc,
+            revocation,
+        ))
     }
 
     async fn refresh_with(&self, slot: &ServerSlot, conn: &Connection) -> Result<(), McpError> {
         let spec = &slot.spec;
-        let tools = conn.list_tools(self.inner.settings.connection_timeout).await?;
+        let tools = conn
+            .list_tools(self.inner.settings.connection_timeout)
+            .await?;
         let mode = self.mode_of(spec);
-        let keys = if mode == VerificationMode::Disabled { None } else { self.publisher_keys(spec).await };
+        let keys = if mode == VerificationMode::Disabled {
+            None
+        } else {
+            self.publisher_keys(spec).await
+        };
         let mut entries = Vec::with_capacity(tools.len());
         for t in &tools {
-            let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+            let Some(name) = t.get("name").and_then(Value::as_str) else {
+                continue;
+            };
             let status = if mode == VerificationMode::Disabled {
                 VerificationStatus::Skipped
             } else {
@@ -398,8 +459,14 @@ impl McpManager {
                 server: spec.name.clone(),
                 name: name.to_string(),
                 qualified: format!("{}.{name}", spec.name),
-                description: t.get("description").and_then(Value::as_str).map(str::to_string),
-                input_schema: t.get("inputSchema").cloned().unwrap_or_else(|| json!({"type": "object"})),
+                description: t
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                input_schema: t
+                    .get("inputSchema")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object"})),
                 output_schema: t.get("outputSchema").cloned().filter(|v| !v.is_null()),
                 mode,
                 verification: status,
@@ -417,7 +484,12 @@ impl McpManager {
                     "mode": mode_str(mode), "status": e.verification.word(), "accepted": e.accepted,
                 });
                 match &e.verification {
-                    VerificationStatus::Verified { domain, fingerprint, pin, .. } => {
+                    VerificationStatus::Verified {
+                        domain,
+                        fingerprint,
+                        pin,
+                        ..
+                    } => {
                         d["domain"] = json!(domain);
                         d["fingerprint"] = json!(fingerprint);
                         d["pin"] = json!(pin);
@@ -435,7 +507,10 @@ impl McpManager {
             }
         }
         slot.info.lock().tools = entries.len();
-        self.inner.catalog.write().insert(spec.name.clone(), entries);
+        self.inner
+            .catalog
+            .write()
+            .insert(spec.name.clone(), entries);
         Ok(())
     }
 
@@ -453,7 +528,12 @@ impl McpManager {
     /// Refuses tools that verification does not accept under the stricter of the server's
     /// mode and `opts.required_mode`; reports `isError` results as
     /// [`McpError::ToolFailed`].
-    pub async fn call_tool(&self, name: &str, input: Map<String, Value>, opts: CallOptions) -> Result<CallOutcome, McpError> {
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        input: Map<String, Value>,
+        opts: CallOptions,
+    ) -> Result<CallOutcome, McpError> {
         let first = self.resolve(name)?;
         let conn = self.connection(&first.server).await?;
         // The connection step may have re-verified: judge the tool as it is now.
@@ -463,7 +543,9 @@ impl McpManager {
             _ => tool.mode,
         };
         if !verify::accepted(mode, &tool.verification) {
-            let why = if tool.mode == VerificationMode::Disabled && mode != VerificationMode::Disabled {
+            let why = if tool.mode == VerificationMode::Disabled
+                && mode != VerificationMode::Disabled
+            {
                 format!(
                     "the policy demands {} verification but verification is disabled for server `{}`",
                     mode_str(mode),
@@ -472,27 +554,52 @@ impl McpManager {
             } else {
                 format!("{} (mode {})", tool.verification.reason(), mode_str(mode))
             };
-            return Err(McpError::Refused { tool: tool.qualified.clone(), reason: why });
+            return Err(McpError::Refused {
+                tool: tool.qualified.clone(),
+                reason: why,
+            });
         }
         let started = Instant::now();
-        let ropts = RequestOptions { timeout: opts.timeout, cancel: opts.cancel, progress: opts.progress };
+        let ropts = RequestOptions {
+            timeout: opts.timeout,
+            cancel: opts.cancel,
+            progress: opts.progress,
+        };
         let raw = conn.call_tool(&tool.name, input, &ropts).await?;
         let duration = started.elapsed();
         if output::is_error(&raw) {
-            return Err(McpError::ToolFailed { tool: tool.qualified.clone(), message: output::error_message(&raw), result: raw });
+            return Err(McpError::ToolFailed {
+                tool: tool.qualified.clone(),
+                message: output::error_message(&raw),
+                result: raw,
+            });
         }
-        Ok(CallOutcome { value: output::result_value(&raw), raw, tool, duration })
+        Ok(CallOutcome {
+            value: output::result_value(&raw),
+            raw,
+            tool,
+            duration,
+        })
     }
 
     /// Every resource of a server.
     pub async fn list_resources(&self, server: &str) -> Result<Vec<Value>, McpError> {
         let c = self.connection(server).await?;
-        c.list_resources(self.inner.settings.connection_timeout).await
+        c.list_resources(self.inner.settings.connection_timeout)
+            .await
     }
 
     /// Reads a resource of a server: its `contents`.
-    pub async fn read_resource(&self, server: &str, uri: &str, opts: RequestOptions) -> Result<Value, McpError> {
-        self.connection(server).await?.read_resource(uri, &opts).await
+    pub async fn read_resource(
+        &self,
+        server: &str,
+        uri: &str,
+        opts: RequestOptions,
+    ) -> Result<Value, McpError> {
+        self.connection(server)
+            .await?
+            .read_resource(uri, &opts)
+            .await
     }
 
     /// Every prompt of a server.
@@ -502,8 +609,17 @@ impl McpManager {
     }
 
     /// Gets a prompt of a server with its arguments.
-    pub async fn get_prompt(&self, server: &str, name: &str, args: Map<String, Value>, opts: RequestOptions) -> Result<Value, McpError> {
-        self.connection(server).await?.get_prompt(name, args, &opts).await
+    pub async fn get_prompt(
+        &self,
+        server: &str,
+        name: &str,
+        args: Map<String, Value>,
+        opts: RequestOptions,
+    ) -> Result<Value, McpError> {
+        self.connection(server)
+            .await?
+            .get_prompt(name, args, &opts)
+            .await
     }
 
     /// Forgets the pinned key of `server`'s publisher (an operator's consent to a new key)

@@ -25,8 +25,11 @@ pub fn result_value(result: &Value) -> Value {
     if let Some(s) = result.get("structuredContent").filter(|v| !v.is_null()) {
         return s.clone();
     }
-    let blocks: Vec<Value> =
-        result.get("content").and_then(Value::as_array).map(|a| a.iter().map(block_value).collect()).unwrap_or_default();
+    let blocks: Vec<Value> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(block_value).collect())
+        .unwrap_or_default();
     match blocks.len() {
         0 => Value::Null,
         1 => blocks.into_iter().next().expect("one"),
@@ -37,7 +40,9 @@ pub fn result_value(result: &Value) -> Value {
 fn block_value(b: &Value) -> Value {
     match b.get("type").and_then(Value::as_str) {
         Some("text") => b.get("text").cloned().unwrap_or(Value::Null),
-        Some(t @ ("image" | "audio")) => json!({"type": t, "mimeType": b.get("mimeType"), "data": b.get("data")}),
+        Some(t @ ("image" | "audio")) => {
+            json!({"type": t, "mimeType": b.get("mimeType"), "data": b.get("data")})
+        }
         Some("resource") => {
             let mut m = Map::new();
             m.insert("type".into(), json!("resource"));
@@ -66,14 +71,25 @@ pub fn error_message(result: &Value) -> String {
     let text: Vec<&str> = result
         .get("content")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
-    if text.is_empty() { "the tool reported an error without a message".into() } else { text.join("\n") }
+    if text.is_empty() {
+        "the tool reported an error without a message".into()
+    } else {
+        text.join("\n")
+    }
 }
 
 /// Whether the result reports failure.
 pub fn is_error(result: &Value) -> bool {
-    result.get("isError").and_then(Value::as_bool).unwrap_or(false)
+    result
+        .get("isError")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -44,14 +44,20 @@ pub struct PinStore {
 impl PinStore {
     /// Opens (creating, mode 0700) the store directory.
     pub fn open(dir: &Path) -> Result<Self, McpError> {
-        let err = |e: std::io::Error| McpError::PinStore { path: dir.display().to_string(), message: e.to_string() };
+        let err = |e: std::io::Error| McpError::PinStore {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         }
-        Ok(Self { dir: dir.to_path_buf(), cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The directory.
@@ -77,20 +83,30 @@ impl PinStore {
         let path = self.path_of(domain);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let rec: PinnedTool = serde_json::from_str(&text).map_err(|e| McpError::PinStore {
-                    path: path.display().to_string(),
-                    message: format!("not a pin record ({e}); refusing to verify against a damaged key store"),
-                })?;
+                let rec: PinnedTool =
+                    serde_json::from_str(&text).map_err(|e| McpError::PinStore {
+                        path: path.display().to_string(),
+                        message: format!(
+                            "not a pin record ({e}); refusing to verify against a damaged key store"
+                        ),
+                    })?;
                 if rec.domain != domain || rec.pinned_keys.is_empty() {
                     return Err(McpError::PinStore {
                         path: path.display().to_string(),
-                        message: format!("record is for `{}` with {} key(s), expected `{domain}`", rec.domain, rec.pinned_keys.len()),
+                        message: format!(
+                            "record is for `{}` with {} key(s), expected `{domain}`",
+                            rec.domain,
+                            rec.pinned_keys.len()
+                        ),
                     });
                 }
                 Ok(Some(rec))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(McpError::PinStore { path: path.display().to_string(), message: e.to_string() }),
+            Err(e) => Err(McpError::PinStore {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -108,9 +124,21 @@ impl PinStore {
     pub fn check(&self, domain: &str, fingerprint: &str) -> Result<PinCheck, McpError> {
         Ok(match self.get(domain)? {
             None => PinCheck::Unpinned,
-            Some(rec) => match rec.pinned_keys.iter().find(|k| k.fingerprint == fingerprint) {
-                Some(k) => PinCheck::Matched { first_seen: k.first_seen.clone() },
-                None => PinCheck::Mismatch { pinned: rec.pinned_keys.iter().map(|k| k.fingerprint.clone()).collect() },
+            Some(rec) => match rec
+                .pinned_keys
+                .iter()
+                .find(|k| k.fingerprint == fingerprint)
+            {
+                Some(k) => PinCheck::Matched {
+                    first_seen: k.first_seen.clone(),
+                },
+                None => PinCheck::Mismatch {
+                    pinned: rec
+                        .pinned_keys
+                        .iter()
+                        .map(|k| k.fingerprint.clone())
+                        .collect(),
+                },
             },
         })
     }
@@ -131,11 +159,21 @@ impl PinStore {
                 trust_level: TrustLevel::Tofu,
             }],
         };
-        let err = |e: std::io::Error| McpError::PinStore { path: path.display().to_string(), message: e.to_string() };
-        let tmp = self.dir.join(format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
+        let err = |e: std::io::Error| McpError::PinStore {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let tmp = self
+            .dir
+            .join(format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
         {
             let mut f = std::fs::File::create(&tmp).map_err(err)?;
-            f.write_all(serde_json::to_string_pretty(&rec).expect("pin record serializes").as_bytes()).map_err(err)?;
+            f.write_all(
+                serde_json::to_string_pretty(&rec)
+                    .expect("pin record serializes")
+                    .as_bytes(),
+            )
+            .map_err(err)?;
             f.sync_all().map_err(err)?;
         }
         let linked = std::fs::hard_link(&tmp, &path);
@@ -164,7 +202,10 @@ impl PinStore {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(McpError::PinStore { path: path.display().to_string(), message: e.to_string() }),
+            Err(e) => Err(McpError::PinStore {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -173,15 +214,25 @@ impl PinStore {
         let mut out = Vec::new();
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(r) => r,
-            Err(e) => return Err(McpError::PinStore { path: self.dir.display().to_string(), message: e.to_string() }),
+            Err(e) => {
+                return Err(McpError::PinStore {
+                    path: self.dir.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
         };
         for entry in rd.flatten() {
             let p = entry.path();
             if p.extension().is_some_and(|e| e == "json") {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| McpError::PinStore { path: p.display().to_string(), message: e.to_string() })?;
-                let rec: PinnedTool = serde_json::from_str(&text)
-                    .map_err(|e| McpError::PinStore { path: p.display().to_string(), message: e.to_string() })?;
+                let text = std::fs::read_to_string(&p).map_err(|e| McpError::PinStore {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let rec: PinnedTool =
+                    serde_json::from_str(&text).map_err(|e| McpError::PinStore {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 out.push(rec);
             }
         }
@@ -194,7 +245,10 @@ fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{t:x}-{n}")
 }
 
@@ -206,20 +260,37 @@ mod tests {
     fn first_use_pins_and_later_keys_mismatch_across_reopen() {
         let d = tempfile::tempdir().unwrap();
         let s = PinStore::open(d.path()).unwrap();
-        assert_eq!(s.check("example.com:8443", "sha256:aa").unwrap(), PinCheck::Unpinned);
-        assert!(matches!(s.pin_first_use("example.com:8443", "sha256:aa").unwrap(), PinCheck::Matched { .. }));
+        assert_eq!(
+            s.check("example.com:8443", "sha256:aa").unwrap(),
+            PinCheck::Unpinned
+        );
+        assert!(matches!(
+            s.pin_first_use("example.com:8443", "sha256:aa").unwrap(),
+            PinCheck::Matched { .. }
+        ));
         // A second pin attempt with another key loses: the first key stays.
         assert_eq!(
             s.pin_first_use("example.com:8443", "sha256:bb").unwrap(),
-            PinCheck::Mismatch { pinned: vec!["sha256:aa".into()] }
+            PinCheck::Mismatch {
+                pinned: vec!["sha256:aa".into()]
+            }
         );
         let s2 = PinStore::open(d.path()).unwrap();
-        assert!(matches!(s2.check("example.com:8443", "sha256:aa").unwrap(), PinCheck::Matched { .. }));
-        assert!(matches!(s2.check("example.com:8443", "sha256:bb").unwrap(), PinCheck::Mismatch { .. }));
+        assert!(matches!(
+            s2.check("example.com:8443", "sha256:aa").unwrap(),
+            PinCheck::Matched { .. }
+        ));
+        assert!(matches!(
+            s2.check("example.com:8443", "sha256:bb").unwrap(),
+            PinCheck::Mismatch { .. }
+        ));
         assert!(d.path().join("example.com%3A8443.json").exists());
         assert_eq!(s2.list().unwrap().len(), 1);
         assert!(s2.forget("example.com:8443").unwrap());
-        assert_eq!(s2.check("example.com:8443", "sha256:bb").unwrap(), PinCheck::Unpinned);
+        assert_eq!(
+            s2.check("example.com:8443", "sha256:bb").unwrap(),
+            PinCheck::Unpinned
+        );
     }
 
     #[test]

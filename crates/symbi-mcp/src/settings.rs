@@ -26,10 +26,10 @@ use crate::error::McpError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use symbi_config::sections::mcp::{McpServer, McpTransport};
 use symbi_config::McpSection;
-use symbi_types::decision::VerificationMode;
+use symbi_config::sections::mcp::{McpServer, McpTransport};
 use symbi_types::SandboxTier;
+use symbi_types::decision::VerificationMode;
 
 /// Where a server entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -103,9 +103,10 @@ impl ServerSpec {
     /// The command line or URL, for display.
     pub fn target(&self) -> String {
         match &self.transport {
-            Transport::Stdio { command, args, .. } => {
-                std::iter::once(command.as_str()).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
-            }
+            Transport::Stdio { command, args, .. } => std::iter::once(command.as_str())
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
             Transport::Http { url } => url.clone(),
         }
     }
@@ -146,7 +147,11 @@ impl McpSettings {
             servers.push(resolve(s, Origin::Config)?);
         }
         let mut discovery_ignored = 0;
-        if let Some(d) = section.discovery.as_deref().filter(|d| !d.trim().is_empty()) {
+        if let Some(d) = section
+            .discovery
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+        {
             let found = parse_discovery(d)?;
             if section.discovery_enabled {
                 servers.extend(found);
@@ -184,12 +189,15 @@ pub fn parse_discovery(value: &str) -> Result<Vec<ServerSpec>, McpError> {
     let v = value.trim();
     if v.starts_with('[') {
         let entries: Vec<McpServer> = serde_json::from_str(v).map_err(|e| {
-            McpError::Config(format!("MCP_SERVER_DISCOVERY is not a JSON array of server entries: {e}"))
+            McpError::Config(format!(
+                "MCP_SERVER_DISCOVERY is not a JSON array of server entries: {e}"
+            ))
         })?;
         return entries
             .iter()
             .map(|e| {
-                check_entry(e).map_err(|m| McpError::Config(format!("MCP_SERVER_DISCOVERY: {m}")))?;
+                check_entry(e)
+                    .map_err(|m| McpError::Config(format!("MCP_SERVER_DISCOVERY: {m}")))?;
                 resolve(e, Origin::Discovery)
             })
             .collect();
@@ -200,8 +208,9 @@ pub fn parse_discovery(value: &str) -> Result<Vec<ServerSpec>, McpError> {
             Some((n, u)) if !n.contains("://") => (Some(n.trim().to_string()), u.trim()),
             _ => (None, part),
         };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| McpError::Config(format!("MCP_SERVER_DISCOVERY: `{url}` is not a URL: {e}")))?;
+        let parsed = url::Url::parse(url).map_err(|e| {
+            McpError::Config(format!("MCP_SERVER_DISCOVERY: `{url}` is not a URL: {e}"))
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(McpError::Config(format!(
                 "MCP_SERVER_DISCOVERY: `{url}` must be an http:// or https:// streamable-HTTP endpoint (use the JSON form for stdio servers)"
@@ -215,10 +224,23 @@ pub fn parse_discovery(value: &str) -> Result<Vec<ServerSpec>, McpError> {
                     Some(p) => format!("{host}_{p}"),
                     None => host.to_string(),
                 };
-                raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+                raw.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
             }
         };
-        let entry = McpServer { name, transport: McpTransport::Http, url: Some(url.to_string()), ..McpServer::default() };
+        let entry = McpServer {
+            name,
+            transport: McpTransport::Http,
+            url: Some(url.to_string()),
+            ..McpServer::default()
+        };
         out.push(resolve(&entry, Origin::Discovery)?);
     }
     Ok(out)
@@ -226,14 +248,22 @@ pub fn parse_discovery(value: &str) -> Result<Vec<ServerSpec>, McpError> {
 
 fn check_entry(e: &McpServer) -> Result<(), String> {
     match e.transport {
-        McpTransport::Stdio if e.command.is_none() => Err(format!("server `{}` uses stdio but has no `command`", e.name)),
-        McpTransport::Http if e.url.is_none() => Err(format!("server `{}` uses http but has no `url`", e.name)),
+        McpTransport::Stdio if e.command.is_none() => Err(format!(
+            "server `{}` uses stdio but has no `command`",
+            e.name
+        )),
+        McpTransport::Http if e.url.is_none() => {
+            Err(format!("server `{}` uses http but has no `url`", e.name))
+        }
         _ => Ok(()),
     }
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn resolve(e: &McpServer, origin: Origin) -> Result<ServerSpec, McpError> {
@@ -250,14 +280,21 @@ fn resolve(e: &McpServer, origin: Origin) -> Result<ServerSpec, McpError> {
             if e.url.is_some() {
                 return Err(bad("`url` is only for transport = \"http\"".into()));
             }
-            Transport::Stdio { command: e.command.clone().unwrap_or_default(), args: e.args.clone(), env: e.env.clone() }
+            Transport::Stdio {
+                command: e.command.clone().unwrap_or_default(),
+                args: e.args.clone(),
+                env: e.env.clone(),
+            }
         }
         McpTransport::Http => {
             if e.command.is_some() || !e.args.is_empty() || !e.env.is_empty() {
-                return Err(bad("`command`, `args` and `env` are only for transport = \"stdio\"".into()));
+                return Err(bad(
+                    "`command`, `args` and `env` are only for transport = \"stdio\"".into(),
+                ));
             }
             let url = e.url.clone().unwrap_or_default();
-            let parsed = url::Url::parse(&url).map_err(|x| bad(format!("`{url}` is not a URL: {x}")))?;
+            let parsed =
+                url::Url::parse(&url).map_err(|x| bad(format!("`{url}` is not a URL: {x}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(bad(format!("`{url}` must be an http:// or https:// URL")));
             }
@@ -268,9 +305,15 @@ fn resolve(e: &McpServer, origin: Origin) -> Result<ServerSpec, McpError> {
         None => None,
         Some(t) => {
             if matches!(transport, Transport::Http { .. }) {
-                return Err(bad("`sandbox` applies to stdio servers only (an HTTP server runs elsewhere)".into()));
+                return Err(bad(
+                    "`sandbox` applies to stdio servers only (an HTTP server runs elsewhere)"
+                        .into(),
+                ));
             }
-            Some(t.parse::<SandboxTier>().map_err(|x| bad(format!("sandbox: {x}")))?)
+            Some(
+                t.parse::<SandboxTier>()
+                    .map_err(|x| bad(format!("sandbox: {x}")))?,
+            )
         }
     };
     let key_pem = match &e.publisher_key {
@@ -279,13 +322,28 @@ fn resolve(e: &McpServer, origin: Origin) -> Result<ServerSpec, McpError> {
     };
     let publisher = match (&e.publisher, key_pem) {
         (None, None) => None,
-        (None, Some(k)) => Some(Publisher { domain: format!("server:{}", e.name), base_url: None, key_pem: Some(k) }),
+        (None, Some(k)) => Some(Publisher {
+            domain: format!("server:{}", e.name),
+            base_url: None,
+            key_pem: Some(k),
+        }),
         (Some(p), k) => {
             let (domain, base) = publisher_base(p).map_err(bad)?;
-            Some(Publisher { domain, base_url: Some(base), key_pem: k })
+            Some(Publisher {
+                domain,
+                base_url: Some(base),
+                key_pem: k,
+            })
         }
     };
-    Ok(ServerSpec { name: e.name.clone(), origin, transport, publisher, verification: e.tool_verification, sandbox })
+    Ok(ServerSpec {
+        name: e.name.clone(),
+        origin,
+        transport,
+        publisher,
+        verification: e.tool_verification,
+        sandbox,
+    })
 }
 
 /// A PEM key given inline or as the path of a PEM file; it must parse as an ECDSA P-256
@@ -294,10 +352,15 @@ fn load_key(k: &str) -> Result<String, String> {
     let pem = if k.trim_start().starts_with("-----BEGIN") {
         k.to_string()
     } else {
-        std::fs::read_to_string(k).map_err(|e| format!("publisher_key: `{k}` is neither a PEM key nor a readable file: {e}"))?
+        std::fs::read_to_string(k).map_err(|e| {
+            format!("publisher_key: `{k}` is neither a PEM key nor a readable file: {e}")
+        })?
     };
-    schemapin::crypto::calculate_key_id(&pem)
-        .map_err(|e| format!("publisher_key is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo) form: {e}"))?;
+    schemapin::crypto::calculate_key_id(&pem).map_err(|e| {
+        format!(
+            "publisher_key is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo) form: {e}"
+        )
+    })?;
     Ok(pem)
 }
 
@@ -305,15 +368,28 @@ fn load_key(k: &str) -> Result<String, String> {
 /// `http://` is accepted only for loopback hosts (tests, local publishers): discovery
 /// documents are trust anchors and must not travel unauthenticated.
 fn publisher_base(p: &str) -> Result<(String, String), String> {
-    let with_scheme = if p.contains("://") { p.to_string() } else { format!("https://{p}") };
-    let u = url::Url::parse(&with_scheme).map_err(|e| format!("publisher `{p}` is neither a domain nor a URL: {e}"))?;
-    let host = u.host_str().ok_or_else(|| format!("publisher `{p}` has no host"))?.to_ascii_lowercase();
+    let with_scheme = if p.contains("://") {
+        p.to_string()
+    } else {
+        format!("https://{p}")
+    };
+    let u = url::Url::parse(&with_scheme)
+        .map_err(|e| format!("publisher `{p}` is neither a domain nor a URL: {e}"))?;
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("publisher `{p}` has no host"))?
+        .to_ascii_lowercase();
     match u.scheme() {
         "https" => {}
         "http" => {
             let loopback = host == "localhost"
-                || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
-                || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback())
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback());
             if !loopback {
                 return Err(format!(
                     "publisher `{p}`: discovery over plain http is allowed only for loopback hosts; use https://"
@@ -336,16 +412,25 @@ mod tests {
 
     #[test]
     fn url_list_names_servers_after_host_and_port() {
-        let s = parse_discovery(" http://127.0.0.1:9000/mcp , docs=https://docs.example.com/mcp").unwrap();
+        let s = parse_discovery(" http://127.0.0.1:9000/mcp , docs=https://docs.example.com/mcp")
+            .unwrap();
         assert_eq!(s[0].name, "127_0_0_1_9000");
-        assert_eq!(s[0].transport, Transport::Http { url: "http://127.0.0.1:9000/mcp".into() });
+        assert_eq!(
+            s[0].transport,
+            Transport::Http {
+                url: "http://127.0.0.1:9000/mcp".into()
+            }
+        );
         assert_eq!(s[1].name, "docs");
         assert_eq!(s[1].origin, Origin::Discovery);
     }
 
     #[test]
     fn json_form_takes_server_entries() {
-        let s = parse_discovery(r#"[{"name":"fs","command":"node","args":["x.js"],"tool_verification":"warn"}]"#).unwrap();
+        let s = parse_discovery(
+            r#"[{"name":"fs","command":"node","args":["x.js"],"tool_verification":"warn"}]"#,
+        )
+        .unwrap();
         assert_eq!(s[0].transport_name(), "stdio");
         assert_eq!(s[0].verification, Some(VerificationMode::Warn));
         let e = parse_discovery(r#"[{"name":"fs","comand":"node"}]"#).unwrap_err();
@@ -356,28 +441,58 @@ mod tests {
 
     #[test]
     fn stdio_urls_and_bad_names_are_refused() {
-        assert!(parse_discovery("file:///x").unwrap_err().to_string().contains("http"));
-        assert!(parse_discovery("a.b=http://x/mcp").unwrap_err().to_string().contains("not a valid MCP server name"));
+        assert!(
+            parse_discovery("file:///x")
+                .unwrap_err()
+                .to_string()
+                .contains("http")
+        );
+        assert!(
+            parse_discovery("a.b=http://x/mcp")
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid MCP server name")
+        );
     }
 
     #[test]
     fn discovery_honours_discovery_enabled_and_unique_names() {
-        let mut section = McpSection { discovery: Some("a=http://127.0.0.1:1/mcp".into()), ..McpSection::default() };
+        let mut section = McpSection {
+            discovery: Some("a=http://127.0.0.1:1/mcp".into()),
+            ..McpSection::default()
+        };
         section.discovery_enabled = false;
         let s = McpSettings::from_config(&section, Path::new("/d")).unwrap();
         assert!(s.servers.is_empty());
         assert_eq!(s.discovery_ignored, 1);
         section.discovery_enabled = true;
-        section.servers.push(McpServer { name: "a".into(), command: Some("x".into()), ..McpServer::default() });
+        section.servers.push(McpServer {
+            name: "a".into(),
+            command: Some("x".into()),
+            ..McpServer::default()
+        });
         let e = McpSettings::from_config(&section, Path::new("/d")).unwrap_err();
-        assert!(e.to_string().contains("two MCP servers are named `a`"), "{e}");
+        assert!(
+            e.to_string().contains("two MCP servers are named `a`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn publisher_forms() {
-        assert_eq!(publisher_base("example.com").unwrap(), ("example.com".into(), "https://example.com".into()));
-        assert_eq!(publisher_base("http://127.0.0.1:8123/").unwrap(), ("127.0.0.1:8123".into(), "http://127.0.0.1:8123".into()));
-        assert!(publisher_base("http://example.com").unwrap_err().contains("loopback"));
+        assert_eq!(
+            publisher_base("example.com").unwrap(),
+            ("example.com".into(), "https://example.com".into())
+        );
+        assert_eq!(
+            publisher_base("http://127.0.0.1:8123/").unwrap(),
+            ("127.0.0.1:8123".into(), "http://127.0.0.1:8123".into())
+        );
+        assert!(
+            publisher_base("http://example.com")
+                .unwrap_err()
+                .contains("loopback")
+        );
     }
 
     #[test]
@@ -385,12 +500,22 @@ mod tests {
         let e = McpServer {
             name: "s".into(),
             command: Some("x".into()),
-            publisher_key: Some("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into()),
+            publisher_key: Some(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+            ),
             ..McpServer::default()
         };
-        assert!(resolve(&e, Origin::Config).unwrap_err().to_string().contains("not an ECDSA P-256 public key"));
+        assert!(
+            resolve(&e, Origin::Config)
+                .unwrap_err()
+                .to_string()
+                .contains("not an ECDSA P-256 public key")
+        );
         let kp = schemapin::crypto::generate_key_pair().unwrap();
-        let e = McpServer { publisher_key: Some(kp.public_key_pem.clone()), ..e };
+        let e = McpServer {
+            publisher_key: Some(kp.public_key_pem.clone()),
+            ..e
+        };
         let s = resolve(&e, Origin::Config).unwrap();
         assert_eq!(s.publisher.unwrap().domain, "server:s");
     }

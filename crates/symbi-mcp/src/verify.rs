@@ -114,15 +114,24 @@ impl VerificationStatus {
     /// Why the tool is not verified, for error messages.
     pub fn reason(&self) -> String {
         match self {
-            Self::Verified { domain, fingerprint, .. } => format!("verified with {fingerprint} of {domain}"),
-            Self::Unsigned => format!("the tool's schema is unsigned (no `_meta[\"{META_SIGNATURE}\"]`)"),
+            Self::Verified {
+                domain,
+                fingerprint,
+                ..
+            } => format!("verified with {fingerprint} of {domain}"),
+            Self::Unsigned => {
+                format!("the tool's schema is unsigned (no `_meta[\"{META_SIGNATURE}\"]`)")
+            }
             Self::Invalid { code, reason } => format!("{code}: {reason}"),
             Self::Skipped => "tool verification is disabled for this server".into(),
         }
     }
 
     fn invalid(code: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid { code: code.into(), reason: reason.into() }
+        Self::Invalid {
+            code: code.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -159,21 +168,37 @@ impl PublisherKeys {
         revocation: Option<RevocationDocument>,
     ) -> Self {
         let discovery = match (configured_key, fetched) {
-            (Some(pem), Some(Ok(doc))) => Ok(WellKnownResponse { public_key_pem: pem.to_string(), ..doc }),
+            (Some(pem), Some(Ok(doc))) => Ok(WellKnownResponse {
+                public_key_pem: pem.to_string(),
+                ..doc
+            }),
             // A configured key stands on its own only when no discovery was asked for: a
             // publisher whose document cannot be fetched may have revoked that key.
             (Some(_), Some(Err(e))) => Err(e),
-            (Some(pem), None) => Ok(schemapin::discovery::build_well_known_response(pem, None, vec![], "1.2")),
+            (Some(pem), None) => Ok(schemapin::discovery::build_well_known_response(
+                pem,
+                None,
+                vec![],
+                "1.2",
+            )),
             (None, Some(r)) => r,
             (None, None) => Err("no publisher key configured".into()),
         };
         let fingerprint = match &discovery {
             Ok(d) => schemapin::discovery::validate_well_known_response(d)
                 .map_err(|e| e.to_string())
-                .and_then(|_| schemapin::crypto::calculate_key_id(&d.public_key_pem).map_err(|e| e.to_string())),
+                .and_then(|_| {
+                    schemapin::crypto::calculate_key_id(&d.public_key_pem)
+                        .map_err(|e| e.to_string())
+                }),
             Err(e) => Err(e.clone()),
         };
-        Self { domain, discovery, revocation, fingerprint }
+        Self {
+            domain,
+            discovery,
+            revocation,
+            fingerprint,
+        }
     }
 
     /// The key's `sha256:` fingerprint, if the key is usable.
@@ -184,13 +209,20 @@ impl PublisherKeys {
 
 /// Verifies one tool (its JSON as listed) against `keys` (None: the server has no publisher
 /// configured) and the pin store, pinning the key on first use.
-pub fn verify_tool(tool: &Value, keys: Option<&PublisherKeys>, pins: &PinStore) -> Result<VerificationStatus, McpError> {
+pub fn verify_tool(
+    tool: &Value,
+    keys: Option<&PublisherKeys>,
+    pins: &PinStore,
+) -> Result<VerificationStatus, McpError> {
     let meta = tool.get("_meta");
     let Some(sig) = meta.and_then(|m| m.get(META_SIGNATURE)) else {
         return Ok(VerificationStatus::Unsigned);
     };
     let Some(sig) = sig.as_str() else {
-        return Ok(VerificationStatus::invalid("SIGNATURE_INVALID", format!("`_meta[\"{META_SIGNATURE}\"]` is not a string")));
+        return Ok(VerificationStatus::invalid(
+            "SIGNATURE_INVALID",
+            format!("`_meta[\"{META_SIGNATURE}\"]` is not a string"),
+        ));
     };
     let Some(keys) = keys else {
         return Ok(VerificationStatus::invalid(
@@ -198,28 +230,57 @@ pub fn verify_tool(tool: &Value, keys: Option<&PublisherKeys>, pins: &PinStore) 
             "the tool is signed but its server has no `publisher` or `publisher_key` configured, so there is no key to trust",
         ));
     };
-    if let Some(claimed) = meta.and_then(|m| m.get(META_DOMAIN)).and_then(Value::as_str) {
+    if let Some(claimed) = meta
+        .and_then(|m| m.get(META_DOMAIN))
+        .and_then(Value::as_str)
+    {
         if !claimed.eq_ignore_ascii_case(&keys.domain) && !keys.domain.starts_with("server:") {
             return Ok(VerificationStatus::invalid(
                 "DOMAIN_MISMATCH",
-                format!("the tool claims publisher `{claimed}` but the server's configured publisher is `{}`", keys.domain),
+                format!(
+                    "the tool claims publisher `{claimed}` but the server's configured publisher is `{}`",
+                    keys.domain
+                ),
             ));
         }
     }
     let discovery = match &keys.discovery {
         Ok(d) => d,
-        Err(e) => return Ok(VerificationStatus::invalid("DISCOVERY_FETCH_FAILED", format!("publisher key of `{}` unavailable: {e}", keys.domain))),
+        Err(e) => {
+            return Ok(VerificationStatus::invalid(
+                "DISCOVERY_FETCH_FAILED",
+                format!("publisher key of `{}` unavailable: {e}", keys.domain),
+            ));
+        }
     };
     let fingerprint = match &keys.fingerprint {
         Ok(f) => f.as_str(),
-        Err(e) => return Ok(VerificationStatus::invalid("DISCOVERY_INVALID", format!("publisher key of `{}` unusable: {e}", keys.domain))),
+        Err(e) => {
+            return Ok(VerificationStatus::invalid(
+                "DISCOVERY_INVALID",
+                format!("publisher key of `{}` unusable: {e}", keys.domain),
+            ));
+        }
     };
-    if let Err(e) = schemapin::revocation::check_revocation_combined(&discovery.revoked_keys, keys.revocation.as_ref(), fingerprint) {
-        return Ok(VerificationStatus::invalid("KEY_REVOKED", format!("publisher key {fingerprint} of `{}` is revoked: {e}", keys.domain)));
+    if let Err(e) = schemapin::revocation::check_revocation_combined(
+        &discovery.revoked_keys,
+        keys.revocation.as_ref(),
+        fingerprint,
+    ) {
+        return Ok(VerificationStatus::invalid(
+            "KEY_REVOKED",
+            format!(
+                "publisher key {fingerprint} of `{}` is revoked: {e}",
+                keys.domain
+            ),
+        ));
     }
     let pinned = pins.check(&keys.domain, fingerprint)?;
     if let PinCheck::Mismatch { pinned } = &pinned {
-        return Ok(VerificationStatus::invalid("KEY_PIN_MISMATCH", mismatch_reason(&keys.domain, pinned, fingerprint)));
+        return Ok(VerificationStatus::invalid(
+            "KEY_PIN_MISMATCH",
+            mismatch_reason(&keys.domain, pinned, fingerprint),
+        ));
     }
     let hash = schemapin::canonicalize::canonicalize_and_hash(&signed_document(tool));
     match schemapin::crypto::verify_signature(&discovery.public_key_pem, &hash, sig) {
@@ -227,17 +288,28 @@ pub fn verify_tool(tool: &Value, keys: Option<&PublisherKeys>, pins: &PinStore) 
         Ok(false) => {
             return Ok(VerificationStatus::invalid(
                 "SIGNATURE_INVALID",
-                format!("the schema does not match its signature under key {fingerprint} of `{}` (tampered schema or wrong key)", keys.domain),
+                format!(
+                    "the schema does not match its signature under key {fingerprint} of `{}` (tampered schema or wrong key)",
+                    keys.domain
+                ),
             ));
         }
-        Err(e) => return Ok(VerificationStatus::invalid("SIGNATURE_INVALID", format!("malformed signature: {e}"))),
+        Err(e) => {
+            return Ok(VerificationStatus::invalid(
+                "SIGNATURE_INVALID",
+                format!("malformed signature: {e}"),
+            ));
+        }
     }
     let pin = match pinned {
         PinCheck::Matched { .. } => "pinned",
         PinCheck::Unpinned => match pins.pin_first_use(&keys.domain, fingerprint)? {
             PinCheck::Matched { .. } => "first_use",
             PinCheck::Mismatch { pinned } => {
-                return Ok(VerificationStatus::invalid("KEY_PIN_MISMATCH", mismatch_reason(&keys.domain, &pinned, fingerprint)));
+                return Ok(VerificationStatus::invalid(
+                    "KEY_PIN_MISMATCH",
+                    mismatch_reason(&keys.domain, &pinned, fingerprint),
+                ));
             }
             PinCheck::Unpinned => unreachable!("pin_first_use leaves a pin"),
         },
@@ -278,12 +350,21 @@ pub async fn fetch_publisher(
     Ok((doc, revocation))
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> Result<T, String> {
-    let resp = client.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
-    resp.json::<T>().await.map_err(|e| format!("{url}: not a valid document: {e}"))
+    resp.json::<T>()
+        .await
+        .map_err(|e| format!("{url}: not a valid document: {e}"))
 }
 
 #[cfg(test)]
@@ -309,32 +390,63 @@ mod tests {
         let keys = PublisherKeys::new("example.com".into(), Some(&kp.public_key_pem), None, None);
 
         let s = verify_tool(&t, Some(&keys), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Verified { pin, .. } if pin == "first_use"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Verified { pin, .. } if pin == "first_use"),
+            "{s:?}"
+        );
         let s = verify_tool(&t, Some(&keys), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Verified { pin, .. } if pin == "pinned"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Verified { pin, .. } if pin == "pinned"),
+            "{s:?}"
+        );
 
         let mut tampered = t.clone();
         tampered["description"] = json!("Adds, and mails your files away");
         let s = verify_tool(&tampered, Some(&keys), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Invalid { code, .. } if code == "SIGNATURE_INVALID"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Invalid { code, .. } if code == "SIGNATURE_INVALID"),
+            "{s:?}"
+        );
 
         let other = schemapin::crypto::generate_key_pair().unwrap();
         let substituted = signed(&tool, &other.private_key_pem);
-        let keys2 = PublisherKeys::new("example.com".into(), Some(&other.public_key_pem), None, None);
+        let keys2 = PublisherKeys::new(
+            "example.com".into(),
+            Some(&other.public_key_pem),
+            None,
+            None,
+        );
         let s = verify_tool(&substituted, Some(&keys2), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Invalid { code, reason } if code == "KEY_PIN_MISMATCH" && reason.contains("--repin")), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Invalid { code, reason } if code == "KEY_PIN_MISMATCH" && reason.contains("--repin")),
+            "{s:?}"
+        );
 
         let revoked = WellKnownResponse {
             revoked_keys: vec![keys.fingerprint().unwrap().to_string()],
-            ..schemapin::discovery::build_well_known_response(&kp.public_key_pem, None, vec![], "1.2")
+            ..schemapin::discovery::build_well_known_response(
+                &kp.public_key_pem,
+                None,
+                vec![],
+                "1.2",
+            )
         };
         let keys3 = PublisherKeys::new("example.com".into(), None, Some(Ok(revoked)), None);
         let s = verify_tool(&t, Some(&keys3), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Invalid { code, .. } if code == "KEY_REVOKED"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Invalid { code, .. } if code == "KEY_REVOKED"),
+            "{s:?}"
+        );
 
-        assert_eq!(verify_tool(&tool, Some(&keys), &pins).unwrap(), VerificationStatus::Unsigned);
+        assert_eq!(
+            verify_tool(&tool, Some(&keys), &pins).unwrap(),
+            VerificationStatus::Unsigned
+        );
         let s = verify_tool(&t, None, &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Invalid { code, .. } if code == "KEY_NOT_FOUND"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Invalid { code, .. } if code == "KEY_NOT_FOUND"),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -343,10 +455,17 @@ mod tests {
         let pins = PinStore::open(d.path()).unwrap();
         let kp = schemapin::crypto::generate_key_pair().unwrap();
         let other = schemapin::crypto::generate_key_pair().unwrap();
-        let t = signed(&json!({"name": "x", "inputSchema": {}}), &other.private_key_pem);
+        let t = signed(
+            &json!({"name": "x", "inputSchema": {}}),
+            &other.private_key_pem,
+        );
         let keys = PublisherKeys::new("p.example".into(), Some(&kp.public_key_pem), None, None);
         assert!(!verify_tool(&t, Some(&keys), &pins).unwrap().is_verified());
-        assert_eq!(pins.check("p.example", keys.fingerprint().unwrap()).unwrap(), PinCheck::Unpinned);
+        assert_eq!(
+            pins.check("p.example", keys.fingerprint().unwrap())
+                .unwrap(),
+            PinCheck::Unpinned
+        );
     }
 
     #[test]
@@ -354,17 +473,32 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let pins = PinStore::open(d.path()).unwrap();
         let kp = schemapin::crypto::generate_key_pair().unwrap();
-        let mut t = signed(&json!({"name": "x", "inputSchema": {}}), &kp.private_key_pem);
+        let mut t = signed(
+            &json!({"name": "x", "inputSchema": {}}),
+            &kp.private_key_pem,
+        );
         t["_meta"][META_DOMAIN] = json!("evil.example");
         let keys = PublisherKeys::new("good.example".into(), Some(&kp.public_key_pem), None, None);
         let s = verify_tool(&t, Some(&keys), &pins).unwrap();
-        assert!(matches!(&s, VerificationStatus::Invalid { code, .. } if code == "DOMAIN_MISMATCH"), "{s:?}");
+        assert!(
+            matches!(&s, VerificationStatus::Invalid { code, .. } if code == "DOMAIN_MISMATCH"),
+            "{s:?}"
+        );
     }
 
     #[test]
     fn strict_accepts_only_verified() {
-        assert!(!accepted(VerificationMode::Strict, &VerificationStatus::Unsigned));
-        assert!(accepted(VerificationMode::Warn, &VerificationStatus::Unsigned));
-        assert!(accepted(VerificationMode::Disabled, &VerificationStatus::Skipped));
+        assert!(!accepted(
+            VerificationMode::Strict,
+            &VerificationStatus::Unsigned
+        ));
+        assert!(accepted(
+            VerificationMode::Warn,
+            &VerificationStatus::Unsigned
+        ));
+        assert!(accepted(
+            VerificationMode::Disabled,
+            &VerificationStatus::Skipped
+        ));
     }
 }

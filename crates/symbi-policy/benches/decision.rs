@@ -28,7 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use symbi_policy::loadtest::workload;
 use symbi_policy::{EngineOptions, PolicyEngine, PolicySource, model};
-use symbi_types::{AgentRuleSet, Condition, EventDraft, EventSink, MemoryEventLog, PolicyDecisionPoint, PolicyRequest, RuleOutcome};
+use symbi_types::{
+    AgentRuleSet, Condition, EventDraft, EventSink, MemoryEventLog, PolicyDecisionPoint,
+    PolicyRequest, RuleOutcome,
+};
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 
@@ -49,14 +52,19 @@ impl AgentRuleSet for Rules {
     fn evaluate(&self, r: &PolicyRequest) -> RuleOutcome {
         let cat = r.category.as_str();
         RuleOutcome {
-            denied_by: (cat == "file_write").then(|| "denied by deny rule of policy p at a.symbi:4:9".to_string()),
+            denied_by: (cat == "file_write")
+                .then(|| "denied by deny rule of policy p at a.symbi:4:9".to_string()),
             allowed_by: if cat == "publish" || r.name.starts_with("http.") {
                 vec!["allowed by allow rule of policy p at a.symbi:3:9".to_string()]
             } else {
                 Vec::new()
             },
             conditions: if cat == "network_access" {
-                vec![Condition::RateLimit { max: 30, period: symbi_types::decision::RatePeriod::Minute, per: None }]
+                vec![Condition::RateLimit {
+                    max: 30,
+                    period: symbi_types::decision::RatePeriod::Minute,
+                    per: None,
+                }]
             } else {
                 Vec::new()
             },
@@ -75,7 +83,11 @@ fn setup(n: usize) -> Setup {
     let srcs = sources(n);
     // Cache off: these rows measure the evaluation itself (the load test has warm rows).
     let engine = Arc::new(
-        PolicyEngine::from_sources(srcs.clone(), EngineOptions::enforcing().with_decision_cache(0)).expect("valid"),
+        PolicyEngine::from_sources(
+            srcs.clone(),
+            EngineOptions::enforcing().with_decision_cache(0),
+        )
+        .expect("valid"),
     );
     // The baseline evaluates the whole set, as Cedar is normally used.
     let mut whole = PolicySet::new();
@@ -84,8 +96,16 @@ fn setup(n: usize) -> Setup {
         whole.merge(&ps, true).expect("merge");
     }
     let pool = request_pool();
-    let cedar = pool.iter().map(|r| model::to_cedar(r).expect("fits")).collect();
-    Setup { engine, whole, pool, cedar }
+    let cedar = pool
+        .iter()
+        .map(|r| model::to_cedar(r).expect("fits"))
+        .collect();
+    Setup {
+        engine,
+        whole,
+        pool,
+        cedar,
+    }
 }
 
 fn criterion_benches(c: &mut Criterion, setups: &[(usize, Setup)]) {
@@ -121,7 +141,10 @@ fn criterion_benches(c: &mut Criterion, setups: &[(usize, Setup)]) {
                     i = (i + 1) % s.pool.len();
                     let r = &s.pool[i];
                     let d = s.engine.decide(r, None);
-                    let draft = EventDraft::new(r.category.as_str(), json!({ "action": r.name, "decision": d }));
+                    let draft = EventDraft::new(
+                        r.category.as_str(),
+                        json!({ "action": r.name, "decision": d }),
+                    );
                     black_box(log.record(draft).now_or_never());
                     // Keep memory bounded over millions of iterations (cost included).
                     if k % 8192 == 8191 {
@@ -151,7 +174,10 @@ fn percentiles(mut v: Vec<u64>) -> (f64, f64, f64) {
 /// Per-decision latency (one timer read per decision) and two-thread throughput.
 fn latency_pass(setups: &[(usize, Setup)], samples: usize, run_for: Duration) {
     println!("\n== per-decision latency (µs) and 2-thread throughput ==");
-    println!("{:<22} {:>6} {:>8} {:>8} {:>8} {:>14}", "path", "n", "p50", "p99", "p99.9", "decisions/s");
+    println!(
+        "{:<22} {:>6} {:>8} {:>8} {:>8} {:>14}",
+        "path", "n", "p50", "p99", "p99.9", "decisions/s"
+    );
     for (n, s) in setups {
         let auth = Authorizer::new();
         let bare = |k: usize| {
@@ -161,7 +187,10 @@ fn latency_pass(setups: &[(usize, Setup)], samples: usize, run_for: Duration) {
         let pdp = |k: usize| {
             black_box(s.engine.decide(&s.pool[k % s.pool.len()], None));
         };
-        for (name, f) in [("cedar_bare", &bare as &(dyn Fn(usize) + Sync)), ("pdp_decide", &pdp)] {
+        for (name, f) in [
+            ("cedar_bare", &bare as &(dyn Fn(usize) + Sync)),
+            ("pdp_decide", &pdp),
+        ] {
             // Warm up, then time each decision.
             for k in 0..10_000 {
                 f(k);
@@ -204,7 +233,10 @@ fn latency_pass(setups: &[(usize, Setup)], samples: usize, run_for: Duration) {
 fn main() {
     let setups: Vec<(usize, Setup)> = SIZES.iter().map(|&n| (n, setup(n))).collect();
     for (n, s) in &setups {
-        eprintln!("set {n}: {} policies loaded", s.engine.snapshot().policy_count());
+        eprintln!(
+            "set {n}: {} policies loaded",
+            s.engine.snapshot().policy_count()
+        );
     }
     let full = std::env::args().any(|a| a == "--bench");
     let mut c = Criterion::default()

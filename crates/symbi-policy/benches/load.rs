@@ -6,9 +6,14 @@ fn main() {
     if let Some(s) = std::env::args().skip(1).find_map(|a| a.parse::<f64>().ok()) {
         o.seconds = s;
     }
-    println!("policy load test: {} threads, {} s per throughput run, load average {}", o.threads, o.seconds, symbi_policy::loadtest::load_average());
+    println!(
+        "policy load test: {} threads, {} s per throughput run, load average {}",
+        o.threads,
+        o.seconds,
+        symbi_policy::loadtest::load_average()
+    );
     println!("{}", symbi_policy::loadtest::Row::TABLE_HEADER);
-    let report = symbi_policy::loadtest::run(&o, |r| println!("{}", r.table_line()))
-    .expect("load test");
+    let report =
+        symbi_policy::loadtest::run(&o, |r| println!("{}", r.table_line())).expect("load test");
     println!("load average at the end: {}", report.load_end);
 }

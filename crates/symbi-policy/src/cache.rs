@@ -78,7 +78,9 @@ pub(crate) struct ContextUse {
 
 impl ContextUse {
     /// Every field counts as read.
-    pub(crate) const ALL: ContextUse = ContextUse { mask: (1 << CONTEXT_FIELDS.len()) - 1 };
+    pub(crate) const ALL: ContextUse = ContextUse {
+        mask: (1 << CONTEXT_FIELDS.len()) - 1,
+    };
 
     /// Whether field `i` of [`CONTEXT_FIELDS`] is read.
     pub(crate) fn reads(self, i: usize) -> bool {
@@ -86,7 +88,9 @@ impl ContextUse {
     }
 
     /// The fields read by these policies (conservative: see the module docs).
-    pub(crate) fn of_policies<'a>(policies: impl IntoIterator<Item = &'a cedar_policy::Policy>) -> ContextUse {
+    pub(crate) fn of_policies<'a>(
+        policies: impl IntoIterator<Item = &'a cedar_policy::Policy>,
+    ) -> ContextUse {
         let mut u = ContextUse { mask: 0 };
         for p in policies {
             match p.to_json() {
@@ -130,7 +134,9 @@ fn walk(v: &Value, u: &mut ContextUse) {
                     match inner.get("attr") {
                         Some(Value::String(a)) => u.mark(a),
                         // `context has a.b.c`: the first name is the context field.
-                        Some(Value::Array(path)) if path.first().and_then(Value::as_str).is_some() => {
+                        Some(Value::Array(path))
+                            if path.first().and_then(Value::as_str).is_some() =>
+                        {
                             u.mark(path[0].as_str().unwrap_or_default())
                         }
                         _ => *u = ContextUse::ALL,
@@ -151,7 +157,12 @@ fn walk(v: &Value, u: &mut ContextUse) {
 }
 
 /// Appends the key of `req` to `out` (see the module docs for what it contains).
-pub(crate) fn key(req: &PolicyRequest, values: &ContextValues, uses: ContextUse, out: &mut Vec<u8>) {
+pub(crate) fn key(
+    req: &PolicyRequest,
+    values: &ContextValues,
+    uses: ContextUse,
+    out: &mut Vec<u8>,
+) {
     fn bytes(out: &mut Vec<u8>, b: &[u8]) {
         out.extend_from_slice(&(b.len() as u64).to_le_bytes());
         out.extend_from_slice(b);
@@ -248,7 +259,11 @@ impl DecisionCache {
     }
 
     /// The outcome for `key`, computing and storing it on a miss.
-    pub(crate) fn get_or_insert(&self, key: &[u8], compute: impl FnOnce() -> CedarOutcome) -> Arc<CedarOutcome> {
+    pub(crate) fn get_or_insert(
+        &self,
+        key: &[u8],
+        compute: impl FnOnce() -> CedarOutcome,
+    ) -> Arc<CedarOutcome> {
         let shard = self.shard(key);
         if let Some(o) = shard.lock().get(key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -295,10 +310,14 @@ mod tests {
     fn context_use_finds_read_fields() {
         let u = uses("permit(principal, action, resource);");
         assert_eq!(u, ContextUse { mask: 0 });
-        let u = uses(r#"permit(principal, action, resource) when { context.trigger == "api" && context has session };"#);
+        let u = uses(
+            r#"permit(principal, action, resource) when { context.trigger == "api" && context has session };"#,
+        );
         assert!(u.reads(field("trigger")) && u.reads(field("session")));
         assert!(!u.reads(field("execution")) && !u.reads(field("args_digest")));
-        let u = uses(r#"forbid(principal, action, resource) unless { context["has_human_approval"] };"#);
+        let u = uses(
+            r#"forbid(principal, action, resource) unless { context["has_human_approval"] };"#,
+        );
         assert!(u.reads(field("has_human_approval")));
         assert!(!u.reads(field("trigger")));
     }
@@ -325,7 +344,10 @@ mod tests {
         assert_eq!(s.misses, 1000);
         // A present key is a hit and returns what was stored for it.
         let k = 999u32.to_le_bytes();
-        assert_eq!(*c.get_or_insert(&k, || unreachable!()), CedarOutcome::Unfit("999".into()));
+        assert_eq!(
+            *c.get_or_insert(&k, || unreachable!()),
+            CedarOutcome::Unfit("999".into())
+        );
         assert_eq!(c.stats().hits, 1);
     }
 }

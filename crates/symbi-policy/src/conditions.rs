@@ -56,7 +56,12 @@ pub(crate) fn from_annotations<'a>(
     let mut out = Parsed::default();
     let mut errors = Vec::new();
     // Approval and schema verification are assembled from several keys.
-    let mut approval: Option<(Option<std::time::Duration>, ApprovalScope, bool, Option<String>)> = None;
+    let mut approval: Option<(
+        Option<std::time::Duration>,
+        ApprovalScope,
+        bool,
+        Option<String>,
+    )> = None;
     let mut schema: Option<(Option<VerificationMode>, Option<bool>)> = None;
     let mut anns: Vec<(&str, &str)> = annotations.into_iter().collect();
     anns.sort();
@@ -64,7 +69,10 @@ pub(crate) fn from_annotations<'a>(
         if INFORMATIONAL.contains(&key) {
             continue;
         }
-        let err = |message: String| AnnotationError { key: key.to_string(), message };
+        let err = |message: String| AnnotationError {
+            key: key.to_string(),
+            message,
+        };
         match key {
             "human_approval" | "require_approval" | "approval_required" => match flag(value) {
                 Ok(true) => {
@@ -78,7 +86,9 @@ pub(crate) fn from_annotations<'a>(
             }
             "approval_expiry" => match value.parse::<HumanDuration>() {
                 Ok(d) => {
-                    approval.get_or_insert((None, ApprovalScope::SingleAction, false, None)).0 = Some(d.0);
+                    approval
+                        .get_or_insert((None, ApprovalScope::SingleAction, false, None))
+                        .0 = Some(d.0);
                 }
                 Err(e) => errors.push(err(e)),
             },
@@ -86,23 +96,34 @@ pub(crate) fn from_annotations<'a>(
                 let scope = match value {
                     "single_action" => Ok(ApprovalScope::SingleAction),
                     "session" => Ok(ApprovalScope::Session),
-                    other => Err(format!("expected \"single_action\" or \"session\", got {other:?}")),
+                    other => Err(format!(
+                        "expected \"single_action\" or \"session\", got {other:?}"
+                    )),
                 };
                 match scope {
-                    Ok(s) => approval.get_or_insert((None, ApprovalScope::SingleAction, false, None)).1 = s,
+                    Ok(s) => {
+                        approval
+                            .get_or_insert((None, ApprovalScope::SingleAction, false, None))
+                            .1 = s
+                    }
                     Err(e) => errors.push(err(e)),
                 }
             }
             "require_reason" | "approval_require_reason" => match flag(value) {
-                Ok(b) => approval.get_or_insert((None, ApprovalScope::SingleAction, false, None)).2 = b,
+                Ok(b) => {
+                    approval
+                        .get_or_insert((None, ApprovalScope::SingleAction, false, None))
+                        .2 = b
+                }
                 Err(e) => errors.push(err(e)),
             },
             "approval_role" => {
                 if value.trim().is_empty() {
                     errors.push(err("expected a role name".into()));
                 } else {
-                    approval.get_or_insert((None, ApprovalScope::SingleAction, false, None)).3 =
-                        Some(value.trim().to_string());
+                    approval
+                        .get_or_insert((None, ApprovalScope::SingleAction, false, None))
+                        .3 = Some(value.trim().to_string());
                 }
             }
             "rate_limit" | "rate_limiting" => match rate_limit(value) {
@@ -113,15 +134,17 @@ pub(crate) fn from_annotations<'a>(
                 Ok(tier) => out.conditions.push(Condition::MinSandboxTier { tier }),
                 Err(e) => errors.push(err(e)),
             },
-            "input_sanitization" | "input_validation" | "output_sanitization" => match flag(value) {
-                Ok(true) => out.conditions.push(match key {
-                    "input_sanitization" => Condition::InputSanitization,
-                    "input_validation" => Condition::InputValidation,
-                    _ => Condition::OutputSanitization,
-                }),
-                Ok(false) => {}
-                Err(e) => errors.push(err(e)),
-            },
+            "input_sanitization" | "input_validation" | "output_sanitization" => {
+                match flag(value) {
+                    Ok(true) => out.conditions.push(match key {
+                        "input_sanitization" => Condition::InputSanitization,
+                        "input_validation" => Condition::InputValidation,
+                        _ => Condition::OutputSanitization,
+                    }),
+                    Ok(false) => {}
+                    Err(e) => errors.push(err(e)),
+                }
+            }
             "tls_verification" => match flag(value) {
                 Ok(verify) => out.conditions.push(Condition::TlsVerification { verify }),
                 Err(e) => errors.push(err(e)),
@@ -131,7 +154,9 @@ pub(crate) fn from_annotations<'a>(
                 Err(e) => errors.push(err(e)),
             },
             "timeout_per_request" => match value.parse::<HumanDuration>() {
-                Ok(d) => out.conditions.push(Condition::TimeoutPerRequest { timeout: d.0 }),
+                Ok(d) => out
+                    .conditions
+                    .push(Condition::TimeoutPerRequest { timeout: d.0 }),
                 Err(e) => errors.push(err(e)),
             },
             "schemapin_mode" => match value.parse::<VerificationMode>() {
@@ -160,12 +185,27 @@ pub(crate) fn from_annotations<'a>(
         }
     }
     if let Some((expiry, scope, require_reason, role)) = approval {
-        out.conditions.insert(0, Condition::HumanApproval { expiry, scope, require_reason, role });
+        out.conditions.insert(
+            0,
+            Condition::HumanApproval {
+                expiry,
+                scope,
+                require_reason,
+                role,
+            },
+        );
     }
     if let Some((mode, pin_on_first_use)) = schema {
-        out.conditions.push(Condition::SchemaVerification { mode, pin_on_first_use });
+        out.conditions.push(Condition::SchemaVerification {
+            mode,
+            pin_on_first_use,
+        });
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Whether an annotation key is a requirement this module understands.
@@ -207,7 +247,8 @@ fn flag(v: &str) -> Result<bool, String> {
 
 /// `"30/minute"`, `"100/hour/recipient"`, `"5 per second"`.
 pub(crate) fn rate_limit(v: &str) -> Result<Condition, String> {
-    let bad = || format!("expected a rate such as \"30/minute\" or \"100/hour/recipient\", got {v:?}");
+    let bad =
+        || format!("expected a rate such as \"30/minute\" or \"100/hour/recipient\", got {v:?}");
     let normalized = v.trim().replace(" per ", "/");
     let mut parts = normalized.split('/').map(str::trim);
     let max: u32 = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
@@ -240,7 +281,13 @@ mod tests {
 
     #[test]
     fn approval_keys_merge_into_one_condition() {
-        let p = parse(&[("require_approval", "true"), ("approval_expiry", "10m"), ("approval_role", "ops"), ("id", "x")]).unwrap();
+        let p = parse(&[
+            ("require_approval", "true"),
+            ("approval_expiry", "10m"),
+            ("approval_role", "ops"),
+            ("id", "x"),
+        ])
+        .unwrap();
         assert_eq!(
             p.conditions,
             vec![Condition::HumanApproval {
@@ -250,9 +297,17 @@ mod tests {
                 role: Some("ops".into())
             }]
         );
-        assert!(parse(&[("require_approval", "false")]).unwrap().conditions.is_empty());
+        assert!(
+            parse(&[("require_approval", "false")])
+                .unwrap()
+                .conditions
+                .is_empty()
+        );
         // A modifier alone still demands approval (fail closed).
-        assert!(matches!(parse(&[("approval_expiry", "1h")]).unwrap().conditions[0], Condition::HumanApproval { .. }));
+        assert!(matches!(
+            parse(&[("approval_expiry", "1h")]).unwrap().conditions[0],
+            Condition::HumanApproval { .. }
+        ));
     }
 
     #[test]
@@ -272,19 +327,40 @@ mod tests {
         .unwrap();
         assert!(p.opaque_keys.is_empty());
         for c in [
-            Condition::RateLimit { max: 30, period: RatePeriod::Minute, per: None },
-            Condition::MinSandboxTier { tier: SandboxTier::Tier2 },
+            Condition::RateLimit {
+                max: 30,
+                period: RatePeriod::Minute,
+                per: None,
+            },
+            Condition::MinSandboxTier {
+                tier: SandboxTier::Tier2,
+            },
             Condition::InputSanitization,
             Condition::InputValidation,
             Condition::OutputSanitization,
             Condition::TlsVerification { verify: true },
             Condition::MaxDataSize { bytes: 1 << 20 },
-            Condition::TimeoutPerRequest { timeout: Duration::from_secs(3) },
-            Condition::SchemaVerification { mode: Some(VerificationMode::Strict), pin_on_first_use: Some(true) },
+            Condition::TimeoutPerRequest {
+                timeout: Duration::from_secs(3),
+            },
+            Condition::SchemaVerification {
+                mode: Some(VerificationMode::Strict),
+                pin_on_first_use: Some(true),
+            },
         ] {
-            assert!(p.conditions.contains(&c), "missing {c:?} in {:?}", p.conditions);
+            assert!(
+                p.conditions.contains(&c),
+                "missing {c:?} in {:?}",
+                p.conditions
+            );
         }
-        for k in ["rate_limit", "sandbox_tier", "max_data_size", "schemapin_mode", "approval_role"] {
+        for k in [
+            "rate_limit",
+            "sandbox_tier",
+            "max_data_size",
+            "schemapin_mode",
+            "approval_role",
+        ] {
             assert!(is_known_requirement(k));
         }
     }
@@ -294,7 +370,12 @@ mod tests {
         let p = parse(&[("geo_fence", "eu")]).unwrap();
         assert_eq!(p.opaque_keys, vec!["geo_fence".to_string()]);
         assert!(matches!(&p.conditions[0], Condition::Opaque { name, .. } if name == "geo_fence"));
-        let errs = parse(&[("rate_limit", "lots"), ("sandbox_tier", "moon"), ("max_data_size", "big")]).unwrap_err();
+        let errs = parse(&[
+            ("rate_limit", "lots"),
+            ("sandbox_tier", "moon"),
+            ("max_data_size", "big"),
+        ])
+        .unwrap_err();
         assert_eq!(errs.len(), 3);
     }
 
@@ -302,10 +383,28 @@ mod tests {
     fn rate_limit_forms() {
         assert_eq!(
             rate_limit("100/hour/recipient").unwrap(),
-            Condition::RateLimit { max: 100, period: RatePeriod::Hour, per: Some("recipient".into()) }
+            Condition::RateLimit {
+                max: 100,
+                period: RatePeriod::Hour,
+                per: Some("recipient".into())
+            }
         );
-        assert_eq!(rate_limit("5 per second").unwrap(), Condition::RateLimit { max: 5, period: RatePeriod::Second, per: None });
-        for bad in ["", "0/minute", "x/minute", "5/fortnight", "5/minute/", "5/minute/a/b"] {
+        assert_eq!(
+            rate_limit("5 per second").unwrap(),
+            Condition::RateLimit {
+                max: 5,
+                period: RatePeriod::Second,
+                per: None
+            }
+        );
+        for bad in [
+            "",
+            "0/minute",
+            "x/minute",
+            "5/fortnight",
+            "5/minute/",
+            "5/minute/a/b",
+        ] {
             assert!(rate_limit(bad).is_err(), "{bad}");
         }
     }

@@ -8,13 +8,22 @@ use std::path::Path;
 
 /// The shipped default policies: (path relative to the policy directory, text).
 pub const DEFAULT_POLICIES: &[(&str, &str)] = &[
-    ("default/00-runtime.cedar", include_str!("../../../policies/default/00-runtime.cedar")),
-    ("default/10-egress.cedar", include_str!("../../../policies/default/10-egress.cedar")),
+    (
+        "default/00-runtime.cedar",
+        include_str!("../../../policies/default/00-runtime.cedar"),
+    ),
+    (
+        "default/10-egress.cedar",
+        include_str!("../../../policies/default/10-egress.cedar"),
+    ),
 ];
 
 /// The shipped defaults as sources (for engines without a directory, and tests).
 pub fn default_sources() -> Vec<PolicySource> {
-    DEFAULT_POLICIES.iter().map(|(n, t)| PolicySource::new(*n, *t)).collect()
+    DEFAULT_POLICIES
+        .iter()
+        .map(|(n, t)| PolicySource::new(*n, *t))
+        .collect()
 }
 
 /// Writes the shipped defaults into `dir` (under `default/`) if `dir` does not exist yet.
@@ -39,10 +48,16 @@ pub fn seed(dir: &Path) -> Result<(), PolicyError> {
 /// Writes a file atomically: a hidden temporary file next to it (ignored by the loader and
 /// the watcher), fsync, rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PolicyError> {
-    let io = |source| PolicyError::Io { path: path.to_path_buf(), source };
+    let io = |source| PolicyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -78,7 +93,11 @@ mod tests {
         assert!(!seed_if_missing(&dir).unwrap());
         assert!(!dir.join("default/10-egress.cedar").exists());
         // No temporary files left behind.
-        let leftovers: Vec<_> = std::fs::read_dir(dir.join("default")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("default"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }

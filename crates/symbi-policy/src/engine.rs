@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use symbi_types::{
-    AgentRuleSet, Condition, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest, RuleOutcome,
+    AgentRuleSet, Condition, Decision, EventDraft, EventSink, PolicyDecisionPoint, PolicyRequest,
+    RuleOutcome,
 };
 
 /// Default capacity of the decision cache (outcomes per policy snapshot).
@@ -40,14 +41,21 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     /// Not enforcing (as `[security] enforce_policies = false`), no sink, default cache.
     fn default() -> Self {
-        Self { enforce: false, sink: None, decision_cache: DEFAULT_DECISION_CACHE }
+        Self {
+            enforce: false,
+            sink: None,
+            decision_cache: DEFAULT_DECISION_CACHE,
+        }
     }
 }
 
 impl EngineOptions {
     /// Enforcing, without an event sink.
     pub fn enforcing() -> Self {
-        Self { enforce: true, ..Self::default() }
+        Self {
+            enforce: true,
+            ..Self::default()
+        }
     }
 
     /// Sets the decision cache capacity; `0` turns it off (builder style).
@@ -137,7 +145,12 @@ impl PolicySnapshot {
     fn new(generation: u64, compiled: Compiled, cache_capacity: usize) -> Self {
         let context_use = ContextUse::of_policies(compiled.all.policies());
         let cache = (cache_capacity > 0).then(|| DecisionCache::new(cache_capacity));
-        Self { generation, compiled, context_use, cache }
+        Self {
+            generation,
+            compiled,
+            context_use,
+            cache,
+        }
     }
 
     /// Hit/miss counts of this set's decision cache (`None` when the cache is off).
@@ -166,7 +179,11 @@ impl PolicySnapshot {
     }
 
     /// The decision of this set for one request, before enforcement mode is applied.
-    pub fn evaluate(&self, request: &PolicyRequest, agent_rules: Option<&dyn AgentRuleSet>) -> Decision {
+    pub fn evaluate(
+        &self,
+        request: &PolicyRequest,
+        agent_rules: Option<&dyn AgentRuleSet>,
+    ) -> Decision {
         let m = model::model().expect("a snapshot exists only if the model loaded");
         evaluate(m, self, request, agent_rules)
     }
@@ -224,7 +241,10 @@ impl PolicyEngine {
     }
 
     /// A set built from texts (no directory; [`Self::reload`] is then an error).
-    pub fn from_sources(sources: Vec<PolicySource>, options: EngineOptions) -> Result<Self, PolicyError> {
+    pub fn from_sources(
+        sources: Vec<PolicySource>,
+        options: EngineOptions,
+    ) -> Result<Self, PolicyError> {
         Self::build(sources, None, options)
     }
 
@@ -238,28 +258,51 @@ impl PolicyEngine {
     ) -> Result<Arc<Self>, PolicyError> {
         let dir = config.under_data_dir(config.policy.dir.as_deref(), "policies");
         crate::defaults::seed_if_missing(&dir)?;
-        let engine = Arc::new(Self::from_dir(&dir, EngineOptions { enforce: config.security.enforce_policies, sink, ..EngineOptions::default() })?);
+        let engine = Arc::new(Self::from_dir(
+            &dir,
+            EngineOptions {
+                enforce: config.security.enforce_policies,
+                sink,
+                ..EngineOptions::default()
+            },
+        )?);
         if config.policy.watch {
             engine.watch()?;
         }
         Ok(engine)
     }
 
-    fn build(sources: Vec<PolicySource>, dir: Option<PathBuf>, options: EngineOptions) -> Result<Self, PolicyError> {
+    fn build(
+        sources: Vec<PolicySource>,
+        dir: Option<PathBuf>,
+        options: EngineOptions,
+    ) -> Result<Self, PolicyError> {
         let m = model::model()?;
         let events = options.sink.map(EventForwarder::new);
         let compiled = match load::compile(m, &sources) {
             Ok(c) => c,
             Err(diags) => {
                 if let Some(ev) = &events {
-                    ev.send(reload_event(ReloadCause::Startup, false, &sources_names(&sources), None, Some(&diags)));
+                    ev.send(reload_event(
+                        ReloadCause::Startup,
+                        false,
+                        &sources_names(&sources),
+                        None,
+                        Some(&diags),
+                    ));
                 }
                 return Err(PolicyError::Invalid(diags));
             }
         };
         let snapshot = PolicySnapshot::new(1, compiled, options.decision_cache);
         if let Some(ev) = &events {
-            ev.send(reload_event(ReloadCause::Startup, true, snapshot.files(), Some(&snapshot), None));
+            ev.send(reload_event(
+                ReloadCause::Startup,
+                true,
+                snapshot.files(),
+                Some(&snapshot),
+                None,
+            ));
         }
         Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
@@ -278,7 +321,11 @@ impl PolicyEngine {
     pub fn check(sources: &[PolicySource]) -> Result<CheckReport, PolicyError> {
         let m = model::model()?;
         load::compile(m, sources)
-            .map(|c| CheckReport { policies: c.info.len(), files: c.files.clone(), warnings: c.warnings })
+            .map(|c| CheckReport {
+                policies: c.info.len(),
+                files: c.files.clone(),
+                warnings: c.warnings,
+            })
             .map_err(PolicyError::Invalid)
     }
 
@@ -319,7 +366,10 @@ impl PolicyEngine {
     /// Replaces the whole active set with these texts (an API update). Validation and
     /// atomicity as for [`Self::reload`]. With a watched directory, the next change in the
     /// directory replaces this set again; use [`Self::write_policy_file`] for a lasting change.
-    pub fn replace_policies(&self, sources: Vec<PolicySource>) -> Result<ReloadReport, PolicyError> {
+    pub fn replace_policies(
+        &self,
+        sources: Vec<PolicySource>,
+    ) -> Result<ReloadReport, PolicyError> {
         let _g = self.reload_lock.lock();
         self.install(ReloadCause::Api, sources, |_| Ok(()))
     }
@@ -331,7 +381,9 @@ impl PolicyEngine {
         let dir = self.dir.clone().ok_or(PolicyError::NoDirectory)?;
         let rel = Path::new(name);
         if rel.is_absolute()
-            || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
             || !load::is_policy_path(rel)
         {
             return Err(PolicyError::InvalidFileName(name.to_string()));
@@ -339,7 +391,11 @@ impl PolicyEngine {
         let _g = self.reload_lock.lock();
         let mut sources = load::read_dir_sources(&dir)?;
         let path = dir.join(rel);
-        let new = PolicySource { name: name.replace('\\', "/"), display: path.display().to_string(), text: text.to_string() };
+        let new = PolicySource {
+            name: name.replace('\\', "/"),
+            display: path.display().to_string(),
+            text: text.to_string(),
+        };
         match sources.iter_mut().find(|s| s.name == new.name) {
             Some(s) => *s = new,
             None => {
@@ -347,7 +403,9 @@ impl PolicyEngine {
                 sources.sort_by(|a, b| a.name.cmp(&b.name));
             }
         }
-        self.install(ReloadCause::Api, sources, |_| crate::defaults::write_atomic(&path, text.as_bytes()))
+        self.install(ReloadCause::Api, sources, |_| {
+            crate::defaults::write_atomic(&path, text.as_bytes())
+        })
     }
 
     /// Compiles, runs `before_swap` (which may persist), then swaps. Caller holds the lock.
@@ -361,8 +419,17 @@ impl PolicyEngine {
         let compiled = match load::compile(self.model, &sources) {
             Ok(c) => c,
             Err(diags) => {
-                tracing::warn!(errors = diags.len(), "policy reload rejected; the previous policy set stays active");
-                self.emit(reload_event(cause, false, &sources_names(&sources), None, Some(&diags)));
+                tracing::warn!(
+                    errors = diags.len(),
+                    "policy reload rejected; the previous policy set stays active"
+                );
+                self.emit(reload_event(
+                    cause,
+                    false,
+                    &sources_names(&sources),
+                    None,
+                    Some(&diags),
+                ));
                 return Err(PolicyError::Invalid(diags));
             }
         };
@@ -376,13 +443,31 @@ impl PolicyEngine {
             });
         }
         if let Err(e) = before_swap(&compiled) {
-            self.emit(reload_event(cause, false, &sources_names(&sources), None, None).with_error(&e.to_string()));
+            self.emit(
+                reload_event(cause, false, &sources_names(&sources), None, None)
+                    .with_error(&e.to_string()),
+            );
             return Err(e);
         }
-        let snapshot = Arc::new(PolicySnapshot::new(old.generation + 1, compiled, self.cache_capacity));
+        let snapshot = Arc::new(PolicySnapshot::new(
+            old.generation + 1,
+            compiled,
+            self.cache_capacity,
+        ));
         self.current.store(snapshot.clone());
-        tracing::info!(generation = snapshot.generation, policies = snapshot.policy_count(), ?cause, "policy set reloaded");
-        self.emit(reload_event(cause, true, snapshot.files(), Some(&snapshot), None));
+        tracing::info!(
+            generation = snapshot.generation,
+            policies = snapshot.policy_count(),
+            ?cause,
+            "policy set reloaded"
+        );
+        self.emit(reload_event(
+            cause,
+            true,
+            snapshot.files(),
+            Some(&snapshot),
+            None,
+        ));
         Ok(ReloadReport {
             generation: snapshot.generation,
             changed: true,
@@ -448,18 +533,32 @@ impl PolicyDecisionPoint for PolicyEngine {
         self.finish(evaluate(self.model, &snap, request, agent_rules))
     }
 
-    fn decide_batch(&self, requests: &[PolicyRequest], agent_rules: Option<&dyn AgentRuleSet>) -> Vec<Decision> {
+    fn decide_batch(
+        &self,
+        requests: &[PolicyRequest],
+        agent_rules: Option<&dyn AgentRuleSet>,
+    ) -> Vec<Decision> {
         let snap = self.current.load_full();
-        requests.iter().map(|r| self.finish(evaluate(self.model, &snap, r, agent_rules))).collect()
+        requests
+            .iter()
+            .map(|r| self.finish(evaluate(self.model, &snap, r, agent_rules)))
+            .collect()
     }
 }
 
 /// The decision procedure (GRAMMAR.md §4.10 "Decision"), deny overrides.
-fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: Option<&dyn AgentRuleSet>) -> Decision {
+fn evaluate(
+    m: &Model,
+    snap: &PolicySnapshot,
+    req: &PolicyRequest,
+    agent_rules: Option<&dyn AgentRuleSet>,
+) -> Decision {
     // 1. A matching DSL deny decides at once. The DSL side is never cached (it is opaque).
     let outcome: RuleOutcome = agent_rules.map(|r| r.evaluate(req)).unwrap_or_default();
     if let Some(reason) = outcome.denied_by {
-        return Decision::Deny { reasons: vec![reason] };
+        return Decision::Deny {
+            reasons: vec![reason],
+        };
     }
     // 2. Cedar, from the snapshot's cache when the request's context is well-formed
     // (a malformed one is denied below and not worth caching).
@@ -479,19 +578,32 @@ fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: 
     let (forbids, permit_reasons, permit_conditions, errored_permits) = match &*cedar {
         // A request that does not fit the model cannot be checked against the forbids, so
         // it is denied whatever the DSL rules allow.
-        CedarOutcome::Unfit(e) => return Decision::Deny { reasons: vec![e.clone()] },
-        CedarOutcome::Evaluated { forbids, permit_reasons, permit_conditions, errored_permits } => {
-            (forbids, permit_reasons, permit_conditions, errored_permits)
+        CedarOutcome::Unfit(e) => {
+            return Decision::Deny {
+                reasons: vec![e.clone()],
+            };
         }
+        CedarOutcome::Evaluated {
+            forbids,
+            permit_reasons,
+            permit_conditions,
+            errored_permits,
+        } => (forbids, permit_reasons, permit_conditions, errored_permits),
     };
     if !forbids.is_empty() {
-        return Decision::Deny { reasons: forbids.clone() };
+        return Decision::Deny {
+            reasons: forbids.clone(),
+        };
     }
     // 3. Allowed by a DSL allow or a Cedar permit; conditions from both.
     if !outcome.allowed_by.is_empty() || !permit_reasons.is_empty() {
         let mut reasons = outcome.allowed_by;
         let mut conditions: Vec<Condition> = Vec::new();
-        for c in outcome.conditions.into_iter().chain(permit_conditions.iter().cloned()) {
+        for c in outcome
+            .conditions
+            .into_iter()
+            .chain(permit_conditions.iter().cloned())
+        {
             if !conditions.contains(&c) {
                 conditions.push(c);
             }
@@ -500,7 +612,10 @@ fn evaluate(m: &Model, snap: &PolicySnapshot, req: &PolicyRequest, agent_rules: 
         return if conditions.is_empty() {
             Decision::Allow { reasons }
         } else {
-            Decision::AllowWithConditions { conditions, reasons }
+            Decision::AllowWithConditions {
+                conditions,
+                reasons,
+            }
         };
     }
     // 4. The default.
@@ -553,8 +668,16 @@ fn cedar_outcome(
                     p.label(),
                     pe.inner()
                 )),
-                Some(p) => errored_permits.push(format!("permit policy {} could not be evaluated: {}", p.label(), pe.inner())),
-                None => forbids.push(format!("policy {} could not be evaluated: {}", pe.policy_id(), pe.inner())),
+                Some(p) => errored_permits.push(format!(
+                    "permit policy {} could not be evaluated: {}",
+                    p.label(),
+                    pe.inner()
+                )),
+                None => forbids.push(format!(
+                    "policy {} could not be evaluated: {}",
+                    pe.policy_id(),
+                    pe.inner()
+                )),
             }
         }
     }
@@ -576,8 +699,16 @@ fn cedar_outcome(
 
 fn default_deny(req: &PolicyRequest) -> String {
     let cat = req.category.as_str();
-    let action = if req.name == cat || req.name.is_empty() { cat.to_string() } else { format!("{} ({cat})", req.name) };
-    format!("no rule allows action {action} on {}::{:?}", req.subject.kind.cedar_type(), req.subject.name)
+    let action = if req.name == cat || req.name.is_empty() {
+        cat.to_string()
+    } else {
+        format!("{} ({cat})", req.name)
+    };
+    format!(
+        "no rule allows action {action} on {}::{:?}",
+        req.subject.kind.cedar_type(),
+        req.subject.name
+    )
 }
 
 fn sources_names(sources: &[PolicySource]) -> Vec<String> {
@@ -613,8 +744,15 @@ fn reload_event(
         o.insert("digest".into(), json!(s.digest()));
     }
     if let Some(d) = diags {
-        let errors: Vec<String> = d.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
-        o.insert("error".into(), json!(errors.first().cloned().unwrap_or_default()));
+        let errors: Vec<String> = d
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.to_string())
+            .collect();
+        o.insert(
+            "error".into(),
+            json!(errors.first().cloned().unwrap_or_default()),
+        );
         o.insert("errors".into(), json!(errors));
     }
     EventDraft::new(symbi_types::event::types::POLICY_RELOAD, details)

@@ -82,7 +82,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.severity, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.severity, self.message
+        )
     }
 }
 
@@ -135,7 +139,9 @@ pub enum PolicyError {
     #[error("this policy engine was not loaded from a directory")]
     NoDirectory,
     /// A policy file name given to an API update is not a plain relative `*.cedar` path.
-    #[error("invalid policy file name {0:?}: expected a relative path ending in .cedar, without `..`")]
+    #[error(
+        "invalid policy file name {0:?}: expected a relative path ending in .cedar, without `..`"
+    )]
     InvalidFileName(String),
     /// A test table (for `symbi policy test`) is malformed.
     #[error("{0}")]
@@ -153,10 +159,17 @@ impl PolicyError {
 }
 
 fn render_all(diags: &[Diagnostic]) -> String {
-    let errors: Vec<String> =
-        diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.to_string())
+        .collect();
     if errors.is_empty() {
-        diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+        diags
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     } else {
         errors.join("\n")
     }
@@ -180,6 +193,10 @@ mod tests {
     fn render_has_caret() {
         let d = Diagnostic::at("f.cedar", "permit(\n  oops\n);", 10, Severity::Error, "bad");
         assert_eq!(d.to_string(), "f.cedar:2:3: error: bad");
-        assert!(d.render().ends_with("      oops\n      ^"), "{}", d.render());
+        assert!(
+            d.render().ends_with("      oops\n      ^"),
+            "{}",
+            d.render()
+        );
     }
 }

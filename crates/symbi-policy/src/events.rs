@@ -30,7 +30,10 @@ impl EventForwarder {
             .name("symbi-policy-events".into())
             .spawn(move || deliver(sink, handle, rx))
             .expect("spawning a thread");
-        Self { tx: Some(tx), thread: Some(thread) }
+        Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     pub(crate) fn send(&self, draft: EventDraft) {

@@ -39,7 +39,10 @@ pub mod table;
 mod watch;
 
 pub use cache::CacheStats;
-pub use engine::{CheckReport, DEFAULT_DECISION_CACHE, EngineOptions, PolicyEngine, PolicySnapshot, ReloadCause, ReloadReport};
+pub use engine::{
+    CheckReport, DEFAULT_DECISION_CACHE, EngineOptions, PolicyEngine, PolicySnapshot, ReloadCause,
+    ReloadReport,
+};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use load::{PolicyInfo, PolicySource, read_dir_sources};
 pub use watch::DEBOUNCE;

@@ -7,7 +7,8 @@ use crate::conditions;
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::model::{self, Model};
 use cedar_policy::{
-    ActionConstraint, EntityUid, Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, ValidationMode,
+    ActionConstraint, Effect, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint,
+    ResourceConstraint, ValidationMode,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -36,7 +37,11 @@ impl PolicySource {
     /// ```
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let name = name.into();
-        Self { display: name.clone(), name, text: text.into() }
+        Self {
+            display: name.clone(),
+            name,
+            text: text.into(),
+        }
     }
 }
 
@@ -65,7 +70,11 @@ impl PolicyInfo {
     /// `"id" (file:line:col)` when the policy has an `@id`, else `file:line:col`.
     pub fn label(&self) -> String {
         let pos = format!("{}:{}:{}", self.file, self.line, self.column);
-        if self.id == pos { pos } else { format!("\"{}\" ({pos})", self.id) }
+        if self.id == pos {
+            pos
+        } else {
+            format!("\"{}\" ({pos})", self.id)
+        }
     }
 }
 
@@ -95,17 +104,32 @@ pub fn read_dir_sources(dir: &Path) -> Result<Vec<PolicySource>, PolicyError> {
     files
         .into_iter()
         .map(|(rel, path)| {
-            let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Io { path: path.clone(), source })?;
-            Ok(PolicySource { name: rel, display: path.display().to_string(), text })
+            let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(PolicySource {
+                name: rel,
+                display: path.display().to_string(),
+                text,
+            })
         })
         .collect()
 }
 
-fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf)>) -> Result<(), PolicyError> {
+fn collect(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), PolicyError> {
     if depth > 16 {
         return Ok(());
     }
-    let io = |source| PolicyError::Io { path: dir.to_path_buf(), source };
+    let io = |source| PolicyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().to_string();
@@ -116,7 +140,11 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf
         if path.is_dir() {
             collect(root, &path, depth + 1, out)?;
         } else if name.ends_with(".cedar") && path.is_file() {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, path));
         }
     }
@@ -125,7 +153,10 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf
 
 /// Whether a path is one the loader reads (used by the watcher to ignore other files).
 pub(crate) fn is_policy_path(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     name.ends_with(".cedar") && !name.starts_with('.')
 }
 
@@ -163,7 +194,13 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
         // Cedar names the policies of one text policy0, policy1, … in source order; find
         // each one's text to know its position.
         let mut policies: Vec<&Policy> = pset.policies().collect();
-        policies.sort_by_key(|p| p.id().to_string().trim_start_matches("policy").parse::<usize>().unwrap_or(usize::MAX));
+        policies.sort_by_key(|p| {
+            p.id()
+                .to_string()
+                .trim_start_matches("policy")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
         let mut cursor = 0;
         for p in policies {
             let text = p.to_cedar().unwrap_or_default();
@@ -172,7 +209,11 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
                 _ => cursor,
             };
             cursor = offset + text.len().min(src.text.len() - offset);
-            located.push(Located { policy: p.clone(), source: si, offset });
+            located.push(Located {
+                policy: p.clone(),
+                source: si,
+                offset,
+            });
         }
     }
 
@@ -198,7 +239,10 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
                 src,
                 &loc,
                 "id",
-                &format!("duplicate policy id \"{id}\" (first used at {}:{l}:{c})", other.display),
+                &format!(
+                    "duplicate policy id \"{id}\" (first used at {}:{l}:{c})",
+                    other.display
+                ),
             ));
             continue;
         }
@@ -225,7 +269,12 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
                 }
                 Err(errs) => {
                     for e in errs {
-                        diags.push(annotation_diag(src, &loc, &e.key, &format!("invalid `@{}`: {}", e.key, e.message)));
+                        diags.push(annotation_diag(
+                            src,
+                            &loc,
+                            &e.key,
+                            &format!("invalid `@{}`: {}", e.key, e.message),
+                        ));
                     }
                     continue;
                 }
@@ -233,7 +282,14 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
             Effect::Forbid => {
                 for (k, _) in loc.policy.annotations() {
                     if conditions::is_known_requirement(k) {
-                        let mut d = annotation_diag(src, &loc, k, &format!("`@{k}` has no effect on a forbid policy (conditions attach to permits)"));
+                        let mut d = annotation_diag(
+                            src,
+                            &loc,
+                            k,
+                            &format!(
+                                "`@{k}` has no effect on a forbid policy (conditions attach to permits)"
+                            ),
+                        );
                         d.severity = Severity::Warning;
                         diags.push(d);
                     }
@@ -260,7 +316,13 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
             },
         };
         if let Err(e) = all.add(loc.policy.new_id(pid.clone())) {
-            diags.push(Diagnostic::at(&src.display, &src.text, loc.offset, Severity::Error, e.to_string()));
+            diags.push(Diagnostic::at(
+                &src.display,
+                &src.text,
+                loc.offset,
+                Severity::Error,
+                e.to_string(),
+            ));
             continue;
         }
         info.insert(pid, pinfo);
@@ -271,14 +333,35 @@ pub(crate) fn compile(m: &Model, sources: &[PolicySource]) -> Result<Compiled, V
     if !diags.iter().any(|d| d.severity == Severity::Error) {
         let result = m.validator.validate(&all, ValidationMode::Strict);
         for e in result.validation_errors() {
-            push_validation(&mut diags, sources, &offsets, e.policy_id(), e, Severity::Error);
+            push_validation(
+                &mut diags,
+                sources,
+                &offsets,
+                e.policy_id(),
+                e,
+                Severity::Error,
+            );
         }
         for w in result.validation_warnings() {
-            push_validation(&mut diags, sources, &offsets, w.policy_id(), w, Severity::Warning);
+            push_validation(
+                &mut diags,
+                sources,
+                &offsets,
+                w.policy_id(),
+                w,
+                Severity::Warning,
+            );
         }
     }
     if diags.iter().any(|d| d.severity == Severity::Error) {
-        diags.sort_by(|a, b| (a.severity as u8, &a.file, a.line, a.column).cmp(&(b.severity as u8, &b.file, b.line, b.column)));
+        diags.sort_by(|a, b| {
+            (a.severity as u8, &a.file, a.line, a.column).cmp(&(
+                b.severity as u8,
+                &b.file,
+                b.line,
+                b.column,
+            ))
+        });
         return Err(diags);
     }
 
@@ -326,9 +409,26 @@ fn message_of(d: &dyn miette::Diagnostic) -> String {
     msg
 }
 
-fn push_miette(out: &mut Vec<Diagnostic>, src: &PolicySource, d: &dyn miette::Diagnostic, fallback: Option<usize>, sev: Severity) {
-    let off = d.labels().and_then(|mut l| l.next()).map(|l| l.offset()).or(fallback).unwrap_or(0);
-    out.push(Diagnostic::at(&src.display, &src.text, off, sev, message_of(d)));
+fn push_miette(
+    out: &mut Vec<Diagnostic>,
+    src: &PolicySource,
+    d: &dyn miette::Diagnostic,
+    fallback: Option<usize>,
+    sev: Severity,
+) {
+    let off = d
+        .labels()
+        .and_then(|mut l| l.next())
+        .map(|l| l.offset())
+        .or(fallback)
+        .unwrap_or(0);
+    out.push(Diagnostic::at(
+        &src.display,
+        &src.text,
+        off,
+        sev,
+        message_of(d),
+    ));
 }
 
 fn push_validation(
@@ -358,7 +458,13 @@ fn push_validation(
         .map(|l| l.offset())
         .filter(|o| *o >= *start && *o < src.text.len())
         .unwrap_or(*start);
-    out.push(Diagnostic::at(&src.display, &src.text, off, sev, message_of(d)));
+    out.push(Diagnostic::at(
+        &src.display,
+        &src.text,
+        off,
+        sev,
+        message_of(d),
+    ));
 }
 
 /// The policies of one action, bucketed by whether their scope names exactly one principal
@@ -375,7 +481,9 @@ pub(crate) struct ActionIndex {
 
 impl ActionIndex {
     fn build(policies: Vec<Policy>) -> Self {
-        let set = |v: Vec<Policy>| PolicySet::from_policies(v).expect("ids are unique within a valid set");
+        let set = |v: Vec<Policy>| {
+            PolicySet::from_policies(v).expect("ids are unique within a valid set")
+        };
         let mut general = Vec::new();
         let mut by_p: HashMap<EntityUid, Vec<Policy>> = HashMap::new();
         let mut by_r: HashMap<EntityUid, Vec<Policy>> = HashMap::new();
@@ -400,13 +508,24 @@ impl ActionIndex {
             general: (!general.is_empty()).then(|| set(general)),
             by_principal: by_p.into_iter().map(|(k, v)| (k, set(v))).collect(),
             by_resource: by_r.into_iter().map(|(k, v)| (k, set(v))).collect(),
-            by_both: by_pr.into_iter().map(|(k, m)| (k, m.into_iter().map(|(k2, v)| (k2, set(v))).collect())).collect(),
+            by_both: by_pr
+                .into_iter()
+                .map(|(k, m)| (k, m.into_iter().map(|(k2, v)| (k2, set(v))).collect()))
+                .collect(),
         }
     }
 
     /// The policy sets that can apply to a request of this action by `p` on `r`.
-    pub(crate) fn sets<'a>(&'a self, p: &EntityUid, r: &EntityUid) -> impl Iterator<Item = &'a PolicySet> + 'a {
+    pub(crate) fn sets<'a>(
+        &'a self,
+        p: &EntityUid,
+        r: &EntityUid,
+    ) -> impl Iterator<Item = &'a PolicySet> + 'a {
         let both = self.by_both.get(p).and_then(|m| m.get(r));
-        self.general.iter().chain(self.by_principal.get(p)).chain(self.by_resource.get(r)).chain(both)
+        self.general
+            .iter()
+            .chain(self.by_principal.get(p))
+            .chain(self.by_resource.get(r))
+            .chain(both)
     }
 }

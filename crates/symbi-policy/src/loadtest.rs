@@ -93,11 +93,19 @@ pub mod workload {
                 let mut p = requests::agent_principal(
                     format!("agent_{i}"),
                     Some(symbi_types::AgentId::new()),
-                    ["invoke_tool", "network_access", "publish", "memory_read", "memory_write"],
+                    [
+                        "invoke_tool",
+                        "network_access",
+                        "publish",
+                        "memory_read",
+                        "memory_write",
+                    ],
                     Some(SandboxTier::Tier2),
                 );
-                p.attributes.insert("team".into(), json!(format!("team{}", i % 30)));
-                p.attributes.insert("clearance".into(), json!(format!("level{}", i % 5)));
+                p.attributes
+                    .insert("team".into(), json!(format!("team{}", i % 30)));
+                p.attributes
+                    .insert("clearance".into(), json!(format!("level{}", i % 5)));
                 p.attributes.insert("started_by".into(), json!("scheduler"));
                 p
             })
@@ -114,7 +122,11 @@ pub mod workload {
         (0..count)
             .map(|i| {
                 let ctx = requests::ExecutionContext {
-                    execution: Some(if unique_executions { ExecutionId::new() } else { shared }),
+                    execution: Some(if unique_executions {
+                        ExecutionId::new()
+                    } else {
+                        shared
+                    }),
                     trigger: Some("api".into()),
                     session: Some("s-1".into()),
                     initiator: Some("alice".into()),
@@ -122,12 +134,32 @@ pub mod workload {
                 };
                 let p = ps[i % AGENTS].clone();
                 let r = match i % 10 {
-                    0..=2 => requests::invoke_tool(p, ToolSubject::named(format!("tool_{}", i % 60)), vec![json!({"q": i % 7})]),
-                    3 => requests::network_access(p, &format!("https://api{}.example.com/v1/items", i % 50), "GET"),
+                    0..=2 => requests::invoke_tool(
+                        p,
+                        ToolSubject::named(format!("tool_{}", i % 60)),
+                        vec![json!({"q": i % 7})],
+                    ),
+                    3 => requests::network_access(
+                        p,
+                        &format!("https://api{}.example.com/v1/items", i % 50),
+                        "GET",
+                    ),
                     4 => requests::publish(p, &format!("team{}/events", i % 40), 256),
-                    5 => requests::data_access(p, DataAccess::MemoryRead { store: format!("store_{}", i % AGENTS) }, vec![]),
+                    5 => requests::data_access(
+                        p,
+                        DataAccess::MemoryRead {
+                            store: format!("store_{}", i % AGENTS),
+                        },
+                        vec![],
+                    ),
                     6 => requests::use_llm(p, "gpt-4o", "openai"),
-                    7 => requests::data_access(p, DataAccess::SecretRead { path: "db/password".into() }, vec![]),
+                    7 => requests::data_access(
+                        p,
+                        DataAccess::SecretRead {
+                            path: "db/password".into(),
+                        },
+                        vec![],
+                    ),
                     8 => requests::execute_agent(
                         requests::client_principal("ci", ["deploy"]),
                         &AgentTarget::named(format!("agent_{}", i % AGENTS)),
@@ -206,7 +238,9 @@ impl Row {
             self.p99_us,
             self.per_second,
             self.vs_bare,
-            self.hit_ratio.map(|h| format!("{:.0}%", h * 100.0)).unwrap_or_default()
+            self.hit_ratio
+                .map(|h| format!("{:.0}%", h * 100.0))
+                .unwrap_or_default()
         )
     }
 }
@@ -278,7 +312,12 @@ fn measure(f: &(dyn Fn(usize) + Sync), o: &LoadOptions) -> (f64, f64, usize, f64
         stop.store(true, Ordering::Relaxed);
     });
     let rate = count.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
-    (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len(), rate)
+    (
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.len(),
+        rate,
+    )
 }
 
 /// Runs the load test; `progress` receives each row as it is measured.
@@ -288,13 +327,19 @@ pub fn run(o: &LoadOptions, mut progress: impl FnMut(&Row)) -> Result<Report, cr
     let pool = workload::request_pool(o.pool.max(1), true);
     for &n in &o.sizes {
         let srcs = workload::sources(n);
-        let cold = PolicyEngine::from_sources(srcs.clone(), EngineOptions::enforcing().with_decision_cache(0))?;
+        let cold = PolicyEngine::from_sources(
+            srcs.clone(),
+            EngineOptions::enforcing().with_decision_cache(0),
+        )?;
         let warm = PolicyEngine::from_sources(srcs.clone(), EngineOptions::enforcing())?;
         let total = cold.snapshot().policy_count();
         let mut whole = PolicySet::new();
         for s in &srcs {
-            let ps = PolicySet::from_str(&s.text).map_err(|e| crate::PolicyError::Schema(e.to_string()))?;
-            whole.merge(&ps, true).map_err(|e| crate::PolicyError::Schema(e.to_string()))?;
+            let ps = PolicySet::from_str(&s.text)
+                .map_err(|e| crate::PolicyError::Schema(e.to_string()))?;
+            whole
+                .merge(&ps, true)
+                .map_err(|e| crate::PolicyError::Schema(e.to_string()))?;
         }
         let cedar: Vec<(Request, Entities)> = pool
             .iter()
@@ -337,12 +382,21 @@ pub fn run(o: &LoadOptions, mut progress: impl FnMut(&Row)) -> Result<Report, cr
                 p99_us: p99,
                 samples,
                 per_second: rate,
-                vs_bare: if bare_rate > 0.0 { rate / bare_rate } else { 0.0 },
+                vs_bare: if bare_rate > 0.0 {
+                    rate / bare_rate
+                } else {
+                    0.0
+                },
                 hit_ratio,
             };
             progress(&row);
             rows.push(row);
         }
     }
-    Ok(Report { load_start, load_end: load_average(), threads: o.threads.max(1), rows })
+    Ok(Report {
+        load_start,
+        load_end: load_average(),
+        threads: o.threads.max(1),
+        rows,
+    })
 }

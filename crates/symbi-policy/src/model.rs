@@ -114,7 +114,12 @@ impl EntityKind {
                 ("schema_verified", Bool),
                 ("tier", Str),
             ],
-            Self::Host => &[("url", Str), ("domain", Str), ("scheme", Str), ("method", Str)],
+            Self::Host => &[
+                ("url", Str),
+                ("domain", Str),
+                ("scheme", Str),
+                ("method", Str),
+            ],
             Self::File => &[("path", Str), ("local", Bool), ("in_project", Bool)],
             Self::Secret => &[("path", Str)],
             Self::Model => &[("model", Str), ("provider", Str)],
@@ -180,7 +185,9 @@ pub(crate) fn model() -> Result<&'static Model, PolicyError> {
 /// The Cedar request and entities the engine evaluates for `req` (for debugging, tools and
 /// benchmarks; the engine does this itself on every decision).
 pub fn to_cedar(req: &PolicyRequest) -> Result<(Request, Entities), RequestError> {
-    model().map_err(|e| RequestError(e.to_string()))?.cedar_request(req)
+    model()
+        .map_err(|e| RequestError(e.to_string()))?
+        .cedar_request(req)
 }
 
 /// Index of a category in [`ActionCategory::ALL`].
@@ -190,7 +197,8 @@ pub(crate) fn action_index(c: ActionCategory) -> usize {
 
 impl Model {
     fn load() -> Result<Model, String> {
-        let (schema, warnings) = Schema::from_cedarschema_str(SCHEMA_TEXT).map_err(|e| e.to_string())?;
+        let (schema, warnings) =
+            Schema::from_cedarschema_str(SCHEMA_TEXT).map_err(|e| e.to_string())?;
         if let Some(w) = warnings.into_iter().next() {
             return Err(format!("schema warning: {w}"));
         }
@@ -212,7 +220,12 @@ impl Model {
                 .get(&uid)
                 .cloned()
                 .ok_or_else(|| format!("action {} is missing from the schema", c.as_str()))?;
-            let groups: Vec<EntityUid> = action_entities.ancestors(&uid).into_iter().flatten().cloned().collect();
+            let groups: Vec<EntityUid> = action_entities
+                .ancestors(&uid)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
             let kinds = |it: Option<Box<dyn Iterator<Item = &EntityTypeName> + '_>>| -> Result<Vec<EntityKind>, String> {
                 let mut out: Vec<EntityKind> = Vec::new();
                 for t in it.ok_or_else(|| format!("action {} has no appliesTo", c.as_str()))? {
@@ -224,9 +237,23 @@ impl Model {
                 }
                 Ok(out)
             };
-            let principals = kinds(schema.principals_for_action(&uid).map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>))?;
-            let resources = kinds(schema.resources_for_action(&uid).map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>))?;
-            actions.push(ActionInfo { uid, entity, groups, principals, resources });
+            let principals = kinds(
+                schema
+                    .principals_for_action(&uid)
+                    .map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>),
+            )?;
+            let resources = kinds(
+                schema
+                    .resources_for_action(&uid)
+                    .map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>),
+            )?;
+            actions.push(ActionInfo {
+                uid,
+                entity,
+                groups,
+                principals,
+                resources,
+            });
         }
         Ok(Model {
             validator: Validator::new(schema),
@@ -244,7 +271,10 @@ impl Model {
     }
 
     /// Translates a request into Cedar: request plus the entities it needs.
-    pub(crate) fn cedar_request(&self, req: &PolicyRequest) -> Result<(Request, Entities), RequestError> {
+    pub(crate) fn cedar_request(
+        &self,
+        req: &PolicyRequest,
+    ) -> Result<(Request, Entities), RequestError> {
         let values = self.context_values(req);
         self.cedar_request_with(req, values)
     }
@@ -282,8 +312,14 @@ impl Model {
         let principal = self.principal_entity(pkind, &req.principal)?;
         let resource = self.subject_entity(rkind, &req.subject.name, &req.subject.attrs)?;
         let context = self.context(req, &values?)?;
-        let request = Request::new(principal.uid(), action.uid.clone(), resource.uid(), context, None)
-            .map_err(|e| RequestError(format!("cannot build the Cedar request: {e}")))?;
+        let request = Request::new(
+            principal.uid(),
+            action.uid.clone(),
+            resource.uid(),
+            context,
+            None,
+        )
+        .map_err(|e| RequestError(format!("cannot build the Cedar request: {e}")))?;
         let entities = Entities::from_entities([principal, resource, action.entity.clone()], None)
             .map_err(|e| RequestError(format!("cannot build the Cedar entities: {e}")))?;
         Ok((request, entities))
@@ -296,7 +332,10 @@ impl Model {
     fn principal_entity(&self, kind: EntityKind, p: &Principal) -> Result<Entity, RequestError> {
         let mut attrs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(6);
         let mut tags: Vec<(String, RestrictedExpression)> = Vec::new();
-        attrs.push(("name".into(), RestrictedExpression::new_string(p.name.clone())));
+        attrs.push((
+            "name".into(),
+            RestrictedExpression::new_string(p.name.clone()),
+        ));
         let what = || format!("principal {}::{:?}", kind.name(), p.name);
         for (attr, ty) in kind.attrs() {
             let value = match (kind, *attr) {
@@ -305,7 +344,9 @@ impl Model {
                     if let Some(v) = p.attributes.get("capabilities") {
                         caps.extend(coerce_set(v).map_err(|e| attr_err(&what(), attr, e))?);
                     }
-                    Some(RestrictedExpression::new_set(caps.into_iter().map(RestrictedExpression::new_string)))
+                    Some(RestrictedExpression::new_set(
+                        caps.into_iter().map(RestrictedExpression::new_string),
+                    ))
                 }
                 (EntityKind::Agent, "sandbox") => Some(RestrictedExpression::new_string(
                     match p.attributes.get("sandbox") {
@@ -313,24 +354,34 @@ impl Model {
                         Some(v) => {
                             let s = coerce_str(v).map_err(|e| attr_err(&what(), attr, e))?;
                             // Canonical tier spelling so policies compare against one word.
-                            s.parse::<SandboxTier>().map(|t| t.as_str().to_string()).unwrap_or(s)
+                            s.parse::<SandboxTier>()
+                                .map(|t| t.as_str().to_string())
+                                .unwrap_or(s)
                         }
                     },
                 )),
-                (EntityKind::Agent, "id") => Some(RestrictedExpression::new_string(match &p.agent_id {
-                    Some(id) => id.to_string(),
-                    None => match p.attributes.get("id") {
-                        Some(v) if !v.is_null() => coerce_str(v).map_err(|e| attr_err(&what(), attr, e))?,
-                        _ => String::new(),
-                    },
+                (EntityKind::Agent, "id") => {
+                    Some(RestrictedExpression::new_string(match &p.agent_id {
+                        Some(id) => id.to_string(),
+                        None => match p.attributes.get("id") {
+                            Some(v) if !v.is_null() => {
+                                coerce_str(v).map_err(|e| attr_err(&what(), attr, e))?
+                            }
+                            _ => String::new(),
+                        },
+                    }))
+                }
+                (EntityKind::Agent, "registered") => Some(RestrictedExpression::new_bool(match p
+                    .attributes
+                    .get("registered")
+                {
+                    Some(v) if !v.is_null() => {
+                        coerce_bool(v).map_err(|e| attr_err(&what(), attr, e))?
+                    }
+                    _ => p.agent_id.is_some(),
                 })),
-                (EntityKind::Agent, "registered") => Some(RestrictedExpression::new_bool(
-                    match p.attributes.get("registered") {
-                        Some(v) if !v.is_null() => coerce_bool(v).map_err(|e| attr_err(&what(), attr, e))?,
-                        _ => p.agent_id.is_some(),
-                    },
-                )),
-                _ => attr_value(*ty, p.attributes.get(*attr)).map_err(|e| attr_err(&what(), attr, e))?,
+                _ => attr_value(*ty, p.attributes.get(*attr))
+                    .map_err(|e| attr_err(&what(), attr, e))?,
             };
             if let Some(v) = value {
                 attrs.push(((*attr).to_string(), v));
@@ -346,15 +397,25 @@ impl Model {
             .map_err(|e| RequestError(format!("cannot build {}: {e}", what())))
     }
 
-    fn subject_entity(&self, kind: EntityKind, name: &str, subject_attrs: &Map<String, Value>) -> Result<Entity, RequestError> {
+    fn subject_entity(
+        &self,
+        kind: EntityKind,
+        name: &str,
+        subject_attrs: &Map<String, Value>,
+    ) -> Result<Entity, RequestError> {
         let mut attrs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(6);
         let mut tags: Vec<(String, RestrictedExpression)> = Vec::new();
-        attrs.push(("name".into(), RestrictedExpression::new_string(name.to_string())));
+        attrs.push((
+            "name".into(),
+            RestrictedExpression::new_string(name.to_string()),
+        ));
         let what = || format!("resource {}::{:?}", kind.name(), name);
         for (attr, ty) in kind.attrs() {
             let given = subject_attrs.get(*attr).filter(|v| !v.is_null());
             let value = match (given, kind.name_alias()) {
-                (None, Some(alias)) if alias == *attr => Some(RestrictedExpression::new_string(name.to_string())),
+                (None, Some(alias)) if alias == *attr => {
+                    Some(RestrictedExpression::new_string(name.to_string()))
+                }
                 _ => attr_value(*ty, given).map_err(|e| attr_err(&what(), attr, e))?,
             };
             if let Some(v) = value {
@@ -373,7 +434,10 @@ impl Model {
 
     /// The context record's values, coerced to their declared types (the cheap part of the
     /// context: no Cedar values are built and the arguments are not hashed yet).
-    pub(crate) fn context_values(&self, req: &PolicyRequest) -> Result<ContextValues, RequestError> {
+    pub(crate) fn context_values(
+        &self,
+        req: &PolicyRequest,
+    ) -> Result<ContextValues, RequestError> {
         let ctx = &req.context;
         let mut values: Vec<CtxValue> = Vec::with_capacity(CONTEXT_FIELDS.len());
         for (field, _) in CONTEXT_FIELDS {
@@ -386,7 +450,11 @@ impl Model {
                     _ => false,
                 }),
                 "initiator" => CtxValue::Str(
-                    match ctx.get("initiator").or_else(|| ctx.get("principal")).or_else(|| ctx.get("user")) {
+                    match ctx
+                        .get("initiator")
+                        .or_else(|| ctx.get("principal"))
+                        .or_else(|| ctx.get("user"))
+                    {
                         Some(Value::Object(o)) => o
                             .get("name")
                             .or_else(|| o.get("id"))
@@ -404,7 +472,9 @@ impl Model {
                 }),
                 "execution" => CtxValue::Str(match (&req.execution, ctx.get("execution")) {
                     (Some(id), _) => id.to_string(),
-                    (None, Some(v)) if !v.is_null() => coerce_str(v).map_err(|e| ctx_err(field, e))?,
+                    (None, Some(v)) if !v.is_null() => {
+                        coerce_str(v).map_err(|e| ctx_err(field, e))?
+                    }
                     _ => String::new(),
                 }),
                 other => CtxValue::Str(match ctx.get(other) {
@@ -417,9 +487,14 @@ impl Model {
         Ok(ContextValues(values))
     }
 
-    fn context(&self, req: &PolicyRequest, values: &ContextValues) -> Result<Context, RequestError> {
+    fn context(
+        &self,
+        req: &PolicyRequest,
+        values: &ContextValues,
+    ) -> Result<Context, RequestError> {
         let mut digest: Option<(String, usize)> = None;
-        let mut pairs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(CONTEXT_FIELDS.len());
+        let mut pairs: Vec<(String, RestrictedExpression)> =
+            Vec::with_capacity(CONTEXT_FIELDS.len());
         for ((field, _), v) in CONTEXT_FIELDS.iter().zip(&values.0) {
             let e = match v {
                 CtxValue::Str(s) => RestrictedExpression::new_string(s.clone()),
@@ -434,7 +509,8 @@ impl Model {
             };
             pairs.push(((*field).to_string(), e));
         }
-        Context::from_pairs(pairs).map_err(|e| RequestError(format!("cannot build the Cedar context: {e}")))
+        Context::from_pairs(pairs)
+            .map_err(|e| RequestError(format!("cannot build the Cedar context: {e}")))
     }
 }
 
@@ -465,7 +541,11 @@ pub(crate) const CONTEXT_FIELDS: [(&str, &str); 8] = [
 ];
 
 fn names(kinds: &[EntityKind]) -> String {
-    kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ")
+    kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn attr_err(what: &str, attr: &str, e: String) -> RequestError {
@@ -488,7 +568,9 @@ pub(crate) fn principal_kind(p: &Principal) -> Result<EntityKind, RequestError> 
                 "unknown principal type `{s}` (expected Agent, Client or Operator)"
             ))),
         },
-        Some(v) => Err(RequestError(format!("principal type must be a string, got {v}"))),
+        Some(v) => Err(RequestError(format!(
+            "principal type must be a string, got {v}"
+        ))),
     }
 }
 
@@ -540,8 +622,13 @@ fn coerce_bool(v: &Value) -> Result<bool, String> {
 
 fn coerce_long(v: &Value) -> Result<i64, String> {
     match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| format!("expected an integer, got {n}")),
-        Value::String(s) => s.trim().parse::<i64>().map_err(|_| format!("expected an integer, got {s:?}")),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("expected an integer, got {n}")),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("expected an integer, got {s:?}")),
         other => Err(format!("expected an integer, got {}", kind_of(other))),
     }
 }
@@ -553,11 +640,17 @@ fn coerce_set(v: &Value) -> Result<Vec<String>, String> {
             .map(|i| match i {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(_) | Value::Bool(_) => Ok(i.to_string()),
-                other => Err(format!("expected a list of strings, found {} in it", kind_of(other))),
+                other => Err(format!(
+                    "expected a list of strings, found {} in it",
+                    kind_of(other)
+                )),
             })
             .collect(),
         Value::String(s) => Ok(vec![s.clone()]),
-        other => Err(format!("expected a list of strings, got {}", kind_of(other))),
+        other => Err(format!(
+            "expected a list of strings, got {}",
+            kind_of(other)
+        )),
     }
 }
 
@@ -585,7 +678,9 @@ pub(crate) fn args_digest(req: &PolicyRequest) -> (String, usize) {
     if req.args.is_empty() && req.named.is_empty() {
         // The empty case is by far the most common (runtime operations); skip hashing.
         static EMPTY: OnceLock<(String, usize)> = OnceLock::new();
-        return EMPTY.get_or_init(|| digest_of(br#"{"args":[],"named":{}}"#)).clone();
+        return EMPTY
+            .get_or_init(|| digest_of(br#"{"args":[],"named":{}}"#))
+            .clone();
     }
     let json = serde_json::to_vec(&serde_json::json!({ "args": req.args, "named": req.named }))
         .unwrap_or_default();
@@ -620,13 +715,24 @@ mod tests {
     fn schema_loads_and_matches_the_vocabulary() {
         let m = model().expect("schema loads");
         let schema = m.validator.schema();
-        let declared: HashSet<String> = schema.actions().map(|a| a.id().unescaped().to_string()).collect();
+        let declared: HashSet<String> = schema
+            .actions()
+            .map(|a| a.id().unescaped().to_string())
+            .collect();
         for c in ActionCategory::ALL {
-            assert!(declared.contains(c.as_str()), "schema lacks action {}", c.as_str());
+            assert!(
+                declared.contains(c.as_str()),
+                "schema lacks action {}",
+                c.as_str()
+            );
         }
         // file_access is a group of exactly the two file categories.
         for c in ActionCategory::ALL {
-            let in_group = m.action(c).groups.iter().any(|g| g.id().unescaped() == FILE_ACCESS_GROUP);
+            let in_group = m
+                .action(c)
+                .groups
+                .iter()
+                .any(|g| g.id().unescaped() == FILE_ACCESS_GROUP);
             assert_eq!(in_group, c.matches_word(FILE_ACCESS_GROUP), "{c}");
         }
         // Every subject kind maps to a declared entity type.
@@ -653,9 +759,21 @@ mod tests {
         let start = text.find("type RequestContext").unwrap();
         let block = &text[start..start + text[start..].find("};").unwrap()];
         for (f, ty) in CONTEXT_FIELDS {
-            assert!(block.contains(&format!("{f}: {ty}")), "RequestContext lacks {f}: {ty}");
+            assert!(
+                block.contains(&format!("{f}: {ty}")),
+                "RequestContext lacks {f}: {ty}"
+            );
         }
-        let declared = block.lines().filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_lowercase()) && l.contains(':')).count();
+        let declared = block
+            .lines()
+            .filter(|l| {
+                l.trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase())
+                    && l.contains(':')
+            })
+            .count();
         assert_eq!(declared, CONTEXT_FIELDS.len());
     }
 
@@ -670,12 +788,23 @@ mod tests {
         );
         let err = m.cedar_request(&req).unwrap_err();
         assert!(err.0.contains("amount"), "{err}");
-        req.subject = Subject::named(SubjectKind::Resource, "memory").with("amount", serde_json::json!({"x": 1}));
+        req.subject = Subject::named(SubjectKind::Resource, "memory")
+            .with("amount", serde_json::json!({"x": 1}));
         assert!(m.cedar_request(&req).is_err());
-        req.subject = Subject::named(SubjectKind::Resource, "memory").with("amount", 1u64 << 40).with("weird", serde_json::json!([1, {"a": null}]));
-        m.cedar_request(&req).expect("large amounts and odd tags are fine");
-        req.principal.attributes.insert(PRINCIPAL_TYPE_ATTR.into(), "robot".into());
-        assert!(m.cedar_request(&req).unwrap_err().0.contains("principal type"));
+        req.subject = Subject::named(SubjectKind::Resource, "memory")
+            .with("amount", 1u64 << 40)
+            .with("weird", serde_json::json!([1, {"a": null}]));
+        m.cedar_request(&req)
+            .expect("large amounts and odd tags are fine");
+        req.principal
+            .attributes
+            .insert(PRINCIPAL_TYPE_ATTR.into(), "robot".into());
+        assert!(
+            m.cedar_request(&req)
+                .unwrap_err()
+                .0
+                .contains("principal type")
+        );
     }
 
     #[test]
@@ -687,7 +816,12 @@ mod tests {
             "http.get",
             Subject::named(SubjectKind::Topic, "t"),
         );
-        assert!(m.cedar_request(&req).unwrap_err().0.contains("cannot be the resource"));
+        assert!(
+            m.cedar_request(&req)
+                .unwrap_err()
+                .0
+                .contains("cannot be the resource")
+        );
         let req = PolicyRequest::new(
             Principal::agent("a"),
             ActionCategory::Subscribe,

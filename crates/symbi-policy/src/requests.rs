@@ -12,7 +12,10 @@
 
 use crate::model::PRINCIPAL_TYPE_ATTR;
 use serde_json::{Map, Value, json};
-use symbi_types::{ActionCategory, AgentId, ExecutionId, PolicyRequest, Principal, SandboxTier, Subject, SubjectKind};
+use symbi_types::{
+    ActionCategory, AgentId, ExecutionId, PolicyRequest, Principal, SandboxTier, Subject,
+    SubjectKind,
+};
 
 /// An agent as principal: name, registered id, declared capabilities, and the minimum
 /// sandbox tier it runs with.
@@ -26,24 +29,36 @@ pub fn agent_principal<S: Into<String>>(
     p.agent_id = id;
     p.capabilities = capabilities.into_iter().map(Into::into).collect();
     if let Some(t) = sandbox {
-        p.attributes.insert("sandbox".into(), Value::String(t.as_str().into()));
+        p.attributes
+            .insert("sandbox".into(), Value::String(t.as_str().into()));
     }
     p
 }
 
 /// An API client (identified by its token's name) as principal, with its roles.
-pub fn client_principal<S: Into<String>>(name: impl Into<String>, roles: impl IntoIterator<Item = S>) -> Principal {
+pub fn client_principal<S: Into<String>>(
+    name: impl Into<String>,
+    roles: impl IntoIterator<Item = S>,
+) -> Principal {
     typed_principal("Client", name, roles)
 }
 
 /// An operator (CLI user, scheduler) as principal, with its roles.
-pub fn operator_principal<S: Into<String>>(name: impl Into<String>, roles: impl IntoIterator<Item = S>) -> Principal {
+pub fn operator_principal<S: Into<String>>(
+    name: impl Into<String>,
+    roles: impl IntoIterator<Item = S>,
+) -> Principal {
     typed_principal("Operator", name, roles)
 }
 
-fn typed_principal<S: Into<String>>(ty: &str, name: impl Into<String>, roles: impl IntoIterator<Item = S>) -> Principal {
+fn typed_principal<S: Into<String>>(
+    ty: &str,
+    name: impl Into<String>,
+    roles: impl IntoIterator<Item = S>,
+) -> Principal {
     let mut p = Principal::agent(name);
-    p.attributes.insert(PRINCIPAL_TYPE_ATTR.into(), Value::String(ty.into()));
+    p.attributes
+        .insert(PRINCIPAL_TYPE_ATTR.into(), Value::String(ty.into()));
     let roles: Vec<Value> = roles.into_iter().map(|r| Value::String(r.into())).collect();
     p.attributes.insert("roles".into(), Value::Array(roles));
     p
@@ -63,7 +78,10 @@ pub struct AgentTarget {
 impl AgentTarget {
     /// A target by name only (not registered yet).
     pub fn named(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 
     fn subject(&self) -> Subject {
@@ -88,7 +106,8 @@ pub fn create_agent(by: Principal, agent: &AgentTarget) -> PolicyRequest {
 /// named arguments, so it is visible to DSL guards and the audit record.
 pub fn configure_agent(by: Principal, agent: &AgentTarget, change: &str) -> PolicyRequest {
     let mut r = op(by, ActionCategory::ConfigureAgent, agent.subject());
-    r.named.insert("change".into(), Value::String(change.into()));
+    r.named
+        .insert("change".into(), Value::String(change.into()));
     r
 }
 
@@ -96,7 +115,8 @@ pub fn configure_agent(by: Principal, agent: &AgentTarget, change: &str) -> Poli
 /// (`api`, `cli`, `schedule`, `webhook`, `message`, `delegate`).
 pub fn execute_agent(by: Principal, agent: &AgentTarget, trigger: &str) -> PolicyRequest {
     let mut r = op(by, ActionCategory::ExecuteAgent, agent.subject());
-    r.context.insert("trigger".into(), Value::String(trigger.into()));
+    r.context
+        .insert("trigger".into(), Value::String(trigger.into()));
     r
 }
 
@@ -133,7 +153,11 @@ impl ResourceKind {
 pub fn allocate_resource(agent: Principal, kind: ResourceKind, amount: u64) -> PolicyRequest {
     // Cedar integers are i64; larger requests are clamped (and then surely over any limit).
     let amount = amount.min(i64::MAX as u64);
-    op(agent, ActionCategory::AllocateResource, Subject::named(SubjectKind::Resource, kind.as_str()).with("amount", amount))
+    op(
+        agent,
+        ActionCategory::AllocateResource,
+        Subject::named(SubjectKind::Resource, kind.as_str()).with("amount", amount),
+    )
 }
 
 /// Enforcement point: a direct message from `from` to an agent (`message_send`), asked both
@@ -148,14 +172,20 @@ pub fn send_message(from: Principal, to: &AgentTarget, size: usize) -> PolicyReq
 /// `context.trigger = "route"` so policies can tell routing from sending).
 pub fn route_message(from: Principal, to: &AgentTarget, size: usize) -> PolicyRequest {
     let mut r = send_message(from, to, size);
-    r.context.insert("trigger".into(), Value::String("route".into()));
+    r.context
+        .insert("trigger".into(), Value::String("route".into()));
     r
 }
 
 /// Enforcement point: publishing to a topic (`publish`). A `topic://` prefix is removed.
 pub fn publish(from: Principal, topic: &str, size: usize) -> PolicyRequest {
     let topic = topic.strip_prefix("topic://").unwrap_or(topic);
-    let mut r = PolicyRequest::new(from, ActionCategory::Publish, "publish", Subject::named(SubjectKind::Topic, topic));
+    let mut r = PolicyRequest::new(
+        from,
+        ActionCategory::Publish,
+        "publish",
+        Subject::named(SubjectKind::Topic, topic),
+    );
     r.named.insert("size".into(), json!(size));
     r
 }
@@ -163,7 +193,11 @@ pub fn publish(from: Principal, topic: &str, size: usize) -> PolicyRequest {
 /// Enforcement point: subscribing to a topic (`subscribe`).
 pub fn subscribe(by: Principal, topic: &str) -> PolicyRequest {
     let topic = topic.strip_prefix("topic://").unwrap_or(topic);
-    op(by, ActionCategory::Subscribe, Subject::named(SubjectKind::Topic, topic))
+    op(
+        by,
+        ActionCategory::Subscribe,
+        Subject::named(SubjectKind::Topic, topic),
+    )
 }
 
 /// A tool as a policy subject (GRAMMAR.md §4.10: `{name, kind, server, schema_verified, tier}`).
@@ -204,15 +238,31 @@ pub fn invoke_tool(agent: Principal, tool: ToolSubject, args: Vec<Value>) -> Pol
         .with("kind", tool.kind)
         .with("server", tool.server)
         .with("schema_verified", tool.schema_verified)
-        .with("tier", tool.tier.map(|t| t.as_str().to_string()).unwrap_or_default());
+        .with(
+            "tier",
+            tool.tier
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+        );
     let mut r = PolicyRequest::new(agent, tool.category, tool.name, subject);
     r.args = args;
     r
 }
 
 /// Enforcement point: an MCP tool call with named arguments.
-pub fn invoke_mcp_tool(agent: Principal, tool: ToolSubject, named: Map<String, Value>) -> PolicyRequest {
-    let mut r = invoke_tool(agent, ToolSubject { kind: "mcp".into(), ..tool }, Vec::new());
+pub fn invoke_mcp_tool(
+    agent: Principal,
+    tool: ToolSubject,
+    named: Map<String, Value>,
+) -> PolicyRequest {
+    let mut r = invoke_tool(
+        agent,
+        ToolSubject {
+            kind: "mcp".into(),
+            ..tool
+        },
+        Vec::new(),
+    );
     r.named = named;
     r
 }
@@ -264,31 +314,49 @@ pub enum DataAccess {
 /// Enforcement point: data access by an agent.
 pub fn data_access(agent: Principal, access: DataAccess, args: Vec<Value>) -> PolicyRequest {
     let (category, name, subject) = match access {
-        DataAccess::MemoryRead { store } => {
-            (ActionCategory::MemoryRead, "memory_read", Subject::named(SubjectKind::MemoryStore, store))
-        }
-        DataAccess::MemoryWrite { store } => {
-            (ActionCategory::MemoryWrite, "memory_write", Subject::named(SubjectKind::MemoryStore, store))
-        }
-        DataAccess::KnowledgeRead { dataset } => {
-            (ActionCategory::KnowledgeRead, "knowledge_search", Subject::named(SubjectKind::DataSet, dataset))
-        }
-        DataAccess::KnowledgeWrite { dataset } => {
-            (ActionCategory::KnowledgeWrite, "knowledge_add", Subject::named(SubjectKind::DataSet, dataset))
-        }
+        DataAccess::MemoryRead { store } => (
+            ActionCategory::MemoryRead,
+            "memory_read",
+            Subject::named(SubjectKind::MemoryStore, store),
+        ),
+        DataAccess::MemoryWrite { store } => (
+            ActionCategory::MemoryWrite,
+            "memory_write",
+            Subject::named(SubjectKind::MemoryStore, store),
+        ),
+        DataAccess::KnowledgeRead { dataset } => (
+            ActionCategory::KnowledgeRead,
+            "knowledge_search",
+            Subject::named(SubjectKind::DataSet, dataset),
+        ),
+        DataAccess::KnowledgeWrite { dataset } => (
+            ActionCategory::KnowledgeWrite,
+            "knowledge_add",
+            Subject::named(SubjectKind::DataSet, dataset),
+        ),
         DataAccess::FileRead { path, in_project } => (
             ActionCategory::FileRead,
             "read_file",
-            Subject::named(SubjectKind::File, path.clone()).with("path", path).with("local", true).with("in_project", in_project),
+            Subject::named(SubjectKind::File, path.clone())
+                .with("path", path)
+                .with("local", true)
+                .with("in_project", in_project),
         ),
         DataAccess::FileWrite { path, in_project } => (
             ActionCategory::FileWrite,
             "write_file",
-            Subject::named(SubjectKind::File, path.clone()).with("path", path).with("local", true).with("in_project", in_project),
+            Subject::named(SubjectKind::File, path.clone())
+                .with("path", path)
+                .with("local", true)
+                .with("in_project", in_project),
         ),
         DataAccess::SecretRead { path } => {
             let path = path.strip_prefix("vault://").unwrap_or(&path).to_string();
-            (ActionCategory::SecretRead, "secret", Subject::named(SubjectKind::Secret, path.clone()).with("path", path))
+            (
+                ActionCategory::SecretRead,
+                "secret",
+                Subject::named(SubjectKind::Secret, path.clone()).with("path", path),
+            )
         }
     };
     let mut r = PolicyRequest::new(agent, category, name, subject);
@@ -302,7 +370,13 @@ pub fn data_access(agent: Principal, access: DataAccess, args: Vec<Value>) -> Po
 pub fn network_access(agent: Principal, url: &str, method: &str) -> PolicyRequest {
     let (domain, scheme) = match url::Url::parse(url) {
         Ok(u) => (
-            u.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()).unwrap_or_default(),
+            u.host_str()
+                .map(|h| {
+                    h.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default(),
             u.scheme().to_string(),
         ),
         Err(_) => (String::new(), String::new()),
@@ -318,7 +392,9 @@ pub fn network_access(agent: Principal, url: &str, method: &str) -> PolicyReques
 
 /// Enforcement point: a language-model call (`use_llm`) answered by `model` of `provider`.
 pub fn use_llm(agent: Principal, model: &str, provider: &str) -> PolicyRequest {
-    let subject = Subject::named(SubjectKind::Llm, model).with("model", model).with("provider", provider);
+    let subject = Subject::named(SubjectKind::Llm, model)
+        .with("model", model)
+        .with("provider", provider);
     PolicyRequest::new(agent, ActionCategory::UseLlm, "llm_call", subject)
 }
 
@@ -330,12 +406,22 @@ pub fn invoke_agent(agent: Principal, call: &str, target: &AgentTarget) -> Polic
 
 /// Enforcement point: creating an agent from agent code (`spawn_agent`).
 pub fn spawn_agent(agent: Principal, new_agent: &str) -> PolicyRequest {
-    PolicyRequest::new(agent, ActionCategory::SpawnAgent, "spawn_agent", AgentTarget::named(new_agent).subject())
+    PolicyRequest::new(
+        agent,
+        ActionCategory::SpawnAgent,
+        "spawn_agent",
+        AgentTarget::named(new_agent).subject(),
+    )
 }
 
 /// Enforcement point: asking a human for approval (`approval`, `request_approval(…)`).
 pub fn request_approval(agent: Principal) -> PolicyRequest {
-    PolicyRequest::new(agent, ActionCategory::Approval, "request_approval", Subject::named(SubjectKind::Other, "request_approval"))
+    PolicyRequest::new(
+        agent,
+        ActionCategory::Approval,
+        "request_approval",
+        Subject::named(SubjectKind::Other, "request_approval"),
+    )
 }
 
 /// What the runtime knows about the execution an action belongs to; fills the request
@@ -358,15 +444,21 @@ pub struct ExecutionContext {
 pub fn in_execution(mut req: PolicyRequest, ctx: &ExecutionContext) -> PolicyRequest {
     req.execution = ctx.execution.or(req.execution);
     if let Some(t) = &ctx.trigger {
-        req.context.insert("trigger".into(), Value::String(t.clone()));
+        req.context
+            .insert("trigger".into(), Value::String(t.clone()));
     }
     if let Some(s) = &ctx.session {
-        req.context.insert("session".into(), Value::String(s.clone()));
+        req.context
+            .insert("session".into(), Value::String(s.clone()));
     }
     if let Some(i) = &ctx.initiator {
-        req.context.insert("initiator".into(), Value::String(i.clone()));
+        req.context
+            .insert("initiator".into(), Value::String(i.clone()));
     }
-    req.context.insert("has_human_approval".into(), Value::Bool(ctx.has_human_approval));
+    req.context.insert(
+        "has_human_approval".into(),
+        Value::Bool(ctx.has_human_approval),
+    );
     req
 }
 
@@ -381,26 +473,85 @@ mod tests {
         let m = model::model().unwrap();
         let agent = agent_principal("a", Some(AgentId::new()), ["x"], Some(SandboxTier::Tier2));
         let client = client_principal("ci", ["admin"]);
-        let target = AgentTarget { name: "b".into(), id: Some(AgentId::new()), suspended: false };
+        let target = AgentTarget {
+            name: "b".into(),
+            id: Some(AgentId::new()),
+            suspended: false,
+        };
         let reqs = vec![
             create_agent(client.clone(), &target),
-            configure_agent(operator_principal("op", Vec::<String>::new()), &target, "resume"),
+            configure_agent(
+                operator_principal("op", Vec::<String>::new()),
+                &target,
+                "resume",
+            ),
             execute_agent(agent.clone(), &target, "delegate"),
             allocate_resource(agent.clone(), ResourceKind::Memory, u64::MAX),
             send_message(agent.clone(), &target, 10),
             route_message(client.clone(), &target, 10),
             publish(agent.clone(), "topic://support/urgent", 3),
             subscribe(client.clone(), "support/urgent"),
-            invoke_tool(agent.clone(), ToolSubject::named("search"), vec![json!("q")]),
-            invoke_tool(agent.clone(), ToolSubject { category: ActionCategory::ExecuteCode, ..ToolSubject::named("py") }, vec![]),
+            invoke_tool(
+                agent.clone(),
+                ToolSubject::named("search"),
+                vec![json!("q")],
+            ),
+            invoke_tool(
+                agent.clone(),
+                ToolSubject {
+                    category: ActionCategory::ExecuteCode,
+                    ..ToolSubject::named("py")
+                },
+                vec![],
+            ),
             invoke_mcp_tool(agent.clone(), ToolSubject::named("fs.read"), Map::new()),
-            data_access(agent.clone(), DataAccess::MemoryRead { store: "m".into() }, vec![]),
-            data_access(agent.clone(), DataAccess::MemoryWrite { store: "m".into() }, vec![]),
-            data_access(agent.clone(), DataAccess::KnowledgeRead { dataset: "d".into() }, vec![]),
-            data_access(agent.clone(), DataAccess::KnowledgeWrite { dataset: "d".into() }, vec![]),
-            data_access(agent.clone(), DataAccess::FileRead { path: "/p".into(), in_project: true }, vec![]),
-            data_access(agent.clone(), DataAccess::FileWrite { path: "/p".into(), in_project: false }, vec![]),
-            data_access(agent.clone(), DataAccess::SecretRead { path: "vault://k".into() }, vec![]),
+            data_access(
+                agent.clone(),
+                DataAccess::MemoryRead { store: "m".into() },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::MemoryWrite { store: "m".into() },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::KnowledgeRead {
+                    dataset: "d".into(),
+                },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::KnowledgeWrite {
+                    dataset: "d".into(),
+                },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::FileRead {
+                    path: "/p".into(),
+                    in_project: true,
+                },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::FileWrite {
+                    path: "/p".into(),
+                    in_project: false,
+                },
+                vec![],
+            ),
+            data_access(
+                agent.clone(),
+                DataAccess::SecretRead {
+                    path: "vault://k".into(),
+                },
+                vec![],
+            ),
             network_access(agent.clone(), "https://Example.com:8443/x?y", "get"),
             network_access(agent.clone(), "not a url", "get"),
             use_llm(agent.clone(), "gpt-4o", "openai"),
@@ -409,7 +560,8 @@ mod tests {
             request_approval(agent.clone()),
         ];
         for r in &reqs {
-            m.cedar_request(r).unwrap_or_else(|e| panic!("{} does not fit: {e}", r.category));
+            m.cedar_request(r)
+                .unwrap_or_else(|e| panic!("{} does not fit: {e}", r.category));
         }
         let covered: std::collections::HashSet<_> = reqs.iter().map(|r| r.category).collect();
         for c in ActionCategory::ALL {

@@ -26,7 +26,9 @@ use cedar_policy::EntityUid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::str::FromStr;
-use symbi_types::{ActionCategory, Decision, PolicyDecisionPoint, PolicyRequest, Principal, Subject, SubjectKind};
+use symbi_types::{
+    ActionCategory, Decision, PolicyDecisionPoint, PolicyRequest, Principal, Subject, SubjectKind,
+};
 
 /// A request described the way a Cedar user writes it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -57,11 +59,20 @@ impl EntityRequest {
         let p = parse_uid(&self.principal, "principal")?;
         let ptype = p.type_name().to_string();
         let pkind = EntityKind::from_name(&ptype)
-            .filter(|k| matches!(k, EntityKind::Agent | EntityKind::Client | EntityKind::Operator))
-            .ok_or_else(|| format!("principal type `{ptype}` is not one of Agent, Client, Operator"))?;
+            .filter(|k| {
+                matches!(
+                    k,
+                    EntityKind::Agent | EntityKind::Client | EntityKind::Operator
+                )
+            })
+            .ok_or_else(|| {
+                format!("principal type `{ptype}` is not one of Agent, Client, Operator")
+            })?;
         let mut principal = Principal::agent(p.id().unescaped());
         if pkind != EntityKind::Agent {
-            principal.attributes.insert(PRINCIPAL_TYPE_ATTR.into(), Value::String(ptype.clone()));
+            principal
+                .attributes
+                .insert(PRINCIPAL_TYPE_ATTR.into(), Value::String(ptype.clone()));
         }
         for (k, v) in self.principal_attrs.clone().unwrap_or_default() {
             match (k.as_str(), &v) {
@@ -69,11 +80,17 @@ impl EntityRequest {
                     for i in items {
                         match i {
                             Value::String(s) => principal.capabilities.push(s.clone()),
-                            other => return Err(format!("principal capability must be a string, got {other}")),
+                            other => {
+                                return Err(format!(
+                                    "principal capability must be a string, got {other}"
+                                ));
+                            }
                         }
                     }
                 }
-                ("id", Value::String(s)) if pkind == EntityKind::Agent && s.parse::<symbi_types::AgentId>().is_ok() => {
+                ("id", Value::String(s))
+                    if pkind == EntityKind::Agent && s.parse::<symbi_types::AgentId>().is_ok() =>
+                {
                     principal.agent_id = s.parse().ok();
                 }
                 _ => {
@@ -87,10 +104,15 @@ impl EntityRequest {
             a => a.to_string(),
         };
         if word == crate::model::FILE_ACCESS_GROUP {
-            return Err("`file_access` is an action group; ask about file_read or file_write".into());
+            return Err(
+                "`file_access` is an action group; ask about file_read or file_write".into(),
+            );
         }
         let category: ActionCategory = word.parse().map_err(|e: String| {
-            format!("{e}; expected one of: {}", ActionCategory::ALL.map(|c| c.as_str()).join(", "))
+            format!(
+                "{e}; expected one of: {}",
+                ActionCategory::ALL.map(|c| c.as_str()).join(", ")
+            )
         })?;
 
         let r = parse_uid(&self.resource, "resource")?;
@@ -124,7 +146,11 @@ impl EntityRequest {
                 if k == "action_name" {
                     match v {
                         Value::String(s) => req.name = s.clone(),
-                        other => return Err(format!("context.action_name must be a string, got {other}")),
+                        other => {
+                            return Err(format!(
+                                "context.action_name must be a string, got {other}"
+                            ));
+                        }
                     }
                 } else {
                     req.context.insert(k.clone(), v.clone());
@@ -141,14 +167,17 @@ impl EntityRequest {
         self.context
             .iter()
             .flat_map(|c| c.keys())
-            .filter(|k| !declared.contains(&k.as_str()) && !["principal", "user"].contains(&k.as_str()))
+            .filter(|k| {
+                !declared.contains(&k.as_str()) && !["principal", "user"].contains(&k.as_str())
+            })
             .cloned()
             .collect()
     }
 }
 
 fn parse_uid(s: &str, what: &str) -> Result<EntityUid, String> {
-    EntityUid::from_str(s.trim()).map_err(|e| format!("invalid {what} `{s}` (expected Type::\"id\"): {e}"))
+    EntityUid::from_str(s.trim())
+        .map_err(|e| format!("invalid {what} `{s}` (expected Type::\"id\"): {e}"))
 }
 
 /// The expected outcome of a case.
@@ -233,12 +262,17 @@ impl TestTable {
             })?
         } else {
             toml::from_str(text).map_err(|e| {
-                let (l, c) = e.span().map(|s| crate::error::line_col(text, s.start)).unwrap_or((1, 1));
+                let (l, c) = e
+                    .span()
+                    .map(|s| crate::error::line_col(text, s.start))
+                    .unwrap_or((1, 1));
                 PolicyError::TestTable(format!("{name}:{l}:{c}: error: {}", e.message()))
             })?
         };
         if table.cases.is_empty() {
-            return Err(PolicyError::TestTable(format!("{name}: error: the table has no [[case]] rows")));
+            return Err(PolicyError::TestTable(format!(
+                "{name}: error: the table has no [[case]] rows"
+            )));
         }
         Ok(table)
     }
@@ -272,12 +306,23 @@ pub fn run_table(pdp: &dyn PolicyDecisionPoint, table: &TestTable) -> Vec<CaseRe
         .enumerate()
         .map(|(i, case)| {
             let name = case.name.clone().unwrap_or_else(|| {
-                format!("case {} ({} {} {})", i + 1, case.principal, case.action, case.resource)
+                format!(
+                    "case {} ({} {} {})",
+                    i + 1,
+                    case.principal,
+                    case.action,
+                    case.resource
+                )
             });
             let req = match case.request().to_request() {
                 Ok(r) => r,
                 Err(e) => {
-                    return CaseResult { name, expected: case.expect, decision: None, problems: vec![format!("bad request: {e}")] };
+                    return CaseResult {
+                        name,
+                        expected: case.expect,
+                        decision: None,
+                        problems: vec![format!("bad request: {e}")],
+                    };
                 }
             };
             let d = pdp.decide(&req, None);
@@ -292,16 +337,27 @@ pub fn run_table(pdp: &dyn PolicyDecisionPoint, table: &TestTable) -> Vec<CaseRe
                 problems.push(format!("expected {want}, got {outcome} ({})", d.reason()));
             }
             let reasons = match &d {
-                Decision::Allow { reasons } | Decision::Deny { reasons } | Decision::AllowWithConditions { reasons, .. } => reasons,
+                Decision::Allow { reasons }
+                | Decision::Deny { reasons }
+                | Decision::AllowWithConditions { reasons, .. } => reasons,
             };
             for needle in &case.reasons_contain {
                 if !reasons.iter().any(|r| r.contains(needle)) {
-                    problems.push(format!("no reason contains {needle:?} (reasons: {reasons:?})"));
+                    problems.push(format!(
+                        "no reason contains {needle:?} (reasons: {reasons:?})"
+                    ));
                 }
             }
-            let actual: Vec<Value> = d.conditions().iter().map(|c| serde_json::to_value(c).unwrap_or(Value::Null)).collect();
+            let actual: Vec<Value> = d
+                .conditions()
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .collect();
             if let Some(types) = &case.condition_types {
-                let mut got: Vec<String> = actual.iter().map(|c| c["type"].as_str().unwrap_or("").to_string()).collect();
+                let mut got: Vec<String> = actual
+                    .iter()
+                    .map(|c| c["type"].as_str().unwrap_or("").to_string())
+                    .collect();
                 let mut want = types.clone();
                 got.sort();
                 want.sort();
@@ -319,7 +375,12 @@ pub fn run_table(pdp: &dyn PolicyDecisionPoint, table: &TestTable) -> Vec<CaseRe
                     ));
                 }
             }
-            CaseResult { name, expected: case.expect, decision: Some(d), problems }
+            CaseResult {
+                name,
+                expected: case.expect,
+                decision: Some(d),
+                problems,
+            }
         })
         .collect()
 }

@@ -21,7 +21,10 @@ pub(crate) struct WatchHandle {
 
 pub(crate) fn start(engine: Weak<PolicyEngine>, dir: &Path) -> Result<WatchHandle, PolicyError> {
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>();
-    let err = |source| PolicyError::Watch { path: dir.to_path_buf(), source };
+    let err = |source| PolicyError::Watch {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut watcher = notify::recommended_watcher(move |ev| {
         let _ = tx.send(ev);
     })
@@ -30,7 +33,10 @@ pub(crate) fn start(engine: Weak<PolicyEngine>, dir: &Path) -> Result<WatchHandl
     std::thread::Builder::new()
         .name("symbi-policy-watch".into())
         .spawn(move || run(engine, rx))
-        .map_err(|e| PolicyError::Io { path: "<thread>".into(), source: e })?;
+        .map_err(|e| PolicyError::Io {
+            path: "<thread>".into(),
+            source: e,
+        })?;
     Ok(WatchHandle { _watcher: watcher })
 }
 
@@ -43,7 +49,10 @@ fn relevant(ev: &notify::Result<Event>) -> bool {
                 return false;
             }
             // Directory events (a subdirectory added or removed) and policy files count.
-            ev.paths.is_empty() || ev.paths.iter().any(|p| crate::load::is_policy_path(p) || p.is_dir() || p.extension().is_none())
+            ev.paths.is_empty()
+                || ev.paths.iter().any(|p| {
+                    crate::load::is_policy_path(p) || p.is_dir() || p.extension().is_none()
+                })
         }
     }
 }
@@ -61,11 +70,19 @@ fn run(engine: Weak<PolicyEngine>, rx: mpsc::Receiver<notify::Result<Event>>) {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
-        let Some(engine) = engine.upgrade() else { return };
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
         match engine.reload_with(ReloadCause::Watch) {
-            Ok(r) if r.changed => tracing::info!(generation = r.generation, policies = r.policies, "policy directory change applied"),
+            Ok(r) if r.changed => tracing::info!(
+                generation = r.generation,
+                policies = r.policies,
+                "policy directory change applied"
+            ),
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "policy directory change rejected; the previous policy set stays active"),
+            Err(e) => {
+                tracing::error!(error = %e, "policy directory change rejected; the previous policy set stays active")
+            }
         }
     }
 }

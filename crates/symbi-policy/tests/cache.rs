@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use symbi_policy::{EngineOptions, PolicyEngine, PolicySource, defaults};
 use symbi_types::{
-    ActionCategory, AgentRuleSet, Condition, Decision, ExecutionId, PolicyDecisionPoint, PolicyRequest, Principal,
-    RuleOutcome, Subject, SubjectKind,
+    ActionCategory, AgentRuleSet, Condition, Decision, ExecutionId, PolicyDecisionPoint,
+    PolicyRequest, Principal, RuleOutcome, Subject, SubjectKind,
 };
 
 /// Policies that read principal attributes and tags, resource attributes and several
@@ -71,7 +71,12 @@ fn set(text: &str) -> Vec<PolicySource> {
 }
 
 fn principal() -> impl Strategy<Value = Principal> {
-    (0..4usize, prop::collection::vec(prop::sample::select(vec!["t1", "t2", "t3", "x"]), 0..3), 0..4usize, any::<bool>())
+    (
+        0..4usize,
+        prop::collection::vec(prop::sample::select(vec!["t1", "t2", "t3", "x"]), 0..3),
+        0..4usize,
+        any::<bool>(),
+    )
         .prop_map(|(who, caps, tag, suspended)| {
             let mut p = match who {
                 0..=1 => Principal::agent(format!("a{who}")),
@@ -106,9 +111,19 @@ fn principal() -> impl Strategy<Value = Principal> {
 
 fn context() -> impl Strategy<Value = (Vec<(String, Value)>, bool)> {
     (
-        prop::option::of(prop::sample::select(vec![json!("api"), json!("cli"), json!({"kind": "api"}), json!(3), json!([1])])),
+        prop::option::of(prop::sample::select(vec![
+            json!("api"),
+            json!("cli"),
+            json!({"kind": "api"}),
+            json!(3),
+            json!([1]),
+        ])),
         prop::option::of(prop::sample::select(vec![json!("x"), json!("y")])),
-        prop::option::of(prop::sample::select(vec![json!(true), json!(false), json!("maybe")])),
+        prop::option::of(prop::sample::select(vec![
+            json!(true),
+            json!(false),
+            json!("maybe"),
+        ])),
         any::<bool>(),
     )
         .prop_map(|(trigger, session, approval, exec)| {
@@ -156,9 +171,14 @@ fn request() -> impl Strategy<Value = PolicyRequest> {
         any::<bool>(),
     )
         .prop_map(|(p, category, kind, name, args, (ctx, exec), in_project)| {
-            let subject = Subject::named(kind, name).with("in_project", in_project).with("suspended", false);
+            let subject = Subject::named(kind, name)
+                .with("in_project", in_project)
+                .with("suspended", false);
             let mut r = PolicyRequest::new(p, category, category.as_str(), subject);
-            r.args = args.into_iter().map(|a| json!({ "n": a, "pad": "0123456789" })).collect();
+            r.args = args
+                .into_iter()
+                .map(|a| json!({ "n": a, "pad": "0123456789" }))
+                .collect();
             r.context = ctx.into_iter().collect();
             if exec {
                 r.execution = Some(ExecutionId::new());
@@ -174,8 +194,13 @@ impl AgentRuleSet for Rules {
     fn evaluate(&self, r: &PolicyRequest) -> RuleOutcome {
         let cat = r.category.as_str();
         RuleOutcome {
-            denied_by: (cat == "file_write").then(|| "denied by deny rule at a.symbi:4:9".to_string()),
-            allowed_by: if cat == "publish" { vec!["allowed by allow rule at a.symbi:3:9".to_string()] } else { Vec::new() },
+            denied_by: (cat == "file_write")
+                .then(|| "denied by deny rule at a.symbi:4:9".to_string()),
+            allowed_by: if cat == "publish" {
+                vec!["allowed by allow rule at a.symbi:3:9".to_string()]
+            } else {
+                Vec::new()
+            },
             conditions: if cat == "network_access" || cat == "invoke_tool" {
                 vec![Condition::InputSanitization]
             } else {
@@ -185,7 +210,11 @@ impl AgentRuleSet for Rules {
     }
 }
 
-fn check_agree(cached: &PolicyEngine, plain: &PolicyEngine, reqs: &[PolicyRequest]) -> Result<Vec<Decision>, TestCaseError> {
+fn check_agree(
+    cached: &PolicyEngine,
+    plain: &PolicyEngine,
+    reqs: &[PolicyRequest],
+) -> Result<Vec<Decision>, TestCaseError> {
     let mut out = Vec::new();
     // Twice, so the second round is served from the cache where the first stored it.
     for round in 0..2 {
@@ -201,7 +230,10 @@ fn check_agree(cached: &PolicyEngine, plain: &PolicyEngine, reqs: &[PolicyReques
         }
     }
     // Batches agree too.
-    prop_assert_eq!(cached.decide_batch(reqs, None), plain.decide_batch(reqs, None));
+    prop_assert_eq!(
+        cached.decide_batch(reqs, None),
+        plain.decide_batch(reqs, None)
+    );
     Ok(out)
 }
 
@@ -225,7 +257,12 @@ proptest! {
 }
 
 fn tool_request(p: Principal, tool: &str, args: Vec<Value>) -> PolicyRequest {
-    let mut r = PolicyRequest::new(p, ActionCategory::InvokeTool, tool, Subject::named(SubjectKind::Tool, tool));
+    let mut r = PolicyRequest::new(
+        p,
+        ActionCategory::InvokeTool,
+        tool,
+        Subject::named(SubjectKind::Tool, tool),
+    );
     r.args = args;
     r
 }
@@ -241,7 +278,11 @@ fn a_reload_changes_cached_decisions_immediately() {
     assert_eq!(e.snapshot().cache_stats().unwrap().hits, 1);
     e.replace_policies(set(SET_B)).unwrap();
     // SET_B forbids tool calls outside an execution and adds a sandbox condition.
-    assert!(matches!(e.decide(&r, None), Decision::Deny { .. }), "{:?}", e.decide(&r, None));
+    assert!(
+        matches!(e.decide(&r, None), Decision::Deny { .. }),
+        "{:?}",
+        e.decide(&r, None)
+    );
     let mut r2 = r.clone();
     r2.execution = Some(ExecutionId::new());
     match e.decide(&r2, None) {
@@ -251,7 +292,11 @@ fn a_reload_changes_cached_decisions_immediately() {
         d => panic!("{d:?}"),
     }
     let s = e.snapshot().cache_stats().unwrap();
-    assert_eq!((s.hits, s.misses), (0, 2), "the new set starts with an empty cache");
+    assert_eq!(
+        (s.hits, s.misses),
+        (0, 2),
+        "the new set starts with an empty cache"
+    );
 }
 
 #[test]
@@ -273,6 +318,7 @@ fn unread_context_fields_share_a_key_and_read_ones_do_not() {
     assert_eq!(e.snapshot().cache_stats().unwrap().misses, 2);
     // A malformed unread field is still an error (and is not cached).
     let mut bad = a.clone();
-    bad.context.insert("session".into(), json!({"not": "a string"}));
+    bad.context
+        .insert("session".into(), json!({"not": "a string"}));
     assert!(matches!(e.decide(&bad, None), Decision::Deny { .. }));
 }

@@ -11,7 +11,9 @@ use symbi_policy::{EngineOptions, PolicyEngine, PolicyError, PolicySource, Sever
 use symbi_types::{Decision, MemoryEventLog, PolicyDecisionPoint, PolicyRequest};
 
 fn set(id: &str) -> String {
-    format!("@id(\"{id}\")\npermit(principal is Agent, action == Action::\"invoke_tool\", resource);\n")
+    format!(
+        "@id(\"{id}\")\npermit(principal is Agent, action == Action::\"invoke_tool\", resource);\n"
+    )
 }
 
 /// Writes like an editor that saves atomically (temporary file, rename).
@@ -22,7 +24,11 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 fn tool_request() -> PolicyRequest {
-    requests::invoke_tool(requests::agent_principal("bot", None, Vec::<String>::new(), None), ToolSubject::named("t"), vec![])
+    requests::invoke_tool(
+        requests::agent_principal("bot", None, Vec::<String>::new(), None),
+        ToolSubject::named("t"),
+        vec![],
+    )
 }
 
 fn invalid(r: Result<impl std::fmt::Debug, PolicyError>) -> Vec<symbi_policy::Diagnostic> {
@@ -35,7 +41,10 @@ fn invalid(r: Result<impl std::fmt::Debug, PolicyError>) -> Vec<symbi_policy::Di
 #[test]
 fn parse_errors_have_positions() {
     let text = "@id(\"ok\")\npermit(principal, action, resource);\n\npermit(principal, action == Action::\"invoke_tool\" resource);\n";
-    let d = invalid(PolicyEngine::check(&[PolicySource::new("p/bad.cedar", text)]));
+    let d = invalid(PolicyEngine::check(&[PolicySource::new(
+        "p/bad.cedar",
+        text,
+    )]));
     let e = d.iter().find(|d| d.severity == Severity::Error).unwrap();
     assert_eq!((e.file.as_str(), e.line), ("p/bad.cedar", 4), "{d:?}");
     assert!(e.column > 1, "{e}");
@@ -46,19 +55,42 @@ fn parse_errors_have_positions() {
 fn schema_violations_are_rejected_with_positions() {
     let cases = [
         // Reading a Host attribute without narrowing the resource type.
-        ("permit(principal, action == Action::\"network_access\", resource)\nwhen { resource.domain == \"x\" };\n", 2, "domain"),
+        (
+            "permit(principal, action == Action::\"network_access\", resource)\nwhen { resource.domain == \"x\" };\n",
+            2,
+            "domain",
+        ),
         // An action that is not in the vocabulary.
-        ("\n\npermit(principal, action == Action::\"delete_everything\", resource);\n", 3, "delete_everything"),
+        (
+            "\n\npermit(principal, action == Action::\"delete_everything\", resource);\n",
+            3,
+            "delete_everything",
+        ),
         // An entity type that does not exist.
-        ("permit(principal is Robot, action, resource);\n", 1, "Robot"),
+        (
+            "permit(principal is Robot, action, resource);\n",
+            1,
+            "Robot",
+        ),
         // A misspelt attribute.
-        ("permit(principal is Agent, action, resource)\nwhen { principal.capabilitys.contains(\"x\") };\n", 2, "capabilitys"),
+        (
+            "permit(principal is Agent, action, resource)\nwhen { principal.capabilitys.contains(\"x\") };\n",
+            2,
+            "capabilitys",
+        ),
         // A type error.
-        ("permit(principal is Agent, action, resource)\nwhen { principal.name > 3 };\n", 2, ""),
+        (
+            "permit(principal is Agent, action, resource)\nwhen { principal.name > 3 };\n",
+            2,
+            "",
+        ),
     ];
     for (text, line, needle) in cases {
         let d = invalid(PolicyEngine::check(&[PolicySource::new("v.cedar", text)]));
-        let e = d.iter().find(|d| d.severity == Severity::Error).unwrap_or_else(|| panic!("{text}: {d:?}"));
+        let e = d
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .unwrap_or_else(|| panic!("{text}: {d:?}"));
         assert_eq!(e.line, line, "{text}: {e}");
         assert!(e.message.contains(needle), "{text}: {e}");
     }
@@ -70,9 +102,19 @@ fn ids_templates_and_annotations_are_checked() {
         PolicySource::new("a.cedar", set("same")),
         PolicySource::new("b.cedar", format!("\n{}", set("same"))),
     ]));
-    assert!(dup[0].message.contains("duplicate policy id \"same\" (first used at a.cedar:1:1)") && dup[0].file == "b.cedar" && dup[0].line == 2, "{dup:?}");
+    assert!(
+        dup[0]
+            .message
+            .contains("duplicate policy id \"same\" (first used at a.cedar:1:1)")
+            && dup[0].file == "b.cedar"
+            && dup[0].line == 2,
+        "{dup:?}"
+    );
 
-    let tpl = invalid(PolicyEngine::check(&[PolicySource::new("t.cedar", "permit(principal == ?principal, action, resource);")]));
+    let tpl = invalid(PolicyEngine::check(&[PolicySource::new(
+        "t.cedar",
+        "permit(principal == ?principal, action, resource);",
+    )]));
     assert!(tpl[0].message.contains("templates"), "{tpl:?}");
 
     let bad = invalid(PolicyEngine::check(&[PolicySource::new(
@@ -83,14 +125,31 @@ fn ids_templates_and_annotations_are_checked() {
     assert!(bad[0].message.contains("invalid `@rate_limit`"));
 
     // Unknown requirement annotations are accepted with a warning (and become opaque conditions).
-    let ok = PolicyEngine::check(&[PolicySource::new("w.cedar", "@geo_fence(\"eu\")\npermit(principal, action, resource);")]).unwrap();
+    let ok = PolicyEngine::check(&[PolicySource::new(
+        "w.cedar",
+        "@geo_fence(\"eu\")\npermit(principal, action, resource);",
+    )])
+    .unwrap();
     assert_eq!(ok.warnings.len(), 1);
     assert!(ok.warnings[0].message.contains("opaque"));
-    let e = PolicyEngine::from_sources(vec![PolicySource::new("w.cedar", "@geo_fence(\"eu\")\npermit(principal, action, resource);")], EngineOptions::enforcing()).unwrap();
+    let e = PolicyEngine::from_sources(
+        vec![PolicySource::new(
+            "w.cedar",
+            "@geo_fence(\"eu\")\npermit(principal, action, resource);",
+        )],
+        EngineOptions::enforcing(),
+    )
+    .unwrap();
     let d = e.decide(&tool_request(), None);
-    assert!(matches!(d.conditions(), [symbi_types::Condition::Opaque { name, .. }] if name == "geo_fence"), "{d:?}");
+    assert!(
+        matches!(d.conditions(), [symbi_types::Condition::Opaque { name, .. }] if name == "geo_fence"),
+        "{d:?}"
+    );
     // Without @id, the id is file:line:column.
-    assert!(d.reason().contains("permitted by Cedar policy w.cedar:1:1"), "{d:?}");
+    assert!(
+        d.reason().contains("permitted by Cedar policy w.cedar:1:1"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -99,12 +158,25 @@ fn broken_reload_keeps_the_previous_set_and_events_record_both() {
     let dir = tmp.path();
     write(dir, "p.cedar", &set("A"));
     let log = MemoryEventLog::default();
-    let e = PolicyEngine::from_dir(dir, EngineOptions::enforcing().with_sink(Arc::new(log.clone()))).unwrap();
+    let e = PolicyEngine::from_dir(
+        dir,
+        EngineOptions::enforcing().with_sink(Arc::new(log.clone())),
+    )
+    .unwrap();
     assert_eq!(e.snapshot().generation(), 1);
 
-    write(dir, "p.cedar", "permit(principal, action,\n  oops resource);");
+    write(
+        dir,
+        "p.cedar",
+        "permit(principal, action,\n  oops resource);",
+    );
     let err = invalid(e.reload());
-    assert!(err[0].to_string().starts_with(&format!("{}:2:", dir.join("p.cedar").display())), "{err:?}");
+    assert!(
+        err[0]
+            .to_string()
+            .starts_with(&format!("{}:2:", dir.join("p.cedar").display())),
+        "{err:?}"
+    );
     // Still the old set.
     assert!(e.decide(&tool_request(), None).reason().contains("\"A\""));
     assert_eq!(e.snapshot().generation(), 1);
@@ -123,7 +195,11 @@ fn broken_reload_keeps_the_previous_set_and_events_record_both() {
     assert_eq!(details[0]["accepted"], true);
     assert_eq!(details[0]["cause"], "startup");
     assert_eq!(details[1]["accepted"], false);
-    assert!(details[1]["error"].as_str().unwrap().contains("p.cedar:2:"), "{}", details[1]);
+    assert!(
+        details[1]["error"].as_str().unwrap().contains("p.cedar:2:"),
+        "{}",
+        details[1]
+    );
     assert_eq!(details[2]["accepted"], true);
     assert_eq!(details[2]["generation"], 2);
     assert_eq!(details[2]["cause"], "manual");
@@ -147,8 +223,18 @@ fn reload_under_concurrent_evaluation_never_has_a_gap() {
                     let batch = e.decide_batch(std::slice::from_ref(&req), None);
                     for d in batch.into_iter().chain([e.decide(&req, None)]) {
                         match &d {
-                            Decision::Allow { reasons } if reasons == &["permitted by Cedar policy \"old\" (p.cedar:1:1)"] => old += 1,
-                            Decision::Allow { reasons } if reasons == &["permitted by Cedar policy \"new\" (p.cedar:1:1)"] => new += 1,
+                            Decision::Allow { reasons }
+                                if reasons
+                                    == &["permitted by Cedar policy \"old\" (p.cedar:1:1)"] =>
+                            {
+                                old += 1
+                            }
+                            Decision::Allow { reasons }
+                                if reasons
+                                    == &["permitted by Cedar policy \"new\" (p.cedar:1:1)"] =>
+                            {
+                                new += 1
+                            }
                             other => panic!("a decision came from neither set: {other:?}"),
                         }
                     }
@@ -165,7 +251,11 @@ fn reload_under_concurrent_evaluation_never_has_a_gap() {
         e.reload().unwrap();
         accepted += 1;
         // A broken version in between is rejected and changes nothing.
-        write(&dir, "p.cedar", "permit(principal, action, resource) when { ;");
+        write(
+            &dir,
+            "p.cedar",
+            "permit(principal, action, resource) when { ;",
+        );
         assert!(e.reload().is_err());
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -177,7 +267,10 @@ fn reload_under_concurrent_evaluation_never_has_a_gap() {
         new += n;
     }
     assert_eq!(e.snapshot().generation(), 1 + accepted);
-    assert!(old > 0 && new > 0, "both sets were seen: old {old}, new {new}");
+    assert!(
+        old > 0 && new > 0,
+        "both sets were seen: old {old}, new {new}"
+    );
     assert!(decisions.load(Ordering::Relaxed) > 100);
 }
 
@@ -187,7 +280,13 @@ fn watcher_applies_edits_and_ignores_broken_files() {
     let dir = tmp.path().to_path_buf();
     write(&dir, "p.cedar", &set("A"));
     let log = MemoryEventLog::default();
-    let e = Arc::new(PolicyEngine::from_dir(&dir, EngineOptions::enforcing().with_sink(Arc::new(log.clone()))).unwrap());
+    let e = Arc::new(
+        PolicyEngine::from_dir(
+            &dir,
+            EngineOptions::enforcing().with_sink(Arc::new(log.clone())),
+        )
+        .unwrap(),
+    );
     e.watch().unwrap();
     assert!(e.is_watching());
 
@@ -198,7 +297,10 @@ fn watcher_applies_edits_and_ignores_broken_files() {
             if d.reason().contains(want) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the watcher did not apply the change: {d:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the watcher did not apply the change: {d:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
@@ -208,20 +310,32 @@ fn watcher_applies_edits_and_ignores_broken_files() {
 
     // A new file in a new subdirectory (a forbid) takes effect too.
     std::fs::create_dir(dir.join("extra")).unwrap();
-    write(&dir.join("extra"), "f.cedar", "@id(\"F\")\nforbid(principal, action == Action::\"invoke_tool\", resource == Tool::\"t\");");
+    write(
+        &dir.join("extra"),
+        "f.cedar",
+        "@id(\"F\")\nforbid(principal, action == Action::\"invoke_tool\", resource == Tool::\"t\");",
+    );
     wait_for("\"F\"");
 
     // A broken edit is rejected; the set stays.
     let before = e.snapshot().generation();
     write(&dir, "p.cedar", "permit(");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !log.of_type("policy_reload").iter().any(|ev| ev.event.details["accepted"] == false) {
+    while !log
+        .of_type("policy_reload")
+        .iter()
+        .any(|ev| ev.event.details["accepted"] == false)
+    {
         assert!(Instant::now() < deadline, "no rejected reload was recorded");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(e.snapshot().generation(), before);
     assert!(e.decide(&tool_request(), None).reason().contains("\"F\""));
-    assert!(log.of_type("policy_reload").iter().any(|ev| ev.event.details["cause"] == "watch" && ev.event.details["accepted"] == true));
+    assert!(
+        log.of_type("policy_reload")
+            .iter()
+            .any(|ev| ev.event.details["cause"] == "watch" && ev.event.details["accepted"] == true)
+    );
 
     // Deleting the forbid's file applies as well.
     write(&dir, "p.cedar", &set("C"));
@@ -237,30 +351,61 @@ fn api_updates() {
     let e = PolicyEngine::from_dir(&dir, EngineOptions::enforcing()).unwrap();
 
     // In-memory replacement.
-    let r = e.replace_policies(vec![PolicySource::new("api.cedar", set("API"))]).unwrap();
+    let r = e
+        .replace_policies(vec![PolicySource::new("api.cedar", set("API"))])
+        .unwrap();
     assert_eq!(r.files, vec!["api.cedar".to_string()]);
     assert!(e.decide(&tool_request(), None).reason().contains("\"API\""));
-    assert!(e.replace_policies(vec![PolicySource::new("api.cedar", "nope")]).is_err());
+    assert!(
+        e.replace_policies(vec![PolicySource::new("api.cedar", "nope")])
+            .is_err()
+    );
     assert!(e.decide(&tool_request(), None).reason().contains("\"API\""));
 
     // A lasting file update: validated before it is written.
     let forbid = "@id(\"no-t\")\nforbid(principal, action == Action::\"invoke_tool\", resource == Tool::\"t\");\n";
-    let err = e.write_policy_file("team/x.cedar", "forbid(principal, action == Action::\"nope\", resource);");
+    let err = e.write_policy_file(
+        "team/x.cedar",
+        "forbid(principal, action == Action::\"nope\", resource);",
+    );
     assert!(matches!(err, Err(PolicyError::Invalid(_))));
-    assert!(!dir.join("team/x.cedar").exists(), "an invalid file is never written");
+    assert!(
+        !dir.join("team/x.cedar").exists(),
+        "an invalid file is never written"
+    );
     let r = e.write_policy_file("team/x.cedar", forbid).unwrap();
-    assert_eq!(r.files, vec!["p.cedar".to_string(), "team/x.cedar".to_string()]);
-    assert_eq!(std::fs::read_to_string(dir.join("team/x.cedar")).unwrap(), forbid);
-    assert!(e.decide(&tool_request(), None).reason().contains("\"no-t\""));
+    assert_eq!(
+        r.files,
+        vec!["p.cedar".to_string(), "team/x.cedar".to_string()]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("team/x.cedar")).unwrap(),
+        forbid
+    );
+    assert!(
+        e.decide(&tool_request(), None)
+            .reason()
+            .contains("\"no-t\"")
+    );
     for bad in ["../x.cedar", "/etc/x.cedar", "x.txt", ".hidden.cedar"] {
-        assert!(matches!(e.write_policy_file(bad, forbid), Err(PolicyError::InvalidFileName(_))), "{bad}");
+        assert!(
+            matches!(
+                e.write_policy_file(bad, forbid),
+                Err(PolicyError::InvalidFileName(_))
+            ),
+            "{bad}"
+        );
     }
 
     // Engines without a directory cannot reload from one.
     let mem = PolicyEngine::from_sources(vec![], EngineOptions::enforcing()).unwrap();
     assert!(matches!(mem.reload(), Err(PolicyError::NoDirectory)));
     // An empty set denies everything.
-    assert!(mem.decide(&tool_request(), None).reason().contains("no rule allows"));
+    assert!(
+        mem.decide(&tool_request(), None)
+            .reason()
+            .contains("no rule allows")
+    );
 }
 
 #[test]

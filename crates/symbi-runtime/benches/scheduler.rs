@@ -29,7 +29,11 @@ fn task(id: u64, prio: u8, now: Instant) -> QueuedTask<()> {
         id: TaskId(id),
         agent: AgentId::new(),
         priority: Priority(prio),
-        budget: ResourceBudget { cpu_millicores: 1000, memory_bytes: 1 << 20, ..ResourceBudget::default() },
+        budget: ResourceBudget {
+            cpu_millicores: 1000,
+            memory_bytes: 1 << 20,
+            ..ResourceBudget::default()
+        },
         submitted: now,
         control: Arc::new(TaskControl::default()),
         payload: (),
@@ -39,9 +43,19 @@ fn task(id: u64, prio: u8, now: Instant) -> QueuedTask<()> {
 fn decision(c: &mut Criterion) {
     let mut g = c.benchmark_group("scheduling_decision_10000_queued");
     g.bench_function("symbi_core", |b| {
-        let pool = ResourcePool::new(Amount { memory_bytes: 1 << 34, cpu_millicores: 1000, disk_io_bps: u64::MAX, network_io_bps: u64::MAX });
+        let pool = ResourcePool::new(Amount {
+            memory_bytes: 1 << 34,
+            cpu_millicores: 1000,
+            disk_io_bps: u64::MAX,
+            network_io_bps: u64::MAX,
+        });
         let mut core: SchedCore<()> = SchedCore::new(
-            CoreConfig { shards: 8, strategy: AllocationStrategy::FirstFit, admission: AdmissionPolicy::Queue, aging_step: Duration::from_millis(100) },
+            CoreConfig {
+                shards: 8,
+                strategy: AllocationStrategy::FirstFit,
+                admission: AdmissionPolicy::Queue,
+                aging_step: Duration::from_millis(100),
+            },
             pool,
         );
         let now = Instant::now();
@@ -50,7 +64,9 @@ fn decision(c: &mut Criterion) {
         let mut running = None;
         for _ in 0..=QUEUED {
             next += 1;
-            core.submit(task(next, (next * 7919 % 101) as u8, now), now).ok().expect("queued");
+            core.submit(task(next, (next * 7919 % 101) as u8, now), now)
+                .ok()
+                .expect("queued");
             core.decide(now, &mut out, |_| {});
             for a in out.drain(..) {
                 if let Action::Dispatch { task, .. } = a {
@@ -70,12 +86,16 @@ fn decision(c: &mut Criterion) {
                 }
             }
             next += 1;
-            core.submit(task(next, (next * 7919 % 101) as u8, now), now).ok().expect("queued");
+            core.submit(task(next, (next * 7919 % 101) as u8, now), now)
+                .ok()
+                .expect("queued");
         });
         assert_eq!(core.counts().queued, QUEUED);
     });
     g.bench_function("baseline_binary_heap", |b| {
-        let mut heap: BinaryHeap<(i64, u64)> = (0..QUEUED as u64).map(|i| ((i * 7919 % 101) as i64, i)).collect();
+        let mut heap: BinaryHeap<(i64, u64)> = (0..QUEUED as u64)
+            .map(|i| ((i * 7919 % 101) as i64, i))
+            .collect();
         let mut next = QUEUED as u64;
         b.iter(|| {
             let top = heap.pop().expect("non-empty");
@@ -88,7 +108,10 @@ fn decision(c: &mut Criterion) {
 }
 
 fn creation(c: &mut Criterion) {
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("agent_creation");
     g.sample_size(20).measurement_time(Duration::from_secs(5));
     g.bench_function("symbi_create_agent", |b| {
@@ -99,7 +122,11 @@ fn creation(c: &mut Criterion) {
         .unwrap();
         b.to_async(&tokio_rt).iter(|| {
             let rt = rt.clone();
-            async move { rt.create_agent(AgentSpec::new("bench"), Validation::Valid).await.unwrap() }
+            async move {
+                rt.create_agent(AgentSpec::new("bench"), Validation::Valid)
+                    .await
+                    .unwrap()
+            }
         });
     });
     g.bench_function("baseline_tokio_spawn_parked", |b| {

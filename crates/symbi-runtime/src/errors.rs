@@ -46,7 +46,12 @@ pub struct TaskError {
 impl TaskError {
     /// A new error without details.
     pub fn new(class: ErrorClass, kind: impl Into<String>, message: impl Into<String>) -> Self {
-        TaskError { class, kind: kind.into(), message: message.into(), details: Value::Null }
+        TaskError {
+            class,
+            kind: kind.into(),
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     /// Adds details.
@@ -67,8 +72,14 @@ impl TaskError {
 
     /// The wall-time budget ran out.
     pub fn timeout(limit: Duration) -> Self {
-        TaskError::new(ErrorClass::Resource, "Timeout", format!("wall-time budget of {limit:?} exhausted"))
-            .with_details(serde_json::json!({"budget": "wall_time", "limit_ms": limit.as_millis() as u64}))
+        TaskError::new(
+            ErrorClass::Resource,
+            "Timeout",
+            format!("wall-time budget of {limit:?} exhausted"),
+        )
+        .with_details(
+            serde_json::json!({"budget": "wall_time", "limit_ms": limit.as_millis() as u64}),
+        )
     }
 }
 
@@ -93,12 +104,19 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A single attempt.
-    pub const NONE: RetryPolicy =
-        RetryPolicy { max_attempts: 1, base_delay: Duration::ZERO, max_delay: Duration::ZERO };
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
 
     /// `attempts` attempts, delays from `base` doubling up to `max`.
     pub fn exponential(attempts: u32, base: Duration, max: Duration) -> Self {
-        RetryPolicy { max_attempts: attempts.max(1), base_delay: base, max_delay: max }
+        RetryPolicy {
+            max_attempts: attempts.max(1),
+            base_delay: base,
+            max_delay: max,
+        }
     }
 
     /// Whether attempt number `attempt` (1-based) that failed with `class` may be retried.
@@ -108,7 +126,9 @@ impl RetryPolicy {
 
     /// The backoff ceiling before retry `retry` (1-based): `min(max, base · 2^(retry-1))`.
     pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1).min(31))
+            .unwrap_or(u32::MAX);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 
@@ -180,7 +200,10 @@ pub struct BreakerConfig {
 impl Default for BreakerConfig {
     /// 5 failures, 30 s.
     fn default() -> Self {
-        BreakerConfig { failure_threshold: 5, cool_down: Duration::from_secs(30) }
+        BreakerConfig {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+        }
     }
 }
 
@@ -194,7 +217,9 @@ struct BreakerInner {
 
 /// The breaker refused a call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("circuit open for `{dependency}`: it failed {failures} times in a row; retry after {retry_after:?}")]
+#[error(
+    "circuit open for `{dependency}`: it failed {failures} times in a row; retry after {retry_after:?}"
+)]
 pub struct CircuitOpen {
     /// The dependency.
     pub dependency: String,
@@ -245,7 +270,10 @@ impl CircuitBreaker {
     pub fn state(&self) -> BreakerState {
         let i = self.inner.lock();
         match i.state {
-            BreakerState::Open if i.opened_at.is_some_and(|t| t.elapsed() >= self.config.cool_down) => {
+            BreakerState::Open
+                if i.opened_at
+                    .is_some_and(|t| t.elapsed() >= self.config.cool_down) =>
+            {
                 BreakerState::HalfOpen
             }
             s => s,
@@ -276,7 +304,11 @@ impl CircuitBreaker {
     }
 
     fn open_error(&self, i: &BreakerInner, retry_after: Duration) -> CircuitOpen {
-        CircuitOpen { dependency: self.dependency.clone(), failures: i.consecutive_failures, retry_after }
+        CircuitOpen {
+            dependency: self.dependency.clone(),
+            failures: i.consecutive_failures,
+            retry_after,
+        }
     }
 
     /// Reports the outcome of a permitted call: `None` for success, or the failure's class.
@@ -343,7 +375,10 @@ pub struct ErrorHandler {
 impl ErrorHandler {
     /// A handler with these settings.
     pub fn new(config: ErrorHandlerConfig) -> Self {
-        ErrorHandler { config, breakers: DashMap::new() }
+        ErrorHandler {
+            config,
+            breakers: DashMap::new(),
+        }
     }
 
     /// Settings.
@@ -410,20 +445,31 @@ mod tests {
             .run(|attempt| {
                 n.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if attempt < 3 { Err(TaskError::new(ErrorClass::Transient, "Busy", "busy")) } else { Ok(attempt) }
+                    if attempt < 3 {
+                        Err(TaskError::new(ErrorClass::Transient, "Busy", "busy"))
+                    } else {
+                        Ok(attempt)
+                    }
                 }
             })
             .await;
         assert_eq!(r, Ok(3));
         assert_eq!(n.load(Ordering::SeqCst), 3);
-        let r: Result<(), TaskError> =
-            p.run(|_| async { Err(TaskError::new(ErrorClass::Policy, "PolicyDenied", "no")) }).await;
+        let r: Result<(), TaskError> = p
+            .run(|_| async { Err(TaskError::new(ErrorClass::Policy, "PolicyDenied", "no")) })
+            .await;
         assert_eq!(r.unwrap_err().kind, "PolicyDenied");
     }
 
     #[test]
     fn breaker_opens_half_opens_and_closes() {
-        let b = CircuitBreaker::new("tool:x", BreakerConfig { failure_threshold: 3, cool_down: Duration::from_millis(30) });
+        let b = CircuitBreaker::new(
+            "tool:x",
+            BreakerConfig {
+                failure_threshold: 3,
+                cool_down: Duration::from_millis(30),
+            },
+        );
         for _ in 0..2 {
             let p = b.acquire().unwrap();
             b.record(p, Some(ErrorClass::Transient));
@@ -455,22 +501,41 @@ mod tests {
     #[tokio::test]
     async fn handler_keeps_one_breaker_per_dependency() {
         let h = ErrorHandler::new(ErrorHandlerConfig {
-            breaker: BreakerConfig { failure_threshold: 1, cool_down: Duration::from_secs(60) },
+            breaker: BreakerConfig {
+                failure_threshold: 1,
+                cool_down: Duration::from_secs(60),
+            },
             ..Default::default()
         });
-        let r: Result<(), _> =
-            h.breaker("a").call(|| async { Err(TaskError::new(ErrorClass::Transient, "Reset", "reset")) }).await;
+        let r: Result<(), _> = h
+            .breaker("a")
+            .call(|| async { Err(TaskError::new(ErrorClass::Transient, "Reset", "reset")) })
+            .await;
         assert!(r.is_err());
-        let r = h.breaker("a").call(|| async { Ok::<_, TaskError>(()) }).await;
+        let r = h
+            .breaker("a")
+            .call(|| async { Ok::<_, TaskError>(()) })
+            .await;
         assert_eq!(r.unwrap_err().kind, "CircuitOpen");
-        assert!(h.breaker("b").call(|| async { Ok::<_, TaskError>(()) }).await.is_ok());
-        assert_eq!(h.open_breakers(), vec![("a".to_string(), BreakerState::Open)]);
+        assert!(
+            h.breaker("b")
+                .call(|| async { Ok::<_, TaskError>(()) })
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            h.open_breakers(),
+            vec![("a".to_string(), BreakerState::Open)]
+        );
     }
 
     #[test]
     fn panic_payloads_become_messages() {
         let r = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
         let e = TaskError::panic(&*r);
-        assert_eq!((e.class, e.kind.as_str(), e.message.as_str()), (ErrorClass::Panic, "Panic", "boom 1"));
+        assert_eq!(
+            (e.class, e.kind.as_str(), e.message.as_str()),
+            (ErrorClass::Panic, "Panic", "boom 1")
+        );
     }
 }

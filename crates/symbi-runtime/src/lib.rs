@@ -32,6 +32,9 @@ pub use lifecycle::{Lifecycle, LifecycleError};
 pub use metrics::{MetricsSnapshot, RuntimeMetrics};
 pub use registry::{AgentEntry, Registry, StateCounts};
 pub use resources::{Amount, ResourceError, ResourcePool};
-pub use runtime::{AgentStatus, AgentSummary, ResourceUsage, Runtime, RuntimeError, RuntimeOptions, ShutdownReport, SuspendReason};
+pub use runtime::{
+    AgentStatus, AgentSummary, ResourceUsage, Runtime, RuntimeError, RuntimeOptions,
+    ShutdownReport, SuspendReason,
+};
 pub use scheduler::task::{TaskContext, TaskHandle, TaskId, TaskOutcome, TaskResult, TaskSpec};
 pub use spec::{AgentSpec, Persistence, Priority, ProgramSlot, Validation};

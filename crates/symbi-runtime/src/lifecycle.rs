@@ -85,8 +85,14 @@ impl Lifecycle {
     pub(crate) async fn enter(&self, entry: &AgentEntry) -> Result<(), LifecycleError> {
         let _g = entry.transition_lock.lock().await;
         AgentState::check(None, AgentState::Initializing, TransitionCause::Submitted)?;
-        self.record(Self::draft(entry, None, AgentState::Initializing, TransitionCause::Submitted, None))
-            .await?;
+        self.record(Self::draft(
+            entry,
+            None,
+            AgentState::Initializing,
+            TransitionCause::Submitted,
+            None,
+        ))
+        .await?;
         entry.set_state(AgentState::Initializing);
         Ok(())
     }
@@ -104,7 +110,8 @@ impl Lifecycle {
         let _g = entry.transition_lock.lock().await;
         let from = entry.state();
         AgentState::check(Some(from), to, cause)?;
-        self.record(Self::draft(entry, Some(from), to, cause, extra)).await?;
+        self.record(Self::draft(entry, Some(from), to, cause, extra))
+            .await?;
         entry.set_state(to);
         Ok(from)
     }
@@ -123,10 +130,16 @@ impl Lifecycle {
         let _g = entry.transition_lock.lock().await;
         let from = entry.state();
         if from != expected {
-            return Err(InvalidTransition { from: Some(from), to, cause }.into());
+            return Err(InvalidTransition {
+                from: Some(from),
+                to,
+                cause,
+            }
+            .into());
         }
         AgentState::check(Some(from), to, cause)?;
-        self.record(Self::draft(entry, Some(from), to, cause, extra)).await?;
+        self.record(Self::draft(entry, Some(from), to, cause, extra))
+            .await?;
         entry.set_state(to);
         Ok(())
     }
@@ -150,10 +163,10 @@ impl Lifecycle {
 mod tests {
     use super::*;
     use crate::spec::AgentSpec;
-    use async_trait_free::RefusingSink;
-    use symbi_types::{AgentId, MemoryEventLog};
     use AgentState::*;
     use TransitionCause::*;
+    use async_trait_free::RefusingSink;
+    use symbi_types::{AgentId, MemoryEventLog};
 
     /// SPEC §3, written out independently of `symbi_types::state::TRANSITIONS`.
     const SPEC_TABLE: &[(Option<AgentState>, AgentState, &[TransitionCause])] = &[
@@ -162,8 +175,16 @@ mod tests {
         (Some(Initializing), Failed, &[ConfigurationInvalid]),
         (Some(Ready), Running, &[TaskAssigned]),
         (Some(Running), Ready, &[TaskComplete]),
-        (Some(Running), Suspended, &[PolicyViolation, Preempted, ResourcePressure]),
-        (Some(Suspended), Running, &[PolicyCleared, ResourcesAvailable]),
+        (
+            Some(Running),
+            Suspended,
+            &[PolicyViolation, Preempted, ResourcePressure],
+        ),
+        (
+            Some(Suspended),
+            Running,
+            &[PolicyCleared, ResourcesAvailable],
+        ),
         (Some(Suspended), Terminated, &[ManualOverride]),
         (Some(Ready), Terminated, &[Shutdown]),
         (Some(Failed), Terminated, &[Cleanup]),
@@ -171,13 +192,26 @@ mod tests {
     ];
 
     const CAUSES: [TransitionCause; 14] = [
-        Submitted, ConfigurationValid, ConfigurationInvalid, TaskAssigned, TaskComplete, PolicyViolation,
-        Preempted, ResourcePressure, PolicyCleared, ResourcesAvailable, ManualOverride, Shutdown, Cleanup,
+        Submitted,
+        ConfigurationValid,
+        ConfigurationInvalid,
+        TaskAssigned,
+        TaskComplete,
+        PolicyViolation,
+        Preempted,
+        ResourcePressure,
+        PolicyCleared,
+        ResourcesAvailable,
+        ManualOverride,
+        Shutdown,
+        Cleanup,
         TaskPanicked,
     ];
 
     fn allowed(from: Option<AgentState>, to: AgentState, cause: TransitionCause) -> bool {
-        SPEC_TABLE.iter().any(|(f, t, cs)| *f == from && *t == to && cs.contains(&cause))
+        SPEC_TABLE
+            .iter()
+            .any(|(f, t, cs)| *f == from && *t == to && cs.contains(&cause))
     }
 
     mod async_trait_free {
@@ -211,12 +245,21 @@ mod tests {
                         entry.set_state(f);
                     }
                     let r = match from {
-                        None if to == Initializing && cause == Submitted => lc.enter(&entry).await.map(|_| Initializing),
-                        None => Err(LifecycleError::Invalid(InvalidTransition { from: None, to, cause })),
+                        None if to == Initializing && cause == Submitted => {
+                            lc.enter(&entry).await.map(|_| Initializing)
+                        }
+                        None => Err(LifecycleError::Invalid(InvalidTransition {
+                            from: None,
+                            to,
+                            cause,
+                        })),
                         Some(_) => lc.transition(&entry, to, cause, None).await,
                     };
                     if allowed(from, to, cause) {
-                        assert!(r.is_ok(), "{from:?} -> {to:?} ({cause:?}) must be allowed: {r:?}");
+                        assert!(
+                            r.is_ok(),
+                            "{from:?} -> {to:?} ({cause:?}) must be allowed: {r:?}"
+                        );
                         assert_eq!(entry.state(), to);
                         let ev = log.events();
                         assert_eq!(ev.len(), 1);
@@ -229,8 +272,12 @@ mod tests {
                         checked_allowed += 1;
                     } else {
                         match r {
-                            Err(LifecycleError::Invalid(e)) => assert_eq!((e.from, e.to, e.cause), (from, to, cause)),
-                            other => panic!("{from:?} -> {to:?} ({cause:?}) must be forbidden, got {other:?}"),
+                            Err(LifecycleError::Invalid(e)) => {
+                                assert_eq!((e.from, e.to, e.cause), (from, to, cause))
+                            }
+                            other => panic!(
+                                "{from:?} -> {to:?} ({cause:?}) must be forbidden, got {other:?}"
+                            ),
                         }
                         assert_eq!(entry.state_opt(), from, "state unchanged");
                         assert!(log.is_empty(), "no event for a forbidden transition");
@@ -254,10 +301,16 @@ mod tests {
         let metrics = Arc::new(RuntimeMetrics::default());
         let lc = Lifecycle::new(Arc::new(RefusingSink), metrics.clone());
         let entry = AgentEntry::new(AgentId::new(), AgentSpec::new("t"));
-        assert!(matches!(lc.enter(&entry).await, Err(LifecycleError::Sink(_))));
+        assert!(matches!(
+            lc.enter(&entry).await,
+            Err(LifecycleError::Sink(_))
+        ));
         assert_eq!(entry.state_opt(), None);
         entry.set_state(Ready);
-        let e = lc.transition(&entry, Running, TaskAssigned, None).await.unwrap_err();
+        let e = lc
+            .transition(&entry, Running, TaskAssigned, None)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("disk full"), "{e}");
         assert_eq!(entry.state(), Ready);
         assert_eq!(metrics.snapshot().sink_failures, 2);
@@ -269,12 +322,31 @@ mod tests {
         let lc = Lifecycle::new(Arc::new(log.clone()), Arc::default());
         let entry = AgentEntry::new(AgentId::new(), AgentSpec::new("t"));
         entry.set_state(Ready);
-        let e = lc.transition_from(&entry, Running, Ready, TaskComplete, None).await.unwrap_err();
-        assert_eq!(e, LifecycleError::Invalid(InvalidTransition { from: Some(Ready), to: Ready, cause: TaskComplete }));
-        lc.transition_from(&entry, Ready, Running, TaskAssigned, Some(serde_json::json!({"to": "Failed", "task_id": 7})))
+        let e = lc
+            .transition_from(&entry, Running, Ready, TaskComplete, None)
             .await
-            .unwrap();
+            .unwrap_err();
+        assert_eq!(
+            e,
+            LifecycleError::Invalid(InvalidTransition {
+                from: Some(Ready),
+                to: Ready,
+                cause: TaskComplete
+            })
+        );
+        lc.transition_from(
+            &entry,
+            Ready,
+            Running,
+            TaskAssigned,
+            Some(serde_json::json!({"to": "Failed", "task_id": 7})),
+        )
+        .await
+        .unwrap();
         let d = &log.events()[0].event.details;
-        assert_eq!((d["to"].as_str(), d["task_id"].as_u64()), (Some("Running"), Some(7)));
+        assert_eq!(
+            (d["to"].as_str(), d["task_id"].as_u64()),
+            (Some("Running"), Some(7))
+        );
     }
 }

@@ -20,7 +20,8 @@ impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
             inner: Mutex::new(
-                Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds"),
+                Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                    .expect("static histogram bounds"),
             ),
         }
     }

@@ -16,7 +16,9 @@ use symbi_types::{AgentId, AgentState, ResourceBudget};
 
 /// The registry is full (`[runtime] max_concurrent_agents`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the runtime already holds {limit} agents ([runtime] max_concurrent_agents); delete agents or raise the limit")]
+#[error(
+    "the runtime already holds {limit} agents ([runtime] max_concurrent_agents); delete agents or raise the limit"
+)]
 pub struct RegistryFull {
     /// The configured limit.
     pub limit: usize,
@@ -25,7 +27,10 @@ pub struct RegistryFull {
 const STATE_NONE: u8 = u8::MAX;
 
 fn state_code(s: AgentState) -> u8 {
-    AgentState::ALL.iter().position(|x| *x == s).expect("state in ALL") as u8
+    AgentState::ALL
+        .iter()
+        .position(|x| *x == s)
+        .expect("state in ALL") as u8
 }
 
 fn state_from_code(c: u8) -> Option<AgentState> {
@@ -162,7 +167,8 @@ impl AgentEntry {
 
     /// Marks the agent active now.
     pub fn touch(&self) {
-        self.last_activity_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.last_activity_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     /// Executions started.
@@ -238,7 +244,12 @@ pub struct Registry {
 impl Registry {
     /// An empty registry holding at most `limit` agents.
     pub fn new(limit: usize) -> Self {
-        Registry { agents: DashMap::new(), names: DashMap::new(), count: AtomicUsize::new(0), limit }
+        Registry {
+            agents: DashMap::new(),
+            names: DashMap::new(),
+            count: AtomicUsize::new(0),
+            limit,
+        }
     }
 
     /// Reserves room for one agent; undone by [`Registry::unreserve`] if registration fails.
@@ -292,7 +303,9 @@ impl Registry {
 
     /// Renames an agent (API update).
     pub fn rename(&self, id: AgentId, new_name: &str) -> bool {
-        let Some(entry) = self.get(id) else { return false };
+        let Some(entry) = self.get(id) else {
+            return false;
+        };
         let old = entry.name();
         if &*old == new_name {
             return true;
@@ -385,7 +398,12 @@ impl StateCounts {
 
     /// All agents.
     pub fn total(&self) -> usize {
-        self.initializing + self.ready + self.running + self.suspended + self.terminated + self.failed
+        self.initializing
+            + self.ready
+            + self.running
+            + self.suspended
+            + self.terminated
+            + self.failed
     }
 }
 
@@ -432,6 +450,10 @@ mod tests {
     #[test]
     fn an_idle_record_is_small() {
         // The record itself; the maps add a key and an Arc per agent.
-        assert!(std::mem::size_of::<AgentEntry>() < 512, "{}", std::mem::size_of::<AgentEntry>());
+        assert!(
+            std::mem::size_of::<AgentEntry>() < 512,
+            "{}",
+            std::mem::size_of::<AgentEntry>()
+        );
     }
 }

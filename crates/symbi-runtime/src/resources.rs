@@ -73,7 +73,13 @@ pub struct Amount {
 
 impl std::fmt::Display for Amount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let io = |v: u64| if v == u64::MAX { "unlimited".to_string() } else { format!("{v} B/s") };
+        let io = |v: u64| {
+            if v == u64::MAX {
+                "unlimited".to_string()
+            } else {
+                format!("{v} B/s")
+            }
+        };
         write!(
             f,
             "{{memory {} B, cpu {} millicores, disk {}, network {}}}",
@@ -98,7 +104,12 @@ impl From<ResourceBudget> for Amount {
 
 impl Amount {
     /// Nothing.
-    pub const ZERO: Amount = Amount { memory_bytes: 0, cpu_millicores: 0, disk_io_bps: 0, network_io_bps: 0 };
+    pub const ZERO: Amount = Amount {
+        memory_bytes: 0,
+        cpu_millicores: 0,
+        disk_io_bps: 0,
+        network_io_bps: 0,
+    };
 
     /// Component-wise `self + o`, saturating.
     pub fn plus(&self, o: &Amount) -> Amount {
@@ -167,7 +178,12 @@ pub struct PoolUsage {
 impl ResourcePool {
     /// A pool with the given capacity.
     pub fn new(capacity: Amount) -> Self {
-        ResourcePool { capacity, allocated: Amount::ZERO, holdings: HashMap::new(), seq: 0 }
+        ResourcePool {
+            capacity,
+            allocated: Amount::ZERO,
+            holdings: HashMap::new(),
+            seq: 0,
+        }
     }
 
     /// Capacity from `[runtime] memory_capacity` and `cpu_capacity`; disk and network
@@ -198,7 +214,11 @@ impl ResourcePool {
 
     /// Totals.
     pub fn usage(&self) -> PoolUsage {
-        PoolUsage { capacity: self.capacity, allocated: self.allocated, holders: self.holdings.len() }
+        PoolUsage {
+            capacity: self.capacity,
+            allocated: self.allocated,
+            holders: self.holdings.len(),
+        }
     }
 
     /// What `agent` holds.
@@ -210,7 +230,10 @@ impl ResourcePool {
     pub fn admissible(&self, budget: &ResourceBudget) -> Result<(), ResourceError> {
         let want = Amount::from(*budget);
         if !want.fits_in(&self.capacity) {
-            return Err(ResourceError::ExceedsCapacity { requested: want, capacity: self.capacity });
+            return Err(ResourceError::ExceedsCapacity {
+                requested: want,
+                capacity: self.capacity,
+            });
         }
         Ok(())
     }
@@ -234,13 +257,22 @@ impl ResourcePool {
         let want = Amount::from(*budget);
         let free = self.free();
         if !want.fits_in(&free) {
-            return Err(ResourceError::Insufficient { requested: want, free });
+            return Err(ResourceError::Insufficient {
+                requested: want,
+                free,
+            });
         }
         self.seq += 1;
         self.allocated = self.allocated.plus(&want);
         self.holdings.insert(
             agent,
-            Holding { budget: want, held: want, priority, suspended: false, seq: self.seq },
+            Holding {
+                budget: want,
+                held: want,
+                priority,
+                suspended: false,
+                seq: self.seq,
+            },
         );
         Ok(())
     }
@@ -261,13 +293,23 @@ impl ResourcePool {
     }
 
     fn retained(h: &Holding, retained_memory: u64) -> Amount {
-        Amount { memory_bytes: retained_memory.min(h.budget.memory_bytes), ..Amount::ZERO }
+        Amount {
+            memory_bytes: retained_memory.min(h.budget.memory_bytes),
+            ..Amount::ZERO
+        }
     }
 
     /// Suspends `agent`'s holding: keeps `retained_memory` (capped at its budget) and gives
     /// the rest back. Returns what was freed.
-    pub fn suspend(&mut self, agent: AgentId, retained_memory: u64) -> Result<Amount, ResourceError> {
-        let h = self.holdings.get_mut(&agent).ok_or(ResourceError::NotHeld(agent))?;
+    pub fn suspend(
+        &mut self,
+        agent: AgentId,
+        retained_memory: u64,
+    ) -> Result<Amount, ResourceError> {
+        let h = self
+            .holdings
+            .get_mut(&agent)
+            .ok_or(ResourceError::NotHeld(agent))?;
         if h.suspended {
             return Ok(Amount::ZERO);
         }
@@ -290,13 +332,19 @@ impl ResourcePool {
     /// Re-reserves a suspended holder's full budget.
     pub fn try_resume(&mut self, agent: AgentId) -> Result<(), ResourceError> {
         let free = self.free();
-        let h = self.holdings.get_mut(&agent).ok_or(ResourceError::NotHeld(agent))?;
+        let h = self
+            .holdings
+            .get_mut(&agent)
+            .ok_or(ResourceError::NotHeld(agent))?;
         if !h.suspended {
             return Ok(());
         }
         let more = h.budget.minus(&h.held);
         if !more.fits_in(&free) {
-            return Err(ResourceError::Insufficient { requested: more, free });
+            return Err(ResourceError::Insufficient {
+                requested: more,
+                free,
+            });
         }
         h.held = h.budget;
         h.suspended = false;
@@ -347,7 +395,10 @@ impl ResourcePool {
 
     /// Checks the internal invariant (sum of holdings = allocated). For tests.
     pub fn check_invariant(&self) -> bool {
-        let sum = self.holdings.values().fold(Amount::ZERO, |a, h| a.plus(&h.held));
+        let sum = self
+            .holdings
+            .values()
+            .fold(Amount::ZERO, |a, h| a.plus(&h.held));
         sum == self.allocated
     }
 }
@@ -363,25 +414,52 @@ mod tests {
     use proptest::prelude::*;
 
     fn budget(mem: u64, cpu: u32) -> ResourceBudget {
-        ResourceBudget { memory_bytes: mem, cpu_millicores: cpu, disk_io_bps: 0, network_io_bps: 0, wall_time: Duration::from_secs(1) }
+        ResourceBudget {
+            memory_bytes: mem,
+            cpu_millicores: cpu,
+            disk_io_bps: 0,
+            network_io_bps: 0,
+            wall_time: Duration::from_secs(1),
+        }
     }
 
     fn pool(mem: u64, cpu: u64) -> ResourcePool {
-        ResourcePool::new(Amount { memory_bytes: mem, cpu_millicores: cpu, disk_io_bps: u64::MAX, network_io_bps: u64::MAX })
+        ResourcePool::new(Amount {
+            memory_bytes: mem,
+            cpu_millicores: cpu,
+            disk_io_bps: u64::MAX,
+            network_io_bps: u64::MAX,
+        })
     }
 
     #[test]
     fn admission_errors_are_typed() {
         let mut p = pool(100, 1000);
         let a = AgentId::new();
-        assert!(matches!(p.try_reserve(a, &budget(200, 1), Priority::NORMAL), Err(ResourceError::ExceedsCapacity { .. })));
-        p.try_reserve(a, &budget(60, 500), Priority::NORMAL).unwrap();
-        assert_eq!(p.try_reserve(a, &budget(1, 1), Priority::NORMAL), Err(ResourceError::AlreadyHeld(a)));
+        assert!(matches!(
+            p.try_reserve(a, &budget(200, 1), Priority::NORMAL),
+            Err(ResourceError::ExceedsCapacity { .. })
+        ));
+        p.try_reserve(a, &budget(60, 500), Priority::NORMAL)
+            .unwrap();
+        assert_eq!(
+            p.try_reserve(a, &budget(1, 1), Priority::NORMAL),
+            Err(ResourceError::AlreadyHeld(a))
+        );
         let b = AgentId::new();
-        let e = p.try_reserve(b, &budget(60, 100), Priority::NORMAL).unwrap_err();
+        let e = p
+            .try_reserve(b, &budget(60, 100), Priority::NORMAL)
+            .unwrap_err();
         assert!(matches!(e, ResourceError::Insufficient { .. }));
         assert!(e.to_string().contains("not enough free capacity"), "{e}");
-        assert_eq!(p.release(a), Some(Amount { memory_bytes: 60, cpu_millicores: 500, ..Amount::ZERO }));
+        assert_eq!(
+            p.release(a),
+            Some(Amount {
+                memory_bytes: 60,
+                cpu_millicores: 500,
+                ..Amount::ZERO
+            })
+        );
         assert_eq!(p.allocated(), Amount::ZERO);
     }
 
@@ -390,7 +468,14 @@ mod tests {
         let mut p = pool(100, 1000);
         let a = AgentId::new();
         p.try_reserve(a, &budget(80, 600), Priority::LOW).unwrap();
-        assert_eq!(p.freed_by_suspension(a, 30), Amount { memory_bytes: 50, cpu_millicores: 600, ..Amount::ZERO });
+        assert_eq!(
+            p.freed_by_suspension(a, 30),
+            Amount {
+                memory_bytes: 50,
+                cpu_millicores: 600,
+                ..Amount::ZERO
+            }
+        );
         p.suspend(a, 30).unwrap();
         assert_eq!(p.allocated().memory_bytes, 30);
         assert_eq!(p.allocated().cpu_millicores, 0);
@@ -400,20 +485,40 @@ mod tests {
         assert!(p.try_resume(a).is_err());
         p.release(b);
         p.try_resume(a).unwrap();
-        assert_eq!(p.allocated(), Amount { memory_bytes: 80, cpu_millicores: 600, ..Amount::ZERO });
+        assert_eq!(
+            p.allocated(),
+            Amount {
+                memory_bytes: 80,
+                cpu_millicores: 600,
+                ..Amount::ZERO
+            }
+        );
     }
 
     #[test]
     fn pressure_picks_lowest_priority_newest_first() {
         let mut p = pool(1000, 3000);
         let (lo1, lo2, hi) = (AgentId::new(), AgentId::new(), AgentId::new());
-        p.try_reserve(lo1, &budget(100, 1000), Priority::LOW).unwrap();
-        p.try_reserve(hi, &budget(100, 1000), Priority::HIGH).unwrap();
-        p.try_reserve(lo2, &budget(100, 1000), Priority::LOW).unwrap();
-        let over = p.set_capacity(Amount { memory_bytes: 1000, cpu_millicores: 2000, disk_io_bps: u64::MAX, network_io_bps: u64::MAX });
+        p.try_reserve(lo1, &budget(100, 1000), Priority::LOW)
+            .unwrap();
+        p.try_reserve(hi, &budget(100, 1000), Priority::HIGH)
+            .unwrap();
+        p.try_reserve(lo2, &budget(100, 1000), Priority::LOW)
+            .unwrap();
+        let over = p.set_capacity(Amount {
+            memory_bytes: 1000,
+            cpu_millicores: 2000,
+            disk_io_bps: u64::MAX,
+            network_io_bps: u64::MAX,
+        });
         assert_eq!(over.cpu_millicores, 1000);
         assert_eq!(p.pressure_victims(|_| 0), vec![lo2]);
-        p.set_capacity(Amount { memory_bytes: 1000, cpu_millicores: 900, disk_io_bps: u64::MAX, network_io_bps: u64::MAX });
+        p.set_capacity(Amount {
+            memory_bytes: 1000,
+            cpu_millicores: 900,
+            disk_io_bps: u64::MAX,
+            network_io_bps: u64::MAX,
+        });
         assert_eq!(p.pressure_victims(|_| 0), vec![lo2, lo1, hi]);
     }
 
@@ -427,7 +532,8 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..12usize, 0..600u64, 0..1500u32, 0..4u8).prop_map(|(a, m, c, p)| Op::Reserve(a, m, c, p)),
+            (0..12usize, 0..600u64, 0..1500u32, 0..4u8)
+                .prop_map(|(a, m, c, p)| Op::Reserve(a, m, c, p)),
             (0..12usize).prop_map(Op::Release),
             (0..12usize, 0..600u64).prop_map(|(a, r)| Op::Suspend(a, r)),
             (0..12usize).prop_map(Op::Resume),

@@ -7,7 +7,9 @@ use crate::metrics::{MetricsSnapshot, RuntimeMetrics};
 use crate::registry::{AgentEntry, LastFailure, Registry, RegistryFull, StateCounts};
 use crate::resources::{Amount, Holding, PoolUsage, ResourcePool};
 use crate::scheduler::core::{CoreConfig, CoreCounts};
-use crate::scheduler::task::{Factory, LocalTaskFuture, TaskContext, TaskHandle, TaskOutcome, TaskResult, TaskSpec};
+use crate::scheduler::task::{
+    Factory, LocalTaskFuture, TaskContext, TaskHandle, TaskOutcome, TaskResult, TaskSpec,
+};
 use crate::scheduler::{ScheduleError, Scheduler, SchedulerConfig, Submission};
 use crate::spec::{AgentSpec, Persistence, Priority, Validation};
 use chrono::{DateTime, Utc};
@@ -207,18 +209,26 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime configured by `config`, publishing events to `sink`. Starts the scheduler's
     /// shard threads; needs no tokio context.
-    pub fn new(config: &symbi_config::Config, sink: Arc<dyn EventSink>) -> Result<Runtime, RuntimeError> {
+    pub fn new(
+        config: &symbi_config::Config,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Runtime, RuntimeError> {
         Self::with_options(RuntimeOptions::from_config(config), sink)
     }
 
     /// A runtime with explicit options.
-    pub fn with_options(options: RuntimeOptions, sink: Arc<dyn EventSink>) -> Result<Runtime, RuntimeError> {
+    pub fn with_options(
+        options: RuntimeOptions,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Runtime, RuntimeError> {
         let metrics = Arc::new(RuntimeMetrics::default());
         let registry = Arc::new(Registry::new(options.max_agents));
         let lifecycle = Arc::new(Lifecycle::new(sink, metrics.clone()));
         let errors = Arc::new(ErrorHandler::new(options.errors));
         let scheduler = Scheduler::start(
-            SchedulerConfig { core: options.scheduler },
+            SchedulerConfig {
+                core: options.scheduler,
+            },
             ResourcePool::new(options.capacity),
             registry.clone(),
             lifecycle.clone(),
@@ -226,7 +236,15 @@ impl Runtime {
             metrics.clone(),
         )?;
         Ok(Runtime {
-            inner: Arc::new(Inner { options, registry, lifecycle, scheduler, errors, metrics, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                options,
+                registry,
+                lifecycle,
+                scheduler,
+                errors,
+                metrics,
+                started: Instant::now(),
+            }),
         })
     }
 
@@ -237,13 +255,20 @@ impl Runtime {
 
     /// A budget with the crate defaults and the configured default execution timeout.
     pub fn default_budget(&self) -> ResourceBudget {
-        ResourceBudget { wall_time: self.inner.options.default_execution_timeout, ..ResourceBudget::default() }
+        ResourceBudget {
+            wall_time: self.inner.options.default_execution_timeout,
+            ..ResourceBudget::default()
+        }
     }
 
     /// Registers an agent: `(new) → Initializing`, then `→ Ready` or `→ Failed` by
     /// `validation`. Returns its id (also when it ended Failed: its status then carries the
     /// diagnostics until it is deleted).
-    pub async fn create_agent(&self, spec: AgentSpec, validation: Validation) -> Result<AgentId, RuntimeError> {
+    pub async fn create_agent(
+        &self,
+        spec: AgentSpec,
+        validation: Validation,
+    ) -> Result<AgentId, RuntimeError> {
         let t0 = Instant::now();
         let id = self.begin_agent(spec).await?;
         self.complete_initialization(id, validation).await?;
@@ -273,13 +298,23 @@ impl Runtime {
 
     /// `Initializing → Ready` (valid) or `→ Failed` (invalid, diagnostics kept and
     /// recorded). Returns the new state.
-    pub async fn complete_initialization(&self, id: AgentId, validation: Validation) -> Result<AgentState, RuntimeError> {
+    pub async fn complete_initialization(
+        &self,
+        id: AgentId,
+        validation: Validation,
+    ) -> Result<AgentState, RuntimeError> {
         let entry = self.entry(id)?;
         let lc = &self.inner.lifecycle;
         match validation {
             Validation::Valid => {
-                lc.transition_from(&entry, AgentState::Initializing, AgentState::Ready, TransitionCause::ConfigurationValid, None)
-                    .await?;
+                lc.transition_from(
+                    &entry,
+                    AgentState::Initializing,
+                    AgentState::Ready,
+                    TransitionCause::ConfigurationValid,
+                    None,
+                )
+                .await?;
                 Ok(AgentState::Ready)
             }
             Validation::Invalid(diagnostics) => {
@@ -299,7 +334,10 @@ impl Runtime {
     }
 
     fn entry(&self, id: AgentId) -> Result<Arc<AgentEntry>, RuntimeError> {
-        self.inner.registry.get(id).ok_or(RuntimeError::AgentNotFound(id))
+        self.inner
+            .registry
+            .get(id)
+            .ok_or(RuntimeError::AgentNotFound(id))
     }
 
     /// Submits a task for `agent`. `make` runs on the worker shard and builds the task's
@@ -307,7 +345,12 @@ impl Runtime {
     ///
     /// The agent goes Ready → Running when the task starts and back when it ends; tasks of
     /// one agent run one at a time, in submission order.
-    pub fn submit<F, Fut>(&self, agent: AgentId, spec: TaskSpec, make: F) -> Result<TaskHandle, RuntimeError>
+    pub fn submit<F, Fut>(
+        &self,
+        agent: AgentId,
+        spec: TaskSpec,
+        make: F,
+    ) -> Result<TaskHandle, RuntimeError>
     where
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = TaskResult> + 'static,
@@ -318,7 +361,12 @@ impl Runtime {
 
     /// Like [`Runtime::submit`] with a factory that can build the future again, so that
     /// `spec.retry` can retry transient failures (each attempt gets a fresh future).
-    pub fn submit_retrying<F, Fut>(&self, agent: AgentId, spec: TaskSpec, make: F) -> Result<TaskHandle, RuntimeError>
+    pub fn submit_retrying<F, Fut>(
+        &self,
+        agent: AgentId,
+        spec: TaskSpec,
+        make: F,
+    ) -> Result<TaskHandle, RuntimeError>
     where
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = TaskResult> + 'static,
@@ -327,8 +375,17 @@ impl Runtime {
         self.submit_factory(agent, spec, factory)
     }
 
-    fn submit_factory(&self, agent: AgentId, spec: TaskSpec, factory: Factory) -> Result<TaskHandle, RuntimeError> {
-        match self.inner.scheduler.submit(agent, Submission { spec, factory }) {
+    fn submit_factory(
+        &self,
+        agent: AgentId,
+        spec: TaskSpec,
+        factory: Factory,
+    ) -> Result<TaskHandle, RuntimeError> {
+        match self
+            .inner
+            .scheduler
+            .submit(agent, Submission { spec, factory })
+        {
             Ok(h) => Ok(h),
             Err(ScheduleError::AgentNotFound(a)) => Err(RuntimeError::AgentNotFound(a)),
             Err(ScheduleError::ShuttingDown) => Err(RuntimeError::ShuttingDown),
@@ -337,7 +394,12 @@ impl Runtime {
     }
 
     /// Submits and waits for the outcome.
-    pub async fn execute<F, Fut>(&self, agent: AgentId, spec: TaskSpec, make: F) -> Result<TaskOutcome, RuntimeError>
+    pub async fn execute<F, Fut>(
+        &self,
+        agent: AgentId,
+        spec: TaskSpec,
+        make: F,
+    ) -> Result<TaskOutcome, RuntimeError>
     where
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = TaskResult> + 'static,
@@ -408,7 +470,11 @@ impl Runtime {
             name: e.name().to_string(),
             state: e.state(),
             last_activity: e.last_activity(),
-            resource_usage: ResourceUsage { memory_bytes, cpu_percent, active_tasks },
+            resource_usage: ResourceUsage {
+                memory_bytes,
+                cpu_percent,
+                active_tasks,
+            },
             reserved: self.inner.scheduler.holding(agent).map(|h: Holding| h.held),
             created_at: e.created_at(),
             executions: e.executions(),
@@ -423,7 +489,13 @@ impl Runtime {
     /// Every agent, in no particular order.
     pub fn list(&self) -> Vec<AgentSummary> {
         let mut v = Vec::with_capacity(self.inner.registry.len());
-        self.inner.registry.for_each(|e| v.push(AgentSummary { id: e.id(), name: e.name().to_string(), state: e.state() }));
+        self.inner.registry.for_each(|e| {
+            v.push(AgentSummary {
+                id: e.id(),
+                name: e.name().to_string(),
+                state: e.state(),
+            })
+        });
         v
     }
 
@@ -509,7 +581,13 @@ impl Runtime {
             let r = self
                 .inner
                 .lifecycle
-                .transition_from(&e, AgentState::Ready, AgentState::Terminated, TransitionCause::Shutdown, None)
+                .transition_from(
+                    &e,
+                    AgentState::Ready,
+                    AgentState::Terminated,
+                    TransitionCause::Shutdown,
+                    None,
+                )
                 .await;
             agents_terminated += r.is_ok() as usize;
         }

@@ -14,14 +14,30 @@ use symbi_runtime::engine::{ExecuteOptions, ExecutionError, ExecutionReport};
 async fn system(data: &Path) -> Assembled {
     let mut cfg = symbi_config::Config::default();
     cfg.runtime.data_dir = Some(data.to_path_buf());
-    assemble(Arc::new(cfg), data.to_path_buf(), AssemblyOptions { bus: true, watch_policies: false }, Extensions::default())
-        .await
-        .expect("assemble")
+    assemble(
+        Arc::new(cfg),
+        data.to_path_buf(),
+        AssemblyOptions {
+            bus: true,
+            watch_policies: false,
+        },
+        Extensions::default(),
+    )
+    .await
+    .expect("assemble")
 }
 
 /// Loads `source` and runs its only agent with `input`.
-async fn run(sys: &Assembled, source: &str, input: Value) -> Result<ExecutionReport, ExecutionError> {
-    let agents = sys.engine.load_source("test.symbi", source).await.expect("program loads");
+async fn run(
+    sys: &Assembled,
+    source: &str,
+    input: Value,
+) -> Result<ExecutionReport, ExecutionError> {
+    let agents = sys
+        .engine
+        .load_source("test.symbi", source)
+        .await
+        .expect("program loads");
     let (_, id) = agents.into_iter().next().expect("one agent");
     sys.engine.run(id, input, ExecuteOptions::default()).await
 }
@@ -40,7 +56,11 @@ async fn trail(sys: Assembled, data: &Path) -> Vec<(String, Value)> {
 }
 
 fn decisions<'a>(trail: &'a [(String, Value)], action: &str) -> Vec<&'a Value> {
-    trail.iter().filter(|(_, d)| d["phase"] == "decision" && d["action"] == action).map(|(_, d)| d).collect()
+    trail
+        .iter()
+        .filter(|(_, d)| d["phase"] == "decision" && d["action"] == action)
+        .map(|(_, d)| d)
+        .collect()
 }
 
 const FILES: &str = r#"
@@ -62,7 +82,9 @@ agent notes(text: String) -> Map<String, Any> {
 async fn allowed_file_actions_run_confined_and_are_audited_with_their_decisions() {
     let d = tempfile::tempdir().unwrap();
     let sys = system(d.path()).await;
-    let r = run(&sys, FILES, json!({"text": "hello"})).await.expect("runs");
+    let r = run(&sys, FILES, json!({"text": "hello"}))
+        .await
+        .expect("runs");
     assert_eq!(r.result, json!({"back": "hello"}));
     // Confined to the agent's workspace under the data directory.
     let written = d.path().join("workspaces/notes/notes/a.txt");
@@ -73,14 +95,29 @@ async fn allowed_file_actions_run_confined_and_are_audited_with_their_decisions(
     let e = run(&sys, FILES, json!({"text": big})).await.unwrap_err();
     assert_eq!(e.kind, "PolicyDenied", "{e:?}");
     assert!(e.message.contains("max_data_size"), "{}", e.message);
-    assert_eq!(std::fs::read_to_string(&written).unwrap(), "hello", "nothing half-written");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        "hello",
+        "nothing half-written"
+    );
 
     let t = trail(sys, d.path()).await;
     let writes = decisions(&t, "write_file");
     assert_eq!(writes.len(), 2, "{writes:#?}");
-    assert!(writes.iter().all(|w| w["decision"] != "Deny"), "the rule allowed both; the condition refused one");
-    let outcomes: Vec<&Value> = t.iter().filter(|(_, d)| d["phase"] == "outcome" && d["action"] == "write_file").map(|(_, d)| d).collect();
-    assert_eq!(outcomes.iter().filter(|o| o["outcome"] == "ok").count(), 1, "{outcomes:#?}");
+    assert!(
+        writes.iter().all(|w| w["decision"] != "Deny"),
+        "the rule allowed both; the condition refused one"
+    );
+    let outcomes: Vec<&Value> = t
+        .iter()
+        .filter(|(_, d)| d["phase"] == "outcome" && d["action"] == "write_file")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| o["outcome"] == "ok").count(),
+        1,
+        "{outcomes:#?}"
+    );
     // The content itself is not in the trail, only its digest.
     assert!(!t.iter().any(|(_, d)| d.to_string().contains(&big)));
 }
@@ -106,7 +143,12 @@ agent writer() -> String {
     assert_eq!(w.len(), 1);
     assert_eq!(w[0]["decision"], "Deny");
     // An uncaught denial is a policy violation: Running → Suspended.
-    assert!(t.iter().any(|(ty, d)| ty == "agent_state" && d["to"] == "Suspended" && d["cause"] == "policy_violation"), "{t:#?}");
+    assert!(
+        t.iter().any(|(ty, d)| ty == "agent_state"
+            && d["to"] == "Suspended"
+            && d["cause"] == "policy_violation"),
+        "{t:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +170,11 @@ agent fetcher() -> Map<String, Any> {
 }
 "#;
     let r = run(&sys, src, json!({})).await.expect("runs");
-    assert!(r.result["denied"].as_str().unwrap().contains("deny_all"), "{}", r.result);
+    assert!(
+        r.result["denied"].as_str().unwrap().contains("deny_all"),
+        "{}",
+        r.result
+    );
     let t = trail(sys, d.path()).await;
     assert_eq!(decisions(&t, "http.get")[0]["decision"], "Deny");
 }
@@ -186,22 +232,46 @@ agent careful(text: String) -> String {
     let approvals = sys.engine.gateway().approvals().clone();
 
     // Approved: the action runs after the operator's decision.
-    let h = sys.engine.execute(id, json!({"text": "yes"}), ExecuteOptions::default()).unwrap();
+    let h = sys
+        .engine
+        .execute(id, json!({"text": "yes"}), ExecuteOptions::default())
+        .unwrap();
     let hold = wait_for_hold(&approvals).await;
-    assert!(!d.path().join("workspaces/careful/out.txt").exists(), "held, not run");
-    approvals.approve(&hold, "ops@example", &[], Some("looks fine".into())).await.unwrap();
+    assert!(
+        !d.path().join("workspaces/careful/out.txt").exists(),
+        "held, not run"
+    );
+    approvals
+        .approve(&hold, "ops@example", &[], Some("looks fine".into()))
+        .await
+        .unwrap();
     assert_eq!(h.wait().await.expect("approved").result, json!("written"));
-    assert_eq!(std::fs::read_to_string(d.path().join("workspaces/careful/out.txt")).unwrap(), "yes");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("workspaces/careful/out.txt")).unwrap(),
+        "yes"
+    );
 
     // Denied: ApprovalDenied, nothing written.
-    let h = sys.engine.execute(id, json!({"text": "no"}), ExecuteOptions::default()).unwrap();
+    let h = sys
+        .engine
+        .execute(id, json!({"text": "no"}), ExecuteOptions::default())
+        .unwrap();
     let hold = wait_for_hold(&approvals).await;
-    approvals.deny(&hold, "ops@example", &[], Some("not today".into())).await.unwrap();
+    approvals
+        .deny(&hold, "ops@example", &[], Some("not today".into()))
+        .await
+        .unwrap();
     let e = h.wait().await.unwrap_err();
     assert_eq!(e.kind, "ApprovalDenied", "{e:?}");
-    assert_eq!(std::fs::read_to_string(d.path().join("workspaces/careful/out.txt")).unwrap(), "yes");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("workspaces/careful/out.txt")).unwrap(),
+        "yes"
+    );
     let t = trail(sys, d.path()).await;
-    assert!(t.iter().any(|(_, d)| d.to_string().contains("looks fine")), "approver's reason is audited");
+    assert!(
+        t.iter().any(|(_, d)| d.to_string().contains("looks fine")),
+        "approver's reason is audited"
+    );
 }
 
 async fn wait_for_hold(approvals: &symbi_runtime::gateway::approvals::ApprovalManager) -> String {
@@ -235,11 +305,30 @@ agent scratch(v: int) -> Map<String, Any> {
 "#;
     let agents = sys.engine.load_source("scratch.symbi", src).await.unwrap();
     let id = agents[0].1;
-    let first = sys.engine.run(id, json!({"v": 1}), ExecuteOptions::default()).await.unwrap();
+    let first = sys
+        .engine
+        .run(id, json!({"v": 1}), ExecuteOptions::default())
+        .await
+        .unwrap();
     assert_eq!(first.result, json!({"before": null, "now": 1}));
-    let scope = symbi_context::StateScope::Execution { agent: "scratch".into(), execution: first.execution_id };
-    assert!(sys.context.context().state().snapshot(&scope).unwrap().is_empty(), "state kept after the execution ended");
-    let second = sys.engine.run(id, json!({"v": 2}), ExecuteOptions::default()).await.unwrap();
+    let scope = symbi_context::StateScope::Execution {
+        agent: "scratch".into(),
+        execution: first.execution_id,
+    };
+    assert!(
+        sys.context
+            .context()
+            .state()
+            .snapshot(&scope)
+            .unwrap()
+            .is_empty(),
+        "state kept after the execution ended"
+    );
+    let second = sys
+        .engine
+        .run(id, json!({"v": 2}), ExecuteOptions::default())
+        .await
+        .unwrap();
     assert_eq!(second.result, json!({"before": null, "now": 2}));
     sys.shutdown(Duration::from_secs(5)).await;
 }

@@ -26,7 +26,12 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { iterations: 30, concurrency: 20, memory_sandboxes: 10, tiers: vec![SandboxTier::Tier1, SandboxTier::Tier2] }
+        Self {
+            iterations: 30,
+            concurrency: 20,
+            memory_sandboxes: 10,
+            tiers: vec![SandboxTier::Tier1, SandboxTier::Tier2],
+        }
     }
 }
 
@@ -49,7 +54,12 @@ impl Latency {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let n = v.len().max(1);
         let p = |q: f64| ms(v[((q * n as f64).ceil() as usize).clamp(1, n) - 1]);
-        Latency { n: v.len(), p50_ms: p(0.5), p99_ms: p(0.99), mean_ms: v.iter().map(|d| ms(*d)).sum::<f64>() / n as f64 }
+        Latency {
+            n: v.len(),
+            p50_ms: p(0.5),
+            p99_ms: p(0.99),
+            mean_ms: v.iter().map(|d| ms(*d)).sum::<f64>() / n as f64,
+        }
     }
 }
 
@@ -151,7 +161,9 @@ code_trust = "trusted"
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 async fn bare_docker_run(tier: SandboxTier, reference: &str) -> Result<Duration, String> {
@@ -160,16 +172,28 @@ async fn bare_docker_run(tier: SandboxTier, reference: &str) -> Result<Duration,
     if tier == SandboxTier::Tier2 {
         cmd.arg("--runtime=runsc");
     }
-    cmd.args([reference, "/bin/true"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.args([reference, "/bin/true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let t = Instant::now();
-    let out = cmd.output().await.map_err(|e| format!("cannot run the docker CLI: {e}"))?;
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run the docker CLI: {e}"))?;
     if !out.status.success() {
-        return Err(format!("docker run failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "docker run failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(t.elapsed())
 }
 
-async fn bare_api_run(docker: &bollard::Docker, tier: SandboxTier, image_id: &str) -> Result<Duration, String> {
+async fn bare_api_run(
+    docker: &bollard::Docker,
+    tier: SandboxTier,
+    image_id: &str,
+) -> Result<Duration, String> {
     use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
     use bollard::query_parameters as qp;
     use futures::StreamExt;
@@ -182,27 +206,60 @@ async fn bare_api_run(docker: &bollard::Docker, tier: SandboxTier, image_id: &st
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
             // Like the sandbox: without the json-file log copier (its cost is not hardening).
-            log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
-            runtime: Some(if tier == SandboxTier::Tier2 { "runsc" } else { "runc" }.into()),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            runtime: Some(
+                if tier == SandboxTier::Tier2 {
+                    "runsc"
+                } else {
+                    "runc"
+                }
+                .into(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let id = docker.create_container(None::<qp::CreateContainerOptions>, body).await.map_err(|e| e.to_string())?.id;
+    let id = docker
+        .create_container(None::<qp::CreateContainerOptions>, body)
+        .await
+        .map_err(|e| e.to_string())?
+        .id;
     let run = async {
         let mut out = docker
-            .attach_container(&id, Some(qp::AttachContainerOptions { stdout: true, stderr: true, stream: true, ..Default::default() }))
+            .attach_container(
+                &id,
+                Some(qp::AttachContainerOptions {
+                    stdout: true,
+                    stderr: true,
+                    stream: true,
+                    ..Default::default()
+                }),
+            )
             .await
             .map_err(|e| e.to_string())?
             .output;
-        docker.start_container(&id, None::<qp::StartContainerOptions>).await.map_err(|e| e.to_string())?;
+        docker
+            .start_container(&id, None::<qp::StartContainerOptions>)
+            .await
+            .map_err(|e| e.to_string())?;
         while out.next().await.is_some() {}
         let mut w = docker.wait_container(&id, None::<qp::WaitContainerOptions>);
         w.next().await;
         Ok::<_, String>(())
     };
     let r = run.await;
-    let _ = docker.remove_container(&id, Some(qp::RemoveContainerOptions { force: true, ..Default::default() })).await;
+    let _ = docker
+        .remove_container(
+            &id,
+            Some(qp::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
     r.map(|()| t.elapsed())
 }
 
@@ -217,7 +274,11 @@ fn cgroup_rss(parent: &str, id: &str) -> Option<u64> {
     let mut total = 0;
     for pid in procs.split_whitespace() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()) {
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        {
             total += kb * 1024;
         }
     }
@@ -231,7 +292,11 @@ fn cgroup_memory(parent: &str, id: &str) -> Option<u64> {
         format!("/sys/fs/cgroup/{parent}/{id}/memory.current"),
     ]
     .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()))
+    .find_map(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
 }
 
 /// Runs the load test. `sandbox` must have a floor of none (`default_floor: None`) so the
@@ -243,17 +308,29 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
     let sleeper = sleeper_tool();
     let mut tiers = Vec::new();
     for &tier in &opts.tiers {
-        let req = RunRequest { agent_min_tier: Some(tier), ..RunRequest::default() };
-        let image = sandbox.image("busybox", tier).await.map_err(|e| e.to_string())?;
+        let req = RunRequest {
+            agent_min_tier: Some(tier),
+            ..RunRequest::default()
+        };
+        let image = sandbox
+            .image("busybox", tier)
+            .await
+            .map_err(|e| e.to_string())?;
         // Warm-up: tier check, image verification, page cache.
-        sandbox.run_tool(&truth, &serde_json::json!({}), &req).await.map_err(|e| e.to_string())?;
+        sandbox
+            .run_tool(&truth, &serde_json::json!({}), &req)
+            .await
+            .map_err(|e| e.to_string())?;
         bare_docker_run(tier, &image.reference).await?;
         let docker = sandbox.docker().map_err(|e| e.to_string())?;
         bare_api_run(&docker, tier, &image.image_id).await?;
         let (mut ours, mut bare, mut api) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..opts.iterations {
             let t = Instant::now();
-            sandbox.run_tool(&truth, &serde_json::json!({}), &req).await.map_err(|e| e.to_string())?;
+            sandbox
+                .run_tool(&truth, &serde_json::json!({}), &req)
+                .await
+                .map_err(|e| e.to_string())?;
             ours.push(t.elapsed());
             bare.push(bare_docker_run(tier, &image.reference).await?);
             api.push(bare_api_run(&docker, tier, &image.image_id).await?);
@@ -264,10 +341,15 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
         let mut tasks = Vec::new();
         for i in 0..opts.concurrency {
             let (s, wc, req) = (sandbox.clone(), wc.clone(), req.clone());
-            tasks.push(tokio::spawn(async move { s.run_tool(&wc, &serde_json::json!({"text": "w ".repeat(i + 1)}), &req).await }));
+            tasks.push(tokio::spawn(async move {
+                s.run_tool(&wc, &serde_json::json!({"text": "w ".repeat(i + 1)}), &req)
+                    .await
+            }));
         }
         for task in tasks {
-            task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            task.await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         }
         let wall = t.elapsed();
 
@@ -275,7 +357,9 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
         let mut sleepers = Vec::new();
         for _ in 0..opts.memory_sandboxes {
             let (s, sl, req) = (sandbox.clone(), sleeper.clone(), req.clone());
-            sleepers.push(tokio::spawn(async move { s.run_tool(&sl, &serde_json::json!({"s": 6}), &req).await }));
+            sleepers.push(tokio::spawn(async move {
+                s.run_tool(&sl, &serde_json::json!({"s": 6}), &req).await
+            }));
         }
         let mut per = Vec::new();
         let mut rss = Vec::new();
@@ -286,15 +370,27 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
             if ids.len() >= opts.memory_sandboxes {
                 // Let them settle after start-up.
                 tokio::time::sleep(Duration::from_millis(1000)).await;
-                per = ids.iter().filter_map(|id| cgroup_memory(&sandbox.config().cgroup_parent, id)).collect();
-                rss = ids.iter().filter_map(|id| cgroup_rss(&sandbox.config().cgroup_parent, id)).collect();
+                per = ids
+                    .iter()
+                    .filter_map(|id| cgroup_memory(&sandbox.config().cgroup_parent, id))
+                    .collect();
+                rss = ids
+                    .iter()
+                    .filter_map(|id| cgroup_rss(&sandbox.config().cgroup_parent, id))
+                    .collect();
                 break;
             }
         }
         for s in sleepers {
             let _ = s.await;
         }
-        let mean_mib = |v: &[u64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<u64>() as f64 / v.len() as f64 / (1 << 20) as f64 };
+        let mean_mib = |v: &[u64]| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<u64>() as f64 / v.len() as f64 / (1 << 20) as f64
+            }
+        };
         let mem = mean_mib(&per);
         tiers.push(TierFigures {
             tier,
@@ -309,17 +405,34 @@ pub async fn run(sandbox: Arc<Sandbox>, opts: &BenchOptions) -> Result<BenchRepo
             rss_per_sandbox_mib: mean_mib(&rss),
         });
     }
-    Ok(BenchReport { tiers, load_before, load_after: loadavg() })
+    Ok(BenchReport {
+        tiers,
+        load_before,
+        load_after: loadavg(),
+    })
 }
 
 async fn running_ids(sandbox: &Sandbox) -> Vec<String> {
     use bollard::query_parameters::ListContainersOptions;
     let mut filters = std::collections::HashMap::new();
-    filters.insert("label".to_string(), vec![format!("{}={}", crate::sandbox::LABEL_SANDBOX, sandbox.instance_id())]);
+    filters.insert(
+        "label".to_string(),
+        vec![format!(
+            "{}={}",
+            crate::sandbox::LABEL_SANDBOX,
+            sandbox.instance_id()
+        )],
+    );
     filters.insert("status".to_string(), vec!["running".to_string()]);
-    let Ok(docker) = sandbox.docker() else { return Vec::new() };
+    let Ok(docker) = sandbox.docker() else {
+        return Vec::new();
+    };
     docker
-        .list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: false,
+            filters: Some(filters),
+            ..Default::default()
+        }))
         .await
         .map(|l| l.into_iter().filter_map(|c| c.id).collect())
         .unwrap_or_default()

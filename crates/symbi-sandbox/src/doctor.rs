@@ -31,7 +31,8 @@ pub async fn tier_checks(sandbox: &Sandbox) -> Vec<TierCheck> {
     out.push(TierCheck {
         tier: SandboxTier::Tier3,
         ok: false,
-        detail: "Firecracker micro-VMs are not built into this symbi; Tier3 demands fail closed".into(),
+        detail: "Firecracker micro-VMs are not built into this symbi; Tier3 demands fail closed"
+            .into(),
         fix: Some("demand Tier2 (gVisor) instead".into()),
     });
     out
@@ -43,7 +44,12 @@ async fn probe(sandbox: &Sandbox, tier: SandboxTier) -> TierCheck {
             crate::SandboxError::Unavailable { reason, fix, .. } => (reason, Some(fix)),
             other => (other.to_string(), None),
         };
-        TierCheck { tier, ok: false, detail, fix }
+        TierCheck {
+            tier,
+            ok: false,
+            detail,
+            fix,
+        }
     };
     if let Err(e) = sandbox.ensure_tier(tier).await {
         return fail(e);
@@ -53,7 +59,10 @@ async fn probe(sandbox: &Sandbox, tier: SandboxTier) -> TierCheck {
         Err(e) => return fail(e),
     };
     let limits = limits::effective(
-        &ToolLimits { timeout: Some(Duration::from_secs(30)), ..Default::default() },
+        &ToolLimits {
+            timeout: Some(Duration::from_secs(30)),
+            ..Default::default()
+        },
         &ResourceBudget::ZERO,
         4096,
         None,
@@ -74,7 +83,11 @@ async fn probe(sandbox: &Sandbox, tier: SandboxTier) -> TierCheck {
             ok: true,
             detail: format!(
                 "ran a hardened container (runtime {}, image {}) in {:.0} ms",
-                if tier == SandboxTier::Tier1 { &sandbox.config().tier1_runtime } else { &sandbox.config().tier2_runtime },
+                if tier == SandboxTier::Tier1 {
+                    &sandbox.config().tier1_runtime
+                } else {
+                    &sandbox.config().tier2_runtime
+                },
                 &image.reference,
                 t.elapsed().as_secs_f64() * 1000.0
             ),
@@ -83,7 +96,11 @@ async fn probe(sandbox: &Sandbox, tier: SandboxTier) -> TierCheck {
         Ok(r) => TierCheck {
             tier,
             ok: false,
-            detail: format!("the probe container did not succeed: {:?}, stderr: {}", r.exit, String::from_utf8_lossy(&r.stderr).trim()),
+            detail: format!(
+                "the probe container did not succeed: {:?}, stderr: {}",
+                r.exit,
+                String::from_utf8_lossy(&r.stderr).trim()
+            ),
             fix: Some("sudo ./scripts/setup-host.sh".into()),
         },
         Err(e) => fail(e),

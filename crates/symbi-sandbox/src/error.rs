@@ -142,23 +142,49 @@ impl SandboxError {
     pub fn details(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
-            Self::Unavailable { tier, reason, fix } => json!({"tier": tier.as_str(), "reason": reason, "fix": fix}),
-            Self::Timeout { tool, limit } => json!({"tool": tool, "limit_ms": limit.as_millis() as u64}),
-            Self::LimitExceeded { tool, limit, detail } => {
+            Self::Unavailable { tier, reason, fix } => {
+                json!({"tier": tier.as_str(), "reason": reason, "fix": fix})
+            }
+            Self::Timeout { tool, limit } => {
+                json!({"tool": tool, "limit_ms": limit.as_millis() as u64})
+            }
+            Self::LimitExceeded {
+                tool,
+                limit,
+                detail,
+            } => {
                 json!({"tool": tool, "reported_kind": limit.reported_kind(), "detail": detail})
             }
-            Self::ToolFailed { tool, exit_code, kind, .. } => json!({"tool": tool, "exit_code": exit_code, "reported_kind": kind}),
-            Self::InvalidInput { tool, problems } => json!({"tool": tool, "reported_kind": "InvalidInput", "problems": problems}),
+            Self::ToolFailed {
+                tool,
+                exit_code,
+                kind,
+                ..
+            } => json!({"tool": tool, "exit_code": exit_code, "reported_kind": kind}),
+            Self::InvalidInput { tool, problems } => {
+                json!({"tool": tool, "reported_kind": "InvalidInput", "problems": problems})
+            }
             other => json!({"message": other.to_string()}),
         }
     }
 
-    pub(crate) fn unavailable(tier: SandboxTier, reason: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self::Unavailable { tier, reason: reason.into(), fix: fix.into() }
+    pub(crate) fn unavailable(
+        tier: SandboxTier,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self::Unavailable {
+            tier,
+            reason: reason.into(),
+            fix: fix.into(),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -58,11 +58,16 @@ pub struct ImageStore {
 
 /// The default cache directory.
 pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("SYMBI_IMAGE_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/symbi/images"))
+    std::env::var_os("SYMBI_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/symbi/images"))
 }
 
 fn image_err(image: &str, message: impl Into<String>) -> SandboxError {
-    SandboxError::Image { image: image.to_string(), message: message.into() }
+    SandboxError::Image {
+        image: image.to_string(),
+        message: message.into(),
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -73,7 +78,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| SandboxError::io(dir, e))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+        std::process::id()
+    ));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -97,7 +106,9 @@ struct LayerTar {
 
 impl LayerTar {
     fn new() -> Self {
-        Self { builder: tar::Builder::new(Vec::new()) }
+        Self {
+            builder: tar::Builder::new(Vec::new()),
+        }
     }
 
     fn header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, size: u64) -> tar::Header {
@@ -113,10 +124,18 @@ impl LayerTar {
 
     fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) -> std::io::Result<()> {
         let mut h = Self::header(tar::EntryType::Directory, mode, uid, gid, 0);
-        self.builder.append_data(&mut h, format!("{path}/"), std::io::empty())
+        self.builder
+            .append_data(&mut h, format!("{path}/"), std::io::empty())
     }
 
-    fn file(&mut self, path: &str, mode: u32, uid: u64, gid: u64, data: &[u8]) -> std::io::Result<()> {
+    fn file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        data: &[u8],
+    ) -> std::io::Result<()> {
         let mut h = Self::header(tar::EntryType::Regular, mode, uid, gid, data.len() as u64);
         self.builder.append_data(&mut h, path, data)
     }
@@ -154,7 +173,8 @@ fn elf_is_static(bytes: &[u8]) -> std::result::Result<bool, String> {
     Ok(true)
 }
 
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 /// Builds the busybox layer from a static busybox binary.
@@ -165,7 +185,13 @@ fn busybox_layer(busybox: &Path) -> Result<(Vec<u8>, String)> {
     match elf_is_static(&bin) {
         Ok(true) => {}
         Ok(false) => {
-            return Err(image_err("busybox", format!("{} is dynamically linked; the scratch image needs the static one: `apt-get install busybox-static`", busybox.display())));
+            return Err(image_err(
+                "busybox",
+                format!(
+                    "{} is dynamically linked; the scratch image needs the static one: `apt-get install busybox-static`",
+                    busybox.display()
+                ),
+            ));
         }
         Err(e) => return Err(image_err("busybox", format!("{}: {e}", busybox.display()))),
     }
@@ -173,17 +199,34 @@ fn busybox_layer(busybox: &Path) -> Result<(Vec<u8>, String)> {
     let out = std::process::Command::new(busybox)
         .arg("--list")
         .output()
-        .map_err(|e| image_err("busybox", format!("cannot run {} --list: {e}", busybox.display())))?;
+        .map_err(|e| {
+            image_err(
+                "busybox",
+                format!("cannot run {} --list: {e}", busybox.display()),
+            )
+        })?;
     let mut applets: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::trim)
-        .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_.[".contains(c)) && *a != "busybox")
+        .filter(|a| {
+            !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.[".contains(c))
+                && *a != "busybox"
+        })
         .map(str::to_string)
         .collect();
     applets.sort();
     applets.dedup();
     if applets.len() < 20 {
-        return Err(image_err("busybox", format!("{} --list printed only {} applets", busybox.display(), applets.len())));
+        return Err(image_err(
+            "busybox",
+            format!(
+                "{} --list printed only {} applets",
+                busybox.display(),
+                applets.len()
+            ),
+        ));
     }
     let build = || -> std::io::Result<Vec<u8>> {
         let mut t = LayerTar::new();
@@ -202,19 +245,32 @@ fn busybox_layer(busybox: &Path) -> Result<(Vec<u8>, String)> {
         t.finish()
     };
     let layer = build().map_err(|e| image_err("busybox", format!("writing the layer: {e}")))?;
-    Ok((layer, format!("{} sha256:{}", busybox.display(), sha256_hex(&bin))))
+    Ok((
+        layer,
+        format!("{} sha256:{}", busybox.display(), sha256_hex(&bin)),
+    ))
 }
 
 /// Paths (relative, no leading `/`) whose *contents* are left out of the Debian layer.
-const DEBIAN_EMPTY_DIRS: [&str; 8] =
-    ["dev", "proc", "sys", "run", "tmp", "var/lib/apt/lists", "var/cache/apt", "var/log"];
+const DEBIAN_EMPTY_DIRS: [&str; 8] = [
+    "dev",
+    "proc",
+    "sys",
+    "run",
+    "tmp",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/log",
+];
 
 /// Writes a deterministic tar of a root file system directory.
 fn rootfs_tar(root: &Path) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::MetadataExt;
     fn walk(t: &mut LayerTar, root: &Path, rel: &Path) -> std::io::Result<()> {
         let dir = root.join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
+        let mut names: Vec<_> = std::fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
         names.sort();
         for name in names {
             let r = rel.join(&name);
@@ -261,7 +317,8 @@ fn debian_rootfs(cache_dir: &Path) -> Result<PathBuf> {
     })?;
     let staging = cache_dir.join(format!("debian-staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let mirror = std::env::var("SYMBI_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let mirror = std::env::var("SYMBI_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     let debs = cache_dir.join("debs");
     std::fs::create_dir_all(&debs).map_err(|e| SandboxError::io(&debs, e))?;
     tracing::info!(mirror, staging = %staging.display(), "running debootstrap (minbase + jq)");
@@ -277,9 +334,15 @@ fn debian_rootfs(cache_dir: &Path) -> Result<PathBuf> {
         .map_err(|e| image_err("debian", format!("cannot run debootstrap: {e}")))?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(image_err("debian", format!("debootstrap failed ({status}); it needs root and access to {mirror} (set SYMBI_DEBIAN_MIRROR for another mirror)")));
+        return Err(image_err(
+            "debian",
+            format!(
+                "debootstrap failed ({status}); it needs root and access to {mirror} (set SYMBI_DEBIAN_MIRROR for another mirror)"
+            ),
+        ));
     }
-    let bytes = rootfs_tar(&staging).map_err(|e| image_err("debian", format!("packing {}: {e}", staging.display())))?;
+    let bytes = rootfs_tar(&staging)
+        .map_err(|e| image_err("debian", format!("packing {}: {e}", staging.display())))?;
     let _ = std::fs::remove_dir_all(&staging);
     write_atomic(&tarball, &bytes)?;
     Ok(tarball)
@@ -294,7 +357,12 @@ fn docker_arch() -> &'static str {
 }
 
 /// Builds a `docker save` archive for one layer; returns (archive, image id hex, layer hex).
-fn save_archive(name: &str, layer: &[u8], env_path: &str, comment: &str) -> std::io::Result<(Vec<u8>, String, String)> {
+fn save_archive(
+    name: &str,
+    layer: &[u8],
+    env_path: &str,
+    comment: &str,
+) -> std::io::Result<(Vec<u8>, String, String)> {
     let layer_hex = sha256_hex(layer);
     let config = json!({
         "architecture": docker_arch(),
@@ -319,14 +387,23 @@ fn save_archive(name: &str, layer: &[u8], env_path: &str, comment: &str) -> std:
     t.file(&format!("{id_hex}.json"), 0o644, 0, 0, &config_bytes)?;
     t.dir(&layer_hex, 0o755, 0, 0)?;
     t.file(&format!("{layer_hex}/layer.tar"), 0o644, 0, 0, layer)?;
-    t.file("manifest.json", 0o644, 0, 0, &serde_json::to_vec(&manifest).map_err(std::io::Error::other)?)?;
+    t.file(
+        "manifest.json",
+        0o644,
+        0,
+        0,
+        &serde_json::to_vec(&manifest).map_err(std::io::Error::other)?,
+    )?;
     Ok((t.finish()?, id_hex, layer_hex))
 }
 
 impl ImageStore {
     /// A store recording under `<data_dir>/images` with the default cache.
     pub fn new(data_dir: &Path) -> Self {
-        Self { records_dir: data_dir.join("images"), cache_dir: default_cache_dir() }
+        Self {
+            records_dir: data_dir.join("images"),
+            cache_dir: default_cache_dir(),
+        }
     }
 
     fn record_path(&self, name: &str) -> PathBuf {
@@ -337,7 +414,9 @@ impl ImageStore {
     pub fn record(&self, name: &str) -> Result<Option<ImageRecord>> {
         let p = self.record_path(name);
         match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| image_err(name, format!("{}: corrupt record: {e}", p.display()))),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| image_err(name, format!("{}: corrupt record: {e}", p.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(SandboxError::io(p, e)),
         }
@@ -350,22 +429,45 @@ impl ImageStore {
             "busybox" => {
                 let bb = Path::new("/bin/busybox");
                 let (layer, source) = busybox_layer(bb)?;
-                (layer, source, "/bin", "symbi tools build-images: scratch + busybox-static")
+                (
+                    layer,
+                    source,
+                    "/bin",
+                    "symbi tools build-images: scratch + busybox-static",
+                )
             }
             "debian" => {
                 let tarball = debian_rootfs(&self.cache_dir)?;
                 let layer = std::fs::read(&tarball).map_err(|e| SandboxError::io(&tarball, e))?;
                 let source = format!("{} sha256:{}", tarball.display(), sha256_hex(&layer));
-                (layer, source, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "symbi tools build-images: debootstrap minbase + jq")
+                (
+                    layer,
+                    source,
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "symbi tools build-images: debootstrap minbase + jq",
+                )
             }
-            other => return Err(image_err(other, format!("unknown image (known: {})", crate::manifest::KNOWN_IMAGES.join(", ")))),
+            other => {
+                return Err(image_err(
+                    other,
+                    format!(
+                        "unknown image (known: {})",
+                        crate::manifest::KNOWN_IMAGES.join(", ")
+                    ),
+                ));
+            }
         };
-        let (archive, id_hex, layer_hex) = save_archive(name, &layer, path, comment).map_err(|e| image_err(name, format!("writing the archive: {e}")))?;
+        let (archive, id_hex, layer_hex) = save_archive(name, &layer, path, comment)
+            .map_err(|e| image_err(name, format!("writing the archive: {e}")))?;
         drop(layer);
         let reference = format!("symbi/{name}:sha256-{id_hex}");
         let present = matches!(docker.inspect_image(&reference).await, Ok(i) if i.id.as_deref() == Some(&format!("sha256:{id_hex}")));
         if !present {
-            let mut s = docker.import_image(bollard::query_parameters::ImportImageOptions::default(), bollard::body_full(archive.into()), None);
+            let mut s = docker.import_image(
+                bollard::query_parameters::ImportImageOptions::default(),
+                bollard::body_full(archive.into()),
+                None,
+            );
             while let Some(item) = s.next().await {
                 item.map_err(|e| image_err(name, format!("docker load failed: {e}")))?;
             }
@@ -376,10 +478,14 @@ impl ImageStore {
             image_id: format!("sha256:{id_hex}"),
             layers: vec![format!("sha256:{layer_hex}")],
             source,
-            built_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            built_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         };
         verify(docker, &record, SandboxTier::Tier1).await?;
-        let mut bytes = serde_json::to_vec_pretty(&record).map_err(|e| image_err(name, e.to_string()))?;
+        let mut bytes =
+            serde_json::to_vec_pretty(&record).map_err(|e| image_err(name, e.to_string()))?;
         bytes.push(b'\n');
         write_atomic(&self.record_path(name), &bytes)?;
         Ok(record)
@@ -392,18 +498,38 @@ impl ImageStore {
 pub async fn verify(docker: &Docker, record: &ImageRecord, tier: SandboxTier) -> Result<()> {
     let fix = "rebuild the images: `symbi tools build-images` (or ./scripts/build-images.sh)";
     let inspect = docker.inspect_image(&record.reference).await.map_err(|e| {
-        SandboxError::unavailable(tier, format!("image {} ({}) is not in Docker: {e}", record.name, record.reference), fix)
+        SandboxError::unavailable(
+            tier,
+            format!(
+                "image {} ({}) is not in Docker: {e}",
+                record.name, record.reference
+            ),
+            fix,
+        )
     })?;
     if inspect.id.as_deref() != Some(record.image_id.as_str()) {
         return Err(SandboxError::unavailable(
             tier,
-            format!("image {} does not match its record: tag {} is {} but {} was recorded", record.name, record.reference, inspect.id.unwrap_or_default(), record.image_id),
+            format!(
+                "image {} does not match its record: tag {} is {} but {} was recorded",
+                record.name,
+                record.reference,
+                inspect.id.unwrap_or_default(),
+                record.image_id
+            ),
             fix,
         ));
     }
     let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
     if layers != record.layers {
-        return Err(SandboxError::unavailable(tier, format!("image {} has layers {layers:?}, recorded {:?}", record.name, record.layers), fix));
+        return Err(SandboxError::unavailable(
+            tier,
+            format!(
+                "image {} has layers {layers:?}, recorded {:?}",
+                record.name, record.layers
+            ),
+            fix,
+        ));
     }
     Ok(())
 }
@@ -426,9 +552,13 @@ mod tests {
     #[test]
     fn dynamic_binaries_are_refused() {
         // /bin/sh on Debian is a dynamically linked dash.
-        let e = busybox_layer(Path::new("/bin/true")).unwrap_err().to_string();
+        let e = busybox_layer(Path::new("/bin/true"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dynamically linked"), "{e}");
-        let e = busybox_layer(Path::new("/nonexistent/busybox")).unwrap_err().to_string();
+        let e = busybox_layer(Path::new("/nonexistent/busybox"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("busybox-static"), "{e}");
     }
 

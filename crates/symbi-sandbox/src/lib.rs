@@ -41,6 +41,10 @@ pub mod template;
 pub use error::{LimitKind, Result, SandboxError};
 pub use images::{ImageRecord, ImageStore};
 pub use limits::AppliedLimits;
-pub use manifest::{ManifestError, ManifestErrors, OutputFormat, Rendered, ToolManifest, ToolRegistry};
+pub use manifest::{
+    ManifestError, ManifestErrors, OutputFormat, Rendered, ToolManifest, ToolRegistry,
+};
 pub use risk::{RiskAssessment, RiskInputs, TierDemands, TierSelection};
-pub use sandbox::{ContainerSpec, ExitStatus, RawRun, RunRequest, Sandbox, SandboxConfig, ToolOutcome, ToolOutput};
+pub use sandbox::{
+    ContainerSpec, ExitStatus, RawRun, RunRequest, Sandbox, SandboxConfig, ToolOutcome, ToolOutput,
+};

@@ -43,7 +43,10 @@ pub struct AppliedLimits {
 }
 
 mod ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -78,7 +81,11 @@ pub fn effective(
     if let Some(d) = deadline {
         timeout = timeout.min(d);
     }
-    let output = tool.output_bytes.unwrap_or(max_output_bytes).min(max_output_bytes).max(1);
+    let output = tool
+        .output_bytes
+        .unwrap_or(max_output_bytes)
+        .min(max_output_bytes)
+        .max(1);
     let disk = (disk_io_known && budget.disk_io_bps > 0).then_some(budget.disk_io_bps);
     AppliedLimits {
         memory_bytes: memory,
@@ -117,7 +124,10 @@ mod tests {
 
     #[test]
     fn defaults_and_floor() {
-        let budget = ResourceBudget { memory_bytes: 1 << 20, ..ResourceBudget::default() };
+        let budget = ResourceBudget {
+            memory_bytes: 1 << 20,
+            ..ResourceBudget::default()
+        };
         let l = effective(&ToolLimits::default(), &budget, 4096, None, false);
         assert_eq!(l.memory_bytes, MIN_MEMORY_BYTES);
         assert_eq!(l.pids, DEFAULT_PIDS);

@@ -140,7 +140,14 @@ pub struct ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.path.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -214,7 +221,12 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -227,7 +239,12 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&mut self, at: usize, message: impl Into<String>) {
         let (line, column) = line_col(self.text, at);
-        self.errors.push(ManifestError { path: self.path.to_path_buf(), line, column, message: message.into() });
+        self.errors.push(ManifestError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
     }
 }
 
@@ -239,8 +256,14 @@ fn toml_to_json(v: &toml::Value) -> Result<Value, String> {
             .map(Value::Number)
             .ok_or_else(|| format!("{f} is not a JSON number"))?,
         toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => return Err(format!("date-time `{d}` has no JSON form; write it as a string")),
-        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect::<Result<_, _>>()?),
+        toml::Value::Datetime(d) => {
+            return Err(format!(
+                "date-time `{d}` has no JSON form; write it as a string"
+            ));
+        }
+        toml::Value::Array(a) => {
+            Value::Array(a.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        }
         toml::Value::Table(t) => {
             let mut m = serde_json::Map::new();
             for (k, v) in t {
@@ -255,7 +278,8 @@ fn is_tool_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
 }
 
 /// The schema type(s) of a property, when declared.
@@ -263,7 +287,11 @@ fn property_types(schema: &Value, name: &str) -> Option<Vec<String>> {
     let t = schema.get("properties")?.get(name)?.get("type")?;
     match t {
         Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(a) => Some(a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -271,7 +299,11 @@ fn property_types(schema: &Value, name: &str) -> Option<Vec<String>> {
 impl ToolManifest {
     /// Parses and validates one manifest. `path` is used for positions only.
     pub fn parse(path: &Path, text: &str) -> Result<ToolManifest, ManifestErrors> {
-        let mut cx = Ctx { path, text, errors: Vec::new() };
+        let mut cx = Ctx {
+            path,
+            text,
+            errors: Vec::new(),
+        };
         let raw: RawManifest = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
@@ -291,14 +323,23 @@ impl ToolManifest {
                 "invoke_tool" => ActionCategory::InvokeTool,
                 "execute_code" => ActionCategory::ExecuteCode,
                 other => {
-                    cx.err(c.span().start, format!("category `{other}` must be `invoke_tool` or `execute_code`"));
+                    cx.err(
+                        c.span().start,
+                        format!("category `{other}` must be `invoke_tool` or `execute_code`"),
+                    );
                     ActionCategory::InvokeTool
                 }
             },
         };
         let image = raw.image.get_ref().clone();
         if !KNOWN_IMAGES.contains(&image.as_str()) {
-            cx.err(raw.image.span().start, format!("unknown image `{image}` (images built by `symbi tools build-images`: {})", KNOWN_IMAGES.join(", ")));
+            cx.err(
+                raw.image.span().start,
+                format!(
+                    "unknown image `{image}` (images built by `symbi tools build-images`: {})",
+                    KNOWN_IMAGES.join(", ")
+                ),
+            );
         }
         let output = match &raw.output {
             None => OutputFormat::Text,
@@ -306,22 +347,31 @@ impl ToolManifest {
                 "text" => OutputFormat::Text,
                 "json" => OutputFormat::Json,
                 other => {
-                    cx.err(o.span().start, format!("output `{other}` must be `text` or `json`"));
+                    cx.err(
+                        o.span().start,
+                        format!("output `{other}` must be `text` or `json`"),
+                    );
                     OutputFormat::Text
                 }
             },
         };
-        let min_tier = raw.tier.as_ref().and_then(|t| match t.get_ref().parse::<SandboxTier>() {
-            Ok(SandboxTier::None) => {
-                cx.err(t.span().start, "a tool cannot ask for tier `none`: command tools always run in a sandbox");
-                None
-            }
-            Ok(tier) => Some(tier),
-            Err(e) => {
-                cx.err(t.span().start, e);
-                None
-            }
-        });
+        let min_tier = raw
+            .tier
+            .as_ref()
+            .and_then(|t| match t.get_ref().parse::<SandboxTier>() {
+                Ok(SandboxTier::None) => {
+                    cx.err(
+                        t.span().start,
+                        "a tool cannot ask for tier `none`: command tools always run in a sandbox",
+                    );
+                    None
+                }
+                Ok(tier) => Some(tier),
+                Err(e) => {
+                    cx.err(t.span().start, e);
+                    None
+                }
+            });
 
         // Input schema.
         let schema_span = raw.input.span().start;
@@ -337,7 +387,13 @@ impl ToolManifest {
         }
         let validator = match jsonschema::meta::validate(&input_schema) {
             Err(e) => {
-                cx.err(schema_span, format!("input schema is not a valid JSON Schema: {e} (at {})", e.instance_path()));
+                cx.err(
+                    schema_span,
+                    format!(
+                        "input schema is not a valid JSON Schema: {e} (at {})",
+                        e.instance_path()
+                    ),
+                );
                 None
             }
             Ok(()) => match jsonschema::validator_for(&input_schema) {
@@ -413,7 +469,10 @@ impl ToolManifest {
                     Err(e) => cx.err(t.span().start, e),
                 }
             }
-            for (field, target) in [(&l.memory, &mut limits.memory_bytes), (&l.output, &mut limits.output_bytes)] {
+            for (field, target) in [
+                (&l.memory, &mut limits.memory_bytes),
+                (&l.output, &mut limits.output_bytes),
+            ] {
                 if let Some(s) = field {
                     match s.get_ref().parse::<ByteSize>() {
                         Ok(b) if b.0 > 0 => *target = Some(b.0),
@@ -439,9 +498,23 @@ impl ToolManifest {
                 }
             }
         }
-        if limits.memory_bytes.is_some_and(|m| m < crate::limits::MIN_MEMORY_BYTES) {
-            let at = raw.limits.as_ref().and_then(|l| l.memory.as_ref()).map(|m| m.span().start).unwrap_or(0);
-            cx.err(at, format!("memory must be at least {} (the gVisor sandbox alone needs about that much)", ByteSize(crate::limits::MIN_MEMORY_BYTES)));
+        if limits
+            .memory_bytes
+            .is_some_and(|m| m < crate::limits::MIN_MEMORY_BYTES)
+        {
+            let at = raw
+                .limits
+                .as_ref()
+                .and_then(|l| l.memory.as_ref())
+                .map(|m| m.span().start)
+                .unwrap_or(0);
+            cx.err(
+                at,
+                format!(
+                    "memory must be at least {} (the gVisor sandbox alone needs about that much)",
+                    ByteSize(crate::limits::MIN_MEMORY_BYTES)
+                ),
+            );
         }
 
         let raw_risk = raw.risk.as_ref();
@@ -466,7 +539,12 @@ impl ToolManifest {
             description: raw.description,
             category,
             image,
-            command: raw.command.get_ref().iter().map(|s| s.get_ref().clone()).collect(),
+            command: raw
+                .command
+                .get_ref()
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect(),
             stdin: raw.stdin.map(|s| s.into_inner()),
             output,
             min_tier,
@@ -486,7 +564,12 @@ impl ToolManifest {
     /// Reads and parses a manifest file.
     pub fn load(path: &Path) -> Result<ToolManifest, ManifestErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ManifestErrors(vec![ManifestError { path: path.to_path_buf(), line: 1, column: 1, message: format!("cannot read: {e}") }])
+            ManifestErrors(vec![ManifestError {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read: {e}"),
+            }])
         })?;
         Self::parse(path, &text)
     }
@@ -509,7 +592,10 @@ impl ToolManifest {
         }
         let argv = crate::template::render_argv(&self.argv_template, input)
             .map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        let stdin = self.stdin_template.as_ref().map(|t| crate::template::render_stdin(t, input));
+        let stdin = self
+            .stdin_template
+            .as_ref()
+            .map(|t| crate::template::render_stdin(t, input));
         Ok(Rendered { argv, stdin })
     }
 }
@@ -535,12 +621,20 @@ impl ToolRegistry {
     /// registry; any bad manifest, or two manifests with the same name, fails the whole load
     /// with every problem found (so a half-loaded tool set is never used).
     pub fn load(dir: &Path) -> Result<ToolRegistry, ManifestErrors> {
-        let mut reg = ToolRegistry { tools: BTreeMap::new(), dir: Some(dir.to_path_buf()) };
+        let mut reg = ToolRegistry {
+            tools: BTreeMap::new(),
+            dir: Some(dir.to_path_buf()),
+        };
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(reg),
             Err(e) => {
-                return Err(ManifestErrors(vec![ManifestError { path: dir.to_path_buf(), line: 1, column: 1, message: format!("cannot read tools directory: {e}") }]));
+                return Err(ManifestErrors(vec![ManifestError {
+                    path: dir.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read tools directory: {e}"),
+                }]));
             }
         };
         let mut paths: Vec<PathBuf> = entries
@@ -557,7 +651,11 @@ impl ToolRegistry {
                             path: p.clone(),
                             line: 1,
                             column: 1,
-                            message: format!("tool `{}` is also defined in {}", m.name, prev.path.display()),
+                            message: format!(
+                                "tool `{}` is also defined in {}",
+                                m.name,
+                                prev.path.display()
+                            ),
                         });
                     } else {
                         reg.tools.insert(m.name.clone(), Arc::new(m));
@@ -566,7 +664,11 @@ impl ToolRegistry {
                 Err(ManifestErrors(es)) => errors.extend(es),
             }
         }
-        if errors.is_empty() { Ok(reg) } else { Err(ManifestErrors(errors)) }
+        if errors.is_empty() {
+            Ok(reg)
+        } else {
+            Err(ManifestErrors(errors))
+        }
     }
 
     /// The directory loaded from.
@@ -640,24 +742,55 @@ output = "64KB"
     }
 
     fn errs(text: &str) -> Vec<String> {
-        ToolManifest::parse(Path::new("t.toml"), text).unwrap_err().0.iter().map(ToString::to_string).collect()
+        ToolManifest::parse(Path::new("t.toml"), text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
     fn positioned_errors() {
-        let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"wc\", \"{{nope}}\"]"));
-        assert_eq!(e, vec!["t.toml:4:18: error: placeholder `{{nope}}` names no property of the input schema"]);
+        let e = errs(&WC.replace(
+            "command = [\"wc\", \"-w\"]",
+            "command = [\"wc\", \"{{nope}}\"]",
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "t.toml:4:18: error: placeholder `{{nope}}` names no property of the input schema"
+            ]
+        );
         let e = errs(&WC.replace("image = \"busybox\"", "image = \"alpine\""));
-        assert!(e[0].starts_with("t.toml:3:9: error: unknown image `alpine`"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:3:9: error: unknown image `alpine`"),
+            "{e:?}"
+        );
         let e = errs(&WC.replace("output = \"text\"", "output = \"xml\"\nbogus = 1"));
-        assert!(e[0].starts_with("t.toml:7:1: error: unknown field `bogus`"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:7:1: error: unknown field `bogus`"),
+            "{e:?}"
+        );
         let e = errs(&WC.replace("timeout = \"5s\"", "timeout = \"soon\""));
-        assert!(e[0].starts_with("t.toml:14:11: error: invalid duration"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:14:11: error: invalid duration"),
+            "{e:?}"
+        );
         let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"{{text}}\"]"));
         assert!(e[0].contains("must be literal"), "{e:?}");
-        let e = errs(&WC.replace("command = [\"wc\", \"-w\"]", "command = [\"wc\", \"{{ text\"]"));
-        assert!(e[0].starts_with("t.toml:4:19: error: `{{` without"), "{e:?}");
-        let e = errs(&WC.replace("properties.text = { type = \"string\" }", "properties.text = { type = \"strnig\" }"));
+        let e = errs(&WC.replace(
+            "command = [\"wc\", \"-w\"]",
+            "command = [\"wc\", \"{{ text\"]",
+        ));
+        assert!(
+            e[0].starts_with("t.toml:4:19: error: `{{` without"),
+            "{e:?}"
+        );
+        let e = errs(&WC.replace(
+            "properties.text = { type = \"string\" }",
+            "properties.text = { type = \"strnig\" }",
+        ));
         assert!(e[0].contains("not a valid JSON Schema"), "{e:?}");
         let e = errs(&WC.replace("memory = \"32MB\"", "memory = \"1MB\""));
         assert!(e[0].contains("memory must be at least"), "{e:?}");
@@ -666,15 +799,24 @@ output = "64KB"
     #[test]
     fn compound_properties_not_in_argv() {
         let text = WC
-            .replace("command = [\"wc\", \"-w\"]", "command = [\"wc\", \"{{text}}\"]")
-            .replace("properties.text = { type = \"string\" }", "properties.text = { type = \"array\" }");
+            .replace(
+                "command = [\"wc\", \"-w\"]",
+                "command = [\"wc\", \"{{text}}\"]",
+            )
+            .replace(
+                "properties.text = { type = \"string\" }",
+                "properties.text = { type = \"array\" }",
+            );
         let e = errs(&text);
         assert!(e[0].contains("scalars only"), "{e:?}");
     }
 
     #[test]
     fn execute_code_is_untrusted() {
-        let text = WC.replace("output = \"text\"", "output = \"text\"\ncategory = \"execute_code\"\n[risk]\ncode_trust = \"trusted\"");
+        let text = WC.replace(
+            "output = \"text\"",
+            "output = \"text\"\ncategory = \"execute_code\"\n[risk]\ncode_trust = \"trusted\"",
+        );
         let m = ToolManifest::parse(Path::new("t.toml"), &text).unwrap();
         assert_eq!(m.category, ActionCategory::ExecuteCode);
         assert_eq!(m.risk.code_trust, CodeTrust::Untrusted);
@@ -694,6 +836,10 @@ output = "64KB"
         let r = ToolRegistry::load(dir.path()).unwrap();
         assert_eq!(r.len(), 1);
         assert!(r.get("word_count").is_some());
-        assert!(ToolRegistry::load(&dir.path().join("missing")).unwrap().is_empty());
+        assert!(
+            ToolRegistry::load(&dir.path().join("missing"))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -204,8 +204,16 @@ impl RiskInputs {
             + w.external_integrations * integrations;
         // Round to 1e-9 so that sums of thirds that are 0.5 on paper compare as 0.5.
         let score = ((raw * 1e9).round() / 1e9).clamp(0.0, 1.0);
-        let tier = if score < TIER2_THRESHOLD { SandboxTier::Tier1 } else { SandboxTier::Tier2 };
-        RiskAssessment { inputs: *self, score, tier }
+        let tier = if score < TIER2_THRESHOLD {
+            SandboxTier::Tier1
+        } else {
+            SandboxTier::Tier2
+        };
+        RiskAssessment {
+            inputs: *self,
+            score,
+            tier,
+        }
     }
 }
 
@@ -289,7 +297,11 @@ pub fn select_tier(risk: &RiskAssessment, demands: &TierDemands) -> TierSelectio
     for t in &demands.policy_min {
         raise(Some(*t), TierSource::Policy);
     }
-    TierSelection { tier, source, risk: *risk }
+    TierSelection {
+        tier,
+        source,
+        risk: *risk,
+    }
 }
 
 #[cfg(test)]
@@ -300,8 +312,20 @@ mod tests {
     const TIER3: SandboxTier = SandboxTier::Tier3;
     const NONE: SandboxTier = SandboxTier::None;
 
-    fn inputs(ct: CodeTrust, ds: DataSensitivity, n: NetworkAccess, fs: FileSystemAccess, ext: u32) -> RiskInputs {
-        RiskInputs { code_trust: ct, data_sensitivity: ds, network: n, filesystem: fs, external_integrations: ext }
+    fn inputs(
+        ct: CodeTrust,
+        ds: DataSensitivity,
+        n: NetworkAccess,
+        fs: FileSystemAccess,
+        ext: u32,
+    ) -> RiskInputs {
+        RiskInputs {
+            code_trust: ct,
+            data_sensitivity: ds,
+            network: n,
+            filesystem: fs,
+            external_integrations: ext,
+        }
     }
 
     /// The tier-selection table of docs/sandbox.md.
@@ -312,20 +336,64 @@ mod tests {
         use FileSystemAccess as F;
         use NetworkAccess as N;
         let rows: &[(RiskInputs, f64, SandboxTier)] = &[
-            (inputs(C::Trusted, D::Public, N::None, F::None, 0), 0.0, TIER1),
-            (inputs(C::Trusted, D::Internal, N::None, F::None, 0), 0.2 / 3.0, TIER1),
-            (inputs(C::Reviewed, D::Internal, N::None, F::None, 0), 0.25 + 0.2 / 3.0, TIER1),
-            (inputs(C::Reviewed, D::Confidential, N::Loopback, F::Read, 1), 0.25 + 0.4 / 3.0 + 0.075 + 0.05 + 0.05 / 3.0, TIER2),
-            (inputs(C::Reviewed, D::Restricted, N::None, F::None, 0), 0.45, TIER1),
-            (inputs(C::Reviewed, D::Restricted, N::None, F::Read, 0), 0.5, TIER2),
-            (inputs(C::Trusted, D::Restricted, N::Egress, F::Write, 3), 0.5, TIER2),
-            (inputs(C::Trusted, D::Restricted, N::Egress, F::Write, 2), 0.5 - 0.05 / 3.0, TIER1),
-            (inputs(C::Untrusted, D::Public, N::None, F::None, 0), 0.5, TIER2),
-            (inputs(C::Untrusted, D::Restricted, N::Egress, F::Write, 9), 1.0, TIER2),
+            (
+                inputs(C::Trusted, D::Public, N::None, F::None, 0),
+                0.0,
+                TIER1,
+            ),
+            (
+                inputs(C::Trusted, D::Internal, N::None, F::None, 0),
+                0.2 / 3.0,
+                TIER1,
+            ),
+            (
+                inputs(C::Reviewed, D::Internal, N::None, F::None, 0),
+                0.25 + 0.2 / 3.0,
+                TIER1,
+            ),
+            (
+                inputs(C::Reviewed, D::Confidential, N::Loopback, F::Read, 1),
+                0.25 + 0.4 / 3.0 + 0.075 + 0.05 + 0.05 / 3.0,
+                TIER2,
+            ),
+            (
+                inputs(C::Reviewed, D::Restricted, N::None, F::None, 0),
+                0.45,
+                TIER1,
+            ),
+            (
+                inputs(C::Reviewed, D::Restricted, N::None, F::Read, 0),
+                0.5,
+                TIER2,
+            ),
+            (
+                inputs(C::Trusted, D::Restricted, N::Egress, F::Write, 3),
+                0.5,
+                TIER2,
+            ),
+            (
+                inputs(C::Trusted, D::Restricted, N::Egress, F::Write, 2),
+                0.5 - 0.05 / 3.0,
+                TIER1,
+            ),
+            (
+                inputs(C::Untrusted, D::Public, N::None, F::None, 0),
+                0.5,
+                TIER2,
+            ),
+            (
+                inputs(C::Untrusted, D::Restricted, N::Egress, F::Write, 9),
+                1.0,
+                TIER2,
+            ),
         ];
         for (i, (inp, score, tier)) in rows.iter().enumerate() {
             let a = inp.assess();
-            assert!((a.score - score).abs() < 1e-6, "row {i}: score {} != {score}", a.score);
+            assert!(
+                (a.score - score).abs() < 1e-6,
+                "row {i}: score {} != {score}",
+                a.score
+            );
             assert_eq!(a.tier, *tier, "row {i}: {inp:?} scored {}", a.score);
         }
     }
@@ -333,34 +401,136 @@ mod tests {
     #[test]
     fn weights_sum_to_one() {
         let w = WEIGHTS;
-        let s = w.code_trust + w.data_sensitivity + w.network + w.filesystem + w.external_integrations;
+        let s =
+            w.code_trust + w.data_sensitivity + w.network + w.filesystem + w.external_integrations;
         assert!((s - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn demands_only_raise() {
-        let low = RiskInputs { code_trust: CodeTrust::Trusted, ..Default::default() }.assess();
-        let high = RiskInputs { code_trust: CodeTrust::Untrusted, ..Default::default() }.assess();
+        let low = RiskInputs {
+            code_trust: CodeTrust::Trusted,
+            ..Default::default()
+        }
+        .assess();
+        let high = RiskInputs {
+            code_trust: CodeTrust::Untrusted,
+            ..Default::default()
+        }
+        .assess();
         // (risk, floor, manifest, agent, policy) → (tier, source)
-        type Row<'a> = (&'a RiskAssessment, Option<SandboxTier>, Option<SandboxTier>, Option<SandboxTier>, Vec<SandboxTier>, SandboxTier, TierSource);
+        type Row<'a> = (
+            &'a RiskAssessment,
+            Option<SandboxTier>,
+            Option<SandboxTier>,
+            Option<SandboxTier>,
+            Vec<SandboxTier>,
+            SandboxTier,
+            TierSource,
+        );
         let table: &[Row] = &[
             (&low, None, None, None, vec![], TIER1, TierSource::Risk),
             (&high, None, None, None, vec![], TIER2, TierSource::Risk),
-            (&low, Some(TIER2), None, None, vec![], TIER2, TierSource::DefaultFloor),
-            (&low, Some(TIER1), None, None, vec![], TIER1, TierSource::Risk),
-            (&low, Some(TIER1), Some(TIER2), None, vec![], TIER2, TierSource::Manifest),
-            (&low, Some(TIER1), None, Some(TIER2), vec![], TIER2, TierSource::Agent),
-            (&low, Some(TIER1), None, None, vec![TIER2], TIER2, TierSource::Policy),
+            (
+                &low,
+                Some(TIER2),
+                None,
+                None,
+                vec![],
+                TIER2,
+                TierSource::DefaultFloor,
+            ),
+            (
+                &low,
+                Some(TIER1),
+                None,
+                None,
+                vec![],
+                TIER1,
+                TierSource::Risk,
+            ),
+            (
+                &low,
+                Some(TIER1),
+                Some(TIER2),
+                None,
+                vec![],
+                TIER2,
+                TierSource::Manifest,
+            ),
+            (
+                &low,
+                Some(TIER1),
+                None,
+                Some(TIER2),
+                vec![],
+                TIER2,
+                TierSource::Agent,
+            ),
+            (
+                &low,
+                Some(TIER1),
+                None,
+                None,
+                vec![TIER2],
+                TIER2,
+                TierSource::Policy,
+            ),
             // Lower demands never lower the tier.
-            (&high, Some(TIER1), Some(TIER1), Some(TIER1), vec![TIER1], TIER2, TierSource::Risk),
-            (&high, None, None, Some(NONE), vec![NONE], TIER2, TierSource::Risk),
-            (&low, Some(TIER2), None, Some(TIER1), vec![TIER1, NONE], TIER2, TierSource::DefaultFloor),
+            (
+                &high,
+                Some(TIER1),
+                Some(TIER1),
+                Some(TIER1),
+                vec![TIER1],
+                TIER2,
+                TierSource::Risk,
+            ),
+            (
+                &high,
+                None,
+                None,
+                Some(NONE),
+                vec![NONE],
+                TIER2,
+                TierSource::Risk,
+            ),
+            (
+                &low,
+                Some(TIER2),
+                None,
+                Some(TIER1),
+                vec![TIER1, NONE],
+                TIER2,
+                TierSource::DefaultFloor,
+            ),
             // TIER3 demands are kept (and then fail closed when the sandbox runs).
-            (&low, None, None, None, vec![TIER2, TIER3], TIER3, TierSource::Policy),
-            (&high, None, None, Some(TIER3), vec![], TIER3, TierSource::Agent),
+            (
+                &low,
+                None,
+                None,
+                None,
+                vec![TIER2, TIER3],
+                TIER3,
+                TierSource::Policy,
+            ),
+            (
+                &high,
+                None,
+                None,
+                Some(TIER3),
+                vec![],
+                TIER3,
+                TierSource::Agent,
+            ),
         ];
         for (i, (risk, floor, man, agent, pol, want, src)) in table.iter().enumerate() {
-            let d = TierDemands { default_floor: *floor, manifest_min: *man, agent_min: *agent, policy_min: pol.clone() };
+            let d = TierDemands {
+                default_floor: *floor,
+                manifest_min: *man,
+                agent_min: *agent,
+                policy_min: pol.clone(),
+            };
             let s = select_tier(risk, &d);
             assert_eq!((s.tier, s.source), (*want, *src), "row {i}");
         }
@@ -368,7 +538,11 @@ mod tests {
 
     #[test]
     fn policy_conditions_feed_demands() {
-        let low = RiskInputs { code_trust: CodeTrust::Trusted, ..Default::default() }.assess();
+        let low = RiskInputs {
+            code_trust: CodeTrust::Trusted,
+            ..Default::default()
+        }
+        .assess();
         let d = TierDemands::default().with_conditions(&[
             Condition::InputSanitization,
             Condition::MinSandboxTier { tier: TIER2 },
@@ -378,10 +552,25 @@ mod tests {
 
     #[test]
     fn privacy_mapping() {
-        assert_eq!(DataSensitivity::from_privacy("strict"), DataSensitivity::Restricted);
-        assert_eq!(DataSensitivity::from_privacy("HIGH"), DataSensitivity::Confidential);
-        assert_eq!(DataSensitivity::from_privacy("medium"), DataSensitivity::Internal);
-        assert_eq!(DataSensitivity::from_privacy("low"), DataSensitivity::Public);
-        assert_eq!(DataSensitivity::from_privacy("bogus"), DataSensitivity::Restricted);
+        assert_eq!(
+            DataSensitivity::from_privacy("strict"),
+            DataSensitivity::Restricted
+        );
+        assert_eq!(
+            DataSensitivity::from_privacy("HIGH"),
+            DataSensitivity::Confidential
+        );
+        assert_eq!(
+            DataSensitivity::from_privacy("medium"),
+            DataSensitivity::Internal
+        );
+        assert_eq!(
+            DataSensitivity::from_privacy("low"),
+            DataSensitivity::Public
+        );
+        assert_eq!(
+            DataSensitivity::from_privacy("bogus"),
+            DataSensitivity::Restricted
+        );
     }
 }

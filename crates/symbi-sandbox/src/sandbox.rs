@@ -7,7 +7,9 @@ use crate::limits::{self, AppliedLimits, CPU_PERIOD_US};
 use crate::manifest::{OutputFormat, ToolManifest};
 use crate::risk::{self, DataSensitivity, NetworkAccess, RiskInputs, TierDemands, TierSelection};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits, ThrottleDevice};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits, ThrottleDevice,
+};
 use bollard::query_parameters as qp;
 use futures::StreamExt;
 use serde::Serialize;
@@ -29,11 +31,15 @@ pub const LABEL_TOOL: &str = "org.symbi.tool";
 pub const LABEL_TIER: &str = "org.symbi.tier";
 
 /// The Docker API version spoken: 1.41 is Docker 20.10's; newer daemons accept it too.
-pub const DOCKER_API_VERSION: bollard::ClientVersion = bollard::ClientVersion { major_version: 1, minor_version: 41 };
+pub const DOCKER_API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
 
 const FIX_DOCKER: &str = "start Docker: `sudo ./scripts/setup-host.sh` (installs docker.io and starts dockerd with symbi's daemon.json)";
 const FIX_RUNSC: &str = "Tier2 requires gVisor: run `sudo ./scripts/setup-host.sh` (runs `apt-get install runsc` and registers runsc in /etc/docker/daemon.json with --network=none --platform=ptrace --oci-seccomp)";
-const FIX_IMAGES: &str = "build the sandbox images: `symbi tools build-images` (or ./scripts/build-images.sh)";
+const FIX_IMAGES: &str =
+    "build the sandbox images: `symbi tools build-images` (or ./scripts/build-images.sh)";
 
 /// Configuration of a [`Sandbox`].
 #[derive(Clone, Debug)]
@@ -174,7 +180,10 @@ pub struct ToolOutcome {
 }
 
 mod dur_ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64() * 1000.0)
     }
 }
@@ -243,19 +252,31 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("config", &self.config).field("instance", &self.instance).finish()
+        f.debug_struct("Sandbox")
+            .field("config", &self.config)
+            .field("instance", &self.instance)
+            .finish()
     }
 }
 
 fn engine_unavailable(tier: SandboxTier, e: &bollard::errors::Error) -> SandboxError {
-    SandboxError::unavailable(tier, format!("the Docker daemon does not answer: {e}"), FIX_DOCKER)
+    SandboxError::unavailable(
+        tier,
+        format!("the Docker daemon does not answer: {e}"),
+        FIX_DOCKER,
+    )
 }
 
 /// Whether a bollard error means the daemon could not be reached at all.
 fn is_connection_error(e: &bollard::errors::Error) -> bool {
     use bollard::errors::Error as E;
-    matches!(e, E::HyperResponseError { .. } | E::IOError { .. } | E::SocketNotFoundError(_) | E::RequestTimeoutError)
-        || e.to_string().contains("connect")
+    matches!(
+        e,
+        E::HyperResponseError { .. }
+            | E::IOError { .. }
+            | E::SocketNotFoundError(_)
+            | E::RequestTimeoutError
+    ) || e.to_string().contains("connect")
 }
 
 impl Sandbox {
@@ -264,7 +285,9 @@ impl Sandbox {
     /// stop the runtime from starting.
     pub fn new(config: SandboxConfig) -> Result<Sandbox> {
         if config.docker_socket.trim().is_empty() {
-            return Err(SandboxError::Engine("[sandbox] docker_socket is empty".into()));
+            return Err(SandboxError::Engine(
+                "[sandbox] docker_socket is empty".into(),
+            ));
         }
         Ok(Sandbox {
             docker: std::sync::Mutex::new(None),
@@ -294,8 +317,13 @@ impl Sandbox {
             return Ok(d.clone());
         }
         let socket = self.config.docker_socket.trim_start_matches("unix://");
-        let d = Docker::connect_with_unix(socket, 120, &DOCKER_API_VERSION)
-            .map_err(|e| SandboxError::unavailable(tier, format!("cannot connect to Docker at {socket}: {e}"), FIX_DOCKER))?;
+        let d = Docker::connect_with_unix(socket, 120, &DOCKER_API_VERSION).map_err(|e| {
+            SandboxError::unavailable(
+                tier,
+                format!("cannot connect to Docker at {socket}: {e}"),
+                FIX_DOCKER,
+            )
+        })?;
         *slot = Some(d.clone());
         Ok(d)
     }
@@ -313,9 +341,16 @@ impl Sandbox {
     /// Risk inputs of a call of `manifest` under `req`.
     pub fn risk_inputs(manifest: &ToolManifest, req: &RunRequest) -> RiskInputs {
         RiskInputs {
-            data_sensitivity: req.data_sensitivity.max(manifest.risk.data_sensitivity).unwrap_or_default(),
+            data_sensitivity: req
+                .data_sensitivity
+                .max(manifest.risk.data_sensitivity)
+                .unwrap_or_default(),
             code_trust: manifest.risk.code_trust,
-            network: if manifest.network { NetworkAccess::Egress } else { NetworkAccess::None },
+            network: if manifest.network {
+                NetworkAccess::Egress
+            } else {
+                NetworkAccess::None
+            },
             filesystem: manifest.risk.filesystem,
             external_integrations: manifest.risk.external_integrations,
         }
@@ -362,7 +397,13 @@ impl Sandbox {
                 Some(Ok(())) => return Ok(()),
                 Some(Err((at, e))) if at.elapsed() < Duration::from_secs(5) => {
                     return Err(match e {
-                        SandboxError::Unavailable { tier, reason, fix } => SandboxError::Unavailable { tier: *tier, reason: reason.clone(), fix: fix.clone() },
+                        SandboxError::Unavailable { tier, reason, fix } => {
+                            SandboxError::Unavailable {
+                                tier: *tier,
+                                reason: reason.clone(),
+                                fix: fix.clone(),
+                            }
+                        }
                         other => SandboxError::Engine(other.to_string()),
                     });
                 }
@@ -375,8 +416,22 @@ impl Sandbox {
             Ok(()) => {
                 st.checked.insert(tier, Ok(()));
             }
-            Err(SandboxError::Unavailable { tier: t, reason, fix }) => {
-                st.checked.insert(tier, Err((Instant::now(), SandboxError::Unavailable { tier: *t, reason: reason.clone(), fix: fix.clone() })));
+            Err(SandboxError::Unavailable {
+                tier: t,
+                reason,
+                fix,
+            }) => {
+                st.checked.insert(
+                    tier,
+                    Err((
+                        Instant::now(),
+                        SandboxError::Unavailable {
+                            tier: *t,
+                            reason: reason.clone(),
+                            fix: fix.clone(),
+                        },
+                    )),
+                );
             }
             Err(_) => {}
         }
@@ -384,7 +439,11 @@ impl Sandbox {
     }
 
     async fn check_tier(&self, tier: SandboxTier, runtime: &str) -> Result<()> {
-        let info = self.client(tier)?.info().await.map_err(|e| engine_unavailable(tier, &e))?;
+        let info = self
+            .client(tier)?
+            .info()
+            .await
+            .map_err(|e| engine_unavailable(tier, &e))?;
         {
             let mut st = self.tiers.lock().await;
             if st.blkio_device.is_none() {
@@ -394,25 +453,41 @@ impl Sandbox {
         let runtimes = info.runtimes.unwrap_or_default();
         let Some(rt) = runtimes.get(runtime) else {
             let known: Vec<_> = runtimes.keys().cloned().collect();
-            let fix = if tier == SandboxTier::Tier2 { FIX_RUNSC } else { FIX_DOCKER };
+            let fix = if tier == SandboxTier::Tier2 {
+                FIX_RUNSC
+            } else {
+                FIX_DOCKER
+            };
             return Err(SandboxError::unavailable(
                 tier,
-                format!("the Docker daemon has no runtime `{runtime}` (registered: {})", known.join(", ")),
+                format!(
+                    "the Docker daemon has no runtime `{runtime}` (registered: {})",
+                    known.join(", ")
+                ),
                 fix,
             ));
         };
         if tier == SandboxTier::Tier2 {
             let path = rt.path.clone().unwrap_or_default();
             let args = rt.runtime_args.clone().unwrap_or_default();
-            let name = std::path::Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let name = std::path::Path::new(&path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
             if !name.starts_with("runsc") {
-                return Err(SandboxError::unavailable(tier, format!("runtime `{runtime}` runs `{path}`, which is not gVisor's runsc"), FIX_RUNSC));
+                return Err(SandboxError::unavailable(
+                    tier,
+                    format!("runtime `{runtime}` runs `{path}`, which is not gVisor's runsc"),
+                    FIX_RUNSC,
+                ));
             }
             for required in ["--network=none", "--oci-seccomp"] {
                 if !args.iter().any(|a| a == required) {
                     return Err(SandboxError::unavailable(
                         tier,
-                        format!("runtime `{runtime}` is registered without `{required}` (args: {args:?})"),
+                        format!(
+                            "runtime `{runtime}` is registered without `{required}` (args: {args:?})"
+                        ),
                         FIX_RUNSC,
                     ));
                 }
@@ -428,10 +503,20 @@ impl Sandbox {
             return Ok(r.clone());
         }
         let record = self.images.record(name)?.ok_or_else(|| {
-            SandboxError::unavailable(tier, format!("image `{name}` has not been built on this host (no record in {})", self.images.records_dir.display()), FIX_IMAGES)
+            SandboxError::unavailable(
+                tier,
+                format!(
+                    "image `{name}` has not been built on this host (no record in {})",
+                    self.images.records_dir.display()
+                ),
+                FIX_IMAGES,
+            )
         })?;
         crate::images::verify(&self.client(tier)?, &record, tier).await?;
-        self.verified.lock().await.insert(name.to_string(), record.clone());
+        self.verified
+            .lock()
+            .await
+            .insert(name.to_string(), record.clone());
         Ok(record)
     }
 
@@ -441,29 +526,61 @@ impl Sandbox {
 
     /// Runs one command tool: validate input → select tier → check availability → verify
     /// image → run with limits → interpret the result.
-    pub async fn run_tool(&self, manifest: &ToolManifest, input: &Value, req: &RunRequest) -> Result<ToolOutcome> {
-        let crate::manifest::Rendered { argv, stdin } = manifest
-            .render(input)
-            .map_err(|problems| SandboxError::InvalidInput { tool: manifest.name.clone(), problems })?;
+    pub async fn run_tool(
+        &self,
+        manifest: &ToolManifest,
+        input: &Value,
+        req: &RunRequest,
+    ) -> Result<ToolOutcome> {
+        let crate::manifest::Rendered { argv, stdin } =
+            manifest
+                .render(input)
+                .map_err(|problems| SandboxError::InvalidInput {
+                    tool: manifest.name.clone(),
+                    problems,
+                })?;
         let selection = self.select_tier(manifest, req);
         let tier = selection.tier;
         self.ensure_tier(tier).await?;
         let image = self.image(&manifest.image, tier).await?;
         let blkio = self.blkio_known().await;
         let budget = req.budget.unwrap_or(ResourceBudget::ZERO);
-        let limits = limits::effective(&manifest.limits, &budget, self.config.max_output_bytes, req.deadline, blkio.is_some());
-        let mut labels: HashMap<String, String> = req.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let limits = limits::effective(
+            &manifest.limits,
+            &budget,
+            self.config.max_output_bytes,
+            req.deadline,
+            blkio.is_some(),
+        );
+        let mut labels: HashMap<String, String> = req
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         labels.insert(LABEL_TOOL.into(), manifest.name.clone());
-        let spec = ContainerSpec { tier, image_id: image.image_id.clone(), argv, stdin, limits, labels };
+        let spec = ContainerSpec {
+            tier,
+            image_id: image.image_id.clone(),
+            argv,
+            stdin,
+            limits,
+            labels,
+        };
 
         // Waiting for a slot counts against the call's time limit.
         let wait_start = Instant::now();
         let _permit = tokio::time::timeout(limits.timeout, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| SandboxError::Timeout { tool: manifest.name.clone(), limit: limits.timeout })?
+            .map_err(|_| SandboxError::Timeout {
+                tool: manifest.name.clone(),
+                limit: limits.timeout,
+            })?
             .map_err(|_| SandboxError::Engine("sandbox is shutting down".into()))?;
         let mut spec = spec;
-        spec.limits.timeout = limits.timeout.saturating_sub(wait_start.elapsed()).max(Duration::from_millis(1));
+        spec.limits.timeout = limits
+            .timeout
+            .saturating_sub(wait_start.elapsed())
+            .max(Duration::from_millis(1));
         let raw = self.run_container(&spec).await.inspect_err(|e| {
             if matches!(e, SandboxError::Unavailable { .. }) {
                 // The image or runtime may have gone away: verify again next time.
@@ -485,7 +602,12 @@ impl Sandbox {
         let l = &spec.limits;
         let blkio = self.blkio_known().await;
         let throttle = |rate: u64| {
-            blkio.as_ref().map(|dev| vec![ThrottleDevice { path: Some(dev.clone()), rate: Some(rate as i64) }])
+            blkio.as_ref().map(|dev| {
+                vec![ThrottleDevice {
+                    path: Some(dev.clone()),
+                    rate: Some(rate as i64),
+                }]
+            })
         };
         // Tier1: the kernel's pids cgroup is the limit. Tier2: gVisor enforces RLIMIT_NPROC
         // for the sandboxed processes itself (a host pids limit that low would kill the
@@ -496,11 +618,23 @@ impl Sandbox {
             _ => (l.pids as i64, None),
         };
         let mut ulimits = vec![
-            ResourcesUlimits { name: Some("core".into()), soft: Some(0), hard: Some(0) },
-            ResourcesUlimits { name: Some("nofile".into()), soft: Some(1024), hard: Some(1024) },
+            ResourcesUlimits {
+                name: Some("core".into()),
+                soft: Some(0),
+                hard: Some(0),
+            },
+            ResourcesUlimits {
+                name: Some("nofile".into()),
+                soft: Some(1024),
+                hard: Some(1024),
+            },
         ];
         if let Some(n) = nproc {
-            ulimits.push(ResourcesUlimits { name: Some("nproc".into()), soft: Some(n), hard: Some(n) });
+            ulimits.push(ResourcesUlimits {
+                name: Some("nproc".into()),
+                soft: Some(n),
+                hard: Some(n),
+            });
         }
         let mut labels = spec.labels.clone();
         labels.insert(LABEL_SANDBOX.into(), self.instance.clone());
@@ -527,7 +661,10 @@ impl Sandbox {
             blkio_device_read_bps: l.disk_io_bps.and_then(throttle),
             blkio_device_write_bps: l.disk_io_bps.and_then(throttle),
             cgroup_parent: Some(self.config.cgroup_parent.clone()),
-            log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
             shm_size: Some(1 << 20),
             oom_score_adj: Some(500),
             privileged: Some(false),
@@ -553,34 +690,70 @@ impl Sandbox {
         let docker = self.client(tier)?;
         let started = Instant::now();
         let create = docker
-            .create_container(Some(qp::CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
+            .create_container(
+                Some(qp::CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
             .await;
         let id = match create {
             Ok(r) => r.id,
             Err(e) => return Err(self.create_error(tier, &spec.image_id, e)),
         };
-        let guard = RemoveGuard { docker: docker.clone(), name: name.clone(), armed: true };
+        let guard = RemoveGuard {
+            docker: docker.clone(),
+            name: name.clone(),
+            armed: true,
+        };
         let result = self.drive(&docker, spec, &name, &id, started).await;
         guard.remove_now().await;
         result
     }
 
-    fn create_error(&self, tier: SandboxTier, image: &str, e: bollard::errors::Error) -> SandboxError {
+    fn create_error(
+        &self,
+        tier: SandboxTier,
+        image: &str,
+        e: bollard::errors::Error,
+    ) -> SandboxError {
         let msg = e.to_string();
         if is_connection_error(&e) {
             return engine_unavailable(tier, &e);
         }
-        if msg.contains("unknown or invalid runtime") || msg.contains("runtime") && msg.contains("not") {
-            let fix = if tier == SandboxTier::Tier2 { FIX_RUNSC } else { FIX_DOCKER };
-            return SandboxError::unavailable(tier, format!("Docker refused the runtime: {msg}"), fix);
+        if msg.contains("unknown or invalid runtime")
+            || msg.contains("runtime") && msg.contains("not")
+        {
+            let fix = if tier == SandboxTier::Tier2 {
+                FIX_RUNSC
+            } else {
+                FIX_DOCKER
+            };
+            return SandboxError::unavailable(
+                tier,
+                format!("Docker refused the runtime: {msg}"),
+                fix,
+            );
         }
         if msg.contains("No such image") || msg.contains("no such image") {
-            return SandboxError::unavailable(tier, format!("image {image} is no longer in Docker"), FIX_IMAGES);
+            return SandboxError::unavailable(
+                tier,
+                format!("image {image} is no longer in Docker"),
+                FIX_IMAGES,
+            );
         }
         SandboxError::Engine(format!("creating the container: {msg}"))
     }
 
-    async fn drive(&self, docker: &Docker, spec: &ContainerSpec, name: &str, id: &str, started: Instant) -> Result<RawRun> {
+    async fn drive(
+        &self,
+        docker: &Docker,
+        spec: &ContainerSpec,
+        name: &str,
+        id: &str,
+        started: Instant,
+    ) -> Result<RawRun> {
         let tier = spec.tier;
         let l = spec.limits;
         let attach = docker
@@ -597,13 +770,25 @@ impl Sandbox {
             )
             .await
             .map_err(|e| SandboxError::Engine(format!("attaching: {e}")))?;
-        let bollard::container::AttachContainerResults { mut output, mut input } = attach;
-        if let Err(e) = docker.start_container(name, None::<qp::StartContainerOptions>).await {
+        let bollard::container::AttachContainerResults {
+            mut output,
+            mut input,
+        } = attach;
+        if let Err(e) = docker
+            .start_container(name, None::<qp::StartContainerOptions>)
+            .await
+        {
             let msg = e.to_string();
             return Err(if is_connection_error(&e) {
                 engine_unavailable(tier, &e)
-            } else if tier == SandboxTier::Tier2 && (msg.contains("runsc") || msg.contains("OCI runtime")) {
-                SandboxError::unavailable(tier, format!("gVisor could not start the sandbox: {msg}"), FIX_RUNSC)
+            } else if tier == SandboxTier::Tier2
+                && (msg.contains("runsc") || msg.contains("OCI runtime"))
+            {
+                SandboxError::unavailable(
+                    tier,
+                    format!("gVisor could not start the sandbox: {msg}"),
+                    FIX_RUNSC,
+                )
             } else {
                 SandboxError::Engine(format!("starting the container: {msg}"))
             });
@@ -645,7 +830,9 @@ impl Sandbox {
                 }
                 Ok(Some(Ok(chunk))) => {
                     let (buf, trunc, bytes) = match chunk {
-                        bollard::container::LogOutput::StdErr { message } => (&mut stderr, &mut err_trunc, message),
+                        bollard::container::LogOutput::StdErr { message } => {
+                            (&mut stderr, &mut err_trunc, message)
+                        }
                         other => (&mut stdout, &mut out_trunc, other.into_bytes()),
                     };
                     let room = cap.saturating_sub(buf.len());
@@ -667,24 +854,61 @@ impl Sandbox {
         // container's exit): a refused fork explains a failure better than its symptom.
         pids_hit = pids_hit || pids_limit_hit(&self.config.cgroup_parent, id);
         if timed_out || truncated {
-            let _ = docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
+            let _ = docker
+                .kill_container(
+                    name,
+                    Some(qp::KillContainerOptions {
+                        signal: "SIGKILL".into(),
+                    }),
+                )
+                .await;
         }
         // The exit code: wait until the container is not running. A process that closed
         // its output but keeps running is still bound by the deadline (a killed container
         // stops at once, so that wait is short).
-        let wait_until = if timed_out || truncated { tokio::time::Instant::now() + Duration::from_secs(30) } else { deadline };
-        let mut w = docker.wait_container(name, Some(qp::WaitContainerOptions { condition: "not-running".into() }));
+        let wait_until = if timed_out || truncated {
+            tokio::time::Instant::now() + Duration::from_secs(30)
+        } else {
+            deadline
+        };
+        let mut w = docker.wait_container(
+            name,
+            Some(qp::WaitContainerOptions {
+                condition: "not-running".into(),
+            }),
+        );
         let code = match tokio::time::timeout_at(wait_until, w.next()).await {
             Ok(Some(Ok(r))) => Some(r.status_code),
-            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Some(code),
-            Ok(Some(Err(e))) => return Err(SandboxError::Engine(format!("waiting for the container: {e}"))),
-            Ok(None) => return Err(SandboxError::Engine("the container wait ended without a status".into())),
+            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+                Some(code)
+            }
+            Ok(Some(Err(e))) => {
+                return Err(SandboxError::Engine(format!(
+                    "waiting for the container: {e}"
+                )));
+            }
+            Ok(None) => {
+                return Err(SandboxError::Engine(
+                    "the container wait ended without a status".into(),
+                ));
+            }
             Err(_) if !timed_out && !truncated => {
                 timed_out = true;
-                let _ = docker.kill_container(name, Some(qp::KillContainerOptions { signal: "SIGKILL".into() })).await;
+                let _ = docker
+                    .kill_container(
+                        name,
+                        Some(qp::KillContainerOptions {
+                            signal: "SIGKILL".into(),
+                        }),
+                    )
+                    .await;
                 None
             }
-            Err(_) => return Err(SandboxError::Engine("the container did not stop after SIGKILL".into())),
+            Err(_) => {
+                return Err(SandboxError::Engine(
+                    "the container did not stop after SIGKILL".into(),
+                ));
+            }
         };
         let code = if timed_out { None } else { code };
         let duration = started.elapsed();
@@ -703,7 +927,9 @@ impl Sandbox {
                     oom_killed = true;
                     break;
                 }
-                if let Ok(i) = docker.inspect_container(name, None::<qp::InspectContainerOptions>).await
+                if let Ok(i) = docker
+                    .inspect_container(name, None::<qp::InspectContainerOptions>)
+                    .await
                     && i.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false)
                 {
                     oom_killed = true;
@@ -715,7 +941,11 @@ impl Sandbox {
             }
         }
         let pids_limit_hit = pids_hit;
-        let exit = if truncated { Some(ExitStatus::KilledAtOutputCap) } else { code.map(|code| ExitStatus::Exited { code }) };
+        let exit = if truncated {
+            Some(ExitStatus::KilledAtOutputCap)
+        } else {
+            code.map(|code| ExitStatus::Exited { code })
+        };
         Ok(RawRun {
             container: name.to_string(),
             exit,
@@ -746,13 +976,28 @@ fn memory_oom_killed(parent: &str, id: &str) -> bool {
 /// Whether the counter line `key N` of the container's cgroup file `file` shows N > 0,
 /// looking under `/sys/fs/cgroup/<controller>/<parent>/<id>/` for each controller
 /// directory given (`""` is the cgroup v2 unified hierarchy).
-fn cgroup_counter_positive(parent: &str, id: &str, controllers: &[&str], file: &str, key: &str) -> bool {
+fn cgroup_counter_positive(
+    parent: &str,
+    id: &str,
+    controllers: &[&str],
+    file: &str,
+    key: &str,
+) -> bool {
     let parent = parent.trim_start_matches('/');
     controllers.iter().any(|c| {
-        let dir = if c.is_empty() { format!("/sys/fs/cgroup/{parent}/{id}") } else { format!("/sys/fs/cgroup/{c}/{parent}/{id}") };
+        let dir = if c.is_empty() {
+            format!("/sys/fs/cgroup/{parent}/{id}")
+        } else {
+            format!("/sys/fs/cgroup/{c}/{parent}/{id}")
+        };
         std::fs::read_to_string(format!("{dir}/{file}"))
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix(key).and_then(|n| n.trim().parse::<u64>().ok())))
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix(key)
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+            })
             .is_some_and(|n| n > 0)
     })
 }
@@ -794,7 +1039,11 @@ impl RemoveGuard {
 }
 
 async fn remove(docker: &Docker, name: &str) {
-    let opts = qp::RemoveContainerOptions { force: true, v: true, link: false };
+    let opts = qp::RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
     if let Err(e) = docker.remove_container(name, Some(opts)).await {
         tracing::warn!(container = name, error = %e, "could not remove sandbox container");
     }
@@ -829,42 +1078,75 @@ fn tool_error(stdout: &[u8]) -> Option<(Option<String>, String)> {
         Value::String(m) => Some((None, m.clone())),
         Value::Object(o) => Some((
             o.get("kind").and_then(Value::as_str).map(str::to_string),
-            o.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            o.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         )),
         _ => None,
     }
 }
 
 /// Turns a raw run into an outcome or an error (the mapping documented in docs/sandbox.md).
-pub fn interpret(manifest: &ToolManifest, selection: TierSelection, limits: AppliedLimits, image_id: String, raw: RawRun) -> Result<ToolOutcome> {
+pub fn interpret(
+    manifest: &ToolManifest,
+    selection: TierSelection,
+    limits: AppliedLimits,
+    image_id: String,
+    raw: RawRun,
+) -> Result<ToolOutcome> {
     let tool = manifest.name.clone();
     if raw.oom_killed {
         return Err(SandboxError::LimitExceeded {
             tool,
             limit: LimitKind::Memory,
-            detail: format!("killed at {} of memory", symbi_types::ByteSize(limits.memory_bytes)),
+            detail: format!(
+                "killed at {} of memory",
+                symbi_types::ByteSize(limits.memory_bytes)
+            ),
         });
     }
-    let failed = raw.timed_out || matches!(raw.exit, Some(ExitStatus::Exited { code }) if code != 0);
+    let failed =
+        raw.timed_out || matches!(raw.exit, Some(ExitStatus::Exited { code }) if code != 0);
     if failed && raw.pids_limit_hit {
         return Err(SandboxError::LimitExceeded {
             tool,
             limit: LimitKind::Pids,
-            detail: format!("fork refused at {} processes{}", limits.pids, if raw.timed_out { "; then killed at the time limit" } else { "" }),
+            detail: format!(
+                "fork refused at {} processes{}",
+                limits.pids,
+                if raw.timed_out {
+                    "; then killed at the time limit"
+                } else {
+                    ""
+                }
+            ),
         });
     }
     if raw.timed_out {
-        return Err(SandboxError::Timeout { tool, limit: limits.timeout });
+        return Err(SandboxError::Timeout {
+            tool,
+            limit: limits.timeout,
+        });
     }
     let exit = raw.exit.unwrap_or(ExitStatus::KilledAtOutputCap);
     if let ExitStatus::Exited { code } = exit
         && code != 0
     {
         let (kind, message) = tool_error(&raw.stdout).unwrap_or_else(|| {
-            let msg = if raw.stderr.is_empty() { tail(&raw.stdout, 500) } else { tail(&raw.stderr, 500) };
+            let msg = if raw.stderr.is_empty() {
+                tail(&raw.stdout, 500)
+            } else {
+                tail(&raw.stderr, 500)
+            };
             (None, msg)
         });
-        return Err(SandboxError::ToolFailed { tool, exit_code: Some(code), kind, message });
+        return Err(SandboxError::ToolFailed {
+            tool,
+            exit_code: Some(code),
+            kind,
+            message,
+        });
     }
     let output = match manifest.output {
         OutputFormat::Text => ToolOutput::Text(String::from_utf8_lossy(&raw.stdout).into_owned()),
@@ -874,7 +1156,10 @@ pub fn interpret(manifest: &ToolManifest, selection: TierSelection, limits: Appl
                     tool,
                     exit_code: None,
                     kind: Some("OutputTruncated".into()),
-                    message: format!("JSON output passed the cap of {} and was cut", symbi_types::ByteSize(limits.output_bytes)),
+                    message: format!(
+                        "JSON output passed the cap of {} and was cut",
+                        symbi_types::ByteSize(limits.output_bytes)
+                    ),
                 });
             }
             match serde_json::from_slice(&raw.stdout) {

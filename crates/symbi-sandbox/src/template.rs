@@ -165,7 +165,10 @@ fn scalar(v: &Value) -> Option<String> {
 /// let argv = render_argv(&cmd, &json!({"file": "-rf; $(reboot)"})).unwrap();
 /// assert_eq!(argv, vec!["wc", "-w", "--", "-rf; $(reboot)"]);
 /// ```
-pub fn render_argv(command: &[TemplateString], input: &Value) -> Result<Vec<String>, Vec<RenderError>> {
+pub fn render_argv(
+    command: &[TemplateString],
+    input: &Value,
+) -> Result<Vec<String>, Vec<RenderError>> {
     let mut argv = Vec::with_capacity(command.len());
     let mut errors = Vec::new();
     let mut options_ended = false;
@@ -212,7 +215,11 @@ pub fn render_argv(command: &[TemplateString], input: &Value) -> Result<Vec<Stri
         }
         argv.push(out);
     }
-    if errors.is_empty() { Ok(argv) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(argv)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Renders the stdin template: placeholders of any type (arrays and objects as JSON) and
@@ -241,19 +248,36 @@ mod tests {
     use serde_json::json;
 
     fn cmd(parts: &[&str]) -> Vec<TemplateString> {
-        parts.iter().map(|p| TemplateString::parse(p).unwrap()).collect()
+        parts
+            .iter()
+            .map(|p| TemplateString::parse(p).unwrap())
+            .collect()
     }
 
     #[test]
     fn parse_forms() {
-        assert_eq!(TemplateString::parse("plain").unwrap().pieces, vec![Piece::Lit("plain".into())]);
+        assert_eq!(
+            TemplateString::parse("plain").unwrap().pieces,
+            vec![Piece::Lit("plain".into())]
+        );
         assert_eq!(
             TemplateString::parse("a{{x}}b{{ y }}").unwrap().pieces,
-            vec![Piece::Lit("a".into()), Piece::Var("x".into()), Piece::Lit("b".into()), Piece::Var("y".into())]
+            vec![
+                Piece::Lit("a".into()),
+                Piece::Var("x".into()),
+                Piece::Lit("b".into()),
+                Piece::Var("y".into())
+            ]
         );
-        assert_eq!(TemplateString::parse("{{$input}}").unwrap().pieces, vec![Piece::Input]);
+        assert_eq!(
+            TemplateString::parse("{{$input}}").unwrap().pieces,
+            vec![Piece::Input]
+        );
         // A lone `}}` is literal text (jq programs contain it).
-        assert_eq!(TemplateString::parse("{a:{b:1}}").unwrap().pieces, vec![Piece::Lit("{a:{b:1}}".into())]);
+        assert_eq!(
+            TemplateString::parse("{a:{b:1}}").unwrap().pieces,
+            vec![Piece::Lit("{a:{b:1}}".into())]
+        );
         let e = TemplateString::parse("x{{unclosed").unwrap_err();
         assert_eq!(e.offset, 1);
         assert!(TemplateString::parse("{{1abc}}").is_err());
@@ -293,7 +317,10 @@ mod tests {
         assert!(render_argv(&c, &json!({"n": -5})).is_err());
         // Prefixed elements are safe.
         let c = cmd(&["head", "--lines={{n}}"]);
-        assert_eq!(render_argv(&c, &json!({"n": -5})).unwrap(), vec!["head", "--lines=-5"]);
+        assert_eq!(
+            render_argv(&c, &json!({"n": -5})).unwrap(),
+            vec!["head", "--lines=-5"]
+        );
         // The program name itself is never a placeholder position we check (element 0).
         let c = cmd(&["{{p}}"]);
         assert_eq!(render_argv(&c, &json!({"p": "-x"})).unwrap(), vec!["-x"]);
@@ -303,8 +330,14 @@ mod tests {
     fn absent_optional_drops_element() {
         let c = cmd(&["tool", "--max={{max}}", "{{flag}}", "end"]);
         assert_eq!(render_argv(&c, &json!({})).unwrap(), vec!["tool", "end"]);
-        assert_eq!(render_argv(&c, &json!({"max": null, "flag": true})).unwrap(), vec!["tool", "true", "end"]);
-        assert_eq!(render_argv(&c, &json!({"max": 3.5})).unwrap(), vec!["tool", "--max=3.5", "end"]);
+        assert_eq!(
+            render_argv(&c, &json!({"max": null, "flag": true})).unwrap(),
+            vec!["tool", "true", "end"]
+        );
+        assert_eq!(
+            render_argv(&c, &json!({"max": 3.5})).unwrap(),
+            vec!["tool", "--max=3.5", "end"]
+        );
     }
 
     #[test]

@@ -171,7 +171,10 @@ pub struct Principal {
 impl Principal {
     /// A principal for agent `name`.
     pub fn agent(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 }
 

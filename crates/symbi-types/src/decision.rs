@@ -38,7 +38,9 @@ pub enum Decision {
 impl Decision {
     /// A denial with one reason.
     pub fn deny(reason: impl Into<String>) -> Self {
-        Decision::Deny { reasons: vec![reason.into()] }
+        Decision::Deny {
+            reasons: vec![reason.into()],
+        }
     }
 
     /// Whether the action may proceed (possibly under conditions).
@@ -159,7 +161,9 @@ impl FromStr for VerificationMode {
             "strict" => Ok(Self::Strict),
             "warn" => Ok(Self::Warn),
             "disabled" => Ok(Self::Disabled),
-            _ => Err(format!("unknown verification mode `{s}` (expected strict, warn or disabled)")),
+            _ => Err(format!(
+                "unknown verification mode `{s}` (expected strict, warn or disabled)"
+            )),
         }
     }
 }
@@ -300,7 +304,9 @@ mod tests {
     #[test]
     fn decision_json_shape() {
         let d = Decision::AllowWithConditions {
-            conditions: vec![Condition::MinSandboxTier { tier: SandboxTier::Tier2 }],
+            conditions: vec![Condition::MinSandboxTier {
+                tier: SandboxTier::Tier2,
+            }],
             reasons: vec!["policy0".into()],
         };
         let j = serde_json::to_value(&d).unwrap();
@@ -314,6 +320,9 @@ mod tests {
     fn tiers_only_rise() {
         assert!(SandboxTier::None < SandboxTier::Tier1);
         assert!(SandboxTier::Tier1 < SandboxTier::Tier2);
-        assert_eq!(SandboxTier::Tier1.max(SandboxTier::Tier2), SandboxTier::Tier2);
+        assert_eq!(
+            SandboxTier::Tier1.max(SandboxTier::Tier2),
+            SandboxTier::Tier2
+        );
     }
 }

@@ -62,7 +62,13 @@ pub struct EventDraft {
 impl EventDraft {
     /// A draft with no agent or execution.
     pub fn new(event_type: impl Into<String>, details: Value) -> Self {
-        Self { agent: None, agent_name: None, execution: None, event_type: event_type.into(), details }
+        Self {
+            agent: None,
+            agent_name: None,
+            execution: None,
+            event_type: event_type.into(),
+            details,
+        }
     }
 
     /// Sets the agent (builder style).
@@ -135,7 +141,12 @@ impl MemoryEventLog {
 
     /// Events of one type.
     pub fn of_type(&self, event_type: &str) -> Vec<RecordedEvent> {
-        self.events.lock().iter().filter(|e| e.event.event_type == event_type).cloned().collect()
+        self.events
+            .lock()
+            .iter()
+            .filter(|e| e.event.event_type == event_type)
+            .cloned()
+            .collect()
     }
 
     /// Number of events recorded.
@@ -153,9 +164,15 @@ impl MemoryEventLog {
 impl EventSink for MemoryEventLog {
     async fn record(&self, event: EventDraft) -> Result<EventReceipt, SinkError> {
         let mut events = self.events.lock();
-        let receipt =
-            EventReceipt { id: EventId::new(), sequence: events.len() as u64, timestamp: Utc::now() };
-        events.push(RecordedEvent { receipt: receipt.clone(), event });
+        let receipt = EventReceipt {
+            id: EventId::new(),
+            sequence: events.len() as u64,
+            timestamp: Utc::now(),
+        };
+        events.push(RecordedEvent {
+            receipt: receipt.clone(),
+            event,
+        });
         Ok(receipt)
     }
 }
@@ -167,6 +184,10 @@ pub struct NullSink;
 #[async_trait]
 impl EventSink for NullSink {
     async fn record(&self, _event: EventDraft) -> Result<EventReceipt, SinkError> {
-        Ok(EventReceipt { id: EventId::new(), sequence: 0, timestamp: Utc::now() })
+        Ok(EventReceipt {
+            id: EventId::new(),
+            sequence: 0,
+            timestamp: Utc::now(),
+        })
     }
 }

@@ -45,7 +45,10 @@ pub trait PolicyDecisionPoint: Send + Sync {
         requests: &[PolicyRequest],
         agent_rules: Option<&dyn AgentRuleSet>,
     ) -> Vec<Decision> {
-        requests.iter().map(|r| self.decide(r, agent_rules)).collect()
+        requests
+            .iter()
+            .map(|r| self.decide(r, agent_rules))
+            .collect()
     }
 }
 
@@ -56,6 +59,9 @@ pub struct DenyAll;
 
 impl PolicyDecisionPoint for DenyAll {
     fn decide(&self, request: &PolicyRequest, _: Option<&dyn AgentRuleSet>) -> Decision {
-        Decision::deny(format!("no policy engine is loaded; action {} denied", request.name))
+        Decision::deny(format!(
+            "no policy engine is loaded; action {} denied",
+            request.name
+        ))
     }
 }

@@ -78,11 +78,31 @@ use TransitionCause::*;
 
 /// Every allowed transition (SPEC §3), and no others.
 pub const TRANSITIONS: &[Transition] = &[
-    Transition { from: None, to: Initializing, causes: &[Submitted] },
-    Transition { from: Some(Initializing), to: Ready, causes: &[ConfigurationValid] },
-    Transition { from: Some(Initializing), to: Failed, causes: &[ConfigurationInvalid] },
-    Transition { from: Some(Ready), to: Running, causes: &[TaskAssigned] },
-    Transition { from: Some(Running), to: Ready, causes: &[TaskComplete] },
+    Transition {
+        from: None,
+        to: Initializing,
+        causes: &[Submitted],
+    },
+    Transition {
+        from: Some(Initializing),
+        to: Ready,
+        causes: &[ConfigurationValid],
+    },
+    Transition {
+        from: Some(Initializing),
+        to: Failed,
+        causes: &[ConfigurationInvalid],
+    },
+    Transition {
+        from: Some(Ready),
+        to: Running,
+        causes: &[TaskAssigned],
+    },
+    Transition {
+        from: Some(Running),
+        to: Ready,
+        causes: &[TaskComplete],
+    },
     Transition {
         from: Some(Running),
         to: Suspended,
@@ -93,10 +113,26 @@ pub const TRANSITIONS: &[Transition] = &[
         to: Running,
         causes: &[PolicyCleared, ResourcesAvailable],
     },
-    Transition { from: Some(Suspended), to: Terminated, causes: &[ManualOverride] },
-    Transition { from: Some(Ready), to: Terminated, causes: &[Shutdown] },
-    Transition { from: Some(Failed), to: Terminated, causes: &[Cleanup] },
-    Transition { from: Some(Running), to: Failed, causes: &[TaskPanicked] },
+    Transition {
+        from: Some(Suspended),
+        to: Terminated,
+        causes: &[ManualOverride],
+    },
+    Transition {
+        from: Some(Ready),
+        to: Terminated,
+        causes: &[Shutdown],
+    },
+    Transition {
+        from: Some(Failed),
+        to: Terminated,
+        causes: &[Cleanup],
+    },
+    Transition {
+        from: Some(Running),
+        to: Failed,
+        causes: &[TaskPanicked],
+    },
 ];
 
 /// An attempt to move along an edge the state machine does not have.
@@ -136,7 +172,9 @@ impl AgentState {
 
     /// Whether any cause allows `self → to`.
     pub fn can_transition_to(self, to: AgentState) -> bool {
-        TRANSITIONS.iter().any(|t| t.from == Some(self) && t.to == to)
+        TRANSITIONS
+            .iter()
+            .any(|t| t.from == Some(self) && t.to == to)
     }
 
     /// Terminal states never change again.
@@ -187,9 +225,20 @@ mod tests {
             for to in AgentState::ALL {
                 let pair_allowed = allowed.contains(&(from, to));
                 let any_cause_ok = [
-                    Submitted, ConfigurationValid, ConfigurationInvalid, TaskAssigned, TaskComplete,
-                    PolicyViolation, Preempted, ResourcePressure, PolicyCleared,
-                    ResourcesAvailable, ManualOverride, Shutdown, Cleanup, TaskPanicked,
+                    Submitted,
+                    ConfigurationValid,
+                    ConfigurationInvalid,
+                    TaskAssigned,
+                    TaskComplete,
+                    PolicyViolation,
+                    Preempted,
+                    ResourcePressure,
+                    PolicyCleared,
+                    ResourcesAvailable,
+                    ManualOverride,
+                    Shutdown,
+                    Cleanup,
+                    TaskPanicked,
                 ]
                 .into_iter()
                 .any(|c| AgentState::check(from, to, c).is_ok());

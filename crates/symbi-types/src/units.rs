@@ -18,8 +18,13 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ByteSize(pub u64);
 
-const SIZE_UNITS: [(&str, u64); 5] =
-    [("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)];
+const SIZE_UNITS: [(&str, u64); 5] = [
+    ("TB", 1 << 40),
+    ("GB", 1 << 30),
+    ("MB", 1 << 20),
+    ("KB", 1 << 10),
+    ("B", 1),
+];
 
 impl FromStr for ByteSize {
     type Err = String;
@@ -28,9 +33,13 @@ impl FromStr for ByteSize {
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         if num.is_empty() {
-            return Err(format!("invalid size `{s}`: expected a number with a unit such as 512MB or 1GB"));
+            return Err(format!(
+                "invalid size `{s}`: expected a number with a unit such as 512MB or 1GB"
+            ));
         }
-        let n: u64 = num.parse().map_err(|_| format!("invalid size `{s}`: number out of range"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size `{s}`: number out of range"))?;
         let unit = unit.trim().to_ascii_uppercase().replace("IB", "B");
         let mult = if unit.is_empty() {
             1
@@ -39,9 +48,13 @@ impl FromStr for ByteSize {
                 .iter()
                 .find(|(u, _)| *u == unit)
                 .map(|(_, m)| *m)
-                .ok_or_else(|| format!("invalid size `{s}`: unknown unit (use B, KB, MB, GB or TB)"))?
+                .ok_or_else(|| {
+                    format!("invalid size `{s}`: unknown unit (use B, KB, MB, GB or TB)")
+                })?
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("invalid size `{s}`: too large"))
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("invalid size `{s}`: too large"))
     }
 }
 
@@ -112,7 +125,10 @@ fn unit_ms(unit: &str) -> Option<u64> {
     match unit {
         ".minutes" => Some(60_000),
         ".hours" => Some(3_600_000),
-        _ => DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m),
+        _ => DURATION_UNITS
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, m)| *m),
     }
 }
 
@@ -129,13 +145,17 @@ impl FromStr for HumanDuration {
         let mut rest = t;
         let mut total: u64 = 0;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(bad());
             }
             let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             let mult = unit_ms(unit).ok_or_else(bad)?;
             total = n
@@ -156,9 +176,13 @@ impl fmt::Display for HumanDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, mult) in
-            [("w", 604_800_000u128), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
-        {
+        for (unit, mult) in [
+            ("w", 604_800_000u128),
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if ms % mult == 0 {
                 return write!(f, "{}{unit}", ms / mult);
             }

@@ -24,7 +24,11 @@ static PROVIDER: OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> = OnceLoc
 
 fn otlp_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
     let base = endpoint.trim_end_matches('/');
-    let url = if base.ends_with("/v1/traces") { base.to_string() } else { format!("{base}/v1/traces") };
+    let url = if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(url)
@@ -33,14 +37,24 @@ fn otlp_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerPr
     let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "symbi".into());
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service)
-        .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
         .build();
-    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
 }
 
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(log: &LogSection, default_level: &str) {
-    let level = if log.level.is_empty() { default_level } else { log.level.as_str() };
+    let level = if log.level.is_empty() {
+        default_level
+    } else {
+        log.level.as_str()
+    };
     let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     // The embedded vector store logs every WAL it opens at info; keep it to errors unless
     // the operator's filter names it.
@@ -62,18 +76,26 @@ pub fn init(log: &LogSection, default_level: &str) {
     });
     let fmt_pretty = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
     let mut otel_error = None;
-    let otel = log.otlp_endpoint.as_deref().and_then(|ep| match otlp_provider(ep) {
-        Ok(p) => {
-            let tracer = p.tracer("symbi");
-            let _ = PROVIDER.set(p);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
-        Err(e) => {
-            otel_error = Some(e);
-            None
-        }
-    });
-    let _ = tracing_subscriber::registry().with(filter).with(fmt_json).with(fmt_pretty).with(otel).try_init();
+    let otel = log
+        .otlp_endpoint
+        .as_deref()
+        .and_then(|ep| match otlp_provider(ep) {
+            Ok(p) => {
+                let tracer = p.tracer("symbi");
+                let _ = PROVIDER.set(p);
+                Some(tracing_opentelemetry::layer().with_tracer(tracer))
+            }
+            Err(e) => {
+                otel_error = Some(e);
+                None
+            }
+        });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_json)
+        .with(fmt_pretty)
+        .with(otel)
+        .try_init();
     if let Some(e) = otel_error {
         tracing::error!(error = %e, "OTLP trace export is not available; traces are not exported");
     } else if let Some(ep) = &log.otlp_endpoint {

@@ -5,7 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn symbi(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_symbi")).args(args).current_dir(dir).output().expect("run symbi")
+    Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run symbi")
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -31,16 +35,25 @@ fn parse_reports_errors_in_the_human_form_and_exits_1() {
 fn parse_json_lines() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "probe.symbi", BAD);
-    let out = symbi(&["dsl", "parse", "--format", "json", "probe.symbi"], d.path());
+    let out = symbi(
+        &["dsl", "parse", "--format", "json", "probe.symbi"],
+        d.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 1);
     let v = &lines[0];
     assert_eq!(v["severity"], "error");
     assert_eq!(v["code"], "P002");
     assert_eq!(v["file"], "probe.symbi");
-    assert_eq!((v["line"].as_u64(), v["column"].as_u64()), (Some(3), Some(30)));
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(3), Some(30))
+    );
     assert!(v["message"].as_str().unwrap().starts_with("expected `;`"));
     for key in ["end_line", "end_column", "labels", "help"] {
         assert!(v.get(key).is_some(), "{key}");
@@ -51,9 +64,20 @@ fn parse_json_lines() {
 fn clean_files_exit_0_and_unreadable_exit_2() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "ok.symbi", "agent a { with { return 1; } }\n");
-    assert_eq!(symbi(&["dsl", "parse", "ok.symbi"], d.path()).status.code(), Some(0));
-    assert_eq!(symbi(&["dsl", "check", "ok.symbi"], d.path()).status.code(), Some(0));
-    assert_eq!(symbi(&["dsl", "parse", "ok.symbi", "missing.symbi"], d.path()).status.code(), Some(2));
+    assert_eq!(
+        symbi(&["dsl", "parse", "ok.symbi"], d.path()).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        symbi(&["dsl", "check", "ok.symbi"], d.path()).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        symbi(&["dsl", "parse", "ok.symbi", "missing.symbi"], d.path())
+            .status
+            .code(),
+        Some(2)
+    );
     // Invalid UTF-8 is a diagnostic (L001), not an unreadable file.
     std::fs::write(d.path().join("bin.symbi"), b"agent \xff").unwrap();
     let out = symbi(&["dsl", "parse", "bin.symbi"], d.path());
@@ -62,20 +86,38 @@ fn clean_files_exit_0_and_unreadable_exit_2() {
     // A directory is searched for .symbi / .dsl files.
     std::fs::create_dir(d.path().join("sub")).unwrap();
     write(&d.path().join("sub"), "x.dsl", "agent b {");
-    assert_eq!(symbi(&["dsl", "parse", "sub"], d.path()).status.code(), Some(1));
+    assert_eq!(
+        symbi(&["dsl", "parse", "sub"], d.path()).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
 fn fmt_rewrites_in_place_and_check_reports() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "a.symbi", "agent a{with timeout=1s{return 1+2;}} # done\n");
+    write(
+        d.path(),
+        "a.symbi",
+        "agent a{with timeout=1s{return 1+2;}} # done\n",
+    );
     let out = symbi(&["dsl", "fmt", "--check", "a.symbi"], d.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a.symbi: would be reformatted"));
-    assert_eq!(symbi(&["dsl", "fmt", "a.symbi"], d.path()).status.code(), Some(0));
+    assert_eq!(
+        symbi(&["dsl", "fmt", "a.symbi"], d.path()).status.code(),
+        Some(0)
+    );
     let text = std::fs::read_to_string(d.path().join("a.symbi")).unwrap();
-    assert_eq!(text, "agent a {\n    with timeout = 1s {\n        return 1 + 2;\n    }\n} # done\n");
-    assert_eq!(symbi(&["dsl", "fmt", "--check", "a.symbi"], d.path()).status.code(), Some(0));
+    assert_eq!(
+        text,
+        "agent a {\n    with timeout = 1s {\n        return 1 + 2;\n    }\n} # done\n"
+    );
+    assert_eq!(
+        symbi(&["dsl", "fmt", "--check", "a.symbi"], d.path())
+            .status
+            .code(),
+        Some(0)
+    );
     // No temporary file is left behind.
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
 }
@@ -87,7 +129,10 @@ fn fmt_leaves_files_with_syntax_errors_untouched() {
     let out = symbi(&["dsl", "fmt", "bad.symbi"], d.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[P002]"));
-    assert_eq!(std::fs::read_to_string(d.path().join("bad.symbi")).unwrap(), BAD);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("bad.symbi")).unwrap(),
+        BAD
+    );
 }
 
 #[test]
@@ -100,9 +145,19 @@ fn fmt_stdin_to_stdout() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"type T=String").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"type T=String")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "type T = String\n");
-    assert_eq!(symbi(&["dsl", "fmt", "-", "x.symbi"], d.path()).status.code(), Some(2));
+    assert_eq!(
+        symbi(&["dsl", "fmt", "-", "x.symbi"], d.path())
+            .status
+            .code(),
+        Some(2)
+    );
 }

@@ -12,15 +12,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/agents")
+        .join(name)
 }
 
 /// `symbi --data-dir DATA run FILE --input INPUT --format json` with no provider settings
 /// from the environment unless `env` gives them.
 fn run(data: &Path, file: &str, input: &Value, env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_symbi"));
-    c.arg("--data-dir").arg(data).arg("run").arg(example(file)).arg("--input").arg(input.to_string()).args(["--format", "json"]);
-    for v in ["SYMBI_CONFIG_PATH", "OPENAI_API_KEY", "OPENAI_BASE_URL", "QDRANT_URL", "SYMBI_AUDIT_STORAGE"] {
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .arg(example(file))
+        .arg("--input")
+        .arg(input.to_string())
+        .args(["--format", "json"]);
+    for v in [
+        "SYMBI_CONFIG_PATH",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "QDRANT_URL",
+        "SYMBI_AUDIT_STORAGE",
+    ] {
         c.env_remove(v);
     }
     for (k, v) in env {
@@ -48,8 +62,15 @@ fn audit_events(data: &Path, ty: &str) -> Vec<Value> {
         .env_remove("SYMBI_AUDIT_STORAGE")
         .output()
         .expect("run symbi audit");
-    assert!(o.status.success(), "audit query failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("audit line is JSON")).collect()
+    assert!(
+        o.status.success(),
+        "audit query failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
 }
 
 fn verify_audit(data: &Path) {
@@ -61,7 +82,12 @@ fn verify_audit(data: &Path) {
         .env_remove("SYMBI_AUDIT_STORAGE")
         .output()
         .expect("run symbi audit verify");
-    assert!(o.status.success(), "audit log does not verify: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "audit log does not verify: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -72,7 +98,12 @@ fn ticket_intake_writes_the_memory_store_and_publishes_urgent_tickets() {
 
     let o = run(data, "05-ticket-intake.symbi", &ticket, &[]);
     let v = json_out(&o);
-    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        v["status"],
+        "ok",
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = &v["result"];
     assert_eq!(r["urgent"], true, "{r}");
     assert_eq!(r["similar"], 0, "{r}");
@@ -81,8 +112,12 @@ fn ticket_intake_writes_the_memory_store_and_publishes_urgent_tickets() {
 
     // The entry is a file of the store's directory, under the data directory.
     let entry = data.join("data/tickets").join(format!("{id}.md"));
-    let text = std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
-    assert!(text.contains("Login outage") && text.contains("c-9"), "{text}");
+    let text =
+        std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+    assert!(
+        text.contains("Login outage") && text.contains("c-9"),
+        "{text}"
+    );
 
     // A second, similar ticket finds the first (searchable, and after a restart).
     let second = json!({"event": "ticket.created", "subject": "Login outage again", "priority": "p3", "customer": "c-10"});
@@ -99,17 +134,31 @@ fn ticket_intake_writes_the_memory_store_and_publishes_urgent_tickets() {
     // Every action was decided and audited; publish was allowed by the agent's guard.
     let writes = audit_events(data, "memory_write");
     assert!(
-        writes.iter().any(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Allow"
+        writes.iter().any(|e| e["details"]["phase"] == "decision"
+            && e["details"]["decision"] == "Allow"
             && e["details"]["subject"]["name"] == "ticket_log"),
         "no allowed memory_write decision on ticket_log: {writes:#?}"
     );
-    assert!(writes.iter().any(|e| e["details"]["phase"] == "outcome" && e["details"]["outcome"] == "ok"));
+    assert!(
+        writes
+            .iter()
+            .any(|e| e["details"]["phase"] == "outcome" && e["details"]["outcome"] == "ok")
+    );
     let publishes: Vec<Value> = audit_events(data, "publish")
         .into_iter()
         .filter(|e| e["details"]["phase"] == "decision")
         .collect();
-    assert_eq!(publishes.len(), 2, "two urgent tickets, two publish decisions: {publishes:#?}");
-    assert!(publishes.iter().all(|e| e["details"]["decision"] == "Allow"), "{publishes:#?}");
+    assert_eq!(
+        publishes.len(),
+        2,
+        "two urgent tickets, two publish decisions: {publishes:#?}"
+    );
+    assert!(
+        publishes
+            .iter()
+            .all(|e| e["details"]["decision"] == "Allow"),
+        "{publishes:#?}"
+    );
     verify_audit(data);
 }
 
@@ -120,15 +169,25 @@ fn nightly_counter_state_survives_process_restarts() {
     for n in 1..=3 {
         let o = run(data, "06-nightly-counter.symbi", &json!({}), &[]);
         let v = json_out(&o);
-        assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(v["result"], json!({"runs": n, "started_by": "manual"}), "run {n}");
+        assert_eq!(
+            v["status"],
+            "ok",
+            "{v}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            v["result"],
+            json!({"runs": n, "started_by": "manual"}),
+            "run {n}"
+        );
     }
     let state = data.join("memory/agents/run_counter/state.json");
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert!(s.to_string().contains("\"runs\":3"), "{s}");
     let reads = audit_events(data, "memory_read");
     assert!(
-        reads.iter().any(|e| e["details"]["phase"] == "outcome" && e["details"]["execution"]["state_scope"] == "persistent"),
+        reads.iter().any(|e| e["details"]["phase"] == "outcome"
+            && e["details"]["execution"]["state_scope"] == "persistent"),
         "{reads:#?}"
     );
     verify_audit(data);
@@ -142,18 +201,35 @@ async fn release_notes_for_internal_audience_come_from_the_model_and_are_audited
     let data = tmp.path().to_path_buf();
     let input = json!({"changes": ["faster startup", "fixed login bug"], "audience": "internal"});
     let (o, data) = tokio::task::spawn_blocking(move || {
-        let o = run(&data, "08-approval-llm.symbi", &input, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-local-test")]);
+        let o = run(
+            &data,
+            "08-approval-llm.symbi",
+            &input,
+            &[
+                ("OPENAI_BASE_URL", &base),
+                ("OPENAI_API_KEY", "sk-local-test"),
+            ],
+        );
         (o, data)
     })
     .await
     .unwrap();
     let v = json_out(&o);
-    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        v["status"],
+        "ok",
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = &v["result"];
     assert_eq!(r["audience"], "internal");
     assert_eq!(r["items"], 2);
     // The test server echoes the last user message: the prompt the agent built.
-    assert_eq!(r["notes"], "echo: Write short release notes for internal:\n- faster startup\n- fixed login bug", "{r}");
+    assert_eq!(
+        r["notes"],
+        "echo: Write short release notes for internal:\n- faster startup\n- fixed login bug",
+        "{r}"
+    );
 
     // The request on the wire carried the agent's parameters and the key.
     let reqs = server.requests();
@@ -174,7 +250,10 @@ async fn release_notes_for_internal_audience_come_from_the_model_and_are_audited
         .unwrap_or_else(|| panic!("no use_llm outcome: {events:#?}"));
     let call = &outcome["details"]["execution"]["llm_calls"][0];
     assert_eq!(call["model"], "gpt-4o-mini", "{outcome}");
-    assert!(call["usage"]["total_tokens"].as_u64().unwrap() > 0, "{outcome}");
+    assert!(
+        call["usage"]["total_tokens"].as_u64().unwrap() > 0,
+        "{outcome}"
+    );
     assert!(call["latency_ms"].is_u64(), "{outcome}");
     assert_eq!(call["prompt_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(call["answer_sha256"].as_str().unwrap().len(), 64);
@@ -183,20 +262,37 @@ async fn release_notes_for_internal_audience_come_from_the_model_and_are_audited
         .find(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Allow")
         .unwrap_or_else(|| panic!("{events:#?}"));
     // The decision was about the model that answered (policies can name models).
-    assert_eq!(decision["details"]["subject"]["name"], "gpt-4o-mini", "{decision}");
-    assert_eq!(decision["details"]["subject"]["attrs"]["provider"].as_str(), Some(server.base_url().trim_end_matches('/')), "{decision}");
-    tokio::task::spawn_blocking(move || verify_audit(&data)).await.unwrap();
+    assert_eq!(
+        decision["details"]["subject"]["name"], "gpt-4o-mini",
+        "{decision}"
+    );
+    assert_eq!(
+        decision["details"]["subject"]["attrs"]["provider"].as_str(),
+        Some(server.base_url().trim_end_matches('/')),
+        "{decision}"
+    );
+    tokio::task::spawn_blocking(move || verify_audit(&data))
+        .await
+        .unwrap();
 }
 
 #[test]
 fn release_notes_fail_closed_without_a_provider_and_deny_long_change_lists() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
-    let o = run(data, "08-approval-llm.symbi", &json!({"changes": ["a"], "audience": "internal"}), &[]);
+    let o = run(
+        data,
+        "08-approval-llm.symbi",
+        &json!({"changes": ["a"], "audience": "internal"}),
+        &[],
+    );
     let v = json_out(&o);
     assert_eq!(v["status"], "failed", "{v}");
     let msg = v["error"]["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("OPENAI_API_KEY"), "the error must say what to set: {v}");
+    assert!(
+        msg.contains("OPENAI_API_KEY"),
+        "the error must say what to set: {v}"
+    );
     assert!(!o.status.success());
 
     // 51 changes: no allow rule matches, so the call is denied before any provider is asked
@@ -206,7 +302,10 @@ fn release_notes_fail_closed_without_a_provider_and_deny_long_change_lists() {
         data,
         "08-approval-llm.symbi",
         &json!({"changes": many, "audience": "internal"}),
-        &[("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"), ("OPENAI_API_KEY", "k")],
+        &[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("OPENAI_API_KEY", "k"),
+        ],
     );
     let v = json_out(&o);
     assert_eq!(v["status"], "failed", "{v}");
@@ -215,14 +314,32 @@ fn release_notes_fail_closed_without_a_provider_and_deny_long_change_lists() {
 
 fn knowledge_ingest(data: &Path, env: &[(&str, &str)]) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_symbi"));
-    c.arg("--data-dir").arg(data).arg("knowledge").arg("ingest").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/knowledge"));
-    for v in ["SYMBI_CONFIG_PATH", "OPENAI_API_KEY", "OPENAI_BASE_URL", "QDRANT_URL", "SYMBI_AUDIT_STORAGE"] {
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("knowledge")
+        .arg("ingest")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/knowledge"));
+    for v in [
+        "SYMBI_CONFIG_PATH",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "QDRANT_URL",
+        "SYMBI_AUDIT_STORAGE",
+    ] {
         c.env_remove(v);
     }
     c.envs(env.iter().copied());
     let o = c.output().expect("run symbi knowledge ingest");
-    assert!(o.status.success(), "ingest failed: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("ingested 3 document(s)"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "ingest failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ingested 3 document(s)"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 /// Example 12 on a fresh data directory: documents ingested with `symbi knowledge ingest`,
@@ -233,32 +350,90 @@ fn knowledge_qa_round_trip(env: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     knowledge_ingest(data, env);
-    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "How are audit events signed?"}), env);
+    let o = run(
+        data,
+        "12-knowledge-qa.symbi",
+        &json!({"question": "How are audit events signed?"}),
+        env,
+    );
     let v = json_out(&o);
-    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        v["status"],
+        "ok",
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = &v["result"];
-    assert!(r["citations"][0]["document"].as_str().unwrap().ends_with("audit.md"), "{r:#}");
-    assert!(r["answer"].as_str().unwrap().contains("Ed25519 key") && r["answer"].as_str().unwrap().contains("[1]"), "{r:#}");
+    assert!(
+        r["citations"][0]["document"]
+            .as_str()
+            .unwrap()
+            .ends_with("audit.md"),
+        "{r:#}"
+    );
+    assert!(
+        r["answer"].as_str().unwrap().contains("Ed25519 key")
+            && r["answer"].as_str().unwrap().contains("[1]"),
+        "{r:#}"
+    );
     assert_eq!(r["asked_before"], 0);
     let note = "Ask the security team before enabling gVisor for a new tool.";
-    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "Which tier runs untrusted code?", "note": note}), env);
+    let o = run(
+        data,
+        "12-knowledge-qa.symbi",
+        &json!({"question": "Which tier runs untrusted code?", "note": note}),
+        env,
+    );
     let v = json_out(&o);
-    assert_eq!(v["status"], "ok", "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        v["status"],
+        "ok",
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = &v["result"];
-    assert!(r["citations"][0]["document"].as_str().unwrap().ends_with("sandboxes.md"), "{r:#}");
+    assert!(
+        r["citations"][0]["document"]
+            .as_str()
+            .unwrap()
+            .ends_with("sandboxes.md"),
+        "{r:#}"
+    );
     assert_eq!(r["asked_before"], 1);
     let filed = r["filed"].as_str().unwrap().to_string();
-    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "Who must approve enabling gVisor for a new tool?"}), env);
+    let o = run(
+        data,
+        "12-knowledge-qa.symbi",
+        &json!({"question": "Who must approve enabling gVisor for a new tool?"}),
+        env,
+    );
     let r = &json_out(&o)["result"];
     assert_eq!(r["citations"][0]["document"], filed.as_str(), "{r:#}");
     assert_eq!(r["asked_before"], 2);
     // The policy refuses an oversized note: the whole run fails closed, nothing is filed.
-    let o = run(data, "12-knowledge-qa.symbi", &json!({"question": "q", "note": "x".repeat(3000)}), env);
+    let o = run(
+        data,
+        "12-knowledge-qa.symbi",
+        &json!({"question": "q", "note": "x".repeat(3000)}),
+        env,
+    );
     let v = json_out(&o);
     assert_eq!(v["status"], "failed", "{v}");
     let writes = audit_events(data, "knowledge_write");
-    assert!(writes.iter().any(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Deny"), "no refused knowledge_write: {writes:#?}");
-    assert_eq!(writes.iter().filter(|e| e["details"]["phase"] == "outcome").count(), 1, "only the allowed note was filed");
+    assert!(
+        writes
+            .iter()
+            .any(|e| e["details"]["phase"] == "decision" && e["details"]["decision"] == "Deny"),
+        "no refused knowledge_write: {writes:#?}"
+    );
+    assert_eq!(
+        writes
+            .iter()
+            .filter(|e| e["details"]["phase"] == "outcome")
+            .count(),
+        1,
+        "only the allowed note was filed"
+    );
     verify_audit(data);
 }
 
@@ -271,9 +446,15 @@ fn knowledge_qa_answers_with_citations_from_bm25() {
 /// dependencies (`scripts/setup-test-deps.sh`), run in process.
 #[test]
 fn knowledge_qa_answers_with_citations_from_the_local_model() {
-    let model = PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
-        .join("models/all-MiniLM-L6-v2");
-    assert!(model.join("model.safetensors").is_file(), "{}: run scripts/setup-test-deps.sh", model.display());
+    let model = PathBuf::from(
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()),
+    )
+    .join("models/all-MiniLM-L6-v2");
+    assert!(
+        model.join("model.safetensors").is_file(),
+        "{}: run scripts/setup-test-deps.sh",
+        model.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("symbi.toml");
     std::fs::write(

@@ -14,9 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn everything_js() -> PathBuf {
-    let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
-    let js = Path::new(&deps).join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(js.exists(), "missing {} — run scripts/setup-test-deps.sh (npm MCP reference servers)", js.display());
+    let deps =
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+    let js = Path::new(&deps)
+        .join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        js.exists(),
+        "missing {} — run scripts/setup-test-deps.sh (npm MCP reference servers)",
+        js.display()
+    );
     js
 }
 
@@ -50,7 +56,8 @@ fn project(mode: &str, policy: Option<&str>) -> tempfile::TempDir {
     let pol = dir.path().join("policies");
     std::fs::create_dir_all(&pol).unwrap();
     // The shipped runtime permits (who may start agents); they grant no tool.
-    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default/00-runtime.cedar");
+    let runtime =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default/00-runtime.cedar");
     std::fs::copy(runtime, pol.join("00-runtime.cedar")).unwrap();
     if let Some(p) = policy {
         std::fs::write(pol.join("mcp.cedar"), p).unwrap();
@@ -78,22 +85,51 @@ args = [{js:?}, "stdio"]
 }
 
 fn run_agent(dir: &Path) -> Value {
-    let o = symbi(dir, &["run", dir.join("echo.symbi").to_str().unwrap(), "--input", r#"{"msg": "hello mcp"}"#, "--format", "json"]);
+    let o = symbi(
+        dir,
+        &[
+            "run",
+            dir.join("echo.symbi").to_str().unwrap(),
+            "--input",
+            r#"{"msg": "hello mcp"}"#,
+            "--format",
+            "json",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("symbi run printed no JSON ({e}); status {:?}\nstdout: {stdout}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stderr))
+        panic!(
+            "symbi run printed no JSON ({e}); status {:?}\nstdout: {stdout}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )
     })
 }
 
 fn audit(dir: &Path) -> Vec<Value> {
-    let o = symbi(dir, &["audit", "query", "--format", "json", "--limit", "10000"]);
-    assert!(o.status.success(), "audit query: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let o = symbi(
+        dir,
+        &["audit", "query", "--format", "json", "--limit", "10000"],
+    );
+    assert!(
+        o.status.success(),
+        "audit query: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn verify_audit(dir: &Path) {
     let o = symbi(dir, &["audit", "verify"]);
-    assert!(o.status.success(), "audit verify: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "audit verify: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn tool_events<'a>(events: &'a [Value], ty: &str) -> Vec<&'a Value> {
@@ -112,14 +148,23 @@ fn a_permitted_mcp_tool_is_called_from_a_dsl_agent_and_audited() {
     let events = audit(dir.path());
     // The listing was verified (and, in warn mode, accepted unsigned) and audited.
     let ver = tool_events(&events, "tool_verification");
-    let echo_ver = ver.iter().find(|e| e["details"]["tool"] == "echo").unwrap_or_else(|| panic!("no verification event for echo: {ver:?}"));
+    let echo_ver = ver
+        .iter()
+        .find(|e| e["details"]["tool"] == "echo")
+        .unwrap_or_else(|| panic!("no verification event for echo: {ver:?}"));
     assert_eq!(echo_ver["details"]["status"], "unsigned", "{echo_ver}");
     assert_eq!(echo_ver["details"]["accepted"], true);
     // The call was a policy decision (Allow) and then an outcome naming the MCP server.
     let calls = tool_events(&events, "invoke_tool");
     let text = serde_json::to_string(&calls).unwrap();
-    assert!(calls.iter().any(|e| e["details"]["decision"] == "Allow"), "no Allow decision recorded: {text}");
-    assert!(text.contains("\"mcp_server\":\"ev\""), "no outcome naming the MCP server: {text}");
+    assert!(
+        calls.iter().any(|e| e["details"]["decision"] == "Allow"),
+        "no Allow decision recorded: {text}"
+    );
+    assert!(
+        text.contains("\"mcp_server\":\"ev\""),
+        "no outcome naming the MCP server: {text}"
+    );
     assert!(text.contains("ev.echo"), "{text}");
     verify_audit(dir.path());
 }
@@ -134,9 +179,15 @@ fn without_a_permit_the_call_is_denied_by_policy_and_audited() {
     let events = audit(dir.path());
     let calls = tool_events(&events, "invoke_tool");
     let text = serde_json::to_string(&calls).unwrap();
-    assert!(calls.iter().any(|e| e["details"]["decision"] == "Deny"), "no Deny decision recorded: {text}");
+    assert!(
+        calls.iter().any(|e| e["details"]["decision"] == "Deny"),
+        "no Deny decision recorded: {text}"
+    );
     assert!(text.contains("ev.echo"), "{text}");
-    assert!(!text.contains("\"mcp_server\""), "a denied tool must not run: {text}");
+    assert!(
+        !text.contains("\"mcp_server\""),
+        "a denied tool must not run: {text}"
+    );
     verify_audit(dir.path());
 }
 
@@ -151,11 +202,17 @@ fn strict_mode_refuses_an_unsigned_tool_even_when_policy_permits_it() {
 
     let events = audit(dir.path());
     let ver = tool_events(&events, "tool_verification");
-    let echo_ver = ver.iter().find(|e| e["details"]["tool"] == "echo").expect("verification event for echo");
+    let echo_ver = ver
+        .iter()
+        .find(|e| e["details"]["tool"] == "echo")
+        .expect("verification event for echo");
     assert_eq!(echo_ver["details"]["accepted"], false, "{echo_ver}");
     assert_eq!(echo_ver["details"]["mode"], "strict");
     let text = serde_json::to_string(&tool_events(&events, "invoke_tool")).unwrap();
-    assert!(!text.contains("\"mcp_server\""), "a refused tool must not run: {text}");
+    assert!(
+        !text.contains("\"mcp_server\""),
+        "a refused tool must not run: {text}"
+    );
     verify_audit(dir.path());
 }
 
@@ -165,9 +222,14 @@ fn strict_mode_refuses_an_unsigned_tool_even_when_policy_permits_it() {
 /// signed log — which verifies afterwards, sealed.
 #[test]
 fn symbi_mcp_serves_the_runtime_to_the_python_mcp_client() {
-    let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+    let deps =
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
     let python = Path::new(&deps).join("mcp-venv/bin/python");
-    assert!(python.exists(), "missing {} — run scripts/setup-test-deps.sh", python.display());
+    assert!(
+        python.exists(),
+        "missing {} — run scripts/setup-test-deps.sh",
+        python.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("agents")).unwrap();
@@ -188,10 +250,26 @@ fn symbi_mcp_serves_the_runtime_to_the_python_mcp_client() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_str(stdout.trim()).unwrap();
-    let tools: Vec<&str> = r["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    for t in ["list_agents", "execute_agent", "evaluate_policy", "query_audit", "verify_audit", "check_dsl"] {
+    let tools: Vec<&str> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in [
+        "list_agents",
+        "execute_agent",
+        "evaluate_policy",
+        "query_audit",
+        "verify_audit",
+        "check_dsl",
+    ] {
         assert!(tools.contains(&t), "{t} not listed: {tools:?}");
     }
     let res = &r["results"];
@@ -199,18 +277,45 @@ fn symbi_mcp_serves_the_runtime_to_the_python_mcp_client() {
     assert_eq!(ex["is_error"], false, "{ex}");
     assert!(ex.to_string().contains("hello mcp"), "{ex}");
     // The real engine: no permit for greeter's read_logs tool → Deny (default deny).
-    assert!(res["evaluate_policy"].to_string().contains("Deny"), "{}", res["evaluate_policy"]);
+    assert!(
+        res["evaluate_policy"].to_string().contains("Deny"),
+        "{}",
+        res["evaluate_policy"]
+    );
     let q = &res["query_audit"];
     assert_eq!(q["is_error"], false, "{q}");
-    assert!(q.to_string().contains("execution_completed"), "the run is in the signed log: {q}");
+    assert!(
+        q.to_string().contains("execution_completed"),
+        "the run is in the signed log: {q}"
+    );
     let v = &res["verify_audit"];
     assert_eq!(v["is_error"], false, "{v}");
-    assert!(v["structured"]["ok"] == true || v["text"].as_str().is_some_and(|t| t.contains("\"ok\":true")), "{v}");
-    assert_eq!(res["check_dsl_bad"]["structured"]["ok"], false, "{}", res["check_dsl_bad"]);
+    assert!(
+        v["structured"]["ok"] == true
+            || v["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("\"ok\":true")),
+        "{v}"
+    );
+    assert_eq!(
+        res["check_dsl_bad"]["structured"]["ok"], false,
+        "{}",
+        res["check_dsl_bad"]
+    );
 
     // After the session the log is sealed and verifies; it holds the MCP calls.
-    let verify = Command::new(env!("CARGO_BIN_EXE_symbi")).env_remove("SYMBI_CONFIG_PATH").arg("--data-dir").arg(&data).args(["audit", "verify"]).output().unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = Command::new(env!("CARGO_BIN_EXE_symbi"))
+        .env_remove("SYMBI_CONFIG_PATH")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let calls = Command::new(env!("CARGO_BIN_EXE_symbi"))
         .env_remove("SYMBI_CONFIG_PATH")
         .arg("--data-dir")
@@ -219,5 +324,8 @@ fn symbi_mcp_serves_the_runtime_to_the_python_mcp_client() {
         .output()
         .unwrap();
     let calls = String::from_utf8_lossy(&calls.stdout);
-    assert!(calls.lines().count() >= tools.len(), "every MCP call is audited:\n{calls}");
+    assert!(
+        calls.lines().count() >= tools.len(),
+        "every MCP call is audited:\n{calls}"
+    );
 }

@@ -16,11 +16,19 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 fn not_found(id: &Uuid) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "AGENT_NOT_FOUND", format!("agent {id} not found"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "AGENT_NOT_FOUND",
+        format!("agent {id} not found"),
+    )
 }
 
 fn check_scope(who: &crate::auth::Identity, id: &Uuid) -> Result<(), ApiError> {
-    if who.may_access(id) { Ok(()) } else { Err(scope_denied(id)) }
+    if who.may_access(id) {
+        Ok(())
+    } else {
+        Err(scope_denied(id))
+    }
 }
 
 /// Maps a backend failure to the endpoint's code: DSL problems 400 with diagnostics,
@@ -28,9 +36,11 @@ fn check_scope(who: &crate::auth::Identity, id: &Uuid) -> Result<(), ApiError> {
 fn map(e: BackendError, code: &'static str) -> ApiError {
     match e {
         BackendError::NotFound(id) => not_found(&id),
-        BackendError::Invalid { message, diagnostics } => {
-            ApiError::new(StatusCode::BAD_REQUEST, code, message).with_details(json!({ "diagnostics": diagnostics }))
-        }
+        BackendError::Invalid {
+            message,
+            diagnostics,
+        } => ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            .with_details(json!({ "diagnostics": diagnostics })),
         BackendError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m),
         BackendError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, code, m),
         BackendError::Internal(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, m),
@@ -49,8 +59,17 @@ pub async fn list(State(s): State<Arc<ApiState>>, Caller(who): Caller) -> Json<V
         .runtime()
         .list()
         .into_iter()
-        .map(|a| AgentSummary { id: a.id.0, name: a.name, state: a.state.into() })
-        .chain(s.external.list().into_iter().map(|(id, name, state)| AgentSummary { id, name, state }))
+        .map(|a| AgentSummary {
+            id: a.id.0,
+            name: a.name,
+            state: a.state.into(),
+        })
+        .chain(
+            s.external
+                .list()
+                .into_iter()
+                .map(|(id, name, state)| AgentSummary { id, name, state }),
+        )
         .filter(|a| who.may_access(&a.id))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
@@ -70,9 +89,17 @@ pub async fn create(
         return Err(invalid(CODE, "`name` must not be empty"));
     }
     let mode = r.execution_mode.unwrap_or(ExecutionMode::Ephemeral);
-    if let ExecutionMode::External { endpoint, agentpin_domain, heartbeat_interval_secs } = &mode {
+    if let ExecutionMode::External {
+        endpoint,
+        agentpin_domain,
+        heartbeat_interval_secs,
+    } = &mode
+    {
         if *heartbeat_interval_secs == 0 {
-            return Err(invalid(CODE, "`heartbeat_interval_secs` must be at least 1"));
+            return Err(invalid(
+                CODE,
+                "`heartbeat_interval_secs` must be at least 1",
+            ));
         }
         let id = Uuid::new_v4();
         s.external.register(ExternalAgent {
@@ -90,15 +117,31 @@ pub async fn create(
             events: VecDeque::new(),
         });
         s.history.push(id, id, "created");
-        return Ok(Json(AgentIdStatus { id, status: "scheduled".into() }));
+        return Ok(Json(AgentIdStatus {
+            id,
+            status: "scheduled".into(),
+        }));
     }
     let Some(dsl) = r.dsl.filter(|d| !d.trim().is_empty()) else {
-        return Err(invalid(CODE, "`dsl` is required (the agent's DSL program source)"));
+        return Err(invalid(
+            CODE,
+            "`dsl` is required (the agent's DSL program source)",
+        ));
     };
-    let id = backend::create_agent(&s, &r.name, &dsl, &mode, r.capabilities.unwrap_or_default(), r.metadata.unwrap_or_default())
-        .await
-        .map_err(|e| map(e, CODE))?;
-    Ok(Json(AgentIdStatus { id, status: "scheduled".into() }))
+    let id = backend::create_agent(
+        &s,
+        &r.name,
+        &dsl,
+        &mode,
+        r.capabilities.unwrap_or_default(),
+        r.metadata.unwrap_or_default(),
+    )
+    .await
+    .map_err(|e| map(e, CODE))?;
+    Ok(Json(AgentIdStatus {
+        id,
+        status: "scheduled".into(),
+    }))
 }
 
 /// The agent's status.
@@ -114,8 +157,16 @@ pub async fn status(
         return Ok(Json(AgentStatusResponse {
             agent_id: id,
             state: a.state(chrono::Utc::now()),
-            last_activity: if a.heartbeat_seen { a.last_activity } else { chrono::Utc::now() },
-            resource_usage: ResourceUsage { memory_bytes: 0, cpu_percent: 0.0, active_tasks: 0 },
+            last_activity: if a.heartbeat_seen {
+                a.last_activity
+            } else {
+                chrono::Utc::now()
+            },
+            resource_usage: ResourceUsage {
+                memory_bytes: 0,
+                cpu_percent: 0.0,
+                active_tasks: 0,
+            },
             execution_mode: Some("External".into()),
             metadata: Some(a.metadata),
             last_result: a.last_result,
@@ -139,7 +190,9 @@ pub async fn update(
     if r.name.is_none() && r.dsl.is_none() {
         return Err(invalid(CODE, "give `name` or `dsl`"));
     }
-    if r.name.as_deref().is_some_and(|n| n.trim().is_empty()) || r.dsl.as_deref().is_some_and(|d| d.trim().is_empty()) {
+    if r.name.as_deref().is_some_and(|n| n.trim().is_empty())
+        || r.dsl.as_deref().is_some_and(|d| d.trim().is_empty())
+    {
         return Err(invalid(CODE, "`name` and `dsl` must not be empty"));
     }
     if s.external.contains(&id) {
@@ -147,10 +200,18 @@ pub async fn update(
             return Err(invalid(CODE, "External agents have no DSL program"));
         }
         s.external.rename(&id, r.name.unwrap_or_default());
-        return Ok(Json(AgentIdStatus { id, status: "updated".into() }));
+        return Ok(Json(AgentIdStatus {
+            id,
+            status: "updated".into(),
+        }));
     }
-    backend::update_agent(&s, id, r.name, r.dsl).await.map_err(|e| map(e, CODE))?;
-    Ok(Json(AgentIdStatus { id, status: "updated".into() }))
+    backend::update_agent(&s, id, r.name, r.dsl)
+        .await
+        .map_err(|e| map(e, CODE))?;
+    Ok(Json(AgentIdStatus {
+        id,
+        status: "updated".into(),
+    }))
 }
 
 /// Stops and removes an agent.
@@ -163,11 +224,19 @@ pub async fn delete(
 ) -> Result<Json<AgentIdStatus>, ApiError> {
     if s.external.remove(&id) {
         s.history.remove(&id);
-        return Ok(Json(AgentIdStatus { id, status: "deleted".into() }));
+        return Ok(Json(AgentIdStatus {
+            id,
+            status: "deleted".into(),
+        }));
     }
-    backend::delete_agent(&s, id).await.map_err(|e| map(e, "AGENT_DELETION_FAILED"))?;
+    backend::delete_agent(&s, id)
+        .await
+        .map_err(|e| map(e, "AGENT_DELETION_FAILED"))?;
     s.idempotency.remove_agent(id);
-    Ok(Json(AgentIdStatus { id, status: "deleted".into() }))
+    Ok(Json(AgentIdStatus {
+        id,
+        status: "deleted".into(),
+    }))
 }
 
 /// Starts an execution (asynchronous). `Idempotency-Key` is honoured: a repeat returns the
@@ -185,7 +254,11 @@ pub async fn execute(
     const CODE: &str = "AGENT_EXECUTION_FAILED";
     check_scope(&who, &id)?;
     if s.external.contains(&id) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, CODE, "External agents run elsewhere and cannot be executed here"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            CODE,
+            "External agents run elsewhere and cannot be executed here",
+        ));
     }
     let input = r.input.unwrap_or(Value::Null);
     let initiator = who.name();
@@ -193,7 +266,9 @@ pub async fn execute(
         let s = s.clone();
         move || async move {
             // The engine records `execution_started`, then `completed` or `failed`.
-            let started = backend::start_execution(&s, id, input, json!({ "kind": "http" }), Some(initiator)).await?;
+            let started =
+                backend::start_execution(&s, id, input, json!({ "kind": "http" }), Some(initiator))
+                    .await?;
             let exec = started.execution_id;
             tokio::spawn(async move {
                 if let Err(f) = started.completion.await {
@@ -203,13 +278,20 @@ pub async fn execute(
             Ok::<Uuid, BackendError>(exec)
         }
     };
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty());
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
     let execution_id = match key {
         Some(k) => s.idempotency.get_or_start(id, k, start).await,
         None => start().await,
     }
     .map_err(|e| map(e, CODE))?;
-    Ok(Json(ExecuteResponse { execution_id, status: "execution_started".into() }))
+    Ok(Json(ExecuteResponse {
+        execution_id,
+        status: "execution_started".into(),
+    }))
 }
 
 /// The agent's history, newest first (at most 100).
@@ -221,7 +303,11 @@ pub async fn history(
     AgentIdPath(id): AgentIdPath,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     check_scope(&who, &id)?;
-    let history = if s.external.contains(&id) { s.history.newest_first(&id) } else { backend::history(&s, id) };
+    let history = if s.external.contains(&id) {
+        s.history.newest_first(&id)
+    } else {
+        backend::history(&s, id)
+    };
     Ok(Json(HistoryResponse { history }))
 }
 
@@ -230,8 +316,16 @@ fn agentpin_check(s: &ApiState, id: &Uuid, jwt: Option<&str>) -> Result<(), ApiE
     // runtime has no AgentPin verifier, so such agents fail closed.
     if let Some(a) = s.external.get(id) {
         if a.agentpin_domain.is_some() {
-            let why = if jwt.is_none() { "an AgentPin token is required" } else { "AgentPin verification is not available in this runtime" };
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "AGENTPIN_VERIFICATION_FAILED", why));
+            let why = if jwt.is_none() {
+                "an AgentPin token is required"
+            } else {
+                "AgentPin verification is not available in this runtime"
+            };
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "AGENTPIN_VERIFICATION_FAILED",
+                why,
+            ));
         }
     }
     Ok(())
@@ -248,10 +342,15 @@ pub async fn heartbeat(
 ) -> Result<StatusCode, ApiError> {
     check_scope(&who, &id)?;
     if !s.external.contains(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "HEARTBEAT_FAILED", format!("agent {id} is not an External agent")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "HEARTBEAT_FAILED",
+            format!("agent {id} is not an External agent"),
+        ));
     }
     agentpin_check(&s, &id, r.agentpin_jwt.as_deref())?;
-    s.external.heartbeat(&id, r.state, r.metadata, r.last_result);
+    s.external
+        .heartbeat(&id, r.state, r.metadata, r.last_result);
     Ok(StatusCode::OK)
 }
 
@@ -266,7 +365,11 @@ pub async fn push_event(
 ) -> Result<StatusCode, ApiError> {
     check_scope(&who, &id)?;
     if !s.external.contains(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "PUSH_EVENT_FAILED", format!("agent {id} is not an External agent")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "PUSH_EVENT_FAILED",
+            format!("agent {id} is not an External agent"),
+        ));
     }
     agentpin_check(&s, &id, r.agentpin_jwt.as_deref())?;
     s.external.push_event(&id, r.event_type, r.payload);
@@ -284,9 +387,17 @@ pub async fn send_message(
 ) -> Result<Json<SendMessageResponse>, ApiError> {
     const CODE: &str = "SEND_MESSAGE_FAILED";
     check_scope(&who, &r.sender)?;
-    let ttl = r.ttl_seconds.unwrap_or(300).clamp(1, s.settings.max_message_ttl_secs);
-    let message_id = backend::send_message(&s, r.sender, id, r.topic.as_deref(), r.payload, ttl).await.map_err(|e| map(e, CODE))?;
-    Ok(Json(SendMessageResponse { message_id, status: "pending".into() }))
+    let ttl = r
+        .ttl_seconds
+        .unwrap_or(300)
+        .clamp(1, s.settings.max_message_ttl_secs);
+    let message_id = backend::send_message(&s, r.sender, id, r.topic.as_deref(), r.payload, ttl)
+        .await
+        .map_err(|e| map(e, CODE))?;
+    Ok(Json(SendMessageResponse {
+        message_id,
+        status: "pending".into(),
+    }))
 }
 
 /// Returns and removes the agent's pending messages.
@@ -314,15 +425,39 @@ pub async fn message_status(
     IdText(raw): IdText,
 ) -> Result<Json<MessageStatusResponse>, ApiError> {
     if !who.is_admin() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "AGENT_SCOPE_DENIED", "scoped API keys may not read message status"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AGENT_SCOPE_DENIED",
+            "scoped API keys may not read message status",
+        ));
     }
-    let id = Uuid::parse_str(&raw)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_MESSAGE_ID", format!("`{raw}` is not a message id")))?;
+    let id = Uuid::parse_str(&raw).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_MESSAGE_ID",
+            format!("`{raw}` is not a message id"),
+        )
+    })?;
     let status = backend::message_status(&s, id)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "MESSAGE_STATUS_FAILED", e.to_string()))?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "MESSAGE_STATUS_FAILED", format!("message {id} not found")))?;
-    Ok(Json(MessageStatusResponse { message_id: id.to_string(), status }))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MESSAGE_STATUS_FAILED",
+                e.to_string(),
+            )
+        })?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MESSAGE_STATUS_FAILED",
+                format!("message {id} not found"),
+            )
+        })?;
+    Ok(Json(MessageStatusResponse {
+        message_id: id.to_string(),
+        status,
+    }))
 }
 
 /// Runs a workflow: DSL program source text (its first agent runs) or the name of a
@@ -338,7 +473,8 @@ pub async fn workflow(
     match &r.agent_id {
         Some(a) => {
             check_scope(&who, a)?;
-            if !s.external.contains(a) && s.engine.runtime().get(symbi_types::AgentId(*a)).is_none() {
+            if !s.external.contains(a) && s.engine.runtime().get(symbi_types::AgentId(*a)).is_none()
+            {
                 return Err(not_found(a));
             }
         }
@@ -348,8 +484,13 @@ pub async fn workflow(
     if r.workflow_id.trim().is_empty() {
         return Err(invalid(CODE, "`workflow_id` must not be empty"));
     }
-    let initiator = r.agent_id.map(|a| format!("agent:{a}")).unwrap_or_else(|| who.name());
-    let w = backend::start_workflow(&s, &r.workflow_id, r.parameters.clone(), initiator).await.map_err(|e| map(e, CODE))?;
+    let initiator = r
+        .agent_id
+        .map(|a| format!("agent:{a}"))
+        .unwrap_or_else(|| who.name());
+    let w = backend::start_workflow(&s, &r.workflow_id, r.parameters.clone(), initiator)
+        .await
+        .map_err(|e| map(e, CODE))?;
     let rt = s.engine.runtime();
     let res = rt.resources();
     let mut out = json!({

@@ -30,7 +30,9 @@ pub async fn list(State(s): State<Arc<ApiState>>, Caller(who): Caller) -> Json<V
     Json(
         holds
             .into_iter()
-            .filter(|h| uuid::Uuid::parse_str(&h.agent_id).map_or(who.is_admin(), |a| who.may_access(&a)))
+            .filter(|h| {
+                uuid::Uuid::parse_str(&h.agent_id).map_or(who.is_admin(), |a| who.may_access(&a))
+            })
             .map(|h| HeldAction {
                 id: h.id,
                 agent_id: h.agent_id,
@@ -48,13 +50,27 @@ pub async fn list(State(s): State<Arc<ApiState>>, Caller(who): Caller) -> Json<V
 
 fn map(e: ApprovalError) -> ApiError {
     match e {
-        ApprovalError::NotFound(id) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no held action with id {id}")),
-        ApprovalError::AlreadyResolved(id) => {
-            ApiError::new(StatusCode::CONFLICT, "already_resolved", format!("held action {id} is already resolved"))
+        ApprovalError::NotFound(id) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no held action with id {id}"),
+        ),
+        ApprovalError::AlreadyResolved(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_resolved",
+            format!("held action {id} is already resolved"),
+        ),
+        ApprovalError::ReasonRequired(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "REASON_REQUIRED", e.to_string())
         }
-        ApprovalError::ReasonRequired(_) => ApiError::new(StatusCode::BAD_REQUEST, "REASON_REQUIRED", e.to_string()),
-        ApprovalError::RoleRequired { .. } => ApiError::new(StatusCode::FORBIDDEN, "ROLE_REQUIRED", e.to_string()),
-        ApprovalError::Audit(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "AUDIT_UNAVAILABLE", e.to_string()),
+        ApprovalError::RoleRequired { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "ROLE_REQUIRED", e.to_string())
+        }
+        ApprovalError::Audit(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AUDIT_UNAVAILABLE",
+            e.to_string(),
+        ),
     }
 }
 
@@ -69,7 +85,12 @@ pub async fn approve(
     OptionalJson(r): OptionalJson<DecisionRequest>,
 ) -> Result<StatusCode, ApiError> {
     let roles = s.authority.roles(&who);
-    s.engine.gateway().approvals().approve(&id, &who.name(), &roles, r.reason).await.map_err(map)?;
+    s.engine
+        .gateway()
+        .approvals()
+        .approve(&id, &who.name(), &roles, r.reason)
+        .await
+        .map_err(map)?;
     Ok(StatusCode::OK)
 }
 
@@ -84,6 +105,11 @@ pub async fn deny(
     OptionalJson(r): OptionalJson<DecisionRequest>,
 ) -> Result<StatusCode, ApiError> {
     let roles = s.authority.roles(&who);
-    s.engine.gateway().approvals().deny(&id, &who.name(), &roles, r.reason).await.map_err(map)?;
+    s.engine
+        .gateway()
+        .approvals()
+        .deny(&id, &who.name(), &roles, r.reason)
+        .await
+        .map_err(map)?;
     Ok(StatusCode::OK)
 }

@@ -14,7 +14,11 @@ use axum::http::StatusCode;
 const NO_ADAPTERS: &str = "no chat adapters are available in this runtime";
 
 fn not_found(code: &'static str, id: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, code, format!("channel {id} not found ({NO_ADAPTERS})"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        code,
+        format!("channel {id} not found ({NO_ADAPTERS})"),
+    )
 }
 
 /// Registered channels (always empty here).
@@ -27,7 +31,11 @@ pub async fn list(_a: Admin) -> Json<Vec<ChannelSummary>> {
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = RegisterChannelRequest,
     responses((status = 201, body = ChannelSummary), (status = 500, body = ErrorResponse)))]
 pub async fn register(_a: Admin, ApiJson(_r): ApiJson<RegisterChannelRequest>) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "REGISTER_CHANNEL_FAILED", NO_ADAPTERS)
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "REGISTER_CHANNEL_FAILED",
+        NO_ADAPTERS,
+    )
 }
 
 /// A channel's detail.
@@ -40,8 +48,16 @@ pub async fn get(_a: Admin, IdText(id): IdText) -> ApiError {
 /// Changes a channel's configuration.
 #[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = String, Path)),
     request_body = UpdateChannelRequest, responses((status = 500, body = ErrorResponse)))]
-pub async fn update(_a: Admin, IdText(_id): IdText, ApiJson(_r): ApiJson<UpdateChannelRequest>) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UPDATE_CHANNEL_FAILED", NO_ADAPTERS)
+pub async fn update(
+    _a: Admin,
+    IdText(_id): IdText,
+    ApiJson(_r): ApiJson<UpdateChannelRequest>,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "UPDATE_CHANNEL_FAILED",
+        NO_ADAPTERS,
+    )
 }
 
 /// Removes a channel.
@@ -82,8 +98,16 @@ pub async fn mappings(_a: Admin, IdText(id): IdText) -> ApiError {
 /// Adds an identity mapping.
 #[utoipa::path(post, path = "/api/v1/channels/{id}/mappings", tag = "channels", params(("id" = String, Path)),
     request_body = AddMappingRequest, responses((status = 500, body = ErrorResponse)))]
-pub async fn add_mapping(_a: Admin, IdText(_id): IdText, ApiJson(_r): ApiJson<AddMappingRequest>) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ADD_CHANNEL_MAPPING_FAILED", NO_ADAPTERS)
+pub async fn add_mapping(
+    _a: Admin,
+    IdText(_id): IdText,
+    ApiJson(_r): ApiJson<AddMappingRequest>,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "ADD_CHANNEL_MAPPING_FAILED",
+        NO_ADAPTERS,
+    )
 }
 
 /// Removes an identity mapping.

@@ -17,7 +17,10 @@ use std::sync::Arc;
 pub fn router(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
     let body = DefaultBodyLimit::max(state.settings.body_limit);
     let messages = Router::new()
-        .route("/api/v1/agents/{id}/messages", post(agents::send_message).get(agents::drain_messages))
+        .route(
+            "/api/v1/agents/{id}/messages",
+            post(agents::send_message).get(agents::drain_messages),
+        )
         .layer(DefaultBodyLimit::max(state.settings.message_body_limit));
     let api = Router::new()
         .route("/api/v1/health", get(system::health))
@@ -27,7 +30,10 @@ pub fn router(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/status", get(system::status))
         .route("/api/v1/metrics", get(system::metrics_json))
         .route("/api/v1/agents", get(agents::list).post(agents::create))
-        .route("/api/v1/agents/{id}", put(agents::update).delete(agents::delete))
+        .route(
+            "/api/v1/agents/{id}",
+            put(agents::update).delete(agents::delete),
+        )
         .route("/api/v1/agents/{id}/status", get(agents::status))
         .route("/api/v1/agents/{id}/execute", post(agents::execute))
         .route("/api/v1/agents/{id}/history", get(agents::history))
@@ -35,20 +41,45 @@ pub fn router(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/agents/{id}/events", post(agents::push_event))
         .route("/api/v1/messages/{id}/status", get(agents::message_status))
         .route("/api/v1/workflows/execute", post(agents::workflow))
-        .route("/api/v1/schedules", get(schedules::list).post(schedules::create))
-        .route("/api/v1/schedules/{id}", get(schedules::get).put(schedules::update).delete(schedules::delete))
+        .route(
+            "/api/v1/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/v1/schedules/{id}",
+            get(schedules::get)
+                .put(schedules::update)
+                .delete(schedules::delete),
+        )
         .route("/api/v1/schedules/{id}/pause", post(schedules::pause))
         .route("/api/v1/schedules/{id}/resume", post(schedules::resume))
         .route("/api/v1/schedules/{id}/trigger", post(schedules::trigger))
         .route("/api/v1/schedules/{id}/history", get(schedules::history))
-        .route("/api/v1/schedules/{id}/next-runs", get(schedules::next_runs))
-        .route("/api/v1/channels", get(channels::list).post(channels::register))
-        .route("/api/v1/channels/{id}", get(channels::get).put(channels::update).delete(channels::delete))
+        .route(
+            "/api/v1/schedules/{id}/next-runs",
+            get(schedules::next_runs),
+        )
+        .route(
+            "/api/v1/channels",
+            get(channels::list).post(channels::register),
+        )
+        .route(
+            "/api/v1/channels/{id}",
+            get(channels::get)
+                .put(channels::update)
+                .delete(channels::delete),
+        )
         .route("/api/v1/channels/{id}/start", post(channels::start))
         .route("/api/v1/channels/{id}/stop", post(channels::stop))
         .route("/api/v1/channels/{id}/health", get(channels::health))
-        .route("/api/v1/channels/{id}/mappings", get(channels::mappings).post(channels::add_mapping))
-        .route("/api/v1/channels/{id}/mappings/{user_id}", axum::routing::delete(channels::remove_mapping))
+        .route(
+            "/api/v1/channels/{id}/mappings",
+            get(channels::mappings).post(channels::add_mapping),
+        )
+        .route(
+            "/api/v1/channels/{id}/mappings/{user_id}",
+            axum::routing::delete(channels::remove_mapping),
+        )
         .route("/api/v1/channels/{id}/audit", get(channels::audit))
         .route("/api/v1/approvals", get(approvals::list))
         .route("/api/v1/approvals/{id}/approve", post(approvals::approve))

@@ -14,25 +14,49 @@ use uuid::Uuid;
 
 fn parse_id(raw: &str, code: &'static str) -> Result<Uuid, ApiError> {
     // A malformed job id is treated as not found (API-CONTRACT §6).
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, code, format!("schedule {raw} not found")))
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            code,
+            format!("schedule {raw} not found"),
+        )
+    })
 }
 
 fn map(e: ScheduleError, code: &'static str) -> ApiError {
     match e {
         ScheduleError::NotFound(id) => {
-            let nf = if matches!(code, "UPDATE_SCHEDULE_FAILED") { "SCHEDULE_NOT_FOUND" } else { code };
-            ApiError::new(StatusCode::NOT_FOUND, nf, format!("schedule {id} not found"))
+            let nf = if matches!(code, "UPDATE_SCHEDULE_FAILED") {
+                "SCHEDULE_NOT_FOUND"
+            } else {
+                code
+            };
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                nf,
+                format!("schedule {id} not found"),
+            )
         }
         ScheduleError::Timing(t) => ApiError::new(StatusCode::BAD_REQUEST, code, t.to_string()),
-        ScheduleError::UnknownAgent(_) | ScheduleError::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string()),
-        ScheduleError::Store { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string()),
+        ScheduleError::UnknownAgent(_) | ScheduleError::Invalid(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+        }
+        ScheduleError::Store { .. } => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
+        }
     }
 }
 
 /// Every schedule.
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", responses((status = 200, body = [ScheduleSummary])))]
 pub async fn list(State(s): State<Arc<ApiState>>, _a: Admin) -> Json<Vec<ScheduleSummary>> {
-    Json(s.schedules.list().iter().map(ScheduleSummary::from).collect())
+    Json(
+        s.schedules
+            .list()
+            .iter()
+            .map(ScheduleSummary::from)
+            .collect(),
+    )
 }
 
 /// Creates a schedule.
@@ -55,15 +79,29 @@ pub async fn create(
         })
         .await
         .map_err(|e| map(e, "CREATE_SCHEDULE_FAILED"))?;
-    Ok((StatusCode::CREATED, Json(CreateScheduleResponse { job_id, next_run, status: "created".into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateScheduleResponse {
+            job_id,
+            next_run,
+            status: "created".into(),
+        }),
+    ))
 }
 
 /// One schedule.
 #[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     responses((status = 200, body = ScheduleDetail)))]
-pub async fn get(State(s): State<Arc<ApiState>>, _a: Admin, IdText(id): IdText) -> Result<Json<ScheduleDetail>, ApiError> {
+pub async fn get(
+    State(s): State<Arc<ApiState>>,
+    _a: Admin,
+    IdText(id): IdText,
+) -> Result<Json<ScheduleDetail>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_NOT_FOUND")?;
-    let r = s.schedules.get(id).map_err(|e| map(e, "SCHEDULE_NOT_FOUND"))?;
+    let r = s
+        .schedules
+        .get(id)
+        .map_err(|e| map(e, "SCHEDULE_NOT_FOUND"))?;
     Ok(Json(ScheduleDetail::from(&r)))
 }
 
@@ -79,7 +117,15 @@ pub async fn update(
     let id = parse_id(&id, "SCHEDULE_NOT_FOUND")?;
     let rec = s
         .schedules
-        .update(id, JobUpdate { cron_expression: r.cron_expression, timezone: r.timezone, policy_ids: r.policy_ids, one_shot: r.one_shot })
+        .update(
+            id,
+            JobUpdate {
+                cron_expression: r.cron_expression,
+                timezone: r.timezone,
+                policy_ids: r.policy_ids,
+                one_shot: r.one_shot,
+            },
+        )
         .await
         .map_err(|e| map(e, "UPDATE_SCHEDULE_FAILED"))?;
     Ok(Json(ScheduleDetail::from(&rec)))
@@ -88,14 +134,28 @@ pub async fn update(
 /// Deletes a schedule.
 #[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     responses((status = 200, body = DeleteScheduleResponse)))]
-pub async fn delete(State(s): State<Arc<ApiState>>, _a: Admin, IdText(id): IdText) -> Result<Json<DeleteScheduleResponse>, ApiError> {
+pub async fn delete(
+    State(s): State<Arc<ApiState>>,
+    _a: Admin,
+    IdText(id): IdText,
+) -> Result<Json<DeleteScheduleResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_NOT_FOUND")?;
-    s.schedules.delete(id).await.map_err(|e| map(e, "SCHEDULE_NOT_FOUND"))?;
-    Ok(Json(DeleteScheduleResponse { job_id: id, deleted: true }))
+    s.schedules
+        .delete(id)
+        .await
+        .map_err(|e| map(e, "SCHEDULE_NOT_FOUND"))?;
+    Ok(Json(DeleteScheduleResponse {
+        job_id: id,
+        deleted: true,
+    }))
 }
 
 fn action(job_id: Uuid, action: &str, status: &str) -> Json<ScheduleActionResponse> {
-    Json(ScheduleActionResponse { job_id, action: action.into(), status: status.into() })
+    Json(ScheduleActionResponse {
+        job_id,
+        action: action.into(),
+        status: status.into(),
+    })
 }
 
 /// Pauses a schedule.
@@ -108,7 +168,10 @@ pub async fn pause(
     _b: OptionalJson<serde_json::Value>,
 ) -> Result<Json<ScheduleActionResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_PAUSE_FAILED")?;
-    s.schedules.pause(id).await.map_err(|e| map(e, "SCHEDULE_PAUSE_FAILED"))?;
+    s.schedules
+        .pause(id)
+        .await
+        .map_err(|e| map(e, "SCHEDULE_PAUSE_FAILED"))?;
     Ok(action(id, "pause", "paused"))
 }
 
@@ -122,7 +185,10 @@ pub async fn resume(
     _b: OptionalJson<serde_json::Value>,
 ) -> Result<Json<ScheduleActionResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_RESUME_FAILED")?;
-    s.schedules.resume(id).await.map_err(|e| map(e, "SCHEDULE_RESUME_FAILED"))?;
+    s.schedules
+        .resume(id)
+        .await
+        .map_err(|e| map(e, "SCHEDULE_RESUME_FAILED"))?;
     Ok(action(id, "resume", "active"))
 }
 
@@ -136,7 +202,10 @@ pub async fn trigger(
     _b: OptionalJson<serde_json::Value>,
 ) -> Result<Json<ScheduleActionResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_TRIGGER_FAILED")?;
-    s.schedules.trigger(id).await.map_err(|e| map(e, "SCHEDULE_TRIGGER_FAILED"))?;
+    s.schedules
+        .trigger(id)
+        .await
+        .map_err(|e| map(e, "SCHEDULE_TRIGGER_FAILED"))?;
     Ok(action(id, "trigger", "triggered"))
 }
 
@@ -151,7 +220,10 @@ pub async fn history(
 ) -> Result<Json<ScheduleHistoryResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_HISTORY_FAILED")?;
     let limit = q.limit.unwrap_or(50).min(1000);
-    let runs = s.schedules.history(id, limit).map_err(|e| map(e, "SCHEDULE_HISTORY_FAILED"))?;
+    let runs = s
+        .schedules
+        .history(id, limit)
+        .map_err(|e| map(e, "SCHEDULE_HISTORY_FAILED"))?;
     Ok(Json(ScheduleHistoryResponse {
         job_id: id,
         history: runs
@@ -179,6 +251,12 @@ pub async fn next_runs(
 ) -> Result<Json<NextRunsResponse>, ApiError> {
     let id = parse_id(&id, "SCHEDULE_NEXT_RUNS_FAILED")?;
     let count = q.count.unwrap_or(10).min(1000);
-    let next_runs = s.schedules.next_runs(id, count).map_err(|e| map(e, "SCHEDULE_NEXT_RUNS_FAILED"))?;
-    Ok(Json(NextRunsResponse { job_id: id, next_runs }))
+    let next_runs = s
+        .schedules
+        .next_runs(id, count)
+        .map_err(|e| map(e, "SCHEDULE_NEXT_RUNS_FAILED"))?;
+    Ok(Json(NextRunsResponse {
+        job_id: id,
+        next_runs,
+    }))
 }

@@ -4,10 +4,10 @@ use crate::error::ApiError;
 use crate::model::*;
 use crate::server::{Admin, Caller};
 use crate::state::ApiState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +91,10 @@ pub fn components(s: &ApiState) -> (serde_json::Value, &'static str) {
     } else {
         "healthy"
     };
-    (json!({ "runtime": runtime, "schedules": schedules, "audit": audit, "api": api, "approvals": approvals }), overall)
+    (
+        json!({ "runtime": runtime, "schedules": schedules, "audit": audit, "api": api, "approvals": approvals }),
+        overall,
+    )
 }
 
 /// Liveness and component health.
@@ -119,13 +122,20 @@ pub async fn live() -> StatusCode {
 #[utoipa::path(get, path = "/api/v1/health/ready", tag = "system", security(()),
     responses((status = 200, description = "Ready (empty body)"), (status = 503, description = "Not ready (empty body)")))]
 pub async fn ready(State(s): State<Arc<ApiState>>) -> StatusCode {
-    if s.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+    if s.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 /// The schedule engine's health (13 fields).
 #[utoipa::path(get, path = "/api/v1/health/scheduler", tag = "system",
     responses((status = 200, body = crate::schedules::SchedulerHealth)))]
-pub async fn scheduler_health(State(s): State<Arc<ApiState>>, _a: Admin) -> Json<crate::schedules::SchedulerHealth> {
+pub async fn scheduler_health(
+    State(s): State<Arc<ApiState>>,
+    _a: Admin,
+) -> Json<crate::schedules::SchedulerHealth> {
     Json(s.schedules.health())
 }
 
@@ -146,7 +156,9 @@ fn secrets_count(dir: &std::path::Path) -> u64 {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(e.path()),
@@ -160,12 +172,21 @@ fn secrets_count(dir: &std::path::Path) -> u64 {
 
 /// Agent counts and process figures (upstream shape plus the flat keys).
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "system", responses((status = 200, body = MetricsResponse)))]
-pub async fn metrics_json(State(s): State<Arc<ApiState>>, _a: Admin) -> Result<Json<MetricsResponse>, ApiError> {
+pub async fn metrics_json(
+    State(s): State<Arc<ApiState>>,
+    _a: Admin,
+) -> Result<Json<MetricsResponse>, ApiError> {
     let rt = s.engine.runtime();
     let c = rt.counts();
     let ext = s.external.list();
-    let ext_running = ext.iter().filter(|e| e.2 == crate::external::ApiAgentState::Running).count();
-    let ext_failed = ext.iter().filter(|e| e.2 == crate::external::ApiAgentState::Failed).count();
+    let ext_running = ext
+        .iter()
+        .filter(|e| e.2 == crate::external::ApiAgentState::Running)
+        .count();
+    let ext_failed = ext
+        .iter()
+        .filter(|e| e.2 == crate::external::ApiAgentState::Failed)
+        .count();
     let total = rt.agent_count() + ext.len();
     let running = c.running + ext_running;
     let error = c.failed + ext_failed;
@@ -175,16 +196,39 @@ pub async fn metrics_json(State(s): State<Arc<ApiState>>, _a: Admin) -> Result<J
     let cpu = s.cpu.percent();
     let data_dir = s.data_dir.clone();
     let (disk, disk_pct, secrets) = tokio::task::spawn_blocking(move || {
-        (crate::sysinfo::dir_size(&data_dir), crate::sysinfo::fs_used_percent(&data_dir), secrets_count(&data_dir.join("vault")))
+        (
+            crate::sysinfo::dir_size(&data_dir),
+            crate::sysinfo::fs_used_percent(&data_dir),
+            secrets_count(&data_dir.join("vault")),
+        )
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "METRICS_FAILED", e.to_string()))?;
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "METRICS_FAILED",
+            e.to_string(),
+        )
+    })?;
     Ok(Json(MetricsResponse {
-        agents: MetricsAgents { total, running, idle: total.saturating_sub(running).saturating_sub(error), error },
-        system: MetricsSystem { uptime_seconds: uptime, memory_usage: rss, cpu_usage: cpu },
+        agents: MetricsAgents {
+            total,
+            running,
+            idle: total.saturating_sub(running).saturating_sub(error),
+            error,
+        },
+        system: MetricsSystem {
+            uptime_seconds: uptime,
+            memory_usage: rss,
+            cpu_usage: cpu,
+        },
         uptime_seconds: uptime,
         memory_usage_bytes: rss,
-        memory_usage_percent: if host == 0 { 0.0 } else { rss as f64 / host as f64 * 100.0 },
+        memory_usage_percent: if host == 0 {
+            0.0
+        } else {
+            rss as f64 / host as f64 * 100.0
+        },
         cpu_usage_percent: cpu,
         disk_usage_bytes: disk,
         disk_usage_percent: disk_pct,
@@ -203,7 +247,10 @@ pub async fn metrics_json(State(s): State<Arc<ApiState>>, _a: Admin) -> Result<J
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub async fn prometheus(State(s): State<Arc<ApiState>>, _c: Caller) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
         .into_response()
@@ -214,25 +261,53 @@ pub async fn prometheus(State(s): State<Arc<ApiState>>, _c: Caller) -> Response 
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi(State(s): State<Arc<ApiState>>, _c: Caller) -> Result<Response, ApiError> {
     if !s.settings.openapi {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "the OpenAPI document is disabled ([api] openapi = false)"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "the OpenAPI document is disabled ([api] openapi = false)",
+        ));
     }
-    Ok(([(header::CONTENT_TYPE, "application/json")], crate::openapi::document_json()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response())
 }
 
 /// The project's AGENTS.md with sensitive sections removed (opt-in).
 #[utoipa::path(get, path = "/agents.md", tag = "observability",
     responses((status = 200, description = "AGENTS.md", content_type = "text/markdown")))]
 pub async fn agents_md(State(s): State<Arc<ApiState>>, _c: Caller) -> Result<Response, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no AGENTS.md is published ([api] agents_md)");
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no AGENTS.md is published ([api] agents_md)",
+        )
+    };
     let path = s.settings.agents_md.clone().ok_or_else(not_found)?;
-    let text = tokio::fs::read_to_string(&path).await.map_err(|_| not_found())?;
-    Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], strip_sensitive(&text)).into_response())
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|_| not_found())?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        strip_sensitive(&text),
+    )
+        .into_response())
 }
 
 /// Removes sections whose heading names secrets, credentials, internal or private
 /// matters, and `<!-- private -->` … `<!-- /private -->` blocks.
 pub fn strip_sensitive(text: &str) -> String {
-    const WORDS: &[&str] = &["secret", "credential", "password", "token", "private", "internal", "key"];
+    const WORDS: &[&str] = &[
+        "secret",
+        "credential",
+        "password",
+        "token",
+        "private",
+        "internal",
+        "key",
+    ];
     let mut out = String::new();
     let mut skip_level: Option<usize> = None;
     let mut in_private = false;

@@ -130,13 +130,19 @@ pub struct Cursor {
 
 impl From<Fire> for Cursor {
     fn from(f: Fire) -> Self {
-        Cursor { local: f.local, at: f.at }
+        Cursor {
+            local: f.local,
+            at: f.at,
+        }
     }
 }
 
 impl From<Cursor> for Fire {
     fn from(c: Cursor) -> Self {
-        Fire { local: c.local, at: c.at }
+        Fire {
+            local: c.local,
+            at: c.at,
+        }
     }
 }
 
@@ -207,7 +213,10 @@ impl JobRecord {
         match (&self.cron_expression, self.at) {
             (Some(c), _) => Timing::cron(c, &self.timezone),
             (None, Some(t)) => Ok(Timing::At(t)),
-            (None, None) => Err(TimingError::Cron { expr: String::new(), message: "no cron or at".into() }),
+            (None, None) => Err(TimingError::Cron {
+                expr: String::new(),
+                message: "no cron or at".into(),
+            }),
         }
     }
 
@@ -294,7 +303,10 @@ pub struct ScheduleOptions {
 
 impl Default for ScheduleOptions {
     fn default() -> Self {
-        Self { max_concurrent: 10, dead_letter_after: 10 }
+        Self {
+            max_concurrent: 10,
+            dead_letter_after: 10,
+        }
     }
 }
 
@@ -354,7 +366,10 @@ pub struct Schedules {
 }
 
 fn store_err(dir: &Path, e: impl std::fmt::Display) -> ScheduleError {
-    ScheduleError::Store { path: dir.display().to_string(), message: e.to_string() }
+    ScheduleError::Store {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 impl Schedules {
@@ -376,9 +391,18 @@ impl Schedules {
         for rec in records {
             match rec.timing() {
                 Ok(timing) => {
-                    jobs.insert(rec.job_id, Job { rec, timing, running: None });
+                    jobs.insert(
+                        rec.job_id,
+                        Job {
+                            rec,
+                            timing,
+                            running: None,
+                        },
+                    );
                 }
-                Err(e) => tracing::error!(job = %rec.job_id, name = %rec.name, error = %e, "stored schedule is invalid; not run"),
+                Err(e) => {
+                    tracing::error!(job = %rec.job_id, name = %rec.name, error = %e, "stored schedule is invalid; not run")
+                }
             }
         }
         Ok(Schedules {
@@ -398,7 +422,11 @@ impl Schedules {
 
     /// Registers (or updates) the `schedule` items of a loaded program. A job keeps its id,
     /// cursor, counters and history across restarts (matched by file and name).
-    pub async fn register_program(&self, file: &str, program: &symbi_dsl::LoadedProgram) -> Result<Vec<Uuid>, ScheduleError> {
+    pub async fn register_program(
+        &self,
+        file: &str,
+        program: &symbi_dsl::LoadedProgram,
+    ) -> Result<Vec<Uuid>, ScheduleError> {
         let mut ids = Vec::new();
         for s in program.schedules() {
             ids.push(self.register_dsl(file, s).await?);
@@ -407,13 +435,26 @@ impl Schedules {
     }
 
     /// Registers one DSL schedule.
-    pub async fn register_dsl(&self, file: &str, s: &symbi_dsl::program::ScheduleSpec) -> Result<Uuid, ScheduleError> {
+    pub async fn register_dsl(
+        &self,
+        file: &str,
+        s: &symbi_dsl::program::ScheduleSpec,
+    ) -> Result<Uuid, ScheduleError> {
         let now = Utc::now();
-        let missed = if s.missed == "run_once" { MissedPolicy::RunOnce } else { MissedPolicy::Skip };
-        let source = JobSource::Dsl { file: file.to_string() };
+        let missed = if s.missed == "run_once" {
+            MissedPolicy::RunOnce
+        } else {
+            MissedPolicy::Skip
+        };
+        let source = JobSource::Dsl {
+            file: file.to_string(),
+        };
         let id = {
             let mut jobs = self.inner.jobs.lock();
-            let existing = jobs.values().find(|j| j.rec.source == source && j.rec.name == s.name).map(|j| j.rec.job_id);
+            let existing = jobs
+                .values()
+                .find(|j| j.rec.source == source && j.rec.name == s.name)
+                .map(|j| j.rec.job_id);
             let id = existing.unwrap_or_else(Uuid::new_v4);
             let mut rec = match existing.and_then(|id| jobs.remove(&id)) {
                 Some(j) => j.rec,
@@ -446,13 +487,18 @@ impl Schedules {
                     history: VecDeque::new(),
                 },
             };
-            let changed = rec.cron_expression != s.cron || rec.at != s.at || rec.timezone != s.timezone;
+            let changed =
+                rec.cron_expression != s.cron || rec.at != s.at || rec.timezone != s.timezone;
             rec.cron_expression = s.cron.clone();
             rec.at = s.at;
             rec.timezone = s.timezone.clone();
             rec.agent_name = s.agent.clone();
             rec.one_shot = s.one_shot || s.at.is_some();
-            rec.input = if s.input.is_null() { json!({}) } else { s.input.clone() };
+            rec.input = if s.input.is_null() {
+                json!({})
+            } else {
+                s.input.clone()
+            };
             rec.missed = missed;
             rec.schedule_policy = s.policy.clone();
             rec.deliver = s.deliver.clone();
@@ -467,13 +513,26 @@ impl Schedules {
             if rec.cursor.is_none() {
                 // A new (or changed) job starts now; an `at` already past is a missed run.
                 let start = match &timing {
-                    Timing::At(t) => (*t).min(rec.created_at).min(now) - chrono::Duration::seconds(1),
+                    Timing::At(t) => {
+                        (*t).min(rec.created_at).min(now) - chrono::Duration::seconds(1)
+                    }
                     Timing::Cron { .. } => now,
                 };
                 rec.cursor = Some(timing.cursor_at(start).into());
             }
-            rec.next_run = if rec.status == JobStatus::Active { timing.next_after(&rec.cursor.unwrap().into()).map(|f| f.at) } else { None };
-            jobs.insert(id, Job { rec, timing, running: None });
+            rec.next_run = if rec.status == JobStatus::Active {
+                timing.next_after(&rec.cursor.unwrap().into()).map(|f| f.at)
+            } else {
+                None
+            };
+            jobs.insert(
+                id,
+                Job {
+                    rec,
+                    timing,
+                    running: None,
+                },
+            );
             id
         };
         self.persist(id).await?;
@@ -481,7 +540,10 @@ impl Schedules {
     }
 
     /// Creates a job (API). Validates the pattern, the zone and that the agent is loaded.
-    pub async fn create(&self, new: NewJob) -> Result<(Uuid, Option<DateTime<Utc>>), ScheduleError> {
+    pub async fn create(
+        &self,
+        new: NewJob,
+    ) -> Result<(Uuid, Option<DateTime<Utc>>), ScheduleError> {
         if new.name.trim().is_empty() {
             return Err(ScheduleError::Invalid("`name` must not be empty".into()));
         }
@@ -521,7 +583,14 @@ impl Schedules {
             longest_ms: 0,
             history: VecDeque::new(),
         };
-        self.inner.jobs.lock().insert(id, Job { rec, timing, running: None });
+        self.inner.jobs.lock().insert(
+            id,
+            Job {
+                rec,
+                timing,
+                running: None,
+            },
+        );
         if let Err(e) = self.persist(id).await {
             self.inner.jobs.lock().remove(&id);
             return Err(e);
@@ -532,7 +601,13 @@ impl Schedules {
 
     /// Every job, oldest first.
     pub fn list(&self) -> Vec<JobRecord> {
-        let mut v: Vec<JobRecord> = self.inner.jobs.lock().values().map(|j| j.rec.clone()).collect();
+        let mut v: Vec<JobRecord> = self
+            .inner
+            .jobs
+            .lock()
+            .values()
+            .map(|j| j.rec.clone())
+            .collect();
         v.sort_by_key(|r| (r.created_at, r.job_id));
         v
     }
@@ -549,7 +624,12 @@ impl Schedules {
 
     /// One job.
     pub fn get(&self, id: Uuid) -> Result<JobRecord, ScheduleError> {
-        self.inner.jobs.lock().get(&id).map(|j| j.rec.clone()).ok_or(ScheduleError::NotFound(id))
+        self.inner
+            .jobs
+            .lock()
+            .get(&id)
+            .map(|j| j.rec.clone())
+            .ok_or(ScheduleError::NotFound(id))
     }
 
     /// Changes a job.
@@ -557,8 +637,14 @@ impl Schedules {
         {
             let mut jobs = self.inner.jobs.lock();
             let job = jobs.get_mut(&id).ok_or(ScheduleError::NotFound(id))?;
-            let cron = u.cron_expression.clone().or_else(|| job.rec.cron_expression.clone());
-            let tz = u.timezone.clone().unwrap_or_else(|| job.rec.timezone.clone());
+            let cron = u
+                .cron_expression
+                .clone()
+                .or_else(|| job.rec.cron_expression.clone());
+            let tz = u
+                .timezone
+                .clone()
+                .unwrap_or_else(|| job.rec.timezone.clone());
             let timing = match (&cron, job.rec.at) {
                 (Some(c), _) => Timing::cron(c, &tz)?,
                 (None, Some(t)) => {
@@ -582,7 +668,14 @@ impl Schedules {
             job.timing = timing;
             job.rec.updated_at = now;
             job.rec.next_run = if job.rec.status == JobStatus::Active {
-                job.timing.next_after(&job.rec.cursor.unwrap_or_else(|| job.timing.cursor_at(now).into()).into()).map(|f| f.at)
+                job.timing
+                    .next_after(
+                        &job.rec
+                            .cursor
+                            .unwrap_or_else(|| job.timing.cursor_at(now).into())
+                            .into(),
+                    )
+                    .map(|f| f.at)
             } else {
                 None
             };
@@ -600,7 +693,10 @@ impl Schedules {
             if inner.jobs.lock().remove(&id).is_none() {
                 return Err(ScheduleError::NotFound(id));
             }
-            inner.store.remove_locked(id).map_err(|e| store_err(inner.store.dir(), e))
+            inner
+                .store
+                .remove_locked(id)
+                .map_err(|e| store_err(inner.store.dir(), e))
         })
         .await
         .map_err(|e| ScheduleError::Invalid(e.to_string()))??;
@@ -634,7 +730,11 @@ impl Schedules {
             if !job.timing.is_at() {
                 job.rec.cursor = Some(job.timing.cursor_at(now).into());
             }
-            job.rec.next_run = job.rec.cursor.and_then(|c| job.timing.next_after(&c.into())).map(|f| f.at);
+            job.rec.next_run = job
+                .rec
+                .cursor
+                .and_then(|c| job.timing.next_after(&c.into()))
+                .map(|f| f.at);
             if job.rec.next_run.is_none() && job.timing.is_at() {
                 job.rec.status = JobStatus::Completed;
             }
@@ -756,7 +856,9 @@ impl Schedules {
                 if job.rec.status != JobStatus::Active {
                     continue;
                 }
-                let Some(cursor) = job.rec.cursor else { continue };
+                let Some(cursor) = job.rec.cursor else {
+                    continue;
+                };
                 let mut c: Fire = cursor.into();
                 let (mut count, mut first, mut last) = (0u64, None, None);
                 while let Some(f) = job.timing.next_after(&c) {
@@ -821,7 +923,10 @@ impl Inner {
                 Some(j) => j.rec.clone(),
                 None => return Ok(()),
             };
-            inner.store.save_locked(&rec).map_err(|e| store_err(inner.store.dir(), e))
+            inner
+                .store
+                .save_locked(&rec)
+                .map_err(|e| store_err(inner.store.dir(), e))
         })
         .await
         .map_err(|e| ScheduleError::Invalid(e.to_string()))?
@@ -834,7 +939,12 @@ impl Inner {
                 let jobs = inner.jobs.lock();
                 jobs.values()
                     .filter(|j| j.rec.status == JobStatus::Active)
-                    .filter_map(|j| j.rec.next_run.filter(|t| *t <= now).map(|t| (j.rec.job_id, t)))
+                    .filter_map(|j| {
+                        j.rec
+                            .next_run
+                            .filter(|t| *t <= now)
+                            .map(|t| (j.rec.job_id, t))
+                    })
                     .collect()
             };
             for (id, at) in due {
@@ -848,7 +958,9 @@ impl Inner {
                 .filter_map(|j| j.rec.next_run)
                 .min();
             let wait = match next {
-                Some(t) => (t - Utc::now()).to_std().unwrap_or(std::time::Duration::ZERO),
+                Some(t) => (t - Utc::now())
+                    .to_std()
+                    .unwrap_or(std::time::Duration::ZERO),
                 None => std::time::Duration::from_secs(3600),
             };
             // Wall-clock jumps are caught by waking at least once a minute.
@@ -907,7 +1019,11 @@ impl Inner {
                 scheduled_at: at,
                 started_at: now,
                 completed_at: skip.map(|_| now),
-                status: if skip.is_some() { RunStatus::Skipped } else { RunStatus::Running },
+                status: if skip.is_some() {
+                    RunStatus::Skipped
+                } else {
+                    RunStatus::Running
+                },
                 error: skip.map(str::to_string),
                 execution_time_ms: None,
                 execution_id: None,
@@ -971,7 +1087,14 @@ impl Inner {
                 Err(f) => {
                     rec.failure_count += 1;
                     rec.consecutive_failures += 1;
-                    (if f.is_timeout() { RunStatus::TimedOut } else { RunStatus::Failed }, Some(f.to_string()))
+                    (
+                        if f.is_timeout() {
+                            RunStatus::TimedOut
+                        } else {
+                            RunStatus::Failed
+                        },
+                        Some(f.to_string()),
+                    )
                 }
             };
             if let Some(r) = rec.history.iter_mut().rev().find(|r| r.run_id == run_id) {
@@ -1010,18 +1133,27 @@ impl Inner {
     /// (`<schedules dir>/<name>.log`, one JSON line per run). Topics and URLs are not
     /// delivered by this engine (logged).
     fn deliver(inner: &Arc<Inner>, target: &str, name: &str, value: &Value) {
-        let line = json!({ "schedule": name, "at": Utc::now().to_rfc3339(), "result": value }).to_string();
+        let line =
+            json!({ "schedule": name, "at": Utc::now().to_rfc3339(), "result": value }).to_string();
         match target {
             "stdout" => println!("{line}"),
             "log_file" => {
                 use std::io::Write;
                 let path = inner.store.dir().join(format!("{name}.log"));
-                let r = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| writeln!(f, "{line}"));
+                let r = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .and_then(|mut f| writeln!(f, "{line}"));
                 if let Err(e) = r {
                     tracing::error!(file = %path.display(), error = %e, "could not deliver a schedule result");
                 }
             }
-            other => tracing::warn!(schedule = name, target = other, "deliver target not supported by this runtime; result not delivered"),
+            other => tracing::warn!(
+                schedule = name,
+                target = other,
+                "deliver target not supported by this runtime; result not delivered"
+            ),
         }
     }
 }

@@ -34,7 +34,11 @@ impl Store {
     /// Opens (and creates) the directory.
     pub fn open(dir: &Path) -> std::io::Result<Store> {
         std::fs::create_dir_all(dir)?;
-        Ok(Store { dir: dir.to_path_buf(), write: Mutex::new(()), probe: Mutex::new(None) })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            write: Mutex::new(()),
+            probe: Mutex::new(None),
+        })
     }
 
     /// The directory.
@@ -55,9 +59,12 @@ impl Store {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| {
-                serde_json::from_slice::<JobRecord>(&b).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
-            }) {
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    serde_json::from_slice::<JobRecord>(&b)
+                        .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
+                }) {
                 Ok(j) => jobs.push(j),
                 Err(message) => bad.push(BadFile { path, message }),
             }

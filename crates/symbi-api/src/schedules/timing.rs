@@ -52,15 +52,18 @@ pub enum TimingError {
 
 /// Parses an IANA zone name.
 pub fn parse_tz(name: &str) -> Result<Tz, TimingError> {
-    name.parse::<Tz>().map_err(|_| TimingError::TimeZone(name.to_string()))
+    name.parse::<Tz>()
+        .map_err(|_| TimingError::TimeZone(name.to_string()))
 }
 
 /// Parses a cron pattern: five fields (minute … day-of-week, seconds = 0), six (with
 /// seconds first) or seven (with a trailing year). Same parser as the DSL checker, so a
 /// pattern the checker accepts is one the engine runs.
 pub fn parse_cron(expr: &str) -> Result<croner::Cron, TimingError> {
-    symbi_dsl::program::items::parse_cron(expr)
-        .map_err(|message| TimingError::Cron { expr: expr.to_string(), message })
+    symbi_dsl::program::items::parse_cron(expr).map_err(|message| TimingError::Cron {
+        expr: expr.to_string(),
+        message,
+    })
 }
 
 /// Parses an `at` time: RFC 3339, or a local date-time without offset in `tz`.
@@ -68,7 +71,11 @@ pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimingError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(text, fmt) {
             return Ok(resolve_local(tz, n));
         }
@@ -96,7 +103,11 @@ fn first_instant_after_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     // Invariant: wall(lo) < local <= wall(hi).
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if wall(mid) >= local { hi = mid } else { lo = mid }
+        if wall(mid) >= local {
+            hi = mid
+        } else {
+            lo = mid
+        }
     }
     at(hi)
 }
@@ -114,7 +125,11 @@ impl Timing {
     /// A recurring timing.
     pub fn cron(expr: &str, timezone: &str) -> Result<Timing, TimingError> {
         let tz = parse_tz(timezone)?;
-        Ok(Timing::Cron { expr: expr.to_string(), cron: parse_cron(expr)?, tz })
+        Ok(Timing::Cron {
+            expr: expr.to_string(),
+            cron: parse_cron(expr)?,
+            tz,
+        })
     }
 
     /// Whether this is a one-shot instant.
@@ -126,7 +141,10 @@ impl Timing {
     /// `None` when the pattern has no further match (or a one-shot instant is behind).
     pub fn next_after(&self, cursor: &Fire) -> Option<Fire> {
         match self {
-            Timing::At(t) => (*t > cursor.at).then(|| Fire { local: t.naive_utc(), at: *t }),
+            Timing::At(t) => (*t > cursor.at).then(|| Fire {
+                local: t.naive_utc(),
+                at: *t,
+            }),
             Timing::Cron { cron, tz, .. } => {
                 // The wall-clock cursor never moves backwards (first occurrence only in a
                 // repeated hour); neither does the instant (no double fire in a gap).
@@ -148,8 +166,14 @@ impl Timing {
     /// A cursor standing at `t` (nothing at or before `t` fires).
     pub fn cursor_at(&self, t: DateTime<Utc>) -> Fire {
         match self {
-            Timing::At(_) => Fire { local: t.naive_utc(), at: t },
-            Timing::Cron { tz, .. } => Fire { local: t.with_timezone(tz).naive_local(), at: t },
+            Timing::At(_) => Fire {
+                local: t.naive_utc(),
+                at: t,
+            },
+            Timing::Cron { tz, .. } => Fire {
+                local: t.with_timezone(tz).naive_local(),
+                at: t,
+            },
         }
     }
 
@@ -181,14 +205,32 @@ mod tests {
     #[test]
     fn five_six_and_seven_fields() {
         let t = Timing::cron("*/15 * * * *", "UTC").unwrap();
-        assert_eq!(t.upcoming(utc("2026-11-26T08:01:00Z"), 2), [utc("2026-11-26T08:15:00Z"), utc("2026-11-26T08:30:00Z")]);
+        assert_eq!(
+            t.upcoming(utc("2026-11-26T08:01:00Z"), 2),
+            [utc("2026-11-26T08:15:00Z"), utc("2026-11-26T08:30:00Z")]
+        );
         let t = Timing::cron("*/2 * * * * *", "UTC").unwrap();
-        assert_eq!(t.upcoming(utc("2026-11-26T08:00:00Z"), 2), [utc("2026-11-26T08:00:02Z"), utc("2026-11-26T08:00:04Z")]);
+        assert_eq!(
+            t.upcoming(utc("2026-11-26T08:00:00Z"), 2),
+            [utc("2026-11-26T08:00:02Z"), utc("2026-11-26T08:00:04Z")]
+        );
         let t = Timing::cron("0 0 12 1 JAN * 2030", "UTC").unwrap();
-        assert_eq!(t.upcoming(utc("2026-11-26T08:00:00Z"), 2), [utc("2030-01-01T12:00:00Z")]);
-        assert!(matches!(Timing::cron("61 * * * *", "UTC"), Err(TimingError::Cron { .. })));
-        assert!(matches!(Timing::cron("* * *", "UTC"), Err(TimingError::Cron { .. })));
-        assert_eq!(Timing::cron("* * * * *", "Mars/Base").unwrap_err(), TimingError::TimeZone("Mars/Base".into()));
+        assert_eq!(
+            t.upcoming(utc("2026-11-26T08:00:00Z"), 2),
+            [utc("2030-01-01T12:00:00Z")]
+        );
+        assert!(matches!(
+            Timing::cron("61 * * * *", "UTC"),
+            Err(TimingError::Cron { .. })
+        ));
+        assert!(matches!(
+            Timing::cron("* * *", "UTC"),
+            Err(TimingError::Cron { .. })
+        ));
+        assert_eq!(
+            Timing::cron("* * * * *", "Mars/Base").unwrap_err(),
+            TimingError::TimeZone("Mars/Base".into())
+        );
     }
 
     #[test]
@@ -196,13 +238,21 @@ mod tests {
         // 0 and 7 are Sunday; 2026-11-29 is a Sunday.
         for dow in ["0", "7", "SUN"] {
             let t = Timing::cron(&format!("0 0 9 * * {dow}"), "UTC").unwrap();
-            assert_eq!(t.upcoming(utc("2026-11-26T00:00:00Z"), 1), [utc("2026-11-29T09:00:00Z")], "{dow}");
+            assert_eq!(
+                t.upcoming(utc("2026-11-26T00:00:00Z"), 1),
+                [utc("2026-11-29T09:00:00Z")],
+                "{dow}"
+            );
         }
         // Both restricted: the 1st of the month OR a Monday.
         let t = Timing::cron("0 0 0 1 * MON", "UTC").unwrap();
         assert_eq!(
             t.upcoming(utc("2026-11-26T00:00:00Z"), 3),
-            [utc("2026-11-30T00:00:00Z"), utc("2026-12-01T00:00:00Z"), utc("2026-12-07T00:00:00Z")]
+            [
+                utc("2026-11-30T00:00:00Z"),
+                utc("2026-12-01T00:00:00Z"),
+                utc("2026-12-07T00:00:00Z")
+            ]
         );
     }
 
@@ -210,7 +260,10 @@ mod tests {
     fn time_zone_wall_clock() {
         let t = Timing::cron("0 30 2 * * *", "Europe/Berlin").unwrap();
         // Winter: UTC+1.
-        assert_eq!(t.upcoming(utc("2026-11-26T02:00:00Z"), 1), [utc("2026-11-27T01:30:00Z")]);
+        assert_eq!(
+            t.upcoming(utc("2026-11-26T02:00:00Z"), 1),
+            [utc("2026-11-27T01:30:00Z")]
+        );
     }
 
     #[test]
@@ -218,11 +271,21 @@ mod tests {
         // 2027-03-28: Berlin clocks jump from 02:00 to 03:00 (01:00 UTC).
         let t = Timing::cron("0 30 2 * * *", "Europe/Berlin").unwrap();
         let runs = t.upcoming(utc("2027-03-27T12:00:00Z"), 2);
-        assert_eq!(runs, [utc("2027-03-28T01:00:00Z"), utc("2027-03-29T00:30:00Z")]);
+        assert_eq!(
+            runs,
+            [utc("2027-03-28T01:00:00Z"), utc("2027-03-29T00:30:00Z")]
+        );
         // Every minute: the 60 non-existent minutes collapse into one run at 03:00.
         let t = Timing::cron("0 * * * * *", "Europe/Berlin").unwrap();
         let runs = t.upcoming(utc("2027-03-28T00:58:00Z"), 3);
-        assert_eq!(runs, [utc("2027-03-28T00:59:00Z"), utc("2027-03-28T01:00:00Z"), utc("2027-03-28T01:01:00Z")]);
+        assert_eq!(
+            runs,
+            [
+                utc("2027-03-28T00:59:00Z"),
+                utc("2027-03-28T01:00:00Z"),
+                utc("2027-03-28T01:01:00Z")
+            ]
+        );
     }
 
     #[test]
@@ -230,24 +293,41 @@ mod tests {
         // 2026-10-25: Berlin clocks go back from 03:00 to 02:00 (01:00 UTC); 02:30 happens twice.
         let t = Timing::cron("0 30 2 * * *", "Europe/Berlin").unwrap();
         let runs = t.upcoming(utc("2026-10-24T12:00:00Z"), 2);
-        assert_eq!(runs, [utc("2026-10-25T00:30:00Z"), utc("2026-10-26T01:30:00Z")]);
+        assert_eq!(
+            runs,
+            [utc("2026-10-25T00:30:00Z"), utc("2026-10-26T01:30:00Z")]
+        );
         // Every 30 minutes through the repeated hour: 02:00 and 02:30 once each.
         let t = Timing::cron("0 */30 * * * *", "Europe/Berlin").unwrap();
         let runs = t.upcoming(utc("2026-10-24T23:45:00Z"), 4);
         assert_eq!(
             runs,
-            [utc("2026-10-25T00:00:00Z"), utc("2026-10-25T00:30:00Z"), utc("2026-10-25T02:00:00Z"), utc("2026-10-25T02:30:00Z")]
+            [
+                utc("2026-10-25T00:00:00Z"),
+                utc("2026-10-25T00:30:00Z"),
+                utc("2026-10-25T02:00:00Z"),
+                utc("2026-10-25T02:30:00Z")
+            ]
         );
     }
 
     #[test]
     fn at_times() {
         let tz = parse_tz("Europe/Berlin").unwrap();
-        assert_eq!(parse_at("2027-01-15T09:00:00Z", tz).unwrap(), utc("2027-01-15T09:00:00Z"));
-        assert_eq!(parse_at("2027-01-15T09:00:00", tz).unwrap(), utc("2027-01-15T08:00:00Z"));
+        assert_eq!(
+            parse_at("2027-01-15T09:00:00Z", tz).unwrap(),
+            utc("2027-01-15T09:00:00Z")
+        );
+        assert_eq!(
+            parse_at("2027-01-15T09:00:00", tz).unwrap(),
+            utc("2027-01-15T08:00:00Z")
+        );
         assert!(parse_at("tomorrow", tz).is_err());
         let t = Timing::At(utc("2027-01-15T09:00:00Z"));
-        assert_eq!(t.upcoming(utc("2026-01-01T00:00:00Z"), 5), [utc("2027-01-15T09:00:00Z")]);
+        assert_eq!(
+            t.upcoming(utc("2026-01-01T00:00:00Z"), 5),
+            [utc("2027-01-15T09:00:00Z")]
+        );
         assert!(t.upcoming(utc("2028-01-01T00:00:00Z"), 5).is_empty());
     }
 }

@@ -74,12 +74,18 @@ pub async fn start(mut o: Options) -> Server {
     }
     let log = MemoryEventLog::default();
     let metrics = Arc::new(ApiMetrics::new());
-    let sink: Arc<dyn EventSink> = Arc::new(MeteredSink::new(Arc::new(log.clone()), metrics.clone()));
+    let sink: Arc<dyn EventSink> =
+        Arc::new(MeteredSink::new(Arc::new(log.clone()), metrics.clone()));
     let pdp = Arc::new(
-        symbi_policy::PolicyEngine::from_sources(symbi_policy::defaults::default_sources(), symbi_policy::EngineOptions::enforcing())
-            .unwrap(),
+        symbi_policy::PolicyEngine::from_sources(
+            symbi_policy::defaults::default_sources(),
+            symbi_policy::EngineOptions::enforcing(),
+        )
+        .unwrap(),
     );
-    let bus = symbi_bus::Bus::from_config(&cfg, &dir, pdp.clone(), sink.clone()).await.unwrap();
+    let bus = symbi_bus::Bus::from_config(&cfg, &dir, pdp.clone(), sink.clone())
+        .await
+        .unwrap();
     let engine = Arc::new(
         Engine::new(EngineParts {
             config: Arc::new(cfg.clone()),
@@ -97,7 +103,9 @@ pub async fn start(mut o: Options) -> Server {
         engine.load_source(file, src).await.unwrap();
         programs.push((file.clone(), engine.check_source(file, src).unwrap()));
     }
-    let api = serve_api(engine.clone(), &cfg, &dir, metrics, &programs).await.unwrap();
+    let api = serve_api(engine.clone(), &cfg, &dir, metrics, &programs)
+        .await
+        .unwrap();
     let token = match (&o.token, &api.generated_token_file) {
         (Some(t), _) => t.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).unwrap(),
@@ -109,7 +117,10 @@ pub async fn start(mut o: Options) -> Server {
         api: Some(api),
         engine,
         log,
-        client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
         token,
         data_dir: dir,
         _tmp: tmp,
@@ -118,7 +129,9 @@ pub async fn start(mut o: Options) -> Server {
 
 impl Server {
     pub fn req(&self, m: Method, path: &str) -> RequestBuilder {
-        self.client.request(m, format!("{}{}", self.base, path)).bearer_auth(&self.token)
+        self.client
+            .request(m, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
     }
 
     pub fn anon(&self, m: Method, path: &str) -> RequestBuilder {
@@ -130,11 +143,25 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        json(self.req(Method::POST, path).json(&body).send().await.unwrap()).await
+        json(
+            self.req(Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        json(self.req(Method::PUT, path).json(&body).send().await.unwrap()).await
+        json(
+            self.req(Method::PUT, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
@@ -143,7 +170,12 @@ impl Server {
 
     /// Creates an agent from DSL; returns its id.
     pub async fn create_agent(&self, name: &str, dsl: &str) -> String {
-        let (st, b) = self.post("/api/v1/agents", serde_json::json!({"name": name, "dsl": dsl})).await;
+        let (st, b) = self
+            .post(
+                "/api/v1/agents",
+                serde_json::json!({"name": name, "dsl": dsl}),
+            )
+            .await;
         assert_eq!(st, 200, "{b}");
         b["id"].as_str().unwrap().to_string()
     }
@@ -153,7 +185,9 @@ impl Server {
         for _ in 0..600 {
             let (_, h) = self.get(&format!("/api/v1/agents/{agent}/history")).await;
             for r in h["history"].as_array().unwrap() {
-                if r["execution_id"] == execution && (r["status"] == "completed" || r["status"] == "failed") {
+                if r["execution_id"] == execution
+                    && (r["status"] == "completed" || r["status"] == "failed")
+                {
                     return r["status"].as_str().unwrap().to_string();
                 }
             }
@@ -170,19 +204,29 @@ impl Server {
     }
 
     pub fn events_of(&self, ty: &str) -> Vec<Value> {
-        self.log.of_type(ty).into_iter().map(|e| e.event.details).collect()
+        self.log
+            .of_type(ty)
+            .into_iter()
+            .map(|e| e.event.details)
+            .collect()
     }
 }
 
 pub async fn json(r: Response) -> (u16, Value) {
     let st = r.status().as_u16();
     let text = r.text().await.unwrap();
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (st, v)
 }
 
 pub fn deps_dir() -> PathBuf {
-    PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
+    PathBuf::from(
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()),
+    )
 }
 
 /// The API test virtualenv's executable `name`, or a panic saying how to install it.

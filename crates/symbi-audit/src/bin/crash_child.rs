@@ -40,7 +40,10 @@ fn main() {
         // SAFETY: plain libc calls with valid arguments; no memory is shared.
         unsafe {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let r = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
             assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &r), 0);
         }
     }

@@ -61,7 +61,10 @@ impl Default for ApiSection {
             rate_limit_per_minute: 100,
             rate_limit_burst: 100,
             body_limit: ByteSize(2 << 20),
-            cors_origins: vec!["http://localhost:3000".into(), "http://localhost:3001".into()],
+            cors_origins: vec![
+                "http://localhost:3000".into(),
+                "http://localhost:3001".into(),
+            ],
             trusted_proxies: Vec::new(),
             openapi: true,
             request_timeout: HumanDuration(Duration::from_secs(30)),

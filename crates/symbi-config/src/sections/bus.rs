@@ -82,7 +82,8 @@ pub struct BusSection {
     /// Dead letters kept (oldest dropped beyond this).
     #[serde(deserialize_with = "usize_in::<1, 100_000_000, _>")]
     pub dead_letter_capacity: usize,
-    /// Message statuses kept for `message_status` (oldest dropped beyond this).
+    /// Message statuses kept for `message_status`: at least about the newest this many;
+    /// older ones are dropped a generation at a time (up to twice this many are held).
     #[serde(deserialize_with = "usize_in::<1, 100_000_000, _>")]
     pub status_capacity: usize,
     /// Message ids remembered for replay detection (the accepted age shrinks below the

@@ -30,6 +30,10 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Auto, otlp_endpoint: None }
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+            otlp_endpoint: None,
+        }
     }
 }

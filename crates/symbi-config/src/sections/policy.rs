@@ -16,6 +16,9 @@ pub struct PolicySection {
 
 impl Default for PolicySection {
     fn default() -> Self {
-        Self { dir: None, watch: true }
+        Self {
+            dir: None,
+            watch: true,
+        }
     }
 }

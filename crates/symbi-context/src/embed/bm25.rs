@@ -24,9 +24,13 @@ impl Bm25Embedder {
     /// English BM25 with k1 = 1.2, b = 0.75 and an average chunk length of 200 tokens (the
     /// default chunk size of ingestion).
     pub fn new() -> Result<Self, ContextError> {
-        let mut cfg = EdgeBm25Config { language: Some("english".into()), ..EdgeBm25Config::default() };
+        let mut cfg = EdgeBm25Config {
+            language: Some("english".into()),
+            ..EdgeBm25Config::default()
+        };
         cfg.avg_len = qdrant_edge::external::ordered_float::NotNan::new(200.0).expect("not NaN");
-        let model = EdgeBm25::new(cfg).map_err(|e| ContextError::Embedding(format!("bm25: {e}")))?;
+        let model =
+            EdgeBm25::new(cfg).map_err(|e| ContextError::Embedding(format!("bm25: {e}")))?;
         Ok(Self { model })
     }
 
@@ -53,7 +57,14 @@ impl Embedder for Bm25Embedder {
     fn kind(&self) -> EmbeddingKind {
         EmbeddingKind::Lexical
     }
-    async fn embed(&self, texts: &[String], purpose: Purpose) -> Result<Vec<Embedding>, ContextError> {
-        Ok(texts.iter().map(|t| Embedding::Lexical(self.embed_one(t, purpose))).collect())
+    async fn embed(
+        &self,
+        texts: &[String],
+        purpose: Purpose,
+    ) -> Result<Vec<Embedding>, ContextError> {
+        Ok(texts
+            .iter()
+            .map(|t| Embedding::Lexical(self.embed_one(t, purpose)))
+            .collect())
     }
 }

@@ -49,8 +49,10 @@ fn read(path: &Path) -> Result<Vec<u8>, ContextError> {
 }
 
 fn json(path: &Path) -> Result<serde_json::Value, ContextError> {
-    serde_json::from_slice(&read(path)?)
-        .map_err(|e| ContextError::Corrupt { path: path.display().to_string(), message: e.to_string() })
+    serde_json::from_slice(&read(path)?).map_err(|e| ContextError::Corrupt {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn model_err(dir: &Path, e: impl std::fmt::Display) -> ContextError {
@@ -70,32 +72,54 @@ impl LocalEmbedder {
             )));
         }
         let config_path = dir.join("config.json");
-        let config: BertConfig = serde_json::from_slice(&read(&config_path)?).map_err(|e| ContextError::Corrupt {
-            path: config_path.display().to_string(),
-            message: format!("not a BERT configuration: {e}"),
-        })?;
+        let config: BertConfig =
+            serde_json::from_slice(&read(&config_path)?).map_err(|e| ContextError::Corrupt {
+                path: config_path.display().to_string(),
+                message: format!("not a BERT configuration: {e}"),
+            })?;
         let (pooling, normalize, max_len) = sentence_settings(dir)?;
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| ContextError::Corrupt { path: tok_path.display().to_string(), message: e.to_string() })?;
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| ContextError::Corrupt {
+            path: tok_path.display().to_string(),
+            message: e.to_string(),
+        })?;
         // The file's own padding (often a fixed 128) and truncation are for training;
         // sentence-transformers pads to the longest text and truncates at max_seq_length.
         // Keep the file's pad token and id (they differ between vocabularies).
-        let padding = PaddingParams { strategy: PaddingStrategy::BatchLongest, ..tokenizer.get_padding().cloned().unwrap_or_default() };
+        let padding = PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..tokenizer.get_padding().cloned().unwrap_or_default()
+        };
         tokenizer.with_padding(Some(padding));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_len, ..TruncationParams::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..TruncationParams::default()
+            }))
             .map_err(|e| model_err(dir, e))?;
         let weights_path = dir.join("model.safetensors");
         let weights = read(&weights_path)?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| ContextError::Corrupt { path: weights_path.display().to_string(), message: e.to_string() })?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(
+            |e| ContextError::Corrupt {
+                path: weights_path.display().to_string(),
+                message: e.to_string(),
+            },
+        )?;
         let bert = BertModel::load(vb, &config).map_err(|e| ContextError::Corrupt {
             path: weights_path.display().to_string(),
             message: format!("weights do not match config.json: {e}"),
         })?;
         let dim = config.hidden_size;
-        Ok(Self { inner: Arc::new(Model { dir: dir.to_path_buf(), bert, tokenizer, pooling, normalize, dim }) })
+        Ok(Self {
+            inner: Arc::new(Model {
+                dir: dir.to_path_buf(),
+                bert,
+                tokenizer,
+                pooling,
+                normalize,
+                dim,
+            }),
+        })
     }
 
     /// The vector dimension (the encoder's hidden size).
@@ -126,7 +150,7 @@ fn sentence_settings(dir: &Path) -> Result<(Pooling, bool, usize), ContextError>
                 return Err(ContextError::Unavailable(format!(
                     "{}: only mean or CLS pooling (exactly one) is supported",
                     pooling_path.display()
-                )))
+                )));
             }
         }
     } else {
@@ -134,12 +158,20 @@ fn sentence_settings(dir: &Path) -> Result<(Pooling, bool, usize), ContextError>
     };
     let modules_path = dir.join("modules.json");
     let normalize = modules_path.exists()
-        && json(&modules_path)?
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.ends_with(".Normalize"))));
+        && json(&modules_path)?.as_array().is_some_and(|m| {
+            m.iter().any(|m| {
+                m.get("type")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t.ends_with(".Normalize"))
+            })
+        });
     let sbert_path = dir.join("sentence_bert_config.json");
     let max_len = if sbert_path.exists() {
-        json(&sbert_path)?.get("max_seq_length").and_then(|v| v.as_u64()).map(|v| v as usize).unwrap_or(512)
+        json(&sbert_path)?
+            .get("max_seq_length")
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize)
+            .unwrap_or(512)
     } else {
         512
     };
@@ -149,7 +181,10 @@ fn sentence_settings(dir: &Path) -> Result<(Pooling, bool, usize), ContextError>
 impl Model {
     fn encode(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ContextError> {
         let err = |e: &dyn std::fmt::Display| model_err(&self.dir, e);
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err(&e))?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| err(&e))?;
         let len = encodings.first().map(|e| e.get_ids().len()).unwrap_or(0);
         let n = encodings.len();
         let mut ids = Vec::with_capacity(n * len);
@@ -162,7 +197,10 @@ impl Model {
         let ids = Tensor::from_vec(ids, (n, len), dev).map_err(|e| err(&e))?;
         let mask = Tensor::from_vec(mask, (n, len), dev).map_err(|e| err(&e))?;
         let types = ids.zeros_like().map_err(|e| err(&e))?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask)).map_err(|e| err(&e))?;
+        let hidden = self
+            .bert
+            .forward(&ids, &types, Some(&mask))
+            .map_err(|e| err(&e))?;
         let pooled = match self.pooling {
             Pooling::Cls => hidden.narrow(1, 0, 1).and_then(|t| t.squeeze(1)),
             Pooling::Mean => (|| {
@@ -191,7 +229,11 @@ impl Embedder for LocalEmbedder {
         // `…/all-MiniLM-L6-v2` names the model; for the `…/<package>/model` layout of the
         // PyPI packages the package folder does.
         let dir = &self.inner.dir;
-        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let model = match name(dir).as_str() {
             "model" => dir.parent().map(name).unwrap_or_default(),
             n => n.to_string(),
@@ -201,8 +243,14 @@ impl Embedder for LocalEmbedder {
     fn kind(&self) -> EmbeddingKind {
         EmbeddingKind::Dense(self.inner.dim)
     }
-    async fn embed(&self, texts: &[String], _purpose: Purpose) -> Result<Vec<Embedding>, ContextError> {
-        let this = Self { inner: self.inner.clone() };
+    async fn embed(
+        &self,
+        texts: &[String],
+        _purpose: Purpose,
+    ) -> Result<Vec<Embedding>, ContextError> {
+        let this = Self {
+            inner: self.inner.clone(),
+        };
         let texts = texts.to_vec();
         let vectors = tokio::task::spawn_blocking(move || this.embed_blocking(&texts))
             .await

@@ -24,8 +24,8 @@ use crate::vector::SparseVec;
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
-use symbi_config::{ContextSection, LlmSection};
 use symbi_config::sections::context::EmbedderKind;
+use symbi_config::{ContextSection, LlmSection};
 
 /// What an embedder produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,11 @@ pub trait Embedder: Send + Sync {
     /// What it produces.
     fn kind(&self) -> EmbeddingKind;
     /// Embeds every text, in order.
-    async fn embed(&self, texts: &[String], purpose: Purpose) -> Result<Vec<Embedding>, ContextError>;
+    async fn embed(
+        &self,
+        texts: &[String],
+        purpose: Purpose,
+    ) -> Result<Vec<Embedding>, ContextError>;
 }
 
 /// The lexical embedder and, optionally, a dense one.
@@ -87,18 +91,28 @@ impl std::fmt::Debug for Embedders {
 impl Embedders {
     /// Lexical only.
     pub fn lexical_only() -> Result<Self, ContextError> {
-        Ok(Self { lexical: Arc::new(Bm25Embedder::new()?), dense: None })
+        Ok(Self {
+            lexical: Arc::new(Bm25Embedder::new()?),
+            dense: None,
+        })
     }
 
     /// BM25 plus the given dense embedder.
     pub fn with_dense(dense: Arc<dyn Embedder>) -> Result<Self, ContextError> {
-        Ok(Self { lexical: Arc::new(Bm25Embedder::new()?), dense: Some(dense) })
+        Ok(Self {
+            lexical: Arc::new(Bm25Embedder::new()?),
+            dense: Some(dense),
+        })
     }
 
     /// The embedders the configuration asks for. Fails closed: `openai` without a usable
     /// `[llm]` provider, or `local` without a loadable model of the configured dimension, is
     /// an error saying what to configure — never a silent fallback to lexical only.
-    pub fn from_config(ctx: &ContextSection, llm: &LlmSection, data_dir: &Path) -> Result<Self, ContextError> {
+    pub fn from_config(
+        ctx: &ContextSection,
+        llm: &LlmSection,
+        data_dir: &Path,
+    ) -> Result<Self, ContextError> {
         match ctx.embedder {
             EmbedderKind::Lexical => Self::lexical_only(),
             EmbedderKind::Openai => {
@@ -109,10 +123,19 @@ impl Embedders {
                             .into(),
                     )
                 })?;
-                Self::with_dense(Arc::new(OpenAiEmbedder::new(client, ctx.embedding_dimension)))
+                Self::with_dense(Arc::new(OpenAiEmbedder::new(
+                    client,
+                    ctx.embedding_dimension,
+                )))
             }
             EmbedderKind::Local => {
-                let dir = ctx.local_model_dir.as_ref().map(|p| if p.is_absolute() { p.clone() } else { data_dir.join(p) });
+                let dir = ctx.local_model_dir.as_ref().map(|p| {
+                    if p.is_absolute() {
+                        p.clone()
+                    } else {
+                        data_dir.join(p)
+                    }
+                });
                 let Some(dir) = dir else {
                     return Err(ContextError::Unavailable(
                         "[context] embedder = \"local\" needs [context] local_model_dir: a directory with \
@@ -158,7 +181,9 @@ impl Embedders {
             .into_iter()
             .map(|e| match e {
                 Embedding::Lexical(s) => Ok(s),
-                Embedding::Dense(_) => Err(ContextError::Embedding("lexical embedder returned a dense vector".into())),
+                Embedding::Dense(_) => Err(ContextError::Embedding(
+                    "lexical embedder returned a dense vector".into(),
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dense = match &self.dense {
@@ -169,7 +194,9 @@ impl Embedders {
                     .into_iter()
                     .map(|e| match e {
                         Embedding::Dense(v) => Ok(v),
-                        Embedding::Lexical(_) => Err(ContextError::Embedding("dense embedder returned a sparse vector".into())),
+                        Embedding::Lexical(_) => Err(ContextError::Embedding(
+                            "dense embedder returned a sparse vector".into(),
+                        )),
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),

@@ -27,7 +27,11 @@ impl Embedder for OpenAiEmbedder {
     fn kind(&self) -> EmbeddingKind {
         EmbeddingKind::Dense(self.dim)
     }
-    async fn embed(&self, texts: &[String], _purpose: Purpose) -> Result<Vec<Embedding>, ContextError> {
+    async fn embed(
+        &self,
+        texts: &[String],
+        _purpose: Purpose,
+    ) -> Result<Vec<Embedding>, ContextError> {
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(BATCH) {
             let (vectors, _record) = self.client.embed(batch).await?;

@@ -18,7 +18,9 @@ pub struct EdgeStore {
 
 impl std::fmt::Debug for EdgeStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgeStore").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("EdgeStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
     }
 }
 
@@ -30,7 +32,9 @@ fn edge_err(e: impl std::fmt::Display) -> ContextError {
 pub(crate) fn check_name(name: &str) -> Result<(), ContextError> {
     if name.is_empty()
         || name.len() > 128
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return Err(ContextError::InvalidArgument(format!(
             "collection name `{name}` must be 1-128 characters of A-Z, a-z, 0-9, `_` or `-`"
@@ -53,7 +57,9 @@ fn filter_of(f: Option<&MetaFilter>) -> Result<Option<qe::Filter>, ContextError>
 fn uuid_of(id: &qe::PointId) -> Result<uuid::Uuid, ContextError> {
     match id {
         qe::PointId::Uuid(u) => Ok(*u),
-        qe::PointId::NumId(n) => Err(ContextError::Vector(format!("unexpected numeric point id {n}"))),
+        qe::PointId::NumId(n) => Err(ContextError::Vector(format!(
+            "unexpected numeric point id {n}"
+        ))),
     }
 }
 
@@ -76,7 +82,9 @@ fn edge_config(spec: &CollectionSpec) -> Result<qe::EdgeConfig, ContextError> {
         Quantization::Scalar => Some(from_json(serde_json::json!({
             "scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}
         }))?),
-        Quantization::Binary => Some(from_json(serde_json::json!({"binary": {"always_ram": true}}))?),
+        Quantization::Binary => Some(from_json(
+            serde_json::json!({"binary": {"always_ram": true}}),
+        )?),
     };
     let mut vectors = HashMap::new();
     if let Some(dim) = spec.dense_dim {
@@ -97,10 +105,18 @@ fn edge_config(spec: &CollectionSpec) -> Result<qe::EdgeConfig, ContextError> {
     if spec.lexical {
         sparse_vectors.insert(
             LEXICAL.to_string(),
-            qe::EdgeSparseVectorParams { modifier: Some(qe::Modifier::Idf), ..Default::default() },
+            qe::EdgeSparseVectorParams {
+                modifier: Some(qe::Modifier::Idf),
+                ..Default::default()
+            },
         );
     }
-    Ok(qe::EdgeConfig { vectors, sparse_vectors, hnsw_config: hnsw, ..Default::default() })
+    Ok(qe::EdgeConfig {
+        vectors,
+        sparse_vectors,
+        hnsw_config: hnsw,
+        ..Default::default()
+    })
 }
 
 impl EdgeStore {
@@ -108,7 +124,10 @@ impl EdgeStore {
     /// `<data dir>/vectors`).
     pub fn open(root: &Path) -> Result<Self, ContextError> {
         std::fs::create_dir_all(root).map_err(|e| ContextError::io(root, e))?;
-        Ok(Self { root: root.to_path_buf(), shards: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            root: root.to_path_buf(),
+            shards: RwLock::new(HashMap::new()),
+        })
     }
 
     /// The directory holding the collections.
@@ -157,7 +176,11 @@ impl EdgeStore {
             for e in std::fs::read_dir(p)? {
                 let e = e?;
                 let m = e.metadata()?;
-                total += if m.is_dir() { walk(&e.path())? } else { m.len() };
+                total += if m.is_dir() {
+                    walk(&e.path())?
+                } else {
+                    m.len()
+                };
             }
             Ok(total)
         }
@@ -178,7 +201,11 @@ impl VectorStore for EdgeStore {
         "qdrant-edge"
     }
 
-    async fn ensure_collection(&self, name: &str, spec: &CollectionSpec) -> Result<(), ContextError> {
+    async fn ensure_collection(
+        &self,
+        name: &str,
+        spec: &CollectionSpec,
+    ) -> Result<(), ContextError> {
         check_name(name)?;
         if self.dir(name).join("edge_config.json").exists() {
             let shard = self.shard(name)?;
@@ -190,7 +217,9 @@ impl VectorStore for EdgeStore {
                      re-create it (symbi knowledge reindex) or restore the embedder it was built with",
                     self.root.display(),
                     have.map(|d| d.to_string()).unwrap_or("none".into()),
-                    spec.dense_dim.map(|d| d.to_string()).unwrap_or("none".into()),
+                    spec.dense_dim
+                        .map(|d| d.to_string())
+                        .unwrap_or("none".into()),
                 )));
             }
             return Ok(());
@@ -202,7 +231,9 @@ impl VectorStore for EdgeStore {
             .await
             .map_err(|e| ContextError::Vector(format!("qdrant-edge task failed: {e}")))?
             .map_err(edge_err)?;
-        self.shards.write().insert(name.to_string(), Arc::new(shard));
+        self.shards
+            .write()
+            .insert(name.to_string(), Arc::new(shard));
         Ok(())
     }
 
@@ -236,13 +267,17 @@ impl VectorStore for EdgeStore {
                 if let Some(s) = &p.lexical {
                     named.push((LEXICAL.to_string(), qe::Vector::from(sparse(s)?)));
                 }
-                let point = qe::PointStruct::new(qe::PointId::Uuid(p.id), qe::Vectors::new_named(named), Value::Object(p.payload));
+                let point = qe::PointStruct::new(
+                    qe::PointId::Uuid(p.id),
+                    qe::Vectors::new_named(named),
+                    Value::Object(p.payload),
+                );
                 list.push(qe::PointStructPersisted::from(point));
             }
             shard
-                .update(qe::UpdateOperation::PointOperation(qe::PointOperations::UpsertPoints(
-                    qe::PointInsertOperations::PointsList(list),
-                )))
+                .update(qe::UpdateOperation::PointOperation(
+                    qe::PointOperations::UpsertPoints(qe::PointInsertOperations::PointsList(list)),
+                ))
                 .map_err(edge_err)
         })
         .await
@@ -255,24 +290,37 @@ impl VectorStore for EdgeStore {
         let ids: Vec<qe::PointId> = ids.iter().map(|u| qe::PointId::Uuid(*u)).collect();
         self.blocking(collection, move |shard| {
             shard
-                .update(qe::UpdateOperation::PointOperation(qe::PointOperations::DeletePoints { ids }))
+                .update(qe::UpdateOperation::PointOperation(
+                    qe::PointOperations::DeletePoints { ids },
+                ))
                 .map_err(edge_err)
         })
         .await
     }
 
-    async fn delete_where(&self, collection: &str, filter: &MetaFilter) -> Result<(), ContextError> {
-        let f = filter_of(Some(filter))?
-            .ok_or_else(|| ContextError::InvalidArgument("delete_where needs a non-empty filter".into()))?;
+    async fn delete_where(
+        &self,
+        collection: &str,
+        filter: &MetaFilter,
+    ) -> Result<(), ContextError> {
+        let f = filter_of(Some(filter))?.ok_or_else(|| {
+            ContextError::InvalidArgument("delete_where needs a non-empty filter".into())
+        })?;
         self.blocking(collection, move |shard| {
             shard
-                .update(qe::UpdateOperation::PointOperation(qe::PointOperations::DeletePointsByFilter(f)))
+                .update(qe::UpdateOperation::PointOperation(
+                    qe::PointOperations::DeletePointsByFilter(f),
+                ))
                 .map_err(edge_err)
         })
         .await
     }
 
-    async fn search(&self, collection: &str, req: &SearchRequest) -> Result<Vec<Hit>, ContextError> {
+    async fn search(
+        &self,
+        collection: &str,
+        req: &SearchRequest,
+    ) -> Result<Vec<Hit>, ContextError> {
         if req.limit == 0 {
             return Ok(Vec::new());
         }
@@ -304,10 +352,12 @@ impl VectorStore for EdgeStore {
         }))?;
         let request = qe::QueryRequest {
             prefetches: vec![],
-            query: Some(qe::ScoringQuery::Vector(qe::QueryEnum::Nearest(qe::NamedQuery {
-                query,
-                using: Some(using.to_string()),
-            }))),
+            query: Some(qe::ScoringQuery::Vector(qe::QueryEnum::Nearest(
+                qe::NamedQuery {
+                    query,
+                    using: Some(using.to_string()),
+                },
+            ))),
             filter,
             score_threshold: None,
             limit: req.limit,
@@ -320,26 +370,50 @@ impl VectorStore for EdgeStore {
             let points = shard.query(request).map_err(edge_err)?;
             points
                 .into_iter()
-                .map(|p| Ok(Hit { id: uuid_of(&p.id)?, score: p.score, payload: p.payload.map(|p| p.0).unwrap_or_default() }))
+                .map(|p| {
+                    Ok(Hit {
+                        id: uuid_of(&p.id)?,
+                        score: p.score,
+                        payload: p.payload.map(|p| p.0).unwrap_or_default(),
+                    })
+                })
                 .collect()
         })
         .await
     }
 
-    async fn get(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<StoredPoint>, ContextError> {
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<StoredPoint>, ContextError> {
         let ids: Vec<qe::PointId> = ids.iter().map(|u| qe::PointId::Uuid(*u)).collect();
         self.blocking(collection, move |shard| {
             let recs = shard
-                .retrieve(&ids, Some(qe::WithPayloadInterface::Bool(true)), Some(qe::WithVector::Bool(false)))
+                .retrieve(
+                    &ids,
+                    Some(qe::WithPayloadInterface::Bool(true)),
+                    Some(qe::WithVector::Bool(false)),
+                )
                 .map_err(edge_err)?;
             recs.into_iter()
-                .map(|r| Ok(StoredPoint { id: uuid_of(&r.id)?, payload: r.payload.map(|p| p.0).unwrap_or_default() }))
+                .map(|r| {
+                    Ok(StoredPoint {
+                        id: uuid_of(&r.id)?,
+                        payload: r.payload.map(|p| p.0).unwrap_or_default(),
+                    })
+                })
                 .collect()
         })
         .await
     }
 
-    async fn scroll(&self, collection: &str, filter: Option<&MetaFilter>, limit: usize) -> Result<Vec<StoredPoint>, ContextError> {
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+        limit: usize,
+    ) -> Result<Vec<StoredPoint>, ContextError> {
         let filter = filter_of(filter)?;
         self.blocking(collection, move |shard| {
             let mut out = Vec::new();
@@ -357,7 +431,10 @@ impl VectorStore for EdgeStore {
                     })
                     .map_err(edge_err)?;
                 for r in recs {
-                    out.push(StoredPoint { id: uuid_of(&r.id)?, payload: r.payload.map(|p| p.0).unwrap_or_default() });
+                    out.push(StoredPoint {
+                        id: uuid_of(&r.id)?,
+                        payload: r.payload.map(|p| p.0).unwrap_or_default(),
+                    });
                 }
                 match next {
                     Some(n) => offset = Some(n),
@@ -369,22 +446,37 @@ impl VectorStore for EdgeStore {
         .await
     }
 
-    async fn count(&self, collection: &str, filter: Option<&MetaFilter>) -> Result<usize, ContextError> {
+    async fn count(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+    ) -> Result<usize, ContextError> {
         let filter = filter_of(filter)?;
         self.blocking(collection, move |shard| {
-            shard.count(qe::CountRequest { filter, exact: true }).map_err(edge_err)
+            shard
+                .count(qe::CountRequest {
+                    filter,
+                    exact: true,
+                })
+                .map_err(edge_err)
         })
         .await
     }
 
     async fn optimize(&self, collection: &str) -> Result<(), ContextError> {
-        self.blocking(collection, |shard| shard.optimize().map(|_| ()).map_err(edge_err)).await
+        self.blocking(collection, |shard| {
+            shard.optimize().map(|_| ()).map_err(edge_err)
+        })
+        .await
     }
 
     async fn info(&self, collection: &str) -> Result<CollectionInfo, ContextError> {
         self.blocking(collection, |shard| {
             let i = shard.info();
-            Ok(CollectionInfo { points: i.points_count, indexed: i.indexed_vectors_count })
+            Ok(CollectionInfo {
+                points: i.points_count,
+                indexed: i.indexed_vectors_count,
+            })
         })
         .await
     }

@@ -56,7 +56,14 @@ pub struct CollectionSpec {
 
 impl Default for CollectionSpec {
     fn default() -> Self {
-        Self { dense_dim: None, lexical: true, hnsw_m: 16, hnsw_ef_construct: 200, quantization: Quantization::None, on_disk: false }
+        Self {
+            dense_dim: None,
+            lexical: true,
+            hnsw_m: 16,
+            hnsw_ef_construct: 200,
+            quantization: Quantization::None,
+            on_disk: false,
+        }
     }
 }
 
@@ -139,7 +146,8 @@ impl MetaFilter {
 
     /// Adds an equality condition.
     pub fn and_eq(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.must.push((key.to_string(), FieldMatch::Eq(value.into())));
+        self.must
+            .push((key.to_string(), FieldMatch::Eq(value.into())));
         self
     }
 
@@ -175,10 +183,16 @@ impl MetaFilter {
         }
         let mut f = Map::new();
         if !self.must.is_empty() {
-            f.insert("must".into(), self.must.iter().map(|(k, m)| cond(k, m)).collect());
+            f.insert(
+                "must".into(),
+                self.must.iter().map(|(k, m)| cond(k, m)).collect(),
+            );
         }
         if !self.must_not.is_empty() {
-            f.insert("must_not".into(), self.must_not.iter().map(|(k, m)| cond(k, m)).collect());
+            f.insert(
+                "must_not".into(),
+                self.must_not.iter().map(|(k, m)| cond(k, m)).collect(),
+            );
         }
         Value::Object(f)
     }
@@ -203,9 +217,9 @@ impl MetaFilter {
             values.iter().any(|x| match m {
                 FieldMatch::Eq(e) => *x == e,
                 FieldMatch::Any(es) => es.iter().any(|e| *x == e),
-                FieldMatch::Range { gte, lt } => x.as_f64().is_some_and(|n| {
-                    gte.is_none_or(|g| n >= g) && lt.is_none_or(|l| n < l)
-                }),
+                FieldMatch::Range { gte, lt } => x
+                    .as_f64()
+                    .is_some_and(|n| gte.is_none_or(|g| n >= g) && lt.is_none_or(|l| n < l)),
             })
         }
         self.must.iter().all(|(k, m)| holds(get(payload, k), m))
@@ -231,7 +245,13 @@ pub struct SearchRequest {
 impl SearchRequest {
     /// A plain request for `limit` results.
     pub fn new(vector: QueryVector, limit: usize) -> Self {
-        Self { vector, filter: None, limit, hnsw_ef: None, exact: false }
+        Self {
+            vector,
+            filter: None,
+            limit,
+            hnsw_ef: None,
+            exact: false,
+        }
     }
 }
 
@@ -272,7 +292,11 @@ pub trait VectorStore: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Creates the collection if it does not exist; if it does, checks that `spec` matches
     /// it (a different dense dimension is an error naming both).
-    async fn ensure_collection(&self, name: &str, spec: &CollectionSpec) -> Result<(), ContextError>;
+    async fn ensure_collection(
+        &self,
+        name: &str,
+        spec: &CollectionSpec,
+    ) -> Result<(), ContextError>;
     /// Whether the collection exists.
     async fn has_collection(&self, name: &str) -> Result<bool, ContextError>;
     /// Deletes the collection and its data.
@@ -282,15 +306,30 @@ pub trait VectorStore: Send + Sync {
     /// Deletes points by id; unknown ids are ignored.
     async fn delete(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<(), ContextError>;
     /// Deletes every point matching the filter.
-    async fn delete_where(&self, collection: &str, filter: &MetaFilter) -> Result<(), ContextError>;
+    async fn delete_where(&self, collection: &str, filter: &MetaFilter)
+    -> Result<(), ContextError>;
     /// Nearest points, best first.
-    async fn search(&self, collection: &str, req: &SearchRequest) -> Result<Vec<Hit>, ContextError>;
+    async fn search(&self, collection: &str, req: &SearchRequest)
+    -> Result<Vec<Hit>, ContextError>;
     /// Points by id (missing ids are left out).
-    async fn get(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<StoredPoint>, ContextError>;
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<StoredPoint>, ContextError>;
     /// Every point matching the filter (payloads only), up to `limit`.
-    async fn scroll(&self, collection: &str, filter: Option<&MetaFilter>, limit: usize) -> Result<Vec<StoredPoint>, ContextError>;
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+        limit: usize,
+    ) -> Result<Vec<StoredPoint>, ContextError>;
     /// Number of points (matching the filter, if given).
-    async fn count(&self, collection: &str, filter: Option<&MetaFilter>) -> Result<usize, ContextError>;
+    async fn count(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+    ) -> Result<usize, ContextError>;
     /// Builds indexes for what was written (HNSW for large segments, merges, vacuum).
     /// The embedded engine does this only when asked; a server does it in the background.
     async fn optimize(&self, collection: &str) -> Result<(), ContextError>;

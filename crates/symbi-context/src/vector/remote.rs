@@ -21,7 +21,9 @@ pub struct RemoteStore {
 
 impl std::fmt::Debug for RemoteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteStore").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("RemoteStore")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,14 +59,22 @@ fn conds(list: &[(String, FieldMatch)]) -> Result<Vec<Condition>, ContextError> 
 }
 
 fn filter_of(f: Option<&MetaFilter>) -> Result<Option<Filter>, ContextError> {
-    let Some(f) = f.filter(|f| !f.is_empty()) else { return Ok(None) };
-    Ok(Some(Filter { must: conds(&f.must)?, must_not: conds(&f.must_not)?, ..Default::default() }))
+    let Some(f) = f.filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(Some(Filter {
+        must: conds(&f.must)?,
+        must_not: conds(&f.must_not)?,
+        ..Default::default()
+    }))
 }
 
 fn uuid_of(id: Option<q::PointId>) -> Result<uuid::Uuid, ContextError> {
     match id.and_then(|p| p.point_id_options) {
         Some(q::point_id::PointIdOptions::Uuid(s)) => s.parse().map_err(remote_err),
-        other => Err(ContextError::Vector(format!("unexpected point id {other:?}"))),
+        other => Err(ContextError::Vector(format!(
+            "unexpected point id {other:?}"
+        ))),
     }
 }
 
@@ -76,7 +86,11 @@ impl RemoteStore {
     /// Connects to the server at `url` (`http://host:6334` gRPC; an `:6333` REST port in
     /// the URL is accepted and mapped to 6334, the gRPC port the client speaks).
     pub fn connect(url: &str, api_key: Option<&str>) -> Result<Self, ContextError> {
-        let grpc = if url.ends_with(":6333") { format!("{}:6334", &url[..url.len() - 5]) } else { url.to_string() };
+        let grpc = if url.ends_with(":6333") {
+            format!("{}:6334", &url[..url.len() - 5])
+        } else {
+            url.to_string()
+        };
         let mut b = Qdrant::from_url(&grpc).timeout(std::time::Duration::from_secs(30));
         if let Some(k) = api_key {
             b = b.api_key(k.to_string());
@@ -97,17 +111,32 @@ impl VectorStore for RemoteStore {
         "qdrant-server"
     }
 
-    async fn ensure_collection(&self, name: &str, spec: &CollectionSpec) -> Result<(), ContextError> {
+    async fn ensure_collection(
+        &self,
+        name: &str,
+        spec: &CollectionSpec,
+    ) -> Result<(), ContextError> {
         super::edge::check_name(name)?;
-        if self.client.collection_exists(name).await.map_err(remote_err)? {
-            let info = self.client.collection_info(name).await.map_err(remote_err)?;
+        if self
+            .client
+            .collection_exists(name)
+            .await
+            .map_err(remote_err)?
+        {
+            let info = self
+                .client
+                .collection_info(name)
+                .await
+                .map_err(remote_err)?;
             let have = info
                 .result
                 .and_then(|r| r.config)
                 .and_then(|c| c.params)
                 .and_then(|p| p.vectors_config)
                 .and_then(|v| match v.config {
-                    Some(q::vectors_config::Config::ParamsMap(m)) => m.map.get(DENSE).map(|p| p.size as usize),
+                    Some(q::vectors_config::Config::ParamsMap(m)) => {
+                        m.map.get(DENSE).map(|p| p.size as usize)
+                    }
                     _ => None,
                 });
             if have != spec.dense_dim {
@@ -118,16 +147,24 @@ impl VectorStore for RemoteStore {
             }
             return Ok(());
         }
-        let mut b = CreateCollectionBuilder::new(name)
-            .hnsw_config(HnswConfigDiffBuilder::default().m(spec.hnsw_m as u64).ef_construct(spec.hnsw_ef_construct as u64));
+        let mut b = CreateCollectionBuilder::new(name).hnsw_config(
+            HnswConfigDiffBuilder::default()
+                .m(spec.hnsw_m as u64)
+                .ef_construct(spec.hnsw_ef_construct as u64),
+        );
         if let Some(dim) = spec.dense_dim {
-            let mut params = VectorParamsBuilder::new(dim as u64, Distance::Cosine).on_disk(spec.on_disk);
+            let mut params =
+                VectorParamsBuilder::new(dim as u64, Distance::Cosine).on_disk(spec.on_disk);
             params = match spec.quantization {
                 Quantization::None => params,
                 Quantization::Scalar => params.quantization_config(
-                    q::ScalarQuantizationBuilder::default().quantile(0.99).always_ram(true),
+                    q::ScalarQuantizationBuilder::default()
+                        .quantile(0.99)
+                        .always_ram(true),
                 ),
-                Quantization::Binary => params.quantization_config(q::BinaryQuantizationBuilder::new(true)),
+                Quantization::Binary => {
+                    params.quantization_config(q::BinaryQuantizationBuilder::new(true))
+                }
             };
             let mut vc = VectorsConfigBuilder::default();
             vc.add_named_vector_params(DENSE, params);
@@ -135,7 +172,10 @@ impl VectorStore for RemoteStore {
         }
         if spec.lexical {
             let mut sc = SparseVectorsConfigBuilder::default();
-            sc.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+            sc.add_named_vector_params(
+                LEXICAL,
+                SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+            );
             b = b.sparse_vectors_config(sc);
         }
         self.client.create_collection(b).await.map_err(remote_err)?;
@@ -143,12 +183,18 @@ impl VectorStore for RemoteStore {
     }
 
     async fn has_collection(&self, name: &str) -> Result<bool, ContextError> {
-        self.client.collection_exists(name).await.map_err(remote_err)
+        self.client
+            .collection_exists(name)
+            .await
+            .map_err(remote_err)
     }
 
     async fn drop_collection(&self, name: &str) -> Result<(), ContextError> {
         if self.has_collection(name).await? {
-            self.client.delete_collection(name).await.map_err(remote_err)?;
+            self.client
+                .delete_collection(name)
+                .await
+                .map_err(remote_err)?;
         }
         Ok(())
     }
@@ -167,7 +213,11 @@ impl VectorStore for RemoteStore {
                 if let Some(s) = p.lexical {
                     vectors.insert(LEXICAL.into(), q::Vector::new_sparse(s.indices, s.values));
                 }
-                PointStruct::new(p.id.to_string(), vectors, qdrant_client::Payload::from(p.payload))
+                PointStruct::new(
+                    p.id.to_string(),
+                    vectors,
+                    qdrant_client::Payload::from(p.payload),
+                )
             })
             .collect();
         self.client
@@ -181,17 +231,29 @@ impl VectorStore for RemoteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let ids: Vec<q::PointId> = ids.iter().map(|u| q::PointId::from(u.to_string())).collect();
+        let ids: Vec<q::PointId> = ids
+            .iter()
+            .map(|u| q::PointId::from(u.to_string()))
+            .collect();
         self.client
-            .delete_points(DeletePointsBuilder::new(collection).points(PointsIdsList { ids }).wait(true))
+            .delete_points(
+                DeletePointsBuilder::new(collection)
+                    .points(PointsIdsList { ids })
+                    .wait(true),
+            )
             .await
             .map_err(remote_err)?;
         Ok(())
     }
 
-    async fn delete_where(&self, collection: &str, filter: &MetaFilter) -> Result<(), ContextError> {
-        let f = filter_of(Some(filter))?
-            .ok_or_else(|| ContextError::InvalidArgument("delete_where needs a non-empty filter".into()))?;
+    async fn delete_where(
+        &self,
+        collection: &str,
+        filter: &MetaFilter,
+    ) -> Result<(), ContextError> {
+        let f = filter_of(Some(filter))?.ok_or_else(|| {
+            ContextError::InvalidArgument("delete_where needs a non-empty filter".into())
+        })?;
         self.client
             .delete_points(DeletePointsBuilder::new(collection).points(f).wait(true))
             .await
@@ -199,7 +261,11 @@ impl VectorStore for RemoteStore {
         Ok(())
     }
 
-    async fn search(&self, collection: &str, req: &SearchRequest) -> Result<Vec<Hit>, ContextError> {
+    async fn search(
+        &self,
+        collection: &str,
+        req: &SearchRequest,
+    ) -> Result<Vec<Hit>, ContextError> {
         if req.limit == 0 {
             return Ok(Vec::new());
         }
@@ -209,7 +275,10 @@ impl VectorStore for RemoteStore {
                 if s.is_empty() {
                     return Ok(Vec::new());
                 }
-                (VectorInput::new_sparse(s.indices.clone(), s.values.clone()), LEXICAL)
+                (
+                    VectorInput::new_sparse(s.indices.clone(), s.values.clone()),
+                    LEXICAL,
+                )
             }
         };
         let mut params = SearchParamsBuilder::default().exact(req.exact);
@@ -228,15 +297,28 @@ impl VectorStore for RemoteStore {
         let resp = self.client.query(b).await.map_err(remote_err)?;
         resp.result
             .into_iter()
-            .map(|p| Ok(Hit { id: uuid_of(p.id)?, score: p.score, payload: json_payload(p.payload) }))
+            .map(|p| {
+                Ok(Hit {
+                    id: uuid_of(p.id)?,
+                    score: p.score,
+                    payload: json_payload(p.payload),
+                })
+            })
             .collect()
     }
 
-    async fn get(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<StoredPoint>, ContextError> {
+    async fn get(
+        &self,
+        collection: &str,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<StoredPoint>, ContextError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let pids: Vec<q::PointId> = ids.iter().map(|u| q::PointId::from(u.to_string())).collect();
+        let pids: Vec<q::PointId> = ids
+            .iter()
+            .map(|u| q::PointId::from(u.to_string()))
+            .collect();
         let resp = self
             .client
             .get_points(GetPointsBuilder::new(collection, pids).with_payload(true))
@@ -244,17 +326,29 @@ impl VectorStore for RemoteStore {
             .map_err(remote_err)?;
         resp.result
             .into_iter()
-            .map(|p| Ok(StoredPoint { id: uuid_of(p.id)?, payload: json_payload(p.payload) }))
+            .map(|p| {
+                Ok(StoredPoint {
+                    id: uuid_of(p.id)?,
+                    payload: json_payload(p.payload),
+                })
+            })
             .collect()
     }
 
-    async fn scroll(&self, collection: &str, filter: Option<&MetaFilter>, limit: usize) -> Result<Vec<StoredPoint>, ContextError> {
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+        limit: usize,
+    ) -> Result<Vec<StoredPoint>, ContextError> {
         let filter = filter_of(filter)?;
         let mut out = Vec::new();
         let mut offset: Option<q::PointId> = None;
         while out.len() < limit {
             let page = (limit - out.len()).min(1000) as u32;
-            let mut b = ScrollPointsBuilder::new(collection).limit(page).with_payload(true);
+            let mut b = ScrollPointsBuilder::new(collection)
+                .limit(page)
+                .with_payload(true);
             if let Some(f) = &filter {
                 b = b.filter(f.clone());
             }
@@ -263,7 +357,10 @@ impl VectorStore for RemoteStore {
             }
             let resp = self.client.scroll(b).await.map_err(remote_err)?;
             for p in resp.result {
-                out.push(StoredPoint { id: uuid_of(p.id)?, payload: json_payload(p.payload) });
+                out.push(StoredPoint {
+                    id: uuid_of(p.id)?,
+                    payload: json_payload(p.payload),
+                });
             }
             match resp.next_page_offset {
                 Some(n) => offset = Some(n),
@@ -273,7 +370,11 @@ impl VectorStore for RemoteStore {
         Ok(out)
     }
 
-    async fn count(&self, collection: &str, filter: Option<&MetaFilter>) -> Result<usize, ContextError> {
+    async fn count(
+        &self,
+        collection: &str,
+        filter: Option<&MetaFilter>,
+    ) -> Result<usize, ContextError> {
         let mut b = CountPointsBuilder::new(collection).exact(true);
         if let Some(f) = filter_of(filter)? {
             b = b.filter(f);
@@ -288,8 +389,14 @@ impl VectorStore for RemoteStore {
     }
 
     async fn info(&self, collection: &str) -> Result<CollectionInfo, ContextError> {
-        let info = self.client.collection_info(collection).await.map_err(remote_err)?;
-        let r = info.result.ok_or_else(|| ContextError::NotFound(format!("collection `{collection}`")))?;
+        let info = self
+            .client
+            .collection_info(collection)
+            .await
+            .map_err(remote_err)?;
+        let r = info
+            .result
+            .ok_or_else(|| ContextError::NotFound(format!("collection `{collection}`")))?;
         Ok(CollectionInfo {
             points: r.points_count.unwrap_or(0) as usize,
             indexed: r.indexed_vectors_count.unwrap_or(0) as usize,

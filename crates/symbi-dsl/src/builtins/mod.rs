@@ -32,13 +32,22 @@ pub struct ParamSig {
 }
 
 const fn req(name: &'static str) -> ParamSig {
-    ParamSig { name, kind: ParamKind::Required }
+    ParamSig {
+        name,
+        kind: ParamKind::Required,
+    }
 }
 const fn opt(name: &'static str) -> ParamSig {
-    ParamSig { name, kind: ParamKind::Optional }
+    ParamSig {
+        name,
+        kind: ParamKind::Optional,
+    }
 }
 const fn named(name: &'static str) -> ParamSig {
-    ParamSig { name, kind: ParamKind::Named }
+    ParamSig {
+        name,
+        kind: ParamKind::Named,
+    }
 }
 
 /// Arguments of a builtin call, in parameter order (`None` = not given). Variadic
@@ -121,13 +130,18 @@ pub fn builtin(name: &str) -> Option<&'static Builtin> {
 
 /// Looks up a builtin usable as a method named `name`.
 pub fn method(name: &str) -> Option<&'static Builtin> {
-    pure::BUILTINS.iter().find(|b| b.name == name && (b.method || b.class == BuiltinClass::Mutating))
+    pure::BUILTINS
+        .iter()
+        .find(|b| b.name == name && (b.method || b.class == BuiltinClass::Mutating))
 }
 
 /// Whether `name` is a mutating method (`push`, `append`, `pop`, `insert`, `remove`,
 /// `extend`, `clear`, `set`).
 pub fn is_mutating(name: &str) -> bool {
-    matches!(name, "push" | "append" | "pop" | "insert" | "remove" | "extend" | "clear" | "set")
+    matches!(
+        name,
+        "push" | "append" | "pop" | "insert" | "remove" | "extend" | "clear" | "set"
+    )
 }
 
 /// Every pure builtin and intrinsic.
@@ -145,7 +159,12 @@ pub fn services() -> &'static [Service] {
     SERVICES
 }
 
-const HTTP_OPTS: [ParamSig; 4] = [named("headers"), named("query"), named("timeout"), named("verify_tls")];
+const HTTP_OPTS: [ParamSig; 4] = [
+    named("headers"),
+    named("query"),
+    named("timeout"),
+    named("verify_tls"),
+];
 
 macro_rules! svc {
     ($name:expr, $cat:ident, [$($p:expr),* $(,)?]) => {
@@ -155,43 +174,130 @@ macro_rules! svc {
 
 static SERVICES: &[Service] = &[
     svc!("tool_call", InvokeTool, [req("name"), opt("args")]),
-    svc!("llm_call", UseLlm, [req("prompt"), named("system"), named("model"), named("temperature"), named("max_tokens")]),
-    svc!("reason", UseLlm, [req("system"), req("user"), named("max_iterations"), named("max_tokens")]),
+    svc!(
+        "llm_call",
+        UseLlm,
+        [
+            req("prompt"),
+            named("system"),
+            named("model"),
+            named("temperature"),
+            named("max_tokens")
+        ]
+    ),
+    svc!(
+        "reason",
+        UseLlm,
+        [
+            req("system"),
+            req("user"),
+            named("max_iterations"),
+            named("max_tokens")
+        ]
+    ),
     svc!("chain", UseLlm, [req("steps")]),
-    svc!("debate", UseLlm, [named("writer_prompt"), named("critic_prompt"), named("topic"), named("rounds")]),
-    svc!("map_reduce", UseLlm, [named("inputs"), named("mapper"), named("reducer")]),
-    svc!("director", UseLlm, [named("orchestrator_prompt"), named("workers"), named("task")]),
-    svc!("delegate", InvokeAgent, [req("agent"), opt("input"), named("timeout")]),
+    svc!(
+        "debate",
+        UseLlm,
+        [
+            named("writer_prompt"),
+            named("critic_prompt"),
+            named("topic"),
+            named("rounds")
+        ]
+    ),
+    svc!(
+        "map_reduce",
+        UseLlm,
+        [named("inputs"), named("mapper"), named("reducer")]
+    ),
+    svc!(
+        "director",
+        UseLlm,
+        [
+            named("orchestrator_prompt"),
+            named("workers"),
+            named("task")
+        ]
+    ),
+    svc!(
+        "delegate",
+        InvokeAgent,
+        [req("agent"), opt("input"), named("timeout")]
+    ),
     svc!("ask", InvokeAgent, [req("agent"), req("message")]),
     svc!("send_to", MessageSend, [req("agent"), req("message")]),
     svc!("parallel", InvokeAgent, [req("tasks")]),
     svc!("race", InvokeAgent, [req("tasks")]),
-    svc!("spawn_agent", SpawnAgent, [req("name"), named("system"), named("tools")]),
+    svc!(
+        "spawn_agent",
+        SpawnAgent,
+        [req("name"), named("system"), named("tools")]
+    ),
     svc!("publish", Publish, [req("topic"), opt("payload")]),
-    svc!("request_approval", Approval, [req("details"), named("expiry")]),
+    svc!(
+        "request_approval",
+        Approval,
+        [req("details"), named("expiry")]
+    ),
     svc!("memory_write", MemoryWrite, [req("store"), req("record")]),
-    svc!("memory_search", MemoryRead, [req("store"), req("query"), named("limit")]),
+    svc!(
+        "memory_search",
+        MemoryRead,
+        [req("store"), req("query"), named("limit")]
+    ),
     svc!("memory_delete", MemoryWrite, [req("store"), req("id")]),
     svc!("remember", MemoryWrite, [req("key"), req("value")]),
     svc!("forget", MemoryWrite, [req("key")]),
     svc!("recall", MemoryRead, [req("key")]),
-    svc!("knowledge_search", KnowledgeRead, [req("query"), named("limit")]),
+    svc!(
+        "knowledge_search",
+        KnowledgeRead,
+        [req("query"), named("limit")]
+    ),
     svc!("knowledge_add", KnowledgeWrite, [req("document")]),
-    svc!("rag_query", KnowledgeRead, [req("question"), named("limit")]),
+    svc!(
+        "rag_query",
+        KnowledgeRead,
+        [req("question"), named("limit")]
+    ),
     Service {
         name: "http.get",
         category: ActionCategory::NetworkAccess,
-        params: &[req("url"), opt("options"), HTTP_OPTS[0], HTTP_OPTS[1], HTTP_OPTS[2], HTTP_OPTS[3]],
+        params: &[
+            req("url"),
+            opt("options"),
+            HTTP_OPTS[0],
+            HTTP_OPTS[1],
+            HTTP_OPTS[2],
+            HTTP_OPTS[3],
+        ],
     },
     Service {
         name: "http.post",
         category: ActionCategory::NetworkAccess,
-        params: &[req("url"), opt("body"), opt("options"), HTTP_OPTS[0], HTTP_OPTS[1], HTTP_OPTS[2], HTTP_OPTS[3]],
+        params: &[
+            req("url"),
+            opt("body"),
+            opt("options"),
+            HTTP_OPTS[0],
+            HTTP_OPTS[1],
+            HTTP_OPTS[2],
+            HTTP_OPTS[3],
+        ],
     },
     Service {
         name: "http.request",
         category: ActionCategory::NetworkAccess,
-        params: &[req("method"), req("url"), opt("options"), HTTP_OPTS[0], HTTP_OPTS[1], HTTP_OPTS[2], HTTP_OPTS[3]],
+        params: &[
+            req("method"),
+            req("url"),
+            opt("options"),
+            HTTP_OPTS[0],
+            HTTP_OPTS[1],
+            HTTP_OPTS[2],
+            HTTP_OPTS[3],
+        ],
     },
     svc!("read_file", FileRead, [req("path")]),
     svc!("list_dir", FileRead, [req("path")]),
@@ -221,8 +327,12 @@ pub fn bind_generic(
 ) -> Result<Vec<u8>, (&'static str, String)> {
     let mut perm = Vec::with_capacity(names.len());
     let mut given = vec![false; params.len()];
-    let positional: Vec<usize> =
-        params.iter().enumerate().filter(|(_, p)| p.1 != ParamKind::Named).map(|(i, _)| i).collect();
+    let positional: Vec<usize> = params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.1 != ParamKind::Named)
+        .map(|(i, _)| i)
+        .collect();
     let mut next_pos = 0;
     let mut n_pos = 0;
     for name in names {
@@ -249,7 +359,10 @@ pub fn bind_generic(
             }
             Some(n) => match params.iter().position(|p| p.0 == *n) {
                 Some(i) if given[i] => {
-                    return Err(("E111", format!("argument `{n}` of `{callee}` is given twice")))
+                    return Err((
+                        "E111",
+                        format!("argument `{n}` of `{callee}` is given twice"),
+                    ));
                 }
                 Some(i) => {
                     given[i] = true;
@@ -279,7 +392,11 @@ pub fn bind_generic(
 }
 
 fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 #[cfg(test)]
@@ -289,20 +406,50 @@ mod tests {
     #[test]
     fn binding() {
         let b = builtin("substring").unwrap();
-        assert_eq!(bind_signature("substring", b.params, false, &[None, Some("start")]).unwrap(), vec![0, 1]);
-        assert_eq!(bind_signature("substring", b.params, false, &[None, None, None, None]).unwrap_err().0, "E110");
-        assert_eq!(bind_signature("substring", b.params, false, &[None, Some("x")]).unwrap_err().0, "E111");
+        assert_eq!(
+            bind_signature("substring", b.params, false, &[None, Some("start")]).unwrap(),
+            vec![0, 1]
+        );
+        assert_eq!(
+            bind_signature("substring", b.params, false, &[None, None, None, None])
+                .unwrap_err()
+                .0,
+            "E110"
+        );
+        assert_eq!(
+            bind_signature("substring", b.params, false, &[None, Some("x")])
+                .unwrap_err()
+                .0,
+            "E111"
+        );
         let e = builtin("error").unwrap();
-        assert_eq!(bind_signature("error", e.params, false, &[None, Some("kind")]).unwrap(), vec![0, 1]);
-        assert_eq!(bind_signature("error", e.params, false, &[None, None]).unwrap_err().0, "E110");
+        assert_eq!(
+            bind_signature("error", e.params, false, &[None, Some("kind")]).unwrap(),
+            vec![0, 1]
+        );
+        assert_eq!(
+            bind_signature("error", e.params, false, &[None, None])
+                .unwrap_err()
+                .0,
+            "E110"
+        );
         let f = builtin("format").unwrap();
-        assert_eq!(bind_signature("format", f.params, true, &[None, None, None]).unwrap(), vec![0, 255, 255]);
+        assert_eq!(
+            bind_signature("format", f.params, true, &[None, None, None]).unwrap(),
+            vec![0, 255, 255]
+        );
     }
 
     #[test]
     fn services_have_categories() {
-        assert_eq!(service("http.get").unwrap().category, ActionCategory::NetworkAccess);
-        assert_eq!(service("delegate").unwrap().category, ActionCategory::InvokeAgent);
+        assert_eq!(
+            service("http.get").unwrap().category,
+            ActionCategory::NetworkAccess
+        );
+        assert_eq!(
+            service("delegate").unwrap().category,
+            ActionCategory::InvokeAgent
+        );
         assert!(service("nope").is_none());
     }
 }

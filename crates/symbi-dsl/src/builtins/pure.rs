@@ -1,11 +1,11 @@
 //! Implementations of the pure functions (GRAMMAR 5.1) and intrinsics (5.2).
 
-use super::{named, opt, req, Args, Builtin, BuiltinClass, ParamSig};
+use super::{Args, Builtin, BuiltinClass, ParamSig, named, opt, req};
 use crate::error::{ErrorKind, Fault};
 use crate::host::LogLevel;
-use crate::interp::{fault, index, type_error, Flow, Interp, Raised, R};
+use crate::interp::{Flow, Interp, R, Raised, fault, index, type_error};
 use crate::value::{
-    self, compare, heap, render, to_json, values_equal, Entries, List, Map, Str, Value,
+    self, Entries, List, Map, Str, Value, compare, heap, render, to_json, values_equal,
 };
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -66,7 +66,13 @@ pub(super) static BUILTINS: &[Builtin] = &[
     b!("all", [XS, F], all),
     b!("count", [XS, opt("f")], count),
     b!("reduce", [XS, req("init"), F], reduce),
-    b!("range", [req("a"), opt("b"), opt("step")], range, Pure, false),
+    b!(
+        "range",
+        [req("a"), opt("b"), opt("step")],
+        range,
+        Pure,
+        false
+    ),
     b!("min", [], min, Pure, true, variadic),
     b!("max", [], max, Pure, true, variadic),
     b!("sum", [XS], sum),
@@ -87,30 +93,58 @@ pub(super) static BUILTINS: &[Builtin] = &[
     b!("to_json", [X], to_json_fn),
     b!("hash_sha256", [X], hash_sha256),
     b!("hmac_sha256", [req("key"), req("data")], hmac_sha256),
-    b!("verify_hmac_sha256", [req("key"), req("data"), req("signature_hex")], verify_hmac),
+    b!(
+        "verify_hmac_sha256",
+        [req("key"), req("data"), req("signature_hex")],
+        verify_hmac
+    ),
     b!("base64_encode", [S], base64_encode),
     b!("base64_decode", [S], base64_decode),
     b!("now", [], now, Recorded, false),
     b!("time_since", [req("t")], time_since, Recorded, false),
     b!("generate_id", [], generate_id, Recorded, false),
-    b!("error", [req("message"), named("kind"), named("details")], error, Pure, false),
+    b!(
+        "error",
+        [req("message"), named("kind"), named("details")],
+        error,
+        Pure,
+        false
+    ),
     b!("Err", [req("message")], err_fn, Pure, false),
     b!("Some", [X], identity, Pure, false),
     b!("Ok", [X], identity, Pure, false),
     b!("log", [req("level"), opt("message")], log, Intrinsic, false),
     b!("print", [], print, Intrinsic, false, variadic),
-    b!("audit_log", [req("event"), opt("details")], audit_log, Intrinsic, false),
+    b!(
+        "audit_log",
+        [req("event"), opt("details")],
+        audit_log,
+        Intrinsic,
+        false
+    ),
     b!("trigger", [], trigger, Intrinsic, false),
     // Mutating methods: listed for their signatures (E110) and E108; as plain functions
     // they cannot mutate anything (values are copied), so calling them is a TypeError.
     b!("push", [req("value")], not_a_function, Mutating, false),
     b!("append", [req("value")], not_a_function, Mutating, false),
     b!("pop", [], not_a_function, Mutating, false),
-    b!("insert", [req("index"), req("value")], not_a_function, Mutating, false),
+    b!(
+        "insert",
+        [req("index"), req("value")],
+        not_a_function,
+        Mutating,
+        false
+    ),
     b!("remove", [req("key")], not_a_function, Mutating, false),
     b!("extend", [req("values")], not_a_function, Mutating, false),
     b!("clear", [], not_a_function, Mutating, false),
-    b!("set", [req("key"), req("value")], not_a_function, Mutating, false),
+    b!(
+        "set",
+        [req("key"), req("value")],
+        not_a_function,
+        Mutating,
+        false
+    ),
 ];
 
 // -------------------------------------------------------------------------------------
@@ -124,33 +158,49 @@ fn arg(a: &mut Args, i: usize) -> Value {
 fn string(v: &Value, f: &str) -> R<Str> {
     match v {
         Value::Str(s) => Ok(s.clone()),
-        other => Err(type_error(format!("`{f}` needs a string, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`{f}` needs a string, found {}",
+            other.type_name()
+        ))),
     }
 }
 
 fn int(v: &Value, f: &str) -> R<i64> {
     match v {
         Value::Int(i) => Ok(*i),
-        other => Err(type_error(format!("`{f}` needs an int, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`{f}` needs an int, found {}",
+            other.type_name()
+        ))),
     }
 }
 
 fn list(v: &Value, f: &str) -> R<List> {
     match v {
         Value::List(l) => Ok(l.clone()),
-        other => Err(type_error(format!("`{f}` needs a list, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`{f}` needs a list, found {}",
+            other.type_name()
+        ))),
     }
 }
 
 fn map_arg(v: &Value, f: &str) -> R<Map> {
     match v {
         Value::Map(m) => Ok(m.clone()),
-        other => Err(type_error(format!("`{f}` needs a map, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`{f}` needs a map, found {}",
+            other.type_name()
+        ))),
     }
 }
 
 fn ensure_heap(bytes: usize) -> R<()> {
-    if heap::fits(bytes) { Ok(()) } else { Err(value::heap_fault_pub().into()) }
+    if heap::fits(bytes) {
+        Ok(())
+    } else {
+        Err(value::heap_fault_pub().into())
+    }
 }
 
 /// Runs `f` on a secret's content and keeps the result secret.
@@ -171,15 +221,18 @@ fn len(_: &mut Interp<'_>, a: &mut Args) -> R {
         Value::Secret(s) => s.reveal().clone(),
         v => v.clone(),
     };
-    inner
-        .len()
-        .map(|n| Value::Int(n as i64))
-        .ok_or_else(|| type_error(format!("`len` needs a string, list or map, found {}", inner.type_name())))
+    inner.len().map(|n| Value::Int(n as i64)).ok_or_else(|| {
+        type_error(format!(
+            "`len` needs a string, list or map, found {}",
+            inner.type_name()
+        ))
+    })
 }
 
 fn format(_: &mut Interp<'_>, a: &mut Args) -> R {
     let t = arg(a, 0);
-    let secret = matches!(t, Value::Secret(_)) || a.rest.iter().any(|v| matches!(v, Value::Secret(_)));
+    let secret =
+        matches!(t, Value::Secret(_)) || a.rest.iter().any(|v| matches!(v, Value::Secret(_)));
     let t = match t {
         Value::Secret(s) => s.reveal().clone(),
         v => v,
@@ -215,8 +268,11 @@ fn format(_: &mut Interp<'_>, a: &mut Args) -> R {
                     None => {
                         return Err(fault(
                             ErrorKind::ArityError,
-                            format!("`format` has more `{{}}` than the {} value(s) given", a.rest.len()),
-                        ))
+                            format!(
+                                "`format` has more `{{}}` than the {} value(s) given",
+                                a.rest.len()
+                            ),
+                        ));
                     }
                 }
             }
@@ -226,7 +282,10 @@ fn format(_: &mut Interp<'_>, a: &mut Args) -> R {
     if used < a.rest.len() {
         return Err(fault(
             ErrorKind::ArityError,
-            format!("`format` was given {} values but the template has {used} `{{}}`", a.rest.len()),
+            format!(
+                "`format` was given {} values but the template has {used} `{{}}`",
+                a.rest.len()
+            ),
         ));
     }
     let v = Value::str(out);
@@ -249,7 +308,11 @@ fn trim(_: &mut Interp<'_>, a: &mut Args) -> R {
     secret_or(x, |x| {
         let s = string(&x, "trim")?;
         let t = s.as_str().trim();
-        Ok(if t.len() == s.len() { Value::Str(s) } else { Value::str(t) })
+        Ok(if t.len() == s.len() {
+            Value::Str(s)
+        } else {
+            Value::str(t)
+        })
     })
 }
 
@@ -258,7 +321,10 @@ fn split(it: &mut Interp<'_>, a: &mut Args) -> R {
     let sep = string(&arg(a, 1), "split")?;
     ensure_heap(s.len() * 2)?;
     let parts: Vec<Value> = if sep.is_empty() {
-        s.as_str().chars().map(|c| Value::str(c.to_string())).collect()
+        s.as_str()
+            .chars()
+            .map(|c| Value::str(c.to_string()))
+            .collect()
     } else {
         s.as_str().split(sep.as_str()).map(Value::str).collect()
     };
@@ -270,7 +336,12 @@ fn join(it: &mut Interp<'_>, a: &mut Args) -> R {
     let xs = list(&arg(a, 0), "join")?;
     let sep = string(&arg(a, 1), "join")?;
     it.charge(xs.len() as u64)?;
-    let est = xs.as_slice().iter().map(value::render_len_hint_pub).sum::<usize>() + sep.len() * xs.len();
+    let est = xs
+        .as_slice()
+        .iter()
+        .map(value::render_len_hint_pub)
+        .sum::<usize>()
+        + sep.len() * xs.len();
     ensure_heap(est)?;
     let mut out = String::with_capacity(est);
     let mut secret = false;
@@ -294,7 +365,11 @@ fn replace(_: &mut Interp<'_>, a: &mut Args) -> R {
     let s = string(&arg(a, 0), "replace")?;
     let from = string(&arg(a, 1), "replace")?;
     let to = string(&arg(a, 2), "replace")?;
-    let n = if from.is_empty() { s.char_len() + 1 } else { s.as_str().matches(from.as_str()).count() };
+    let n = if from.is_empty() {
+        s.char_len() + 1
+    } else {
+        s.as_str().matches(from.as_str()).count()
+    };
     let est = s.len().saturating_add(n.saturating_mul(to.len()));
     ensure_heap(est)?;
     Ok(Value::str(s.as_str().replace(from.as_str(), to.as_str())))
@@ -314,7 +389,11 @@ fn substring(_: &mut Interp<'_>, a: &mut Args) -> R {
         return Ok(Value::str(""));
     }
     let t = s.as_str();
-    let out: String = if t.is_ascii() { t[st..en].to_string() } else { t.chars().skip(st).take(en - st).collect() };
+    let out: String = if t.is_ascii() {
+        t[st..en].to_string()
+    } else {
+        t.chars().skip(st).take(en - st).collect()
+    };
     Ok(Value::str(out))
 }
 
@@ -334,13 +413,22 @@ fn contains(it: &mut Interp<'_>, a: &mut Args) -> R {
     let x = arg(a, 0);
     let y = arg(a, 1);
     match &x {
-        Value::Str(s) => Ok(Value::Bool(s.as_str().contains(string(&y, "contains")?.as_str()))),
+        Value::Str(s) => Ok(Value::Bool(
+            s.as_str().contains(string(&y, "contains")?.as_str()),
+        )),
         Value::List(l) => {
             it.charge(l.len() as u64)?;
-            Ok(Value::Bool(l.as_slice().iter().any(|v| values_equal(v, &y))))
+            Ok(Value::Bool(
+                l.as_slice().iter().any(|v| values_equal(v, &y)),
+            ))
         }
-        Value::Map(m) => Ok(Value::Bool(matches!(&y, Value::Str(k) if m.get(k.as_str()).is_some()))),
-        other => Err(type_error(format!("`contains` needs a string, list or map, found {}", other.type_name()))),
+        Value::Map(m) => Ok(Value::Bool(
+            matches!(&y, Value::Str(k) if m.get(k.as_str()).is_some()),
+        )),
+        other => Err(type_error(format!(
+            "`contains` needs a string, list or map, found {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -370,10 +458,12 @@ fn matches(it: &mut Interp<'_>, a: &mut Args) -> R {
 fn is_empty(_: &mut Interp<'_>, a: &mut Args) -> R {
     match arg(a, 0) {
         Value::Null => Ok(Value::Bool(true)),
-        v => v
-            .len()
-            .map(|n| Value::Bool(n == 0))
-            .ok_or_else(|| type_error(format!("`is_empty` needs a string, list, map or null, found {}", v.type_name()))),
+        v => v.len().map(|n| Value::Bool(n == 0)).ok_or_else(|| {
+            type_error(format!(
+                "`is_empty` needs a string, list, map or null, found {}",
+                v.type_name()
+            ))
+        }),
     }
 }
 
@@ -384,7 +474,9 @@ fn is_empty(_: &mut Interp<'_>, a: &mut Args) -> R {
 fn keys(it: &mut Interp<'_>, a: &mut Args) -> R {
     let m = map_arg(&arg(a, 0), "keys")?;
     it.charge(m.len() as u64)?;
-    Ok(Value::list(m.iter().map(|(k, _)| Value::Str(k.clone())).collect()))
+    Ok(Value::list(
+        m.iter().map(|(k, _)| Value::Str(k.clone())).collect(),
+    ))
 }
 
 fn values(it: &mut Interp<'_>, a: &mut Args) -> R {
@@ -405,9 +497,9 @@ fn get(_: &mut Interp<'_>, a: &mut Args) -> R {
     let d = a.take(2).unwrap_or(Value::Null);
     match (&c, &k) {
         (Value::Map(m), Value::Str(s)) => Ok(m.get(s.as_str()).cloned().unwrap_or(d)),
-        (Value::List(l), Value::Int(i)) => {
-            Ok(crate::interp::norm_index(*i, l.len()).map(|j| l.as_slice()[j].clone()).unwrap_or(d))
-        }
+        (Value::List(l), Value::Int(i)) => Ok(crate::interp::norm_index(*i, l.len())
+            .map(|j| l.as_slice()[j].clone())
+            .unwrap_or(d)),
         (Value::Null, _) => Ok(d),
         _ => Err(type_error(format!(
             "`get` needs a map and a string key or a list and an int index, found {} and {}",
@@ -421,7 +513,11 @@ fn merge(it: &mut Interp<'_>, a: &mut Args) -> R {
     let x = map_arg(&arg(a, 0), "merge")?;
     let y = map_arg(&arg(a, 1), "merge")?;
     it.charge(y.len() as u64)?;
-    Ok(value::binary_op(value::BinOp::Add, Value::Map(x), Value::Map(y))?)
+    Ok(value::binary_op(
+        value::BinOp::Add,
+        Value::Map(x),
+        Value::Map(y),
+    )?)
 }
 
 // -------------------------------------------------------------------------------------
@@ -429,11 +525,19 @@ fn merge(it: &mut Interp<'_>, a: &mut Args) -> R {
 // -------------------------------------------------------------------------------------
 
 fn first(_: &mut Interp<'_>, a: &mut Args) -> R {
-    Ok(list(&arg(a, 0), "first")?.as_slice().first().cloned().unwrap_or(Value::Null))
+    Ok(list(&arg(a, 0), "first")?
+        .as_slice()
+        .first()
+        .cloned()
+        .unwrap_or(Value::Null))
 }
 
 fn last(_: &mut Interp<'_>, a: &mut Args) -> R {
-    Ok(list(&arg(a, 0), "last")?.as_slice().last().cloned().unwrap_or(Value::Null))
+    Ok(list(&arg(a, 0), "last")?
+        .as_slice()
+        .last()
+        .cloned()
+        .unwrap_or(Value::Null))
 }
 
 fn reverse(it: &mut Interp<'_>, a: &mut Args) -> R {
@@ -551,7 +655,11 @@ fn sort(it: &mut Interp<'_>, a: &mut Args) -> R {
         return Err(e.into());
     }
     let mut slots: Vec<Option<Value>> = items.into_iter().map(Some).collect();
-    Ok(Value::list(idx.into_iter().map(|i| slots[i].take().unwrap_or(Value::Null)).collect()))
+    Ok(Value::list(
+        idx.into_iter()
+            .map(|i| slots[i].take().unwrap_or(Value::Null))
+            .collect(),
+    ))
 }
 
 fn map(it: &mut Interp<'_>, a: &mut Args) -> R {
@@ -633,14 +741,20 @@ fn count(it: &mut Interp<'_>, a: &mut Args) -> R {
     let l = match (&x, &f) {
         (Value::List(l), _) => l.clone(),
         (other, None) => {
-            return other
-                .len()
-                .map(|n| Value::Int(n as i64))
-                .ok_or_else(|| type_error(format!("`count` needs a list, found {}", other.type_name())))
+            return other.len().map(|n| Value::Int(n as i64)).ok_or_else(|| {
+                type_error(format!("`count` needs a list, found {}", other.type_name()))
+            });
         }
-        (other, Some(_)) => return Err(type_error(format!("`count` needs a list, found {}", other.type_name()))),
+        (other, Some(_)) => {
+            return Err(type_error(format!(
+                "`count` needs a list, found {}",
+                other.type_name()
+            )));
+        }
     };
-    let Some(f) = f else { return Ok(Value::Int(l.len() as i64)) };
+    let Some(f) = f else {
+        return Ok(Value::Int(l.len() as i64));
+    };
     let mut n = 0;
     for v in l.as_slice() {
         it.charge(1)?;
@@ -677,14 +791,21 @@ fn range(it: &mut Interp<'_>, a: &mut Args) -> R {
         return Err(Fault::arith("`range` step cannot be zero").into());
     }
     let n: i128 = if step > 0 {
-        if end <= start { 0 } else { ((end as i128 - start as i128) + step as i128 - 1) / step as i128 }
+        if end <= start {
+            0
+        } else {
+            ((end as i128 - start as i128) + step as i128 - 1) / step as i128
+        }
     } else if end >= start {
         0
     } else {
         ((start as i128 - end as i128) + (-(step as i128)) - 1) / (-(step as i128))
     };
     if n > 1_000_000 {
-        return Err(Fault::arith(format!("`range` would make {n} elements; the limit is 1000000")).into());
+        return Err(Fault::arith(format!(
+            "`range` would make {n} elements; the limit is 1000000"
+        ))
+        .into());
     }
     it.charge(n as u64)?;
     ensure_heap(n as usize * 16)?;
@@ -703,7 +824,12 @@ fn range(it: &mut Interp<'_>, a: &mut Args) -> R {
 
 fn min_max(it: &mut Interp<'_>, a: &mut Args, want: Ordering, name: &str) -> R {
     let items: Vec<Value> = match a.rest.len() {
-        0 => return Err(fault(ErrorKind::ArityError, format!("`{name}` needs at least one argument"))),
+        0 => {
+            return Err(fault(
+                ErrorKind::ArityError,
+                format!("`{name}` needs at least one argument"),
+            ));
+        }
         1 => match &a.rest[0] {
             Value::List(l) => l.as_slice().to_vec(),
             v => vec![v.clone()],
@@ -740,9 +866,14 @@ fn sum(it: &mut Interp<'_>, a: &mut Args) -> R {
     let mut acc = Value::Int(0);
     for v in l.as_slice() {
         if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_)) {
-            return Err(type_error(format!("`sum` needs numbers, found {}", v.type_name())));
+            return Err(type_error(format!(
+                "`sum` needs numbers, found {}",
+                v.type_name()
+            )));
         }
-        acc = if matches!((&acc, v), (Value::Int(0), Value::Duration(_))) && matches!(acc, Value::Int(0)) {
+        acc = if matches!((&acc, v), (Value::Int(0), Value::Duration(_)))
+            && matches!(acc, Value::Int(0))
+        {
             v.clone()
         } else {
             value::binary_op(value::BinOp::Add, acc, v.clone())?
@@ -762,7 +893,12 @@ fn avg(it: &mut Interp<'_>, a: &mut Args) -> R {
         total += match v {
             Value::Int(i) => *i as f64,
             Value::Float(f) => *f,
-            other => return Err(type_error(format!("`avg` needs numbers, found {}", other.type_name()))),
+            other => {
+                return Err(type_error(format!(
+                    "`avg` needs numbers, found {}",
+                    other.type_name()
+                )));
+            }
         };
     }
     Ok(Value::float(total / l.len() as f64)?)
@@ -770,16 +906,29 @@ fn avg(it: &mut Interp<'_>, a: &mut Args) -> R {
 
 fn abs(_: &mut Interp<'_>, a: &mut Args) -> R {
     match arg(a, 0) {
-        Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(|| Fault::arith("integer overflow").into()),
+        Value::Int(i) => i
+            .checked_abs()
+            .map(Value::Int)
+            .ok_or_else(|| Fault::arith("integer overflow").into()),
         Value::Float(f) => Ok(Value::Float(f.abs())),
-        Value::Duration(d) => d.checked_abs().map(Value::Duration).ok_or_else(|| Fault::arith("duration out of range").into()),
-        other => Err(type_error(format!("`abs` needs a number, found {}", other.type_name()))),
+        Value::Duration(d) => d
+            .checked_abs()
+            .map(Value::Duration)
+            .ok_or_else(|| Fault::arith("duration out of range").into()),
+        other => Err(type_error(format!(
+            "`abs` needs a number, found {}",
+            other.type_name()
+        ))),
     }
 }
 
 fn float_to_int(f: f64, what: &str) -> R {
     if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
-        return Err(Fault::arith(format!("`{what}` result {} does not fit in an int", value::float_text(f))).into());
+        return Err(Fault::arith(format!(
+            "`{what}` result {} does not fit in an int",
+            value::float_text(f)
+        ))
+        .into());
     }
     Ok(Value::Int(f as i64))
 }
@@ -795,7 +944,10 @@ fn round_digits(x: f64, digits: i64) -> R {
     // of at most 1074 fractional digits), so the digit after position `d` decides.
     let exact = format!("{:.1100}", x.abs());
     let dot = exact.find('.').unwrap_or(exact.len());
-    let mut digits_buf: Vec<u8> = exact[..dot].bytes().chain(exact[dot + 1..].bytes().take(d)).collect();
+    let mut digits_buf: Vec<u8> = exact[..dot]
+        .bytes()
+        .chain(exact[dot + 1..].bytes().take(d))
+        .collect();
     let next = exact.as_bytes().get(dot + 1 + d).copied().unwrap_or(b'0');
     if next >= b'5' {
         let mut i = digits_buf.len();
@@ -837,7 +989,10 @@ fn round(_: &mut Interp<'_>, a: &mut Args) -> R {
         (Value::Float(f), None) => float_to_int(f.round(), "round"),
         (Value::Int(i), Some(d)) => round_digits(i as f64, d),
         (Value::Float(f), Some(d)) => round_digits(f, d),
-        (other, _) => Err(type_error(format!("`round` needs a number, found {}", other.type_name()))),
+        (other, _) => Err(type_error(format!(
+            "`round` needs a number, found {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -845,7 +1000,10 @@ fn floor(_: &mut Interp<'_>, a: &mut Args) -> R {
     match arg(a, 0) {
         Value::Int(i) => Ok(Value::Int(i)),
         Value::Float(f) => float_to_int(f.floor(), "floor"),
-        other => Err(type_error(format!("`floor` needs a number, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`floor` needs a number, found {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -853,7 +1011,10 @@ fn ceil(_: &mut Interp<'_>, a: &mut Args) -> R {
     match arg(a, 0) {
         Value::Int(i) => Ok(Value::Int(i)),
         Value::Float(f) => float_to_int(f.ceil(), "ceil"),
-        other => Err(type_error(format!("`ceil` needs a number, found {}", other.type_name()))),
+        other => Err(type_error(format!(
+            "`ceil` needs a number, found {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -863,7 +1024,9 @@ fn idiv(_: &mut Interp<'_>, a: &mut Args) -> R {
     if y == 0 {
         return Err(Fault::arith("division by zero").into());
     }
-    x.checked_div(y).map(Value::Int).ok_or_else(|| Fault::arith("integer overflow").into())
+    x.checked_div(y)
+        .map(Value::Int)
+        .ok_or_else(|| Fault::arith("integer overflow").into())
 }
 
 // -------------------------------------------------------------------------------------
@@ -883,16 +1046,23 @@ fn to_int(_: &mut Interp<'_>, a: &mut Args) -> R {
         Value::Int(i) => Ok(Value::Int(i)),
         Value::Float(f) => float_to_int(f.trunc(), "to_int"),
         Value::Duration(d) => Ok(Value::Int(d)),
-        Value::Size(s) => i64::try_from(s).map(Value::Int).map_err(|_| Fault::arith("size does not fit in an int").into()),
+        Value::Size(s) => i64::try_from(s)
+            .map(Value::Int)
+            .map_err(|_| Fault::arith("size does not fit in an int").into()),
         Value::Str(s) => {
             let t = s.as_str();
             let digits = t.strip_prefix('-').unwrap_or(t);
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(type_error(format!("cannot convert {:?} to an int", t)));
             }
-            t.parse::<i64>().map(Value::Int).map_err(|_| Fault::arith(format!("{t} does not fit in an int")).into())
+            t.parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| Fault::arith(format!("{t} does not fit in an int")).into())
         }
-        other => Err(type_error(format!("cannot convert a {} to an int", other.type_name()))),
+        other => Err(type_error(format!(
+            "cannot convert a {} to an int",
+            other.type_name()
+        ))),
     }
 }
 
@@ -902,9 +1072,15 @@ fn to_float(_: &mut Interp<'_>, a: &mut Args) -> R {
         Value::Float(f) => Ok(Value::Float(f)),
         Value::Str(s) => match s.as_str().trim().parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Value::Float(f)),
-            _ => Err(type_error(format!("cannot convert {:?} to a float", s.as_str()))),
+            _ => Err(type_error(format!(
+                "cannot convert {:?} to a float",
+                s.as_str()
+            ))),
         },
-        other => Err(type_error(format!("cannot convert a {} to a float", other.type_name()))),
+        other => Err(type_error(format!(
+            "cannot convert a {} to a float",
+            other.type_name()
+        ))),
     }
 }
 
@@ -913,7 +1089,10 @@ fn to_bool(_: &mut Interp<'_>, a: &mut Args) -> R {
         Value::Str(s) => match s.as_str().to_ascii_lowercase().as_str() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(type_error(format!("cannot convert {:?} to a bool", s.as_str()))),
+            _ => Err(type_error(format!(
+                "cannot convert {:?} to a bool",
+                s.as_str()
+            ))),
         },
         v => Ok(Value::Bool(v.truthy())),
     }
@@ -967,14 +1146,19 @@ fn hash_sha256(_: &mut Interp<'_>, a: &mut Args) -> R {
     use sha2::Digest;
     let x = arg(a, 0);
     let h = hex::encode(sha2::Sha256::digest(bytes_of(&x)));
-    Ok(if matches!(x, Value::Secret(_)) { Value::secret(Value::str(h)) } else { Value::str(h) })
+    Ok(if matches!(x, Value::Secret(_)) {
+        Value::secret(Value::str(h))
+    } else {
+        Value::str(h)
+    })
 }
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 fn mac(key: &Value, data: &Value) -> R<HmacSha256> {
     use hmac::Mac;
-    let mut m = HmacSha256::new_from_slice(&bytes_of(key)).map_err(|e| type_error(format!("invalid HMAC key: {e}")))?;
+    let mut m = HmacSha256::new_from_slice(&bytes_of(key))
+        .map_err(|e| type_error(format!("invalid HMAC key: {e}")))?;
     m.update(&bytes_of(data));
     Ok(m)
 }
@@ -994,7 +1178,9 @@ fn verify_hmac(_: &mut Interp<'_>, a: &mut Args) -> R {
         v => v.clone(),
     };
     let sig = string(&sig, "verify_hmac_sha256")?;
-    let Ok(bytes) = hex::decode(sig.as_str().trim()) else { return Ok(Value::Bool(false)) };
+    let Ok(bytes) = hex::decode(sig.as_str().trim()) else {
+        return Ok(Value::Bool(false));
+    };
     // `verify_slice` compares in constant time.
     Ok(Value::Bool(m.verify_slice(&bytes).is_ok()))
 }
@@ -1004,7 +1190,9 @@ fn base64_encode(_: &mut Interp<'_>, a: &mut Args) -> R {
     let x = arg(a, 0);
     secret_or(x, |x| {
         let s = string(&x, "base64_encode")?;
-        Ok(Value::str(base64::engine::general_purpose::STANDARD.encode(s.as_str().as_bytes())))
+        Ok(Value::str(
+            base64::engine::general_purpose::STANDARD.encode(s.as_str().as_bytes()),
+        ))
     })
 }
 
@@ -1016,7 +1204,9 @@ fn base64_decode(_: &mut Interp<'_>, a: &mut Args) -> R {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.as_str().trim().as_bytes())
             .map_err(|e| type_error(format!("invalid base64: {e}")))?;
-        String::from_utf8(bytes).map(Value::str).map_err(|_| type_error("decoded base64 is not UTF-8 text"))
+        String::from_utf8(bytes)
+            .map(Value::str)
+            .map_err(|_| type_error("decoded base64 is not UTF-8 text"))
     })
 }
 
@@ -1025,11 +1215,15 @@ fn base64_decode(_: &mut Interp<'_>, a: &mut Args) -> R {
 // -------------------------------------------------------------------------------------
 
 fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 fn now(it: &mut Interp<'_>, _: &mut Args) -> R {
-    let j = it.fx.recorded("now", &mut || serde_json::Value::String(now_text()));
+    let j = it
+        .fx
+        .recorded("now", &mut || serde_json::Value::String(now_text()));
     Ok(value::from_json(&j).map_err(Fault::from)?)
 }
 
@@ -1045,7 +1239,9 @@ fn time_since(it: &mut Interp<'_>, a: &mut Args) -> R {
 }
 
 fn generate_id(it: &mut Interp<'_>, _: &mut Args) -> R {
-    let j = it.fx.recorded("generate_id", &mut || serde_json::Value::String(uuid::Uuid::new_v4().to_string()));
+    let j = it.fx.recorded("generate_id", &mut || {
+        serde_json::Value::String(uuid::Uuid::new_v4().to_string())
+    });
     Ok(value::from_json(&j).map_err(Fault::from)?)
 }
 
@@ -1063,20 +1259,38 @@ fn error(_: &mut Interp<'_>, a: &mut Args) -> R {
         None | Some(Value::Null) => ErrorKind::Custom("Error".into()),
         Some(Value::Str(k)) => {
             let k = ErrorKind::from_name(k.as_str());
-            if matches!(k, ErrorKind::BudgetExhausted | ErrorKind::Timeout | ErrorKind::InputError | ErrorKind::InternalFault) {
-                return Err(type_error(format!("the kind `{k}` cannot be raised by `error`")));
+            if matches!(
+                k,
+                ErrorKind::BudgetExhausted
+                    | ErrorKind::Timeout
+                    | ErrorKind::InputError
+                    | ErrorKind::InternalFault
+            ) {
+                return Err(type_error(format!(
+                    "the kind `{k}` cannot be raised by `error`"
+                )));
             }
             if k.as_str().is_empty() {
                 return Err(type_error("an error kind cannot be empty"));
             }
             k
         }
-        Some(other) => return Err(type_error(format!("an error kind must be a string, found {}", other.type_name()))),
+        Some(other) => {
+            return Err(type_error(format!(
+                "an error kind must be a string, found {}",
+                other.type_name()
+            )));
+        }
     };
     let details = match a.take(2) {
         None => Value::Null,
         Some(d @ (Value::Null | Value::Map(_))) => d,
-        Some(other) => return Err(type_error(format!("error details must be a map or null, found {}", other.type_name()))),
+        Some(other) => {
+            return Err(type_error(format!(
+                "error details must be a map or null, found {}",
+                other.type_name()
+            )));
+        }
     };
     let message = match msg {
         Value::Str(s) => s.as_str().to_string(),
@@ -1098,7 +1312,9 @@ fn identity(_: &mut Interp<'_>, a: &mut Args) -> R {
 }
 
 fn not_a_function(_: &mut Interp<'_>, _: &mut Args) -> R {
-    Err(type_error("this is a method that modifies its receiver: call it as `list.push(x)` on a variable"))
+    Err(type_error(
+        "this is a method that modifies its receiver: call it as `list.push(x)` on a variable",
+    ))
 }
 
 // -------------------------------------------------------------------------------------
@@ -1107,7 +1323,9 @@ fn not_a_function(_: &mut Interp<'_>, _: &mut Args) -> R {
 
 fn guard_refuses(it: &Interp<'_>, name: &str) -> R<()> {
     if it.fx.is_guard() {
-        return Err(type_error(format!("a policy guard cannot call the intrinsic `{name}`")));
+        return Err(type_error(format!(
+            "a policy guard cannot call the intrinsic `{name}`"
+        )));
     }
     Ok(())
 }
@@ -1127,7 +1345,10 @@ fn log(it: &mut Interp<'_>, a: &mut Args) -> R {
         Some(m) => {
             let lv = string(&first, "log")?;
             let level = LogLevel::parse(lv.as_str()).ok_or_else(|| {
-                type_error(format!("unknown log level {:?} (DEBUG, INFO, WARNING, ERROR or CRITICAL)", lv.as_str()))
+                type_error(format!(
+                    "unknown log level {:?} (DEBUG, INFO, WARNING, ERROR or CRITICAL)",
+                    lv.as_str()
+                ))
             })?;
             (level, text_of(&m))
         }
@@ -1151,11 +1372,16 @@ fn audit_log(it: &mut Interp<'_>, a: &mut Args) -> R {
     let details = crate::value::to_json_lossy(&a.take(1).unwrap_or(Value::Null));
     let loc = it.source_location(it.cur_span);
     let deadline = it.deadline;
-    it.fx.audit(event.as_str(), &details, &loc, deadline).map_err(|e| {
-        let mut f = Fault::new(ErrorKind::ActionFailed, format!("the audit log refused the event: {e}"));
-        f.action = Some("audit_log".into());
-        Flow::from(f)
-    })?;
+    it.fx
+        .audit(event.as_str(), &details, &loc, deadline)
+        .map_err(|e| {
+            let mut f = Fault::new(
+                ErrorKind::ActionFailed,
+                format!("the audit log refused the event: {e}"),
+            );
+            f.action = Some("audit_log".into());
+            Flow::from(f)
+        })?;
     Ok(Value::Null)
 }
 

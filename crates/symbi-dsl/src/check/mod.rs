@@ -100,7 +100,12 @@ impl<'a> Checker<'a> {
         let mut structs = HashMap::new();
         for (n, t) in &tables.types {
             if let Ty::Struct(st) = t {
-                structs.insert(n.clone(), st.field_types().map(|(k, t)| (k.to_string(), t.clone())).collect());
+                structs.insert(
+                    n.clone(),
+                    st.field_types()
+                        .map(|(k, t)| (k.to_string(), t.clone()))
+                        .collect(),
+                );
             }
         }
         let type_names = p
@@ -159,9 +164,20 @@ impl<'a> Checker<'a> {
     fn syntax_notes(&mut self) {
         for n in &self.p.syntax_notes {
             if n.kind == ast::SyntaxNoteKind::UnknownEscape {
-                self.warn("W229", "unknown escape sequence; the backslash is kept", n.span);
+                self.warn(
+                    "W229",
+                    "unknown escape sequence; the backslash is kept",
+                    n.span,
+                );
             } else if self.opts.compat {
-                self.warn("W230", format!("{} is a symbi extension, not accepted by Symbiont", n.kind.describe()), n.span);
+                self.warn(
+                    "W230",
+                    format!(
+                        "{} is a symbi extension, not accepted by Symbiont",
+                        n.kind.describe()
+                    ),
+                    n.span,
+                );
             }
         }
     }
@@ -178,8 +194,9 @@ impl<'a> Checker<'a> {
                 let key = (kind, name.to_string());
                 if let Some(first) = seen.get(&key) {
                     let code = if kind == "function" { "E102" } else { "E101" };
-                    let d = Diagnostic::error(code, format!("duplicate {kind} `{name}`"), name.span)
-                        .with_label(*first, "first defined here");
+                    let d =
+                        Diagnostic::error(code, format!("duplicate {kind} `{name}`"), name.span)
+                            .with_label(*first, "first defined here");
                     self.diags.push(d);
                 } else {
                     seen.insert(key, name.span);
@@ -233,11 +250,29 @@ impl<'a> Checker<'a> {
         let n = t.name.as_str();
         let builtin = matches!(
             n,
-            "String" | "int" | "float" | "bool" | "Any" | "JSON" | "Null" | "Duration" | "Size" | "Array" | "List"
-                | "Map" | "Option" | "Optional" | "Maybe" | "Result"
+            "String"
+                | "int"
+                | "float"
+                | "bool"
+                | "Any"
+                | "JSON"
+                | "Null"
+                | "Duration"
+                | "Size"
+                | "Array"
+                | "List"
+                | "Map"
+                | "Option"
+                | "Optional"
+                | "Maybe"
+                | "Result"
         );
         if !builtin && !self.type_names.contains(n) {
-            self.diags.push(Diagnostic::note("N301", format!("unknown type `{n}`, treated as Any"), t.name.span));
+            self.diags.push(Diagnostic::note(
+                "N301",
+                format!("unknown type `{n}`, treated as Any"),
+                t.name.span,
+            ));
         }
         for a in &t.args {
             self.type_expr(a);
@@ -249,8 +284,12 @@ impl<'a> Checker<'a> {
             let mut seen: HashMap<&str, Span> = HashMap::new();
             for f in &st.fields {
                 if let Some(first) = seen.get(f.name.as_str()) {
-                    let d = Diagnostic::error("E104", format!("duplicate field `{}`", f.name), f.name.span)
-                        .with_label(*first, "first defined here");
+                    let d = Diagnostic::error(
+                        "E104",
+                        format!("duplicate field `{}`", f.name),
+                        f.name.span,
+                    )
+                    .with_label(*first, "first defined here");
                     self.diags.push(d);
                 } else {
                     seen.insert(f.name.as_str(), f.name.span);
@@ -264,8 +303,12 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for p in ps {
             if let Some(first) = seen.get(p.name.as_str()) {
-                let d = Diagnostic::error("E103", format!("duplicate parameter `{}`", p.name), p.name.span)
-                    .with_label(*first, "first defined here");
+                let d = Diagnostic::error(
+                    "E103",
+                    format!("duplicate parameter `{}`", p.name),
+                    p.name.span,
+                )
+                .with_label(*first, "first defined here");
                 self.diags.push(d);
             } else {
                 seen.insert(p.name.as_str(), p.name.span);
@@ -280,7 +323,12 @@ impl<'a> Checker<'a> {
             self.type_expr(r);
         }
         let implicit = implicit_names(&[&f.body]);
-        self.fns.push(FnScope { scopes: vec![Scope { vars: Vec::new() }], implicit, loops: 0, agent_ret: None });
+        self.fns.push(FnScope {
+            scopes: vec![Scope { vars: Vec::new() }],
+            implicit,
+            loops: 0,
+            agent_ret: None,
+        });
         for p in &f.params {
             self.declare(p.name.as_str(), p.name.span, true);
         }
@@ -298,8 +346,12 @@ impl<'a> Checker<'a> {
         for i in &a.items {
             if let ast::AgentItem::Function(f) = i {
                 if let Some(first) = fn_seen.get(f.name.as_str()) {
-                    let d = Diagnostic::error("E102", format!("duplicate function `{}`", f.name), f.name.span)
-                        .with_label(*first, "first defined here");
+                    let d = Diagnostic::error(
+                        "E102",
+                        format!("duplicate function `{}`", f.name),
+                        f.name.span,
+                    )
+                    .with_label(*first, "first defined here");
                     self.diags.push(d);
                 } else {
                     fn_seen.insert(f.name.as_str(), f.name.span);
@@ -313,8 +365,15 @@ impl<'a> Checker<'a> {
             match i {
                 ast::AgentItem::Capabilities(c) => {
                     for e in &c.list.elems {
-                        if !matches!(e.kind, ExprKind::Lit(ast::LitKind::Str(_)) | ExprKind::Var(_)) {
-                            self.err("E120", "a capability must be a string or an identifier", e.span);
+                        if !matches!(
+                            e.kind,
+                            ExprKind::Lit(ast::LitKind::Str(_)) | ExprKind::Var(_)
+                        ) {
+                            self.err(
+                                "E120",
+                                "a capability must be a string or an identifier",
+                                e.span,
+                            );
                         }
                     }
                 }
@@ -327,7 +386,10 @@ impl<'a> Checker<'a> {
                         if at.name.as_str() == "memory" {
                             if let ast::PropValue::Value(v) = &at.value {
                                 let text = match v {
-                                    ast::Value::Lit(ast::Literal { kind: ast::LitKind::Str(s), .. }) => s.to_string(),
+                                    ast::Value::Lit(ast::Literal {
+                                        kind: ast::LitKind::Str(s),
+                                        ..
+                                    }) => s.to_string(),
                                     ast::Value::Word(w) => w.to_string(),
                                     _ => continue,
                                 };
@@ -353,10 +415,21 @@ impl<'a> Checker<'a> {
             }
         }
         if n_with == 0 {
-            self.warn("W218", format!("agent `{}` has no `with` block; it does nothing and returns null", a.name), a.name.span);
+            self.warn(
+                "W218",
+                format!(
+                    "agent `{}` has no `with` block; it does nothing and returns null",
+                    a.name
+                ),
+                a.name.span,
+            );
         }
         let bodies: Vec<&ast::Block> = a.with_blocks().map(|w| &w.body).collect();
-        let ret = a.ret.as_ref().map(|t| resolve_type_with(t, &self.types)).filter(|t| !t.is_any());
+        let ret = a
+            .ret
+            .as_ref()
+            .map(|t| resolve_type_with(t, &self.types))
+            .filter(|t| !t.is_any());
         self.fns.push(FnScope {
             scopes: vec![Scope { vars: Vec::new() }],
             implicit: implicit_names(&bodies),
@@ -385,7 +458,12 @@ impl<'a> Checker<'a> {
     // Policies
     // ---------------------------------------------------------------------------------
 
-    fn policy(&mut self, p: &'a ast::Policy, agent: Option<&'a ast::Agent>, params: &'a [ast::Param]) {
+    fn policy(
+        &mut self,
+        p: &'a ast::Policy,
+        agent: Option<&'a ast::Agent>,
+        params: &'a [ast::Param],
+    ) {
         for r in &p.rules {
             let mut binders: Vec<String> = Vec::new();
             match r.kind {
@@ -442,7 +520,12 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                self.fns.push(FnScope { scopes: vec![Scope { vars: Vec::new() }], implicit: HashSet::new(), loops: 0, agent_ret: None });
+                self.fns.push(FnScope {
+                    scopes: vec![Scope { vars: Vec::new() }],
+                    implicit: HashSet::new(),
+                    loops: 0,
+                    agent_ret: None,
+                });
                 for n in FIXED_GUARD_NAMES {
                     self.declare(n, Span::default(), true);
                 }
@@ -470,14 +553,17 @@ impl<'a> Checker<'a> {
                     ExprKind::Var(n) => {
                         let pure = self.top_fns.contains_key(n.as_str())
                             || self.agent_fns.contains_key(n.as_str())
-                            || builtins::builtin(n).is_some_and(|b| matches!(b.class, BuiltinClass::Pure | BuiltinClass::Recorded));
+                            || builtins::builtin(n).is_some_and(|b| {
+                                matches!(b.class, BuiltinClass::Pure | BuiltinClass::Recorded)
+                            });
                         if !pure {
                             bad.push((n.to_string(), callee.span));
                         }
                     }
                     ExprKind::Member { object, name } => {
                         if let ExprKind::Var(v) = &object.kind {
-                            let is_var = FIXED_GUARD_NAMES.contains(&v.as_str()) || self.lookup_quiet(v);
+                            let is_var =
+                                FIXED_GUARD_NAMES.contains(&v.as_str()) || self.lookup_quiet(v);
                             if !is_var {
                                 bad.push((format!("{v}.{name}"), callee.span));
                             }
@@ -512,17 +598,30 @@ impl<'a> Checker<'a> {
             if !prev.read && span != Span::default() {
                 let first = prev.span;
                 self.diags.push(
-                    Diagnostic::warning("W216", format!("`{name}` shadows a variable that was never read"), span)
-                        .with_label(first, "previous binding here"),
+                    Diagnostic::warning(
+                        "W216",
+                        format!("`{name}` shadows a variable that was never read"),
+                        span,
+                    )
+                    .with_label(first, "previous binding here"),
                 );
             }
         }
         let scope = self.cur().scopes.last_mut().expect("scope");
-        scope.vars.push(Binding { name: name.to_string(), span, read });
+        scope.vars.push(Binding {
+            name: name.to_string(),
+            span,
+            read,
+        });
     }
 
     fn lookup_quiet(&self, name: &str) -> bool {
-        self.fns.iter().any(|f| f.scopes.iter().any(|s| s.vars.iter().any(|b| b.name == name)) || f.implicit.contains(name))
+        self.fns.iter().any(|f| {
+            f.scopes
+                .iter()
+                .any(|s| s.vars.iter().any(|b| b.name == name))
+                || f.implicit.contains(name)
+        })
     }
 
     fn read_var(&mut self, name: &str, span: Span) {
@@ -562,7 +661,11 @@ impl<'a> Checker<'a> {
         let mut ended: Option<&'static str> = None;
         for s in &b.stmts {
             if let Some(what) = ended.take() {
-                self.warn("W211", format!("unreachable statement after `{what}`"), s.span());
+                self.warn(
+                    "W211",
+                    format!("unreachable statement after `{what}`"),
+                    s.span(),
+                );
             }
             self.stmt(s);
             ended = match s {
@@ -574,7 +677,11 @@ impl<'a> Checker<'a> {
         }
         if let Some(t) = &b.tail {
             if let Some(what) = ended {
-                self.warn("W211", format!("unreachable expression after `{what}`"), t.span);
+                self.warn(
+                    "W211",
+                    format!("unreachable expression after `{what}`"),
+                    t.span,
+                );
             }
             self.expr(t);
         }
@@ -627,13 +734,21 @@ impl<'a> Checker<'a> {
                     self.cur().scopes.pop();
                 }
                 if !exhaustive {
-                    self.warn("W213", "`match` has no `_` or binding arm; when no arm matches nothing runs", m.span);
+                    self.warn(
+                        "W213",
+                        "`match` has no `_` or binding arm; when no arm matches nothing runs",
+                        m.span,
+                    );
                 }
             }
             ast::Stmt::Try(t) => {
                 self.block(&t.body);
                 if t.catches.is_empty() {
-                    self.warn("W217", "`try` without `catch` lets every error continue outward", t.span);
+                    self.warn(
+                        "W217",
+                        "`try` without `catch` lets every error continue outward",
+                        t.span,
+                    );
                 }
                 for c in &t.catches {
                     self.cur().scopes.push(Scope { vars: Vec::new() });
@@ -649,7 +764,11 @@ impl<'a> Checker<'a> {
                     if let (Some(ret), true) = (ret, self.fns.len() == 1) {
                         if let Some(found) = literal_kind(v) {
                             if ret.conform(found.1.clone()).is_err() {
-                                self.err("E116", format!("returns {} but the agent declares {ret}", found.0), v.span);
+                                self.err(
+                                    "E116",
+                                    format!("returns {} but the agent declares {ret}", found.0),
+                                    v.span,
+                                );
                             }
                         }
                     }
@@ -657,13 +776,21 @@ impl<'a> Checker<'a> {
             }
             ast::Stmt::Break(sp) | ast::Stmt::Continue(sp) => {
                 if self.cur().loops == 0 {
-                    let w = if matches!(s, ast::Stmt::Break(_)) { "break" } else { "continue" };
+                    let w = if matches!(s, ast::Stmt::Break(_)) {
+                        "break"
+                    } else {
+                        "continue"
+                    };
                     self.err("E109", format!("`{w}` outside of a loop"), *sp);
                 }
             }
             ast::Stmt::Assign(a) => {
                 if !a.target.is_place() {
-                    self.err("E108", "invalid assignment target: expected a variable, a member or an index", a.target.span);
+                    self.err(
+                        "E108",
+                        "invalid assignment target: expected a variable, a member or an index",
+                        a.target.span,
+                    );
                 } else {
                     self.place_reads(&a.target, a.op != ast::AssignOp::Assign);
                 }
@@ -745,7 +872,12 @@ impl<'a> Checker<'a> {
             ExprKind::Lambda { param, body } => {
                 let mut implicit = HashSet::new();
                 collect_assigned_in_expr(body, &mut implicit);
-                self.fns.push(FnScope { scopes: vec![Scope { vars: Vec::new() }], implicit, loops: 0, agent_ret: None });
+                self.fns.push(FnScope {
+                    scopes: vec![Scope { vars: Vec::new() }],
+                    implicit,
+                    loops: 0,
+                    agent_ret: None,
+                });
                 self.declare(param.as_str(), param.span, true);
                 self.lambda_body(body);
                 self.end_fn();
@@ -756,7 +888,11 @@ impl<'a> Checker<'a> {
                 if op.is_comparison() {
                     if let ExprKind::Binary { op: inner, .. } = &lhs.kind {
                         if inner.is_comparison() {
-                            self.warn("W214", "chained comparison: `a < b < c` means `(a < b) < c`", e.span);
+                            self.warn(
+                                "W214",
+                                "chained comparison: `a < b < c` means `(a < b) < c`",
+                                e.span,
+                            );
                         }
                     }
                 }
@@ -791,8 +927,12 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for f in fields {
             if let Some(first) = seen.get(f.key.as_str()) {
-                let d = Diagnostic::error("E104", format!("duplicate key `{}`", f.key.as_str()), f.key.span())
-                    .with_label(*first, "first given here");
+                let d = Diagnostic::error(
+                    "E104",
+                    format!("duplicate key `{}`", f.key.as_str()),
+                    f.key.span(),
+                )
+                .with_label(*first, "first given here");
                 self.diags.push(d);
             } else {
                 seen.insert(f.key.as_str(), f.key.span());
@@ -802,11 +942,19 @@ impl<'a> Checker<'a> {
     }
 
     fn type_literal(&mut self, name: &ast::Ident, fields: &[ast::Field], span: Span) {
-        let Some(decl) = self.structs.get(name.as_str()).cloned() else { return };
+        let Some(decl) = self.structs.get(name.as_str()).cloned() else {
+            return;
+        };
         for f in fields {
             match decl.iter().find(|(n, _)| n == f.key.as_str()) {
-                None => self.err("E115", format!("`{}` has no field `{}`", name, f.key.as_str()), f.key.span()),
-                Some((_, ty)) => self.literal_conforms(&f.value, ty, &format!("field `{}`", f.key.as_str())),
+                None => self.err(
+                    "E115",
+                    format!("`{}` has no field `{}`", name, f.key.as_str()),
+                    f.key.span(),
+                ),
+                Some((_, ty)) => {
+                    self.literal_conforms(&f.value, ty, &format!("field `{}`", f.key.as_str()))
+                }
             }
         }
         let missing: Vec<&str> = decl
@@ -815,14 +963,30 @@ impl<'a> Checker<'a> {
             .map(|(n, _)| n.as_str())
             .collect();
         if !missing.is_empty() {
-            self.warn("W215", format!("`{}` literal is missing {}", name, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), span);
+            self.warn(
+                "W215",
+                format!(
+                    "`{}` literal is missing {}",
+                    name,
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                span,
+            );
         }
     }
 
     fn literal_conforms(&mut self, e: &Expr, ty: &Ty, what: &str) {
         if let Some((desc, v)) = literal_kind(e) {
             if ty.conform(v).is_err() {
-                self.err("E115", format!("expected `{ty}` for {what}, found {desc}"), e.span);
+                self.err(
+                    "E115",
+                    format!("expected `{ty}` for {what}, found {desc}"),
+                    e.span,
+                );
             }
         }
     }
@@ -836,20 +1000,35 @@ impl<'a> Checker<'a> {
                 self.err("E112", "positional argument after a named argument", a.span);
             }
         }
-        let names: Vec<Option<&str>> = args.iter().map(|a| a.name.as_ref().map(|n| n.as_str())).collect();
+        let names: Vec<Option<&str>> = args
+            .iter()
+            .map(|a| a.name.as_ref().map(|n| n.as_str()))
+            .collect();
         match &callee.kind {
             ExprKind::Var(name) => {
-                let is_var = self.lookup_quiet(name) || self.fns.len() > 1 && self.fns[..self.fns.len() - 1].iter().any(|f| f.scopes.iter().any(|s| s.vars.iter().any(|b| b.name == name.as_str())));
+                let is_var = self.lookup_quiet(name)
+                    || self.fns.len() > 1
+                        && self.fns[..self.fns.len() - 1].iter().any(|f| {
+                            f.scopes
+                                .iter()
+                                .any(|s| s.vars.iter().any(|b| b.name == name.as_str()))
+                        });
                 if is_var {
                     // A variable holding a lambda may be called; it is read here.
                     self.read_var(name, callee.span);
                 }
-                let user = self.agent_fns.get(name.as_str()).or_else(|| self.top_fns.get(name.as_str())).copied();
+                let user = self
+                    .agent_fns
+                    .get(name.as_str())
+                    .or_else(|| self.top_fns.get(name.as_str()))
+                    .copied();
                 if let Some(f) = user {
                     if !is_var {
                         self.user_call(f, args, &names, callee.span);
                     }
-                } else if let Some(b) = builtins::builtin(name).filter(|b| b.class != BuiltinClass::Mutating) {
+                } else if let Some(b) =
+                    builtins::builtin(name).filter(|b| b.class != BuiltinClass::Mutating)
+                {
                     if !is_var {
                         self.sig(name, b.params, b.variadic, &names, callee.span);
                     }
@@ -864,7 +1043,17 @@ impl<'a> Checker<'a> {
             ExprKind::Member { object, name } => {
                 let m = name.as_str();
                 let qualified = match &object.kind {
-                    ExprKind::Var(v) if !self.lookup_quiet(v) && !self.memories.contains(v.as_str()) && !self.fns.iter().any(|f| f.scopes.iter().any(|s| s.vars.iter().any(|b| b.name == v.as_str()))) => Some(format!("{v}.{m}")),
+                    ExprKind::Var(v)
+                        if !self.lookup_quiet(v)
+                            && !self.memories.contains(v.as_str())
+                            && !self.fns.iter().any(|f| {
+                                f.scopes
+                                    .iter()
+                                    .any(|s| s.vars.iter().any(|b| b.name == v.as_str()))
+                            }) =>
+                    {
+                        Some(format!("{v}.{m}"))
+                    }
                     _ => None,
                 };
                 match qualified {
@@ -911,19 +1100,36 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn sig(&mut self, name: &str, params: &[builtins::ParamSig], variadic: bool, names: &[Option<&str>], span: Span) {
+    fn sig(
+        &mut self,
+        name: &str,
+        params: &[builtins::ParamSig],
+        variadic: bool,
+        names: &[Option<&str>],
+        span: Span,
+    ) {
         if let Err((code, msg)) = builtins::bind_signature(name, params, variadic, names) {
             self.err(code, msg, span);
         }
     }
 
-    fn user_call(&mut self, f: &ast::Function, args: &[ast::Arg], names: &[Option<&str>], span: Span) {
+    fn user_call(
+        &mut self,
+        f: &ast::Function,
+        args: &[ast::Arg],
+        names: &[Option<&str>],
+        span: Span,
+    ) {
         let params: Vec<(String, ParamKind, Ty)> = f
             .params
             .iter()
             .map(|p| {
                 let t = resolve_type_with(&p.ty, &self.types);
-                let k = if t.is_option_like() { ParamKind::Optional } else { ParamKind::Required };
+                let k = if t.is_option_like() {
+                    ParamKind::Optional
+                } else {
+                    ParamKind::Required
+                };
                 (p.name.to_string(), k, t)
             })
             .collect();
@@ -933,7 +1139,11 @@ impl<'a> Checker<'a> {
             Ok(perm) => {
                 for (i, a) in args.iter().enumerate() {
                     let (pname, _, ty) = &params[perm[i] as usize];
-                    self.literal_conforms(&a.value, ty, &format!("parameter `{pname}` of `{}`", f.name));
+                    self.literal_conforms(
+                        &a.value,
+                        ty,
+                        &format!("parameter `{pname}` of `{}`", f.name),
+                    );
                 }
             }
         }
@@ -975,7 +1185,9 @@ fn collect_assigned(b: &ast::Block, out: &mut HashSet<String>) {
             }
         }
         let mut blocks: Vec<&ast::Block> = Vec::new();
-        walk::stmt_exprs(s, &mut |e| collect_assigned_in_expr(e, out), &mut |nb| blocks.push(nb));
+        walk::stmt_exprs(s, &mut |e| collect_assigned_in_expr(e, out), &mut |nb| {
+            blocks.push(nb)
+        });
         for nb in blocks {
             collect_assigned(nb, out);
         }

@@ -4,7 +4,11 @@ use crate::ast;
 
 /// Calls `fe` on each direct sub-expression of a statement and `fb` on each direct
 /// sub-block (in source order).
-pub(crate) fn stmt_exprs<'a>(s: &'a ast::Stmt, fe: &mut dyn FnMut(&'a ast::Expr), fb: &mut dyn FnMut(&'a ast::Block)) {
+pub(crate) fn stmt_exprs<'a>(
+    s: &'a ast::Stmt,
+    fe: &mut dyn FnMut(&'a ast::Expr),
+    fb: &mut dyn FnMut(&'a ast::Block),
+) {
     match s {
         ast::Stmt::Let(l) => fe(&l.value),
         ast::Stmt::If(i) => if_exprs(i, fe, fb),
@@ -45,7 +49,11 @@ pub(crate) fn stmt_exprs<'a>(s: &'a ast::Stmt, fe: &mut dyn FnMut(&'a ast::Expr)
     }
 }
 
-fn if_exprs<'a>(i: &'a ast::IfStmt, fe: &mut dyn FnMut(&'a ast::Expr), fb: &mut dyn FnMut(&'a ast::Block)) {
+fn if_exprs<'a>(
+    i: &'a ast::IfStmt,
+    fe: &mut dyn FnMut(&'a ast::Expr),
+    fb: &mut dyn FnMut(&'a ast::Block),
+) {
     match &i.cond {
         ast::Cond::Expr(e) => fe(e),
         ast::Cond::Let { value, .. } => fe(value),
@@ -69,9 +77,9 @@ pub(crate) fn each_expr(e: &ast::Expr, f: &mut dyn FnMut(&ast::Expr)) {
         ast::ExprKind::Array(xs) => xs.iter().for_each(|x| each_expr(x, f)),
         ast::ExprKind::Lambda { body, .. } => each_expr(body, f),
         ast::ExprKind::If(i) => each_if(i, f),
-        ast::ExprKind::Paren(x) | ast::ExprKind::Unary { operand: x, .. } | ast::ExprKind::Member { object: x, .. } => {
-            each_expr(x, f)
-        }
+        ast::ExprKind::Paren(x)
+        | ast::ExprKind::Unary { operand: x, .. }
+        | ast::ExprKind::Member { object: x, .. } => each_expr(x, f),
         ast::ExprKind::Binary { lhs, rhs, .. } => {
             each_expr(lhs, f);
             each_expr(rhs, f);

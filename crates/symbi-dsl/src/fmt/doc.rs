@@ -72,7 +72,10 @@ enum Mode {
 
 /// Whether `d` contains a forced break (a hard line or break-parent marker), which makes
 /// every group around it break. Memoised per group in `cache` by address.
-fn forces_break<'d>(d: &'d Doc<'d>, cache: &mut std::collections::HashMap<*const Doc<'d>, bool>) -> bool {
+fn forces_break<'d>(
+    d: &'d Doc<'d>,
+    cache: &mut std::collections::HashMap<*const Doc<'d>, bool>,
+) -> bool {
     match d {
         Doc::HardLine | Doc::BreakParent => true,
         Doc::Nil | Doc::Text(_) | Doc::Line | Doc::SoftLine => false,
@@ -151,7 +154,12 @@ pub fn render(doc: &Doc<'_>, width: usize) -> String {
                     stack.push((ind, Mode::Break, x));
                 } else {
                     let start = pending_indent.unwrap_or(col);
-                    let flat = fits(width.saturating_sub(start) as isize, (ind, Mode::Flat, x), &stack, false);
+                    let flat = fits(
+                        width.saturating_sub(start) as isize,
+                        (ind, Mode::Flat, x),
+                        &stack,
+                        false,
+                    );
                     stack.push((ind, if flat { Mode::Flat } else { Mode::Break }, x));
                 }
             }
@@ -160,7 +168,12 @@ pub fn render(doc: &Doc<'_>, width: usize) -> String {
                     stack.push((ind, Mode::Flat, fb));
                 } else {
                     let start = pending_indent.unwrap_or(col);
-                    let ok = fits(width.saturating_sub(start) as isize, (ind, Mode::Break, o), &stack, true);
+                    let ok = fits(
+                        width.saturating_sub(start) as isize,
+                        (ind, Mode::Break, o),
+                        &stack,
+                        true,
+                    );
                     stack.push((ind, Mode::Break, if ok { o } else { fb }));
                 }
             }
@@ -178,7 +191,12 @@ pub fn render(doc: &Doc<'_>, width: usize) -> String {
 /// Whether `first` (then the rest of the stack, in its own modes) fits in `rem` columns
 /// up to the first line break. With `first_line`, `first` is measured in broken mode and
 /// must not contain a forced break before its first line ends.
-fn fits<'d>(mut rem: isize, first: (usize, Mode, &'d Doc<'d>), rest: &[(usize, Mode, &'d Doc<'d>)], first_line: bool) -> bool {
+fn fits<'d>(
+    mut rem: isize,
+    first: (usize, Mode, &'d Doc<'d>),
+    rest: &[(usize, Mode, &'d Doc<'d>)],
+    first_line: bool,
+) -> bool {
     let mut cmds: Vec<(Mode, &Doc<'_>)> = vec![(first.1, first.2)];
     let mut rest_i = rest.len();
     let mut in_rest = false;
@@ -281,12 +299,26 @@ mod tests {
     #[test]
     fn group_flat_or_broken() {
         assert_eq!(render(&list(&["a", "b"]), 100), "[a, b]");
-        assert_eq!(render(&list(&["aaaa", "bbbb"]), 8), "[\n    aaaa,\n    bbbb,\n]");
+        assert_eq!(
+            render(&list(&["aaaa", "bbbb"]), 8),
+            "[\n    aaaa,\n    bbbb,\n]"
+        );
     }
 
     #[test]
     fn hard_line_breaks_group_and_no_trailing_spaces() {
-        let d = group(concat(vec![text("{"), nest(concat(vec![Doc::Line, text("x"), Doc::HardLine, Doc::HardLine, text("y")])), Doc::Line, text("}")]));
+        let d = group(concat(vec![
+            text("{"),
+            nest(concat(vec![
+                Doc::Line,
+                text("x"),
+                Doc::HardLine,
+                Doc::HardLine,
+                text("y"),
+            ])),
+            Doc::Line,
+            text("}"),
+        ]));
         assert_eq!(render(&d, 100), "{\n    x\n\n    y\n}");
     }
 }

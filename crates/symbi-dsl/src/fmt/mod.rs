@@ -44,7 +44,9 @@ pub enum FormatError {
     },
     /// The formatted text would not parse to the same program (a formatter bug; the
     /// input is left untouched).
-    #[error("internal formatter error: the formatted text would change the program ({0}); the file was left unchanged")]
+    #[error(
+        "internal formatter error: the formatted text would change the program ({0}); the file was left unchanged"
+    )]
     ChangedMeaning(&'static str),
 }
 
@@ -71,7 +73,11 @@ pub fn format_source(source: &str) -> Result<String, FormatError> {
 /// Prints `program`, which must have been parsed from `source` without errors (the text
 /// of literals and comments is taken from `source`).
 pub fn format_program(program: &Program, source: &str) -> String {
-    let mut p = Printer { src: source, comments: &program.comments, next: 0 };
+    let mut p = Printer {
+        src: source,
+        comments: &program.comments,
+        next: 0,
+    };
     let d = p.program(program);
     let mut out = doc::render(&d, WIDTH);
     if !out.is_empty() && !out.ends_with('\n') {
@@ -111,7 +117,14 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(open_end: u32, newline_first: bool, blank: Blank) -> Self {
-        Lines { parts: Vec::new(), last_end: open_end, things: 0, elems: 0, newline_first, blank }
+        Lines {
+            parts: Vec::new(),
+            last_end: open_end,
+            things: 0,
+            elems: 0,
+            newline_first,
+            blank,
+        }
     }
 
     fn line_before(&mut self, p: &Printer<'a>, start: u32, first_of_elem: bool) {
@@ -194,7 +207,10 @@ impl<'a> Printer<'a> {
             return None;
         }
         let between = self.src.get(end as usize..c.span.start as usize)?;
-        if between.bytes().all(|b| matches!(b, b' ' | b'\t' | b',' | b';')) {
+        if between
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b',' | b';'))
+        {
             self.next += 1;
             Some(c)
         } else {
@@ -203,7 +219,9 @@ impl<'a> Printer<'a> {
     }
 
     fn blank_between(&self, from: u32, to: u32) -> bool {
-        let Some(s) = self.src.get(from as usize..to as usize) else { return false };
+        let Some(s) = self.src.get(from as usize..to as usize) else {
+            return false;
+        };
         let mut newlines = 0;
         let b = s.as_bytes();
         let mut i = 0;
@@ -233,7 +251,10 @@ impl<'a> Printer<'a> {
         let mut v = Vec::new();
         while let Some(c) = self.comment_before(pos) {
             v.push(text(c.text.as_str()));
-            let after = self.src.get(c.span.end as usize..pos as usize).unwrap_or("");
+            let after = self
+                .src
+                .get(c.span.end as usize..pos as usize)
+                .unwrap_or("");
             if c.kind != CommentKind::Block || after.contains(['\n', '\r']) {
                 v.push(Doc::HardLine);
             } else {
@@ -257,7 +278,9 @@ impl<'a> Printer<'a> {
     }
 
     fn has_comment_before(&self, pos: u32) -> bool {
-        self.comments.get(self.next).is_some_and(|c| c.span.start < pos)
+        self.comments
+            .get(self.next)
+            .is_some_and(|c| c.span.start < pos)
     }
 
     fn src_text(&self, s: Span) -> &'a str {
@@ -358,7 +381,12 @@ impl<'a> Printer<'a> {
                 inner.push(Doc::BreakParent);
             }
         }
-        group(concat(vec![text(open), nest(concat(inner)), line, text(close)]))
+        group(concat(vec![
+            text(open),
+            nest(concat(inner)),
+            line,
+            text(close),
+        ]))
     }
 
     // --- program and items -------------------------------------------------------------
@@ -388,7 +416,12 @@ impl<'a> Printer<'a> {
             Item::Function(f) => self.function(f),
             Item::Schedule(s) => {
                 let body = self.props_braced(s.span, &s.props, PropStyle::Colon);
-                concat(vec![text("schedule "), self.ident(&s.name), text(" "), body])
+                concat(vec![
+                    text("schedule "),
+                    self.ident(&s.name),
+                    text(" "),
+                    body,
+                ])
             }
             Item::Channel(c) => self.channel(c),
             Item::Memory(m) => self.memory(m),
@@ -435,7 +468,14 @@ impl<'a> Printer<'a> {
         let first = props.first().map_or(item_span.end, |p| p.span.start);
         let open = self.open_brace_after(item_span.start, first);
         let width = props.iter().map(|p| p.key.name.len()).max().unwrap_or(0);
-        self.braced(open, item_span.end - 1, Blank::Preserve, props, |p| p.span, |s, p| s.property(p, style, width))
+        self.braced(
+            open,
+            item_span.end - 1,
+            Blank::Preserve,
+            props,
+            |p| p.span,
+            |s, p| s.property(p, style, width),
+        )
     }
 
     fn property(&mut self, p: &Property, style: PropStyle, width: usize) -> Doc<'a> {
@@ -476,25 +516,46 @@ impl<'a> Printer<'a> {
         let first = a.items.first().map_or(a.span.end, |i| i.span().start);
         let open = self.open_brace_after(header_end, first);
         head.push(text(" "));
-        head.push(self.braced(open, a.span.end - 1, Blank::Preserve, &a.items, AgentItem::span, |s, it| s.agent_item(it)));
+        head.push(self.braced(
+            open,
+            a.span.end - 1,
+            Blank::Preserve,
+            &a.items,
+            AgentItem::span,
+            |s, it| s.agent_item(it),
+        ));
         concat(head)
     }
 
     /// `(p: T, …)`; returns the doc and the end offset of `)`.
     fn params(&mut self, params: &[Param], after: u32, limit: u32) -> (Doc<'a>, u32) {
         // The `(` follows the name; the `)` is the first `)` after the last parameter.
-        let open = self.src[after as usize..limit as usize].find('(').map_or(after, |p| after + p as u32);
+        let open = self.src[after as usize..limit as usize]
+            .find('(')
+            .map_or(after, |p| after + p as u32);
         let last = params.last().map_or(open + 1, |p| p.span.end);
-        let close = self.src[last as usize..limit as usize].find(')').map_or(last, |p| last + p as u32) + 1;
-        let d = self.soft_list("(", ")", Span::new(open, close), false, params, |p| p.span, |s, p| {
-            concat(vec![s.ident(&p.name), text(": "), s.type_expr(&p.ty)])
-        });
+        let close = self.src[last as usize..limit as usize]
+            .find(')')
+            .map_or(last, |p| last + p as u32)
+            + 1;
+        let d = self.soft_list(
+            "(",
+            ")",
+            Span::new(open, close),
+            false,
+            params,
+            |p| p.span,
+            |s, p| concat(vec![s.ident(&p.name), text(": "), s.type_expr(&p.ty)]),
+        );
         (d, close)
     }
 
     fn agent_item(&mut self, it: &AgentItem) -> Doc<'a> {
         match it {
-            AgentItem::Capabilities(c) => concat(vec![text("capabilities = "), self.array(&c.list.elems, c.list.span)]),
+            AgentItem::Capabilities(c) => concat(vec![
+                text("capabilities = "),
+                self.array(&c.list.elems, c.list.span),
+            ]),
             AgentItem::Policy(p) => self.policy(p),
             AgentItem::Function(f) => self.function(f),
             AgentItem::With(w) => self.with_block(w),
@@ -534,7 +595,14 @@ impl<'a> Printer<'a> {
     fn policy(&mut self, p: &Policy) -> Doc<'a> {
         let first = p.rules.first().map_or(p.span.end, |r| r.span.start);
         let open = self.open_brace_after(p.name.span.end, first);
-        let body = self.braced(open, p.span.end - 1, Blank::Preserve, &p.rules, |r| r.span, |s, r| s.rule(r));
+        let body = self.braced(
+            open,
+            p.span.end - 1,
+            Blank::Preserve,
+            &p.rules,
+            |r| r.span,
+            |s, r| s.rule(r),
+        );
         concat(vec![text("policy "), self.ident(&p.name), text(" "), body])
     }
 
@@ -552,9 +620,21 @@ impl<'a> Printer<'a> {
             TypeDefKind::Alias(a) => concat(vec![self.leading(a.span.start), self.ident(a)]),
             TypeDefKind::Struct(s) => {
                 let open = Span::new(s.span.start, s.span.start + 1);
-                self.braced(open, s.span.end - 1, Blank::Preserve, &s.fields, |f| f.span, |p, f| {
-                    concat(vec![p.ident(&f.name), text(": "), p.type_expr(&f.ty), text(",")])
-                })
+                self.braced(
+                    open,
+                    s.span.end - 1,
+                    Blank::Preserve,
+                    &s.fields,
+                    |f| f.span,
+                    |p, f| {
+                        concat(vec![
+                            p.ident(&f.name),
+                            text(": "),
+                            p.type_expr(&f.ty),
+                            text(","),
+                        ])
+                    },
+                )
             }
         };
         concat(vec![text("type "), self.ident(&t.name), text(" = "), rhs])
@@ -591,18 +671,37 @@ impl<'a> Printer<'a> {
     fn channel(&mut self, c: &Channel) -> Doc<'a> {
         let first = c.entries.first().map_or(c.span.end, |e| e.span().start);
         let open = self.open_brace_after(c.name.span.end, first);
-        let body = self.braced(open, c.span.end - 1, Blank::Preserve, &c.entries, ChannelEntry::span, |s, e| match e {
-            ChannelEntry::Prop(p) => s.property(p, PropStyle::Colon, 0),
-            ChannelEntry::Policy(p) => s.policy(p),
-            ChannelEntry::DataClassification(d) => {
-                let first = d.rules.first().map_or(d.span.end, |r| r.span.start);
-                let open = s.open_brace_after(d.span.start, first);
-                let body = s.braced(open, d.span.end - 1, Blank::Preserve, &d.rules, |r| r.span, |s, r| {
-                    concat(vec![s.ident(&r.category), text(": "), s.ident(&r.action), text(",")])
-                });
-                concat(vec![text("data_classification "), body])
-            }
-        });
+        let body = self.braced(
+            open,
+            c.span.end - 1,
+            Blank::Preserve,
+            &c.entries,
+            ChannelEntry::span,
+            |s, e| match e {
+                ChannelEntry::Prop(p) => s.property(p, PropStyle::Colon, 0),
+                ChannelEntry::Policy(p) => s.policy(p),
+                ChannelEntry::DataClassification(d) => {
+                    let first = d.rules.first().map_or(d.span.end, |r| r.span.start);
+                    let open = s.open_brace_after(d.span.start, first);
+                    let body = s.braced(
+                        open,
+                        d.span.end - 1,
+                        Blank::Preserve,
+                        &d.rules,
+                        |r| r.span,
+                        |s, r| {
+                            concat(vec![
+                                s.ident(&r.category),
+                                text(": "),
+                                s.ident(&r.action),
+                                text(","),
+                            ])
+                        },
+                    );
+                    concat(vec![text("data_classification "), body])
+                }
+            },
+        );
         concat(vec![text("channel "), self.ident(&c.name), text(" "), body])
     }
 
@@ -618,10 +717,17 @@ impl<'a> Printer<'a> {
             })
             .max()
             .unwrap_or(0);
-        let body = self.braced(open, m.span.end - 1, Blank::Preserve, &m.entries, |e| Span::new(mem_span(e), mem_end(e)), |s, e| match e {
-            MemoryEntry::Prop(p) => s.property(p, PropStyle::Aligned, width),
-            MemoryEntry::Search(b) => s.sub_block("search", b),
-        });
+        let body = self.braced(
+            open,
+            m.span.end - 1,
+            Blank::Preserve,
+            &m.entries,
+            |e| Span::new(mem_span(e), mem_end(e)),
+            |s, e| match e {
+                MemoryEntry::Prop(p) => s.property(p, PropStyle::Aligned, width),
+                MemoryEntry::Search(b) => s.sub_block("search", b),
+            },
+        );
         concat(vec![text("memory "), self.ident(&m.name), text(" "), body])
     }
 
@@ -641,10 +747,17 @@ impl<'a> Printer<'a> {
             })
             .max()
             .unwrap_or(0);
-        let body = self.braced(open, w.span.end - 1, Blank::Preserve, &w.entries, span_of, |s, e| match e {
-            WebhookEntry::Prop(p) => s.property(p, PropStyle::Aligned, width),
-            WebhookEntry::Filter(b) => s.sub_block("filter", b),
-        });
+        let body = self.braced(
+            open,
+            w.span.end - 1,
+            Blank::Preserve,
+            &w.entries,
+            span_of,
+            |s, e| match e {
+                WebhookEntry::Prop(p) => s.property(p, PropStyle::Aligned, width),
+                WebhookEntry::Filter(b) => s.sub_block("filter", b),
+            },
+        );
         concat(vec![text("webhook "), self.ident(&w.name), text(" "), body])
     }
 
@@ -652,9 +765,14 @@ impl<'a> Printer<'a> {
         let first = b.props.first().map_or(b.span.end, |p| p.span.start);
         let open = self.open_brace_after(b.span.start, first);
         let width = b.props.iter().map(|p| p.key.name.len()).max().unwrap_or(0);
-        let body = self.braced(open, b.span.end - 1, Blank::Preserve, &b.props, |p| p.span, |s, p| {
-            s.property(p, PropStyle::Aligned, width)
-        });
+        let body = self.braced(
+            open,
+            b.span.end - 1,
+            Blank::Preserve,
+            &b.props,
+            |p| p.span,
+            |s, p| s.property(p, PropStyle::Aligned, width),
+        );
         concat(vec![text(kw), text(" "), body])
     }
 
@@ -717,12 +835,24 @@ impl<'a> Printer<'a> {
                 text(" "),
                 self.block(&f.body),
             ]),
-            Stmt::While(w) => concat(vec![text("while "), self.expr(&w.cond), text(" "), self.block(&w.body)]),
+            Stmt::While(w) => concat(vec![
+                text("while "),
+                self.expr(&w.cond),
+                text(" "),
+                self.block(&w.body),
+            ]),
             Stmt::Match(m) => {
                 let head = vec![text("match "), self.expr(&m.scrutinee), text(" ")];
                 let first = m.arms.first().map_or(m.span.end, |a| a.span.start);
                 let open = self.open_brace_after(m.scrutinee.span.end, first);
-                let body = self.braced(open, m.span.end - 1, Blank::Preserve, &m.arms, |a| a.span, |s, a| s.arm(a));
+                let body = self.braced(
+                    open,
+                    m.span.end - 1,
+                    Blank::Preserve,
+                    &m.arms,
+                    |a| a.span,
+                    |s, a| s.arm(a),
+                );
                 concat(vec![concat(head), body])
             }
             Stmt::Try(t) => {
@@ -760,9 +890,12 @@ impl<'a> Printer<'a> {
     fn if_stmt(&mut self, i: &IfStmt) -> Doc<'a> {
         let cond = match &i.cond {
             Cond::Expr(e) => self.expr(e),
-            Cond::Let { pattern, value, .. } => {
-                concat(vec![text("let "), self.pattern(pattern), text(" = "), self.expr(value)])
-            }
+            Cond::Let { pattern, value, .. } => concat(vec![
+                text("let "),
+                self.pattern(pattern),
+                text(" = "),
+                self.expr(value),
+            ]),
         };
         let mut v = vec![text("if "), cond, text(" "), self.block(&i.then_block)];
         if let Some(branch) = &i.else_branch {
@@ -774,7 +907,11 @@ impl<'a> Printer<'a> {
                 v.push(text(c.text.as_str()));
                 line_comment |= c.kind != CommentKind::Block;
             }
-            v.push(if line_comment { concat(vec![Doc::HardLine, text("else ")]) } else { text(" else ") });
+            v.push(if line_comment {
+                concat(vec![Doc::HardLine, text("else ")])
+            } else {
+                text(" else ")
+            });
             match branch {
                 ElseBranch::If(e) => v.push(self.if_stmt(e)),
                 ElseBranch::Block(b) => v.push(self.block(b)),
@@ -788,7 +925,15 @@ impl<'a> Printer<'a> {
             Pattern::Wildcard(_) => text("_"),
             Pattern::Binding(i) => self.ident(i),
             Pattern::Ctor { name, args, span } => {
-                let inner = self.soft_list("(", ")", Span::new(name.span.end, span.end), false, args, Pattern::span, |s, a| s.pattern(a));
+                let inner = self.soft_list(
+                    "(",
+                    ")",
+                    Span::new(name.span.end, span.end),
+                    false,
+                    args,
+                    Pattern::span,
+                    |s, a| s.pattern(a),
+                );
                 concat(vec![self.ident(name), inner])
             }
         }
@@ -813,7 +958,11 @@ impl<'a> Printer<'a> {
     }
 
     fn expr_inner(&mut self, e: &Expr) -> Doc<'a> {
-        let lead = if self.has_comment_before(e.span.start) { self.leading(e.span.start) } else { Doc::Nil };
+        let lead = if self.has_comment_before(e.span.start) {
+            self.leading(e.span.start)
+        } else {
+            Doc::Nil
+        };
         let d = match &e.kind {
             ExprKind::Lit(_) | ExprKind::Vault(_) => text(self.src_text(e.span)),
             ExprKind::Var(n) => text(n.to_string()),
@@ -823,7 +972,9 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Record(fields) => self.record(fields, e.span),
             ExprKind::Array(elems) => self.array(elems, e.span),
-            ExprKind::Lambda { param, body } => concat(vec![self.ident(param), text(" => "), self.expr(body)]),
+            ExprKind::Lambda { param, body } => {
+                concat(vec![self.ident(param), text(" => "), self.expr(body)])
+            }
             ExprKind::If(i) => group(self.if_expr(i)),
             ExprKind::Paren(inner) => {
                 let d = self.expr(inner);
@@ -854,12 +1005,18 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Call { callee, args } => self.call(callee, args, e.span),
         };
-        if matches!(lead, Doc::Nil) { d } else { concat(vec![lead, d]) }
+        if matches!(lead, Doc::Nil) {
+            d
+        } else {
+            concat(vec![lead, d])
+        }
     }
 
     /// A left-deep chain of operators of one precedence, breakable before each operator.
     fn binary(&mut self, e: &Expr) -> Doc<'a> {
-        let ExprKind::Binary { op, .. } = &e.kind else { return Doc::Nil };
+        let ExprKind::Binary { op, .. } = &e.kind else {
+            return Doc::Nil;
+        };
         let prec = op.precedence();
         let mut rhs: Vec<(BinaryOp, &Expr)> = Vec::new();
         let mut cur = e;
@@ -888,7 +1045,14 @@ impl<'a> Printer<'a> {
             ElseExpr::If(e) => self.if_expr(e),
             ElseExpr::Block(b) => self.value_block(b),
         };
-        concat(vec![text("if "), cond, text(" "), then, text(" else "), els])
+        concat(vec![
+            text("if "),
+            cond,
+            text(" "),
+            then,
+            text(" else "),
+            els,
+        ])
     }
 
     /// A block inside an if-expression: `{ value }` when it fits and has only a value.
@@ -897,20 +1061,33 @@ impl<'a> Printer<'a> {
         match (&b.tail, simple) {
             (Some(t), true) => {
                 let d = self.expr(t);
-                concat(vec![text("{"), nest(concat(vec![Doc::Line, d])), Doc::Line, text("}")])
+                concat(vec![
+                    text("{"),
+                    nest(concat(vec![Doc::Line, d])),
+                    Doc::Line,
+                    text("}"),
+                ])
             }
             _ => self.block(b),
         }
     }
 
     fn record(&mut self, fields: &[Field], span: Span) -> Doc<'a> {
-        self.soft_list("{", "}", span, true, fields, |f| f.span, |s, f| {
-            let key = match &f.key {
-                FieldKey::Name(i) => s.ident(i),
-                FieldKey::Str { span, .. } => text(s.src_text(*span)),
-            };
-            concat(vec![key, text(": "), s.expr(&f.value)])
-        })
+        self.soft_list(
+            "{",
+            "}",
+            span,
+            true,
+            fields,
+            |f| f.span,
+            |s, f| {
+                let key = match &f.key {
+                    FieldKey::Name(i) => s.ident(i),
+                    FieldKey::Str { span, .. } => text(s.src_text(*span)),
+                };
+                concat(vec![key, text(": "), s.expr(&f.value)])
+            },
+        )
     }
 
     fn array(&mut self, elems: &[Expr], span: Span) -> Doc<'a> {
@@ -928,16 +1105,33 @@ impl<'a> Printer<'a> {
         let c = self.expr(callee);
         let list_span = Span::new(callee.span.end, span.end);
         let overflowable = args.last().is_some_and(|a| {
-            matches!(a.value.kind, ExprKind::Record(_) | ExprKind::TypeLit { .. } | ExprKind::Array(_) | ExprKind::Lambda { .. })
+            matches!(
+                a.value.kind,
+                ExprKind::Record(_)
+                    | ExprKind::TypeLit { .. }
+                    | ExprKind::Array(_)
+                    | ExprKind::Lambda { .. }
+            )
         });
         if !overflowable || self.has_comment_before(span.end) {
-            let list = self.soft_list("(", ")", list_span, false, args, |a| a.span, |s, a| s.arg(a));
+            let list = self.soft_list(
+                "(",
+                ")",
+                list_span,
+                false,
+                args,
+                |a| a.span,
+                |s, a| s.arg(a),
+            );
             return concat(vec![c, list]);
         }
         // No comment inside the call: two layouts of the same argument documents, built
         // once (building them per layout would be exponential in nested calls):
         // `f(a, {` … `})` and one argument per line.
-        let docs: Vec<Doc<'a>> = args.iter().map(|a| Doc::Shared(std::rc::Rc::new(self.arg(a)))).collect();
+        let docs: Vec<Doc<'a>> = args
+            .iter()
+            .map(|a| Doc::Shared(std::rc::Rc::new(self.arg(a))))
+            .collect();
         let n = docs.len();
         let mut prefix = Vec::new();
         for (i, d) in docs[..n - 1].iter().enumerate() {
@@ -949,7 +1143,12 @@ impl<'a> Printer<'a> {
         if n > 1 {
             prefix.push(text(", "));
         }
-        let overflow = concat(vec![text("("), Doc::Flat(Box::new(concat(prefix))), docs[n - 1].clone(), text(")")]);
+        let overflow = concat(vec![
+            text("("),
+            Doc::Flat(Box::new(concat(prefix))),
+            docs[n - 1].clone(),
+            text(")"),
+        ]);
         let mut inner = vec![Doc::SoftLine];
         for (i, d) in docs.into_iter().enumerate() {
             inner.push(d);
@@ -960,8 +1159,16 @@ impl<'a> Printer<'a> {
                 inner.push(Doc::IfBreak(Box::new(text(",")), Box::new(Doc::Nil)));
             }
         }
-        let list = concat(vec![text("("), nest(concat(inner)), Doc::SoftLine, text(")")]);
-        concat(vec![c, group(Doc::Overflow(Box::new(overflow), Box::new(list)))])
+        let list = concat(vec![
+            text("("),
+            nest(concat(inner)),
+            Doc::SoftLine,
+            text(")"),
+        ]);
+        concat(vec![
+            c,
+            group(Doc::Overflow(Box::new(overflow), Box::new(list))),
+        ])
     }
 }
 
@@ -1024,7 +1231,12 @@ mod tests {
     fn overflow_last_argument() {
         let src = "agent a { with { let id = memory_write(ticket_log, { subject: ticket.subject, customer: ticket.customer, urgent: urgent, received_at: now() }); } }";
         let out = fmt(src);
-        assert!(out.contains("let id = memory_write(ticket_log, {\n            subject: ticket.subject,\n"), "{out}");
+        assert!(
+            out.contains(
+                "let id = memory_write(ticket_log, {\n            subject: ticket.subject,\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
@@ -1039,13 +1251,21 @@ mod tests {
     fn with_header_breaks_one_attribute_per_line() {
         let src = "agent a { with sandbox = \"Tier1\", timeout = 15s, network_policy = \"allow_list\", privacy = \"strict\", security = \"high\" { } }";
         let out = fmt(src);
-        assert!(out.contains("    with\n        sandbox = \"Tier1\",\n        timeout = 15s,\n"), "{out}");
-        assert!(out.contains("        security = \"high\",\n    {}\n"), "{out}");
+        assert!(
+            out.contains("    with\n        sandbox = \"Tier1\",\n        timeout = 15s,\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("        security = \"high\",\n    {}\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn comments_in_with_headers_and_before_else_stay_in_place() {
-        let out = fmt("agent a { with a = 1, # after a\n b = 2 { # body\n if x { } // after if\n else { y(); } } }");
+        let out = fmt(
+            "agent a { with a = 1, # after a\n b = 2 { # body\n if x { } // after if\n else { y(); } } }",
+        );
         assert_eq!(
             out,
             "agent a {\n    with\n        a = 1, # after a\n        b = 2,\n    { # body\n        if x {} // after if\n        else {\n            y();\n        }\n    }\n}\n"
@@ -1059,7 +1279,11 @@ mod tests {
     fn nested_overflowable_calls_stay_linear() {
         // Each call offers two layouts; without sharing this would be 2^40 documents.
         let depth = 40;
-        let src = format!("function f() {{ let v = {}1{}; }}", "g(a, x => ".repeat(depth), ")".repeat(depth));
+        let src = format!(
+            "function f() {{ let v = {}1{}; }}",
+            "g(a, x => ".repeat(depth),
+            ")".repeat(depth)
+        );
         let p = crate::parse(&src, "t");
         assert!(!p.has_errors(), "{}", p.render_diagnostics());
         let out = fmt(&src);
@@ -1068,6 +1292,9 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_not_formatted() {
-        assert!(matches!(format_source("agent {"), Err(FormatError::Syntax { .. })));
+        assert!(matches!(
+            format_source("agent {"),
+            Err(FormatError::Syntax { .. })
+        ));
     }
 }

@@ -15,11 +15,11 @@
 use super::{ActionReply, BudgetInfo, Effects, Flow, Interp, Raised, StackFrame};
 use crate::error::ErrorKind;
 use crate::host::{
-    ActionHost, ActionRequest, BlockEnv, ExecutionContext, ExecutionInfo, ExecutionLog, LogLevel, LogLine,
-    RecordedValue, SourceLocation,
+    ActionHost, ActionRequest, BlockEnv, ExecutionContext, ExecutionInfo, ExecutionLog, LogLevel,
+    LogLine, RecordedValue, SourceLocation,
 };
 use crate::program::{AgentDef, LoadedProgram};
-use crate::value::{heap::HeapMeter, heap::MeterGuard, Str, Value};
+use crate::value::{Str, Value, heap::HeapMeter, heap::MeterGuard};
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use futures::FutureExt;
@@ -69,7 +69,10 @@ pub(crate) fn on_guard_stack<R>(f: impl FnOnce(usize) -> R) -> R {
     }
 }
 
-pub(crate) fn bind_input_pub(agent: &AgentDef, input: &serde_json::Value) -> Result<(Vec<Value>, Vec<String>), String> {
+pub(crate) fn bind_input_pub(
+    agent: &AgentDef,
+    input: &serde_json::Value,
+) -> Result<(Vec<Value>, Vec<String>), String> {
     bind_input(agent, input)
 }
 
@@ -128,7 +131,10 @@ impl serde::Serialize for ErrorKind {
 }
 
 mod ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -165,7 +171,10 @@ enum Suspend {
     Action(Box<ActionRequest>, Option<Instant>),
     /// `audit_log(event, details)`: awaited like an action so the event is durable
     /// before the program goes on (fail closed).
-    Audit(Box<(String, serde_json::Value, SourceLocation)>, Option<Instant>),
+    Audit(
+        Box<(String, serde_json::Value, SourceLocation)>,
+        Option<Instant>,
+    ),
 }
 
 enum Resume {
@@ -192,11 +201,16 @@ struct CoEffects<'y> {
 
 impl Effects for CoEffects<'_> {
     fn action(&mut self, req: ActionRequest, deadline: Option<Instant>) -> ActionReply {
-        match self.yielder.suspend(Suspend::Action(Box::new(req), deadline)) {
+        match self
+            .yielder
+            .suspend(Suspend::Action(Box::new(req), deadline))
+        {
             Resume::Reply(r) => r,
-            Resume::Start | Resume::Audited(_) => {
-                ActionReply::Abort(ErrorKind::InternalFault, "the driver resumed without a reply".into(), None)
-            }
+            Resume::Start | Resume::Audited(_) => ActionReply::Abort(
+                ErrorKind::InternalFault,
+                "the driver resumed without a reply".into(),
+                None,
+            ),
         }
     }
     fn log(&mut self, level: LogLevel, message: &str, location: &SourceLocation) {
@@ -219,19 +233,30 @@ impl Effects for CoEffects<'_> {
             deadline,
         )) {
             Resume::Audited(r) => r,
-            Resume::Start | Resume::Reply(_) => Err("the driver resumed without an audit result".into()),
+            Resume::Start | Resume::Reply(_) => {
+                Err("the driver resumed without an audit result".into())
+            }
         }
     }
     fn trigger(&self) -> Value {
         self.trigger.clone()
     }
-    fn recorded(&mut self, function: &str, produce: &mut dyn FnMut() -> serde_json::Value) -> serde_json::Value {
+    fn recorded(
+        &mut self,
+        function: &str,
+        produce: &mut dyn FnMut() -> serde_json::Value,
+    ) -> serde_json::Value {
         let mut sh = self.shared.borrow_mut();
         let value = match sh.replay.front() {
-            Some(r) if r.function == function => sh.replay.pop_front().map(|r| r.value).unwrap_or_default(),
+            Some(r) if r.function == function => {
+                sh.replay.pop_front().map(|r| r.value).unwrap_or_default()
+            }
             _ => produce(),
         };
-        sh.log.recorded.push(RecordedValue { function: function.to_string(), value: value.clone() });
+        sh.log.recorded.push(RecordedValue {
+            function: function.to_string(),
+            value: value.clone(),
+        });
         value
     }
     fn env(&self) -> Arc<BlockEnv> {
@@ -270,13 +295,19 @@ fn raised(kind: ErrorKind, msg: impl Into<String>) -> Box<Raised> {
 }
 
 /// Binds the JSON input to the agent's parameters (GRAMMAR 4.7 step 2).
-fn bind_input(agent: &AgentDef, input: &serde_json::Value) -> Result<(Vec<Value>, Vec<String>), String> {
+fn bind_input(
+    agent: &AgentDef,
+    input: &serde_json::Value,
+) -> Result<(Vec<Value>, Vec<String>), String> {
     let params = &agent.param_code;
     if params.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let by_name = match input {
-        serde_json::Value::Object(o) => params.iter().filter(|p| !p.optional).all(|p| o.contains_key(p.name.as_str())),
+        serde_json::Value::Object(o) => params
+            .iter()
+            .filter(|p| !p.optional)
+            .all(|p| o.contains_key(p.name.as_str())),
         _ => false,
     };
     let mut raw: Vec<Option<serde_json::Value>> = Vec::new();
@@ -286,31 +317,54 @@ fn bind_input(agent: &AgentDef, input: &serde_json::Value) -> Result<(Vec<Value>
         for p in params {
             raw.push(o.get(p.name.as_str()).cloned());
         }
-        ignored = o.keys().filter(|k| !params.iter().any(|p| p.name.as_str() == k.as_str())).cloned().collect();
+        ignored = o
+            .keys()
+            .filter(|k| !params.iter().any(|p| p.name.as_str() == k.as_str()))
+            .cloned()
+            .collect();
     } else if params.len() == 1 {
         raw.push(Some(input.clone()));
     } else {
-        let required: Vec<&str> = params.iter().filter(|p| !p.optional).map(|p| p.name.as_str()).collect();
+        let required: Vec<&str> = params
+            .iter()
+            .filter(|p| !p.optional)
+            .map(|p| p.name.as_str())
+            .collect();
         let missing: Vec<&str> = match input {
-            serde_json::Value::Object(o) => required.iter().copied().filter(|k| !o.contains_key(*k)).collect(),
+            serde_json::Value::Object(o) => required
+                .iter()
+                .copied()
+                .filter(|k| !o.contains_key(*k))
+                .collect(),
             _ => required.clone(),
         };
         return Err(format!(
             "the input must be an object with the keys {} (missing: {})",
-            required.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-            missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            required
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            missing
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let mut out = Vec::with_capacity(params.len());
     for (p, j) in params.iter().zip(raw) {
         let v = match j {
             None => Value::Null,
-            Some(j) => crate::value::from_json(&j).map_err(|e| format!("parameter `{}`: {e}", p.name))?,
+            Some(j) => {
+                crate::value::from_json(&j).map_err(|e| format!("parameter `{}`: {e}", p.name))?
+            }
         };
         let v = if v.is_null() && p.optional {
             v
         } else {
-            p.ty.conform(v).map_err(|m| format!("parameter `{}`: {m}", p.name))?
+            p.ty.conform(v)
+                .map_err(|m| format!("parameter `{}`: {m}", p.name))?
         };
         out.push(v);
     }
@@ -346,7 +400,12 @@ fn run_agent(
 ) -> Result<RunOk, RunErr> {
     let (args, ignored) = match bind_input(agent, input) {
         Ok(x) => x,
-        Err(m) => return Err(RunErr { raised: raised(ErrorKind::InputError, m), steps: 0 }),
+        Err(m) => {
+            return Err(RunErr {
+                raised: raised(ErrorKind::InputError, m),
+                steps: 0,
+            });
+        }
     };
     let first_env = agent.envs.first().cloned().unwrap_or_default();
     fx.set_env(first_env);
@@ -370,15 +429,25 @@ fn run_agent(
         let env = agent.envs[i].clone();
         let span = agent.block_spans[i];
         for r in &env.requires {
-            let held = ctx.initiator.as_ref().is_some_and(|p| principal_holds(p, r));
+            let held = ctx
+                .initiator
+                .as_ref()
+                .is_some_and(|p| principal_holds(p, r));
             if !held {
-                let who = ctx.initiator.as_ref().map(|p| p.name.as_str()).unwrap_or("anonymous");
+                let who = ctx
+                    .initiator
+                    .as_ref()
+                    .map(|p| p.name.as_str())
+                    .unwrap_or("anonymous");
                 let mut e = raised(
                     ErrorKind::PolicyDenied,
                     format!("the block requires `{r}`, which the principal `{who}` does not hold"),
                 );
                 e.location = Some(it.location(span));
-                return Err(RunErr { raised: e, steps: total });
+                return Err(RunErr {
+                    raised: e,
+                    steps: total,
+                });
             }
         }
         it.fx.set_env(env.clone());
@@ -401,9 +470,17 @@ fn run_agent(
                 last = v;
                 break;
             }
-            Err(Flow::Err(r)) => return Err(RunErr { raised: r, steps: total }),
+            Err(Flow::Err(r)) => {
+                return Err(RunErr {
+                    raised: r,
+                    steps: total,
+                });
+            }
             Err(Flow::Break) | Err(Flow::Continue) => {
-                return Err(RunErr { raised: raised(ErrorKind::InternalFault, "`break` outside of a loop"), steps: total })
+                return Err(RunErr {
+                    raised: raised(ErrorKind::InternalFault, "`break` outside of a loop"),
+                    steps: total,
+                });
             }
         }
     }
@@ -414,26 +491,47 @@ fn run_agent(
                 Err(m) => {
                     let mut e = raised(
                         ErrorKind::TypeError,
-                        format!("agent `{}` returns a value that does not conform to {t}: {m}", agent.name),
+                        format!(
+                            "agent `{}` returns a value that does not conform to {t}: {m}",
+                            agent.name
+                        ),
                     );
                     e.location = Some(it.location(agent.span));
-                    return Err(RunErr { raised: e, steps: total });
+                    return Err(RunErr {
+                        raised: e,
+                        steps: total,
+                    });
                 }
             };
         }
     }
     match crate::value::to_json(&last) {
-        Ok(result) => Ok(RunOk { result, steps: total, ignored }),
+        Ok(result) => Ok(RunOk {
+            result,
+            steps: total,
+            ignored,
+        }),
         Err(f) => {
             let mut e = Box::new(Raised::from_fault(f));
-            e.message = format!("the agent's result cannot be converted to JSON: {}", e.message);
+            e.message = format!(
+                "the agent's result cannot be converted to JSON: {}",
+                e.message
+            );
             e.location = Some(it.location(agent.span));
-            Err(RunErr { raised: e, steps: total })
+            Err(RunErr {
+                raised: e,
+                steps: total,
+            })
         }
     }
 }
 
-fn failure_from(r: Box<Raised>, steps: u64, started: Instant, log: ExecutionLog) -> ExecutionFailure {
+fn failure_from(
+    r: Box<Raised>,
+    steps: u64,
+    started: Instant,
+    log: ExecutionLog,
+) -> ExecutionFailure {
     let details = crate::value::to_json_lossy(&r.details);
     ExecutionFailure {
         kind: r.kind,
@@ -486,7 +584,10 @@ pub async fn execute(
     let empty_log = ExecutionLog::default;
     let Some(agent_idx) = program.agents.iter().position(|a| &*a.name == agent) else {
         return Err(failure_from(
-            raised(ErrorKind::InputError, format!("the program has no agent named `{agent}`")),
+            raised(
+                ErrorKind::InputError,
+                format!("the program has no agent named `{agent}`"),
+            ),
             0,
             started,
             empty_log(),
@@ -496,11 +597,14 @@ pub async fn execute(
         Ok(s) => s,
         Err(e) => {
             return Err(failure_from(
-                raised(ErrorKind::InternalFault, format!("cannot allocate the interpreter's stack: {e}")),
+                raised(
+                    ErrorKind::InternalFault,
+                    format!("cannot allocate the interpreter's stack: {e}"),
+                ),
                 0,
                 started,
                 empty_log(),
-            ))
+            ));
         }
     };
     let stack_limit = stack.limit().get();
@@ -509,41 +613,50 @@ pub async fn execute(
         log: ExecutionLog::default(),
         replay: ctx.replay.clone().map(VecDeque::from).unwrap_or_default(),
     }));
-    let info = ExecutionInfo { execution: ctx.execution, agent: Arc::from(agent) };
+    let info = ExecutionInfo {
+        execution: ctx.execution,
+        agent: Arc::from(agent),
+    };
     let co_prog = program.clone();
     let co_meter = meter.clone();
     let co_shared = shared.clone();
     let co_host = host.clone();
     let co_info = info.clone();
-    let mut co = Coroutine::with_stack(stack, move |y: &Yielder<Resume, Suspend>, _first: Resume| {
-        let prog = co_prog;
-        let agent = &prog.agents[agent_idx];
-        let trigger = ctx
-            .trigger
-            .as_ref()
-            .map(|t| crate::value::from_json(t).unwrap_or(Value::Null))
-            .unwrap_or(Value::Null);
-        let mut fx = CoEffects {
-            yielder: y,
-            host: co_host,
-            info: co_info,
-            trigger,
-            env: Arc::new(BlockEnv::default()),
-            depth: ctx.delegation_depth,
-            shared: co_shared,
-            rules: None,
-        };
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_agent(&prog, agent, &input, &ctx, &mut fx, &co_meter, stack_limit)
-        }));
-        match r {
-            Ok(r) => r,
-            Err(p) => Err(RunErr {
-                raised: raised(ErrorKind::InternalFault, format!("the interpreter panicked: {}", panic_message(&*p))),
-                steps: 0,
-            }),
-        }
-    });
+    let mut co = Coroutine::with_stack(
+        stack,
+        move |y: &Yielder<Resume, Suspend>, _first: Resume| {
+            let prog = co_prog;
+            let agent = &prog.agents[agent_idx];
+            let trigger = ctx
+                .trigger
+                .as_ref()
+                .map(|t| crate::value::from_json(t).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null);
+            let mut fx = CoEffects {
+                yielder: y,
+                host: co_host,
+                info: co_info,
+                trigger,
+                env: Arc::new(BlockEnv::default()),
+                depth: ctx.delegation_depth,
+                shared: co_shared,
+                rules: None,
+            };
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run_agent(&prog, agent, &input, &ctx, &mut fx, &co_meter, stack_limit)
+            }));
+            match r {
+                Ok(r) => r,
+                Err(p) => Err(RunErr {
+                    raised: raised(
+                        ErrorKind::InternalFault,
+                        format!("the interpreter panicked: {}", panic_message(&*p)),
+                    ),
+                    steps: 0,
+                }),
+            }
+        },
+    );
     let mut resume = Resume::Start;
     loop {
         let step = {
@@ -554,7 +667,10 @@ pub async fn execute(
             Err(p) => {
                 let log = std::mem::take(&mut shared.borrow_mut().log);
                 return Err(failure_from(
-                    raised(ErrorKind::InternalFault, format!("the interpreter panicked: {}", panic_message(&*p))),
+                    raised(
+                        ErrorKind::InternalFault,
+                        format!("the interpreter panicked: {}", panic_message(&*p)),
+                    ),
                     0,
                     started,
                     log,
@@ -563,10 +679,13 @@ pub async fn execute(
             Ok(CoroutineResult::Yield(Suspend::Action(req, deadline))) => {
                 let fut = AssertUnwindSafe(host.perform(*req)).catch_unwind();
                 let answer = match deadline {
-                    Some(d) => match tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut).await {
-                        Ok(a) => Some(a),
-                        Err(_) => None,
-                    },
+                    Some(d) => {
+                        match tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut).await
+                        {
+                            Ok(a) => Some(a),
+                            Err(_) => None,
+                        }
+                    }
                     None => Some(fut.await),
                 };
                 resume = Resume::Reply(match answer {
@@ -586,15 +705,22 @@ pub async fn execute(
             }
             Ok(CoroutineResult::Yield(Suspend::Audit(ev, deadline))) => {
                 let (event, details, location) = *ev;
-                let fut = AssertUnwindSafe(host.audit_log(&info, &event, &details, &location)).catch_unwind();
+                let fut = AssertUnwindSafe(host.audit_log(&info, &event, &details, &location))
+                    .catch_unwind();
                 let answer = match deadline {
-                    Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut).await.ok(),
+                    Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
+                        .await
+                        .ok(),
                     None => Some(fut.await),
                 };
                 resume = Resume::Audited(match answer {
-                    None => Err("the block's time limit ran out while the audit log was recording".into()),
+                    None => Err(
+                        "the block's time limit ran out while the audit log was recording".into(),
+                    ),
                     Some(Ok(r)) => r,
-                    Some(Err(p)) => Err(format!("the action host panicked: {}", panic_message(&*p))),
+                    Some(Err(p)) => {
+                        Err(format!("the action host panicked: {}", panic_message(&*p)))
+                    }
                 });
             }
             Ok(CoroutineResult::Return(r)) => {
@@ -647,7 +773,10 @@ impl ExecutionPool {
             let t = std::thread::Builder::new()
                 .name(format!("symbi-dsl-{i}"))
                 .spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
                         Ok(rt) => rt,
                         Err(e) => {
                             eprintln!("symbi-dsl: cannot start an execution worker: {e}");
@@ -664,7 +793,11 @@ impl ExecutionPool {
                 .expect("spawning an execution worker thread");
             threads.push(t);
         }
-        ExecutionPool { senders, next: std::sync::atomic::AtomicUsize::new(0), threads }
+        ExecutionPool {
+            senders,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            threads,
+        }
     }
 
     /// Runs [`execute`] on a worker; the returned future is `Send`.
@@ -686,12 +819,20 @@ impl ExecutionPool {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.senders.len();
         let started = Instant::now();
         if self.senders[i].send(job).is_err() {
-            return Err(failure_from(raised(ErrorKind::InternalFault, "the execution pool is shut down"), 0, started, ExecutionLog::default()));
+            return Err(failure_from(
+                raised(ErrorKind::InternalFault, "the execution pool is shut down"),
+                0,
+                started,
+                ExecutionLog::default(),
+            ));
         }
         match rx.await {
             Ok(r) => r,
             Err(_) => Err(failure_from(
-                raised(ErrorKind::InternalFault, "the execution was dropped by its worker"),
+                raised(
+                    ErrorKind::InternalFault,
+                    "the execution was dropped by its worker",
+                ),
                 0,
                 started,
                 ExecutionLog::default(),

@@ -32,7 +32,10 @@ pub(crate) enum CmpOp {
 pub(crate) enum ExprKind {
     Const(Value),
     /// A variable in the current frame; `None` in the slot is a `NameError`.
-    Local { slot: u32, name: Str },
+    Local {
+        slot: u32,
+        name: Str,
+    },
     /// A name that resolves to nothing: always a `NameError` when evaluated.
     Undefined(Str),
     /// `vault://path`: a `secret_read` action.
@@ -99,12 +102,22 @@ pub(crate) enum Target {
     /// A variable that may hold a lambda; otherwise the fallback target (4.6 1.1).
     VarThen { slot: u32, fallback: Box<Target> },
     /// `recv.m(…)` on a value.
-    Method { recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)> },
+    Method {
+        recv: Expr,
+        name: Str,
+        builtin: Option<(&'static Builtin, Bind)>,
+    },
     /// `place.m(…)` where `m` mutates (`push`, `pop`, …).
     MutMethod { place: Place, name: Str },
     /// `a.m(…)` where `a` is a variable that may be unset: a method on its value when
     /// set, else the qualified name `a.m`.
-    MethodOrQualified { slot: u32, recv: Expr, name: Str, builtin: Option<(&'static Builtin, Bind)>, qualified: Box<Target> },
+    MethodOrQualified {
+        slot: u32,
+        recv: Expr,
+        name: Str,
+        builtin: Option<(&'static Builtin, Bind)>,
+        qualified: Box<Target>,
+    },
     /// Any other callee: must evaluate to a lambda.
     Dynamic(Expr),
 }
@@ -131,18 +144,45 @@ pub(crate) struct Stmt {
 
 #[derive(Debug)]
 pub(crate) enum StmtKind {
-    Let { slot: u32, ty: Option<Ty>, value: Expr },
+    Let {
+        slot: u32,
+        ty: Option<Ty>,
+        value: Expr,
+    },
     /// `let _ = e;` and expression statements.
     Expr(Expr),
-    Assign { place: Place, value: Expr, ty: Option<Ty> },
+    Assign {
+        place: Place,
+        value: Expr,
+        ty: Option<Ty>,
+    },
     /// `place op= value`; `in_place` when the value cannot mutate the place (so the
     /// place may be updated in place after evaluating the value).
-    Compound { place: Place, op: BinOp, value: Expr, in_place: bool, ty: Option<Ty> },
+    Compound {
+        place: Place,
+        op: BinOp,
+        value: Expr,
+        in_place: bool,
+        ty: Option<Ty>,
+    },
     If(Box<IfStmt>),
-    For { slot: Option<u32>, iter: Expr, body: Block },
-    While { cond: Expr, body: Block },
-    Match { scrutinee: Expr, arms: Box<[Arm]> },
-    Try { body: Block, catches: Box<[Catch]> },
+    For {
+        slot: Option<u32>,
+        iter: Expr,
+        body: Block,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
+    Match {
+        scrutinee: Expr,
+        arms: Box<[Arm]>,
+    },
+    Try {
+        body: Block,
+        catches: Box<[Catch]>,
+    },
     Return(Option<Expr>),
     Break,
     Continue,

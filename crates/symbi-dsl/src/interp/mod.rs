@@ -14,9 +14,7 @@ pub(crate) mod exec;
 pub(crate) mod ir;
 mod places;
 
-pub use exec::{
-    execute, ExecutionFailure, ExecutionOutcome, ExecutionPool, FailureBudget,
-};
+pub use exec::{ExecutionFailure, ExecutionOutcome, ExecutionPool, FailureBudget, execute};
 
 use crate::builtins::{self, Args};
 use crate::error::{ErrorKind, Fault};
@@ -24,8 +22,8 @@ use crate::host::{ActionError, ActionKind, ActionRequest, BlockEnv, LogLevel, So
 use crate::program::LoadedProgram;
 use crate::span::Span;
 use crate::value::{
-    binary_op, compare, heap::HeapMeter, negate, values_equal, BinOp, Entries, ErrorValue, Lambda, List,
-    Map, Str, Value,
+    BinOp, Entries, ErrorValue, Lambda, List, Map, Str, Value, binary_op, compare, heap::HeapMeter,
+    negate, values_equal,
 };
 use ir::*;
 use serde::Serialize;
@@ -168,7 +166,11 @@ pub(crate) trait Effects {
     /// `trigger()`.
     fn trigger(&self) -> Value;
     /// A non-deterministic value: replayed if recorded, else produced and recorded.
-    fn recorded(&mut self, function: &str, produce: &mut dyn FnMut() -> serde_json::Value) -> serde_json::Value;
+    fn recorded(
+        &mut self,
+        function: &str,
+        produce: &mut dyn FnMut() -> serde_json::Value,
+    ) -> serde_json::Value;
     /// The running block's environment.
     fn env(&self) -> Arc<BlockEnv>;
     /// The agent's name.
@@ -218,7 +220,11 @@ pub(crate) struct Interp<'a> {
 }
 
 impl<'a> Interp<'a> {
-    pub(crate) fn new(prog: &'a LoadedProgram, fx: &'a mut dyn Effects, meter: Option<&'a HeapMeter>) -> Self {
+    pub(crate) fn new(
+        prog: &'a LoadedProgram,
+        fx: &'a mut dyn Effects,
+        meter: Option<&'a HeapMeter>,
+    ) -> Self {
         Interp {
             prog,
             stack: Vec::with_capacity(256),
@@ -246,7 +252,13 @@ impl<'a> Interp<'a> {
     }
 
     /// Starts a `with` block: fresh step budget, heap limit and deadline.
-    pub(crate) fn start_block(&mut self, steps: u64, deadline: Option<Instant>, timeout_ms: u64, heap: u64) {
+    pub(crate) fn start_block(
+        &mut self,
+        steps: u64,
+        deadline: Option<Instant>,
+        timeout_ms: u64,
+        heap: u64,
+    ) {
         self.steps = 0;
         self.step_limit = steps;
         self.next_check = 64.min(steps.saturating_add(1));
@@ -264,7 +276,10 @@ impl<'a> Interp<'a> {
         self.stack.resize(n as usize, None);
         self.base = 0;
         self.frames.clear();
-        self.frames.push(FrameInfo { name, call_site: None });
+        self.frames.push(FrameInfo {
+            name,
+            call_site: None,
+        });
     }
 
     // ---------------------------------------------------------------------------------
@@ -293,21 +308,32 @@ impl<'a> Interp<'a> {
     #[cold]
     fn check_budgets(&mut self) -> R<()> {
         if self.steps > self.step_limit {
-            return Err(self.budget_error(BudgetInfo { budget: "steps", limit: self.step_limit, used: self.steps }));
+            return Err(self.budget_error(BudgetInfo {
+                budget: "steps",
+                limit: self.step_limit,
+                used: self.steps,
+            }));
         }
         self.check_heap()?;
         self.checks = self.checks.wrapping_add(1);
         if self.checks % 4 == 0 {
             self.check_deadline()?;
         }
-        self.next_check = self.steps.saturating_add(64).min(self.step_limit.saturating_add(1));
+        self.next_check = self
+            .steps
+            .saturating_add(64)
+            .min(self.step_limit.saturating_add(1));
         Ok(())
     }
 
     pub(crate) fn check_heap(&self) -> R<()> {
         if let Some(m) = self.meter {
             if m.exceeded() {
-                return Err(self.budget_error(BudgetInfo { budget: "memory", limit: m.limit(), used: m.live() }));
+                return Err(self.budget_error(BudgetInfo {
+                    budget: "memory",
+                    limit: m.limit(),
+                    used: m.live(),
+                }));
             }
         }
         Ok(())
@@ -326,17 +352,30 @@ impl<'a> Interp<'a> {
         let elapsed = self.block_start.elapsed().as_millis() as u64;
         let mut r = Raised::from_fault(Fault::new(
             ErrorKind::Timeout,
-            format!("the block's time limit of {} ran out", crate::value::duration_text(self.timeout_ms as i64)),
+            format!(
+                "the block's time limit of {} ran out",
+                crate::value::duration_text(self.timeout_ms as i64)
+            ),
         ));
-        r.budget = Some(BudgetInfo { budget: "time", limit: self.timeout_ms, used: elapsed });
+        r.budget = Some(BudgetInfo {
+            budget: "time",
+            limit: self.timeout_ms,
+            used: elapsed,
+        });
         r.details = budget_details(r.budget.as_ref().unwrap());
         Flow::Err(Box::new(r))
     }
 
     fn budget_error(&self, info: BudgetInfo) -> Flow {
         let what = match info.budget {
-            "steps" => format!("step budget exhausted: {} steps used, the limit is {}", info.used, info.limit),
-            _ => format!("heap budget exhausted: {} bytes in use, the limit is {}", info.used, info.limit),
+            "steps" => format!(
+                "step budget exhausted: {} steps used, the limit is {}",
+                info.used, info.limit
+            ),
+            _ => format!(
+                "heap budget exhausted: {} bytes in use, the limit is {}",
+                info.used, info.limit
+            ),
         };
         let mut r = Raised::from_fault(Fault::new(ErrorKind::BudgetExhausted, what));
         r.details = budget_details(&info);
@@ -356,13 +395,22 @@ impl<'a> Interp<'a> {
 
     fn enter_call(&mut self, name: Str, site: Span) -> R<()> {
         if self.depth >= MAX_CALL_DEPTH {
-            return Err(fault(ErrorKind::StackOverflow, format!("more than {MAX_CALL_DEPTH} nested calls")));
+            return Err(fault(
+                ErrorKind::StackOverflow,
+                format!("more than {MAX_CALL_DEPTH} nested calls"),
+            ));
         }
         if !self.stack_ok() {
-            return Err(fault(ErrorKind::StackOverflow, "the program nests too deeply"));
+            return Err(fault(
+                ErrorKind::StackOverflow,
+                "the program nests too deeply",
+            ));
         }
         self.depth += 1;
-        self.frames.push(FrameInfo { name, call_site: Some(site) });
+        self.frames.push(FrameInfo {
+            name,
+            call_site: Some(site),
+        });
         Ok(())
     }
 
@@ -381,14 +429,21 @@ impl<'a> Interp<'a> {
 
     pub(crate) fn source_location(&self, span: Span) -> SourceLocation {
         let p = self.prog.source.position(span.start);
-        SourceLocation { file: self.prog.file_name.clone(), line: p.line, column: p.column }
+        SourceLocation {
+            file: self.prog.file_name.clone(),
+            line: p.line,
+            column: p.column,
+        }
     }
 
     fn snapshot_stack(&self, at: Span) -> Arc<[StackFrame]> {
         let mut out = Vec::with_capacity(self.frames.len());
         let mut pos = at;
         for f in self.frames.iter().rev() {
-            out.push(StackFrame { function: f.name.as_str().to_string(), location: self.location(pos).as_str().to_string() });
+            out.push(StackFrame {
+                function: f.name.as_str().to_string(),
+                location: self.location(pos).as_str().to_string(),
+            });
             if let Some(site) = f.call_site {
                 pos = site;
             }
@@ -466,8 +521,11 @@ impl<'a> Interp<'a> {
                 Ok(v)
             }
             ExprKind::Lambda(code) => {
-                let caps: Box<[Option<Value>]> =
-                    code.captures.iter().map(|(outer, _)| self.slot(*outer).clone()).collect();
+                let caps: Box<[Option<Value>]> = code
+                    .captures
+                    .iter()
+                    .map(|(outer, _)| self.slot(*outer).clone())
+                    .collect();
                 let v = Value::Lambda(Arc::new(Lambda::new(code.clone(), caps)));
                 v.check_depth()?;
                 Ok(v)
@@ -497,7 +555,9 @@ impl<'a> Interp<'a> {
                         BinOp::Mul => x.checked_mul(*y),
                         _ => return Ok(binary_op(*op, a, b)?),
                     };
-                    return r.map(Value::Int).ok_or_else(|| Flow::from(Fault::arith("integer overflow")));
+                    return r
+                        .map(Value::Int)
+                        .ok_or_else(|| Flow::from(Fault::arith("integer overflow")));
                 }
                 Ok(binary_op(*op, a, b)?)
             }
@@ -578,7 +638,14 @@ impl<'a> Interp<'a> {
             Target::Service { s, bind } => {
                 let args = self.eval_bound_args(c, bind, s.params.len(), None)?;
                 let (pos, named) = split_service_args(s, args);
-                self.perform_action(s.name.to_string(), Some(s.category), ActionKind::Service, pos, named, span)
+                self.perform_action(
+                    s.name.to_string(),
+                    Some(s.category),
+                    ActionKind::Service,
+                    pos,
+                    named,
+                    span,
+                )
             }
             Target::Tool(name) => {
                 let mut pos = Vec::new();
@@ -590,7 +657,14 @@ impl<'a> Interp<'a> {
                         Some(n) => named.push((n.as_str().to_string(), v)),
                     }
                 }
-                self.perform_action(name.as_str().to_string(), None, ActionKind::Unresolved, pos, named, span)
+                self.perform_action(
+                    name.as_str().to_string(),
+                    None,
+                    ActionKind::Unresolved,
+                    pos,
+                    named,
+                    span,
+                )
             }
             Target::VarThen { slot, fallback } => {
                 if let Some(Value::Lambda(l)) = self.slot(*slot) {
@@ -600,12 +674,22 @@ impl<'a> Interp<'a> {
                 }
                 self.eval_call(fallback, c, span)
             }
-            Target::Method { recv, name, builtin } => {
+            Target::Method {
+                recv,
+                name,
+                builtin,
+            } => {
                 let r = self.eval(recv)?;
                 self.call_method(r, name, builtin, c, span)
             }
             Target::MutMethod { place, name, .. } => self.call_mut_method(place, name, c, span),
-            Target::MethodOrQualified { slot, recv, name, builtin, qualified } => {
+            Target::MethodOrQualified {
+                slot,
+                recv,
+                name,
+                builtin,
+                qualified,
+            } => {
                 if self.slot(*slot).is_some() {
                     let r = self.eval(recv)?;
                     self.call_method(r, name, builtin, c, span)
@@ -620,7 +704,10 @@ impl<'a> Interp<'a> {
                         let arg = self.eval_lambda_arg(c)?;
                         self.call_lambda(&l, arg, span)
                     }
-                    other => Err(type_error(format!("a {} cannot be called; only lambdas can", other.type_name()))),
+                    other => Err(type_error(format!(
+                        "a {} cannot be called; only lambdas can",
+                        other.type_name()
+                    ))),
                 }
             }
         }
@@ -707,7 +794,10 @@ impl<'a> Interp<'a> {
         if c.args.len() != 1 || c.names[0].is_some() {
             return Err(fault(
                 ErrorKind::ArityError,
-                format!("a lambda takes exactly 1 positional argument but {} were given", c.args.len()),
+                format!(
+                    "a lambda takes exactly 1 positional argument but {} were given",
+                    c.args.len()
+                ),
             ));
         }
         Ok(vals.pop().unwrap_or(Value::Null))
@@ -736,7 +826,7 @@ impl<'a> Interp<'a> {
                         return Err(fault(
                             ErrorKind::ArityError,
                             format!("`{}` needs a value for parameter `{}`", f.name, p.name),
-                        ))
+                        ));
                     }
                 };
                 self.stack[base + p.slot as usize] = Some(v);
@@ -747,7 +837,10 @@ impl<'a> Interp<'a> {
             };
             match &f.ret {
                 Some(t) if !t.is_any() => t.conform(v).map_err(|m| {
-                    let mut fl = type_error(format!("`{}` returns a value that does not conform to {t}: {m}", f.name));
+                    let mut fl = type_error(format!(
+                        "`{}` returns a value that does not conform to {t}: {m}",
+                        f.name
+                    ));
                     if let Flow::Err(r) = &mut fl {
                         r.location = Some(self.location(f.span));
                         r.stack = Some(self.snapshot_stack(f.span));
@@ -761,7 +854,9 @@ impl<'a> Interp<'a> {
         self.stack.truncate(base);
         self.leave_call();
         match r {
-            Err(Flow::Break) | Err(Flow::Continue) => Err(fault(ErrorKind::InternalFault, "`break` outside of a loop")),
+            Err(Flow::Break) | Err(Flow::Continue) => {
+                Err(fault(ErrorKind::InternalFault, "`break` outside of a loop"))
+            }
             r => r,
         }
     }
@@ -785,7 +880,9 @@ impl<'a> Interp<'a> {
         self.leave_call();
         match r {
             Ok(v) | Err(Flow::Return(v)) => Ok(v),
-            Err(Flow::Break) | Err(Flow::Continue) => Err(fault(ErrorKind::InternalFault, "`break` outside of a loop")),
+            Err(Flow::Break) | Err(Flow::Continue) => {
+                Err(fault(ErrorKind::InternalFault, "`break` outside of a loop"))
+            }
             Err(e) => Err(e),
         }
     }
@@ -797,7 +894,10 @@ impl<'a> Interp<'a> {
                 let span = self.current_span();
                 self.call_lambda(l, arg, span)
             }
-            other => Err(type_error(format!("`{what}` needs a lambda, found {}", other.type_name()))),
+            other => Err(type_error(format!(
+                "`{what}` needs a lambda, found {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -828,7 +928,11 @@ impl<'a> Interp<'a> {
         for x in c.args.iter() {
             self.eval(x)?;
         }
-        Err(type_error(format!("no method `{}` on {}", name, recv.type_name())))
+        Err(type_error(format!(
+            "no method `{}` on {}",
+            name,
+            recv.type_name()
+        )))
     }
 
     // ---------------------------------------------------------------------------------
@@ -845,10 +949,18 @@ impl<'a> Interp<'a> {
         span: Span,
     ) -> R {
         if self.fx.is_guard() {
-            return Err(type_error(format!("a policy guard cannot perform the action `{name}`")));
+            return Err(type_error(format!(
+                "a policy guard cannot perform the action `{name}`"
+            )));
         }
-        if category == Some(ActionCategory::InvokeAgent) && name == "delegate" && self.fx.delegation_depth() >= 8 {
-            let mut f = Fault::new(ErrorKind::ActionFailed, "delegation depth is limited to 8; this delegate was not run");
+        if category == Some(ActionCategory::InvokeAgent)
+            && name == "delegate"
+            && self.fx.delegation_depth() >= 8
+        {
+            let mut f = Fault::new(
+                ErrorKind::ActionFailed,
+                "delegation depth is limited to 8; this delegate was not run",
+            );
             f.action = Some(name);
             return Err(f.into());
         }
@@ -925,7 +1037,9 @@ impl<'a> Interp<'a> {
             StmtKind::Let { slot, ty, value } => {
                 let mut v = self.eval(value)?;
                 if let Some(t) = ty {
-                    v = t.conform(v).map_err(|m| type_error(format!("cannot bind the variable: {m}")))?;
+                    v = t
+                        .conform(v)
+                        .map_err(|m| type_error(format!("cannot bind the variable: {m}")))?;
                 }
                 v.check_depth()?;
                 self.set_slot(*slot, v);
@@ -939,7 +1053,13 @@ impl<'a> Interp<'a> {
                 self.assign(place, value, ty.as_ref())?;
                 Ok(Value::Null)
             }
-            StmtKind::Compound { place, op, value, in_place, ty } => {
+            StmtKind::Compound {
+                place,
+                op,
+                value,
+                in_place,
+                ty,
+            } => {
                 self.compound(place, *op, value, *in_place, ty.as_ref())?;
                 Ok(Value::Null)
             }
@@ -1068,7 +1188,9 @@ impl<'a> Interp<'a> {
                     n => match m.get("values") {
                         Some(Value::List(l)) if l.len() == n => {
                             let l = l.clone();
-                            args.iter().zip(l.as_slice()).all(|(p, x)| self.match_pattern(p, x))
+                            args.iter()
+                                .zip(l.as_slice())
+                                .all(|(p, x)| self.match_pattern(p, x))
                         }
                         _ => false,
                     },
@@ -1099,7 +1221,11 @@ impl<'a> Interp<'a> {
             }
             Value::Map(m) => {
                 for i in 0..m.len() {
-                    let k = m.entries().get_index(i).map(|(k, _)| k.clone()).unwrap_or_else(|| Str::from(""));
+                    let k = m
+                        .entries()
+                        .get_index(i)
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_else(|| Str::from(""));
                     run_body!(Value::Str(k));
                 }
             }
@@ -1109,7 +1235,12 @@ impl<'a> Interp<'a> {
                     run_body!(Value::str(&*ch.encode_utf8(&mut buf)));
                 }
             }
-            other => return Err(type_error(format!("cannot iterate over {}", other.type_name()))),
+            other => {
+                return Err(type_error(format!(
+                    "cannot iterate over {}",
+                    other.type_name()
+                )));
+            }
         }
         Ok(())
     }
@@ -1169,7 +1300,11 @@ pub(crate) fn action_error(e: ActionError, action: &str) -> Raised {
             format!("no tool, MCP tool or agent named `{name}`"),
             Value::Null,
         ),
-        ActionError::Failed { kind, message, details } => {
+        ActionError::Failed {
+            kind,
+            message,
+            details,
+        } => {
             let details = details
                 .as_ref()
                 .map(|d| crate::value::from_json(d).unwrap_or(Value::Null))
@@ -1197,9 +1332,13 @@ pub(crate) fn action_error(e: ActionError, action: &str) -> Raised {
             }
         }
         ActionError::Timeout { message } => (ErrorKind::ActionTimeout, message, Value::Null),
-        ActionError::SandboxUnavailable { message } => (ErrorKind::SandboxUnavailable, message, Value::Null),
+        ActionError::SandboxUnavailable { message } => {
+            (ErrorKind::SandboxUnavailable, message, Value::Null)
+        }
         e @ ActionError::ComponentMissing { .. } => {
-            let ActionError::ComponentMissing { component, .. } = &e else { unreachable!() };
+            let ActionError::ComponentMissing { component, .. } = &e else {
+                unreachable!()
+            };
             let d = Value::map([("missing_component", Value::str(component.as_str()))]);
             (ErrorKind::ActionFailed, e.to_string(), d)
         }
@@ -1222,12 +1361,23 @@ pub(crate) fn member(o: &Value, name: &str) -> R {
         Value::Str(s) if name == "length" => Ok(Value::Int(s.char_len() as i64)),
         Value::Error(e) => Ok(e.member(name)),
         Value::Secret(s) => match s.reveal() {
-            Value::Map(m) => Ok(m.get(name).map(|v| Value::secret(v.clone())).unwrap_or(Value::Null)),
+            Value::Map(m) => Ok(m
+                .get(name)
+                .map(|v| Value::secret(v.clone()))
+                .unwrap_or(Value::Null)),
             Value::Str(t) if name == "length" => Ok(Value::Int(t.char_len() as i64)),
-            _ => Err(type_error(format!("a secret string has no member `{name}`"))),
+            _ => Err(type_error(format!(
+                "a secret string has no member `{name}`"
+            ))),
         },
-        Value::Null => Err(fault(ErrorKind::NullError, format!("cannot read `{name}` of null"))),
-        other => Err(type_error(format!("a {} has no member `{name}`", other.type_name()))),
+        Value::Null => Err(fault(
+            ErrorKind::NullError,
+            format!("cannot read `{name}` of null"),
+        )),
+        other => Err(type_error(format!(
+            "a {} has no member `{name}`",
+            other.type_name()
+        ))),
     }
 }
 
@@ -1243,7 +1393,10 @@ pub(crate) fn index(o: &Value, i: &Value) -> R {
     match (o, i) {
         (Value::List(l), Value::Int(n)) => match norm_index(*n, l.len()) {
             Some(j) => Ok(l.as_slice()[j].clone()),
-            None => Err(fault(ErrorKind::IndexError, format!("index {n} is out of range for a list of length {}", l.len()))),
+            None => Err(fault(
+                ErrorKind::IndexError,
+                format!("index {n} is out of range for a list of length {}", l.len()),
+            )),
         },
         (Value::Map(m), Value::Str(k)) => Ok(m.get(k.as_str()).cloned().unwrap_or(Value::Null)),
         (Value::Str(s), Value::Int(n)) => {
@@ -1251,17 +1404,31 @@ pub(crate) fn index(o: &Value, i: &Value) -> R {
             let len = s.char_len();
             match norm_index(*n, len) {
                 Some(j) => {
-                    let c = if st.is_ascii() { st[j..j + 1].to_string() } else { st.chars().nth(j).map(String::from).unwrap_or_default() };
+                    let c = if st.is_ascii() {
+                        st[j..j + 1].to_string()
+                    } else {
+                        st.chars().nth(j).map(String::from).unwrap_or_default()
+                    };
                     Ok(Value::str(c))
                 }
-                None => Err(fault(ErrorKind::IndexError, format!("index {n} is out of range for a string of length {len}"))),
+                None => Err(fault(
+                    ErrorKind::IndexError,
+                    format!("index {n} is out of range for a string of length {len}"),
+                )),
             }
         }
         (Value::Secret(s), Value::Str(k)) => match s.reveal() {
-            Value::Map(m) => Ok(m.get(k.as_str()).map(|v| Value::secret(v.clone())).unwrap_or(Value::Null)),
+            Value::Map(m) => Ok(m
+                .get(k.as_str())
+                .map(|v| Value::secret(v.clone()))
+                .unwrap_or(Value::Null)),
             _ => Err(type_error("only a secret map can be indexed by a string")),
         },
         (Value::Null, _) => Err(fault(ErrorKind::NullError, "cannot index null")),
-        (o, i) => Err(type_error(format!("a {} cannot be indexed by a {}", o.type_name(), i.type_name()))),
+        (o, i) => Err(type_error(format!(
+            "a {} cannot be indexed by a {}",
+            o.type_name(),
+            i.type_name()
+        ))),
     }
 }

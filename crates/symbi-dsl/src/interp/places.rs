@@ -6,10 +6,10 @@
 //! place. Depths are refreshed on the way back up.
 
 use super::ir::*;
-use super::{fault, norm_index, type_error, Flow, Interp, R};
+use super::{Flow, Interp, R, fault, norm_index, type_error};
 use crate::error::{ErrorKind, Fault, VResult};
 use crate::types::Ty;
-use crate::value::{binary_op, render, BinOp, Str, Value};
+use crate::value::{BinOp, Str, Value, binary_op, render};
 
 /// An evaluated path step.
 pub(crate) enum Key {
@@ -38,7 +38,10 @@ impl<'a> Interp<'a> {
         let i = self.base + place.root as usize;
         match &mut self.stack[i] {
             Some(v) => Ok(v),
-            None => Err(fault(ErrorKind::NameError, format!("`{}` is not defined", place.root_name))),
+            None => Err(fault(
+                ErrorKind::NameError,
+                format!("`{}` is not defined", place.root_name),
+            )),
         }
     }
 
@@ -46,7 +49,9 @@ impl<'a> Interp<'a> {
         if place.path.is_empty() {
             let mut v = self.eval(value)?;
             if let Some(t) = ty {
-                v = t.conform(v).map_err(|m| type_error(format!("cannot assign to `{}`: {m}", place.root_name)))?;
+                v = t.conform(v).map_err(|m| {
+                    type_error(format!("cannot assign to `{}`: {m}", place.root_name))
+                })?;
             }
             v.check_depth()?;
             let i = self.base + place.root as usize;
@@ -61,7 +66,14 @@ impl<'a> Interp<'a> {
         Ok(())
     }
 
-    pub(crate) fn compound(&mut self, place: &Place, op: BinOp, value: &Expr, in_place: bool, ty: Option<&Ty>) -> R<()> {
+    pub(crate) fn compound(
+        &mut self,
+        place: &Place,
+        op: BinOp,
+        value: &Expr,
+        in_place: bool,
+        ty: Option<&Ty>,
+    ) -> R<()> {
         if in_place {
             let keys = self.eval_keys(place)?;
             let rhs = self.eval(value)?;
@@ -71,7 +83,9 @@ impl<'a> Interp<'a> {
             if place.path.is_empty() {
                 if let Some(t) = ty {
                     let v = root.clone();
-                    let c = t.conform(v).map_err(|m| type_error(format!("cannot assign to `{}`: {m}", place.root_name)))?;
+                    let c = t.conform(v).map_err(|m| {
+                        type_error(format!("cannot assign to `{}`: {m}", place.root_name))
+                    })?;
                     *self.root_mut(place)? = c;
                 }
             }
@@ -87,7 +101,9 @@ impl<'a> Interp<'a> {
         let mut v = binary_op(op, current, rhs)?;
         if place.path.is_empty() {
             if let Some(t) = ty {
-                v = t.conform(v).map_err(|m| type_error(format!("cannot assign to `{}`: {m}", place.root_name)))?;
+                v = t.conform(v).map_err(|m| {
+                    type_error(format!("cannot assign to `{}`: {m}", place.root_name))
+                })?;
             }
         }
         let root = self.root_mut(place)?;
@@ -108,7 +124,10 @@ impl<'a> Interp<'a> {
         for (x, n) in c.args.iter().zip(c.names.iter()) {
             let v = self.eval(x)?;
             if n.is_some() {
-                return Err(fault(ErrorKind::ArityError, format!("`{name}` takes no named arguments")));
+                return Err(fault(
+                    ErrorKind::ArityError,
+                    format!("`{name}` takes no named arguments"),
+                ));
             }
             args.push(v);
         }
@@ -121,7 +140,10 @@ impl<'a> Interp<'a> {
                     if let Some(Value::Lambda(l)) = m.get(name.as_str()) {
                         let l = l.clone();
                         if args.len() != 1 {
-                            return Err(fault(ErrorKind::ArityError, "a lambda takes exactly 1 positional argument"));
+                            return Err(fault(
+                                ErrorKind::ArityError,
+                                "a lambda takes exactly 1 positional argument",
+                            ));
                         }
                         let arg = args.pop().unwrap_or(Value::Null);
                         return self.call_lambda(&l, arg, span);
@@ -135,7 +157,9 @@ impl<'a> Interp<'a> {
         };
         self.charge(n)?;
         let root = self.root_mut(place)?;
-        let out = with_path_mut(root, &keys, &mut |target| mutate(target, name.as_str(), std::mem::take(&mut args)))?;
+        let out = with_path_mut(root, &keys, &mut |target| {
+            mutate(target, name.as_str(), std::mem::take(&mut args))
+        })?;
         root.check_depth()?;
         self.check_heap()?;
         Ok(out)
@@ -159,10 +183,26 @@ fn read_path(v: &Value, keys: &[Key]) -> VResult {
             (Value::Map(m), Key::Name(n)) => m.get(n.as_str()).cloned().unwrap_or(Value::Null),
             (Value::List(l), Key::Int(i)) => match norm_index(*i, l.len()) {
                 Some(j) => l.as_slice()[j].clone(),
-                None => return Err(Fault::index(format!("index {i} is out of range for a list of length {}", l.len()))),
+                None => {
+                    return Err(Fault::index(format!(
+                        "index {i} is out of range for a list of length {}",
+                        l.len()
+                    )));
+                }
             },
-            (Value::Null, k) => return Err(Fault::new(ErrorKind::NullError, format!("cannot read {} of null", key_text(k)))),
-            (o, k) => return Err(Fault::type_error(format!("cannot read {} of a {}", key_text(k), o.type_name()))),
+            (Value::Null, k) => {
+                return Err(Fault::new(
+                    ErrorKind::NullError,
+                    format!("cannot read {} of null", key_text(k)),
+                ));
+            }
+            (o, k) => {
+                return Err(Fault::type_error(format!(
+                    "cannot read {} of a {}",
+                    key_text(k),
+                    o.type_name()
+                )));
+            }
         };
     }
     Ok(cur)
@@ -184,7 +224,9 @@ fn apply_op(slot: &mut Value, op: BinOp, rhs: Value) -> VResult<()> {
                 return Ok(());
             }
             (Value::Int(a), Value::Int(b)) => {
-                *a = a.checked_add(*b).ok_or_else(|| Fault::arith("integer overflow"))?;
+                *a = a
+                    .checked_add(*b)
+                    .ok_or_else(|| Fault::arith("integer overflow"))?;
                 return Ok(());
             }
             _ => {}
@@ -218,7 +260,10 @@ fn store(target: &mut Value, keys: &[Key], v: Value, op: Option<BinOp>) -> VResu
     match target {
         Value::Map(m) => {
             let Key::Name(name) = k else {
-                return Err(Fault::type_error(format!("a map key must be a string, found {}", key_text(k))));
+                return Err(Fault::type_error(format!(
+                    "a map key must be a string, found {}",
+                    key_text(k)
+                )));
             };
             let mut mm = m.make_mut();
             if rest.is_empty() && op.is_none() {
@@ -238,18 +283,27 @@ fn store(target: &mut Value, keys: &[Key], v: Value, op: Option<BinOp>) -> VResu
                     mm.set(name.clone(), nv);
                     d
                 }
-                None => return Err(Fault::type_error(format!("cannot store into `{name}`: it is null"))),
+                None => {
+                    return Err(Fault::type_error(format!(
+                        "cannot store into `{name}`: it is null"
+                    )));
+                }
             };
             mm.note_depth(d);
             Ok(())
         }
         Value::List(l) => {
             let Key::Int(i) = k else {
-                return Err(Fault::type_error(format!("a list index must be an int, found {}", key_text(k))));
+                return Err(Fault::type_error(format!(
+                    "a list index must be an int, found {}",
+                    key_text(k)
+                )));
             };
             let len = l.len();
             let Some(j) = norm_index(*i, len) else {
-                return Err(Fault::index(format!("index {i} is out of range for a list of length {len}")));
+                return Err(Fault::index(format!(
+                    "index {i} is out of range for a list of length {len}"
+                )));
             };
             let mut lm = l.make_mut();
             let d = {
@@ -260,22 +314,41 @@ fn store(target: &mut Value, keys: &[Key], v: Value, op: Option<BinOp>) -> VResu
             lm.note_depth(d);
             Ok(())
         }
-        Value::Null => Err(Fault::type_error(format!("cannot store {} into null", key_text(k)))),
-        other => Err(Fault::type_error(format!("cannot store {} into a {}", key_text(k), other.type_name()))),
+        Value::Null => Err(Fault::type_error(format!(
+            "cannot store {} into null",
+            key_text(k)
+        ))),
+        other => Err(Fault::type_error(format!(
+            "cannot store {} into a {}",
+            key_text(k),
+            other.type_name()
+        ))),
     }
 }
 
 /// Runs `f` on the value at `keys` under `target` (mutably, copy on write).
-fn with_path_mut(target: &mut Value, keys: &[Key], f: &mut dyn FnMut(&mut Value) -> VResult) -> VResult {
-    let Some((k, rest)) = keys.split_first() else { return f(target) };
+fn with_path_mut(
+    target: &mut Value,
+    keys: &[Key],
+    f: &mut dyn FnMut(&mut Value) -> VResult,
+) -> VResult {
+    let Some((k, rest)) = keys.split_first() else {
+        return f(target);
+    };
     match target {
         Value::Map(m) => {
             let Key::Name(name) = k else {
-                return Err(Fault::type_error(format!("a map key must be a string, found {}", key_text(k))));
+                return Err(Fault::type_error(format!(
+                    "a map key must be a string, found {}",
+                    key_text(k)
+                )));
             };
             let mut mm = m.make_mut();
             let Some(child) = mm.get_mut(name.as_str()) else {
-                return Err(Fault::new(ErrorKind::NullError, format!("`{name}` is null")));
+                return Err(Fault::new(
+                    ErrorKind::NullError,
+                    format!("`{name}` is null"),
+                ));
             };
             let r = with_path_mut(child, rest, f)?;
             let d = child.depth();
@@ -284,11 +357,16 @@ fn with_path_mut(target: &mut Value, keys: &[Key], f: &mut dyn FnMut(&mut Value)
         }
         Value::List(l) => {
             let Key::Int(i) = k else {
-                return Err(Fault::type_error(format!("a list index must be an int, found {}", key_text(k))));
+                return Err(Fault::type_error(format!(
+                    "a list index must be an int, found {}",
+                    key_text(k)
+                )));
             };
             let len = l.len();
             let Some(j) = norm_index(*i, len) else {
-                return Err(Fault::index(format!("index {i} is out of range for a list of length {len}")));
+                return Err(Fault::index(format!(
+                    "index {i} is out of range for a list of length {len}"
+                )));
             };
             let mut lm = l.make_mut();
             let r = with_path_mut(&mut lm[j], rest, f)?;
@@ -296,8 +374,15 @@ fn with_path_mut(target: &mut Value, keys: &[Key], f: &mut dyn FnMut(&mut Value)
             lm.note_depth(d);
             Ok(r)
         }
-        Value::Null => Err(Fault::new(ErrorKind::NullError, format!("cannot read {} of null", key_text(k)))),
-        other => Err(Fault::type_error(format!("cannot read {} of a {}", key_text(k), other.type_name()))),
+        Value::Null => Err(Fault::new(
+            ErrorKind::NullError,
+            format!("cannot read {} of null", key_text(k)),
+        )),
+        other => Err(Fault::type_error(format!(
+            "cannot read {} of a {}",
+            key_text(k),
+            other.type_name()
+        ))),
     }
 }
 
@@ -329,12 +414,17 @@ fn mutate(target: &mut Value, name: &str, mut args: Vec<Value>) -> VResult {
                 want(&args, 2, name)?;
                 let v = args.pop().unwrap_or(Value::Null);
                 let Value::Int(i) = args[0] else {
-                    return Err(Fault::type_error(format!("`insert` needs an int index, found {}", args[0].type_name())));
+                    return Err(Fault::type_error(format!(
+                        "`insert` needs an int index, found {}",
+                        args[0].type_name()
+                    )));
                 };
                 let len = l.len() as i64;
                 let j = if i < 0 { i + len } else { i };
                 if !(0..=len).contains(&j) {
-                    return Err(Fault::index(format!("index {i} is out of range for insert into a list of length {len}")));
+                    return Err(Fault::index(format!(
+                        "index {i} is out of range for insert into a list of length {len}"
+                    )));
                 }
                 let mut m = l.make_mut();
                 let d = v.depth();
@@ -345,10 +435,16 @@ fn mutate(target: &mut Value, name: &str, mut args: Vec<Value>) -> VResult {
             "remove" => {
                 want(&args, 1, name)?;
                 let Value::Int(i) = args[0] else {
-                    return Err(Fault::type_error(format!("`remove` on a list needs an int index, found {}", args[0].type_name())));
+                    return Err(Fault::type_error(format!(
+                        "`remove` on a list needs an int index, found {}",
+                        args[0].type_name()
+                    )));
                 };
                 let Some(j) = norm_index(i, l.len()) else {
-                    return Err(Fault::index(format!("index {i} is out of range for a list of length {}", l.len())));
+                    return Err(Fault::index(format!(
+                        "index {i} is out of range for a list of length {}",
+                        l.len()
+                    )));
                 };
                 Ok(l.make_mut().remove(j))
             }
@@ -363,7 +459,10 @@ fn mutate(target: &mut Value, name: &str, mut args: Vec<Value>) -> VResult {
                         }
                         Ok(Value::Null)
                     }
-                    Some(other) => Err(Fault::type_error(format!("`extend` needs a list, found {}", other.type_name()))),
+                    Some(other) => Err(Fault::type_error(format!(
+                        "`extend` needs a list, found {}",
+                        other.type_name()
+                    ))),
                     None => Ok(Value::Null),
                 }
             }
@@ -387,7 +486,10 @@ fn mutate(target: &mut Value, name: &str, mut args: Vec<Value>) -> VResult {
             "remove" => {
                 want(&args, 1, name)?;
                 let Value::Str(k) = &args[0] else {
-                    return Err(Fault::type_error(format!("`remove` on a map needs a string key, found {}", args[0].type_name())));
+                    return Err(Fault::type_error(format!(
+                        "`remove` on a map needs a string key, found {}",
+                        args[0].type_name()
+                    )));
                 };
                 Ok(m.make_mut().shift_remove(k.as_str()).unwrap_or(Value::Null))
             }
@@ -398,8 +500,14 @@ fn mutate(target: &mut Value, name: &str, mut args: Vec<Value>) -> VResult {
             }
             _ => Err(Fault::type_error(format!("no method `{name}` on map"))),
         },
-        Value::Null => Err(Fault::new(ErrorKind::NullError, format!("cannot call `{name}` on null"))),
-        other => Err(Fault::type_error(format!("no method `{name}` on {}", other.type_name()))),
+        Value::Null => Err(Fault::new(
+            ErrorKind::NullError,
+            format!("cannot call `{name}` on null"),
+        )),
+        other => Err(Fault::type_error(format!(
+            "no method `{name}` on {}",
+            other.type_name()
+        ))),
     }
 }
 

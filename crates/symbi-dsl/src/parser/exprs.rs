@@ -47,7 +47,9 @@ impl<'s> Parser<'s> {
         let mut lhs = self.unary(ns)?;
         let mut chain = 0u32;
         let r = loop {
-            let Some(op) = self.binop() else { break Ok(lhs) };
+            let Some(op) = self.binop() else {
+                break Ok(lhs);
+            };
             let prec = op.precedence();
             if prec <= min {
                 break Ok(lhs);
@@ -62,7 +64,14 @@ impl<'s> Parser<'s> {
                 Err(f) => break Err(f),
             };
             let span = lhs.span.to(rhs.span);
-            lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
+            lhs = Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
         };
         self.depth -= chain;
         r
@@ -83,7 +92,13 @@ impl<'s> Parser<'s> {
         self.leave();
         let operand = operand?;
         let span = t.span.to(operand.span);
-        Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span })
+        Ok(Expr {
+            kind: ExprKind::Unary {
+                op,
+                operand: Box::new(operand),
+            },
+            span,
+        })
     }
 
     /// `Postfix ::= Primary { '.' Name | '(' [ ArgList ] ')' | '[' Expr ']' }`
@@ -107,7 +122,13 @@ impl<'s> Parser<'s> {
                         Err(f) => break Err(f),
                     };
                     let span = e.span.to(name.span);
-                    e = Expr { kind: ExprKind::Member { object: Box::new(e), name }, span };
+                    e = Expr {
+                        kind: ExprKind::Member {
+                            object: Box::new(e),
+                            name,
+                        },
+                        span,
+                    };
                 }
                 TokenKind::LParen => {
                     let (args, end) = match self.args() {
@@ -115,7 +136,13 @@ impl<'s> Parser<'s> {
                         Err(f) => break Err(f),
                     };
                     let span = e.span.to(end);
-                    e = Expr { kind: ExprKind::Call { callee: Box::new(e), args }, span };
+                    e = Expr {
+                        kind: ExprKind::Call {
+                            callee: Box::new(e),
+                            args,
+                        },
+                        span,
+                    };
                 }
                 TokenKind::LBracket => {
                     let open = self.bump().span;
@@ -128,7 +155,13 @@ impl<'s> Parser<'s> {
                         Err(f) => break Err(f),
                     };
                     let span = e.span.to(end);
-                    e = Expr { kind: ExprKind::Index { object: Box::new(e), index: Box::new(index) }, span };
+                    e = Expr {
+                        kind: ExprKind::Index {
+                            object: Box::new(e),
+                            index: Box::new(index),
+                        },
+                        span,
+                    };
                 }
                 _ => break Ok(e),
             }
@@ -162,14 +195,24 @@ impl<'s> Parser<'s> {
             }
             // D4: `Name =` (single `=`) or `Name :` starts a named argument.
             let t = self.tok();
-            let arg = if t.kind == TokenKind::Word && matches!(self.nth_kind(1), TokenKind::Eq | TokenKind::Colon) {
+            let arg = if t.kind == TokenKind::Word
+                && matches!(self.nth_kind(1), TokenKind::Eq | TokenKind::Colon)
+            {
                 let name = self.name("an argument name")?;
                 self.bump();
                 let value = self.expr(false)?;
-                Arg { span: name.span.to(value.span), name: Some(name), value }
+                Arg {
+                    span: name.span.to(value.span),
+                    name: Some(name),
+                    value,
+                }
             } else {
                 let value = self.expr(false)?;
-                Arg { span: value.span, name: None, value }
+                Arg {
+                    span: value.span,
+                    name: None,
+                    value,
+                }
             };
             args.push(arg);
             if self.eat(TokenKind::Comma).is_some() {
@@ -202,7 +245,8 @@ impl<'s> Parser<'s> {
             | TokenKind::Minus
             | TokenKind::Bang => true,
             TokenKind::Word => {
-                !t.kw.is_reserved() || matches!(t.kw, Kw::True | Kw::False | Kw::Null | Kw::If | Kw::Not)
+                !t.kw.is_reserved()
+                    || matches!(t.kw, Kw::True | Kw::False | Kw::Null | Kw::If | Kw::Not)
             }
             _ => false,
         }
@@ -242,9 +286,16 @@ impl<'s> Parser<'s> {
     fn primary(&mut self, ns: bool) -> PResult<Expr> {
         let t = self.tok();
         match t.kind {
-            TokenKind::Str | TokenKind::Int | TokenKind::Float | TokenKind::Duration | TokenKind::Size => {
+            TokenKind::Str
+            | TokenKind::Int
+            | TokenKind::Float
+            | TokenKind::Duration
+            | TokenKind::Size => {
                 let l = self.literal_token();
-                Ok(Expr { kind: ExprKind::Lit(l.kind), span: l.span })
+                Ok(Expr {
+                    kind: ExprKind::Lit(l.kind),
+                    span: l.span,
+                })
             }
             TokenKind::Vault => {
                 self.bump();
@@ -258,7 +309,10 @@ impl<'s> Parser<'s> {
                     .with_help("a vault reference is `vault://` followed by letters, digits, `_`, `.`, `/` or `-`");
                     return Err(self.report(d));
                 }
-                Ok(Expr { kind: ExprKind::Vault(SmolStr::new(path)), span: t.span })
+                Ok(Expr {
+                    kind: ExprKind::Vault(SmolStr::new(path)),
+                    span: t.span,
+                })
             }
             TokenKind::LBrace => self.record_expr(),
             TokenKind::LBracket => self.array_expr(),
@@ -266,16 +320,25 @@ impl<'s> Parser<'s> {
                 let open = self.bump().span;
                 let inner = self.expr(false)?;
                 let end = self.close(TokenKind::RParen, open, "the parenthesised expression")?;
-                Ok(Expr { kind: ExprKind::Paren(Box::new(inner)), span: open.to(end) })
+                Ok(Expr {
+                    kind: ExprKind::Paren(Box::new(inner)),
+                    span: open.to(end),
+                })
             }
             TokenKind::Word => match t.kw {
                 Kw::True | Kw::False | Kw::Null => {
                     let l = self.literal_token();
-                    Ok(Expr { kind: ExprKind::Lit(l.kind), span: l.span })
+                    Ok(Expr {
+                        kind: ExprKind::Lit(l.kind),
+                        span: l.span,
+                    })
                 }
                 Kw::If => {
                     let e = self.if_expr()?;
-                    Ok(Expr { span: e.span, kind: ExprKind::If(Box::new(e)) })
+                    Ok(Expr {
+                        span: e.span,
+                        kind: ExprKind::If(Box::new(e)),
+                    })
                 }
                 kw if kw.is_reserved() => Err(self.unexpected("an expression")),
                 _ => self.ident_expr(ns),
@@ -293,21 +356,40 @@ impl<'s> Parser<'s> {
                 self.bump();
                 let body = self.expr(ns)?;
                 let span = t.span.to(body.span);
-                Ok(Expr { kind: ExprKind::Lambda { param: Ident::new(name, t.span), body: Box::new(body) }, span })
+                Ok(Expr {
+                    kind: ExprKind::Lambda {
+                        param: Ident::new(name, t.span),
+                        body: Box::new(body),
+                    },
+                    span,
+                })
             }
             TokenKind::LBrace => {
                 // D2: `Ident {` opens a type literal if `Name :`/`STRING :` follows, or
                 // if `}` follows outside a condition position.
                 let k1 = self.nth_kind(1);
-                let is_lit = (matches!(k1, TokenKind::Word | TokenKind::Str) && self.nth_kind(2) == TokenKind::Colon)
+                let is_lit = (matches!(k1, TokenKind::Word | TokenKind::Str)
+                    && self.nth_kind(2) == TokenKind::Colon)
                     || (k1 == TokenKind::RBrace && !ns);
                 if !is_lit {
-                    return Ok(Expr { kind: ExprKind::Var(name), span: t.span });
+                    return Ok(Expr {
+                        kind: ExprKind::Var(name),
+                        span: t.span,
+                    });
                 }
                 let (fields, end) = self.fields()?;
-                Ok(Expr { kind: ExprKind::TypeLit { name: Ident::new(name, t.span), fields }, span: t.span.to(end) })
+                Ok(Expr {
+                    kind: ExprKind::TypeLit {
+                        name: Ident::new(name, t.span),
+                        fields,
+                    },
+                    span: t.span.to(end),
+                })
             }
-            _ => Ok(Expr { kind: ExprKind::Var(name), span: t.span }),
+            _ => Ok(Expr {
+                kind: ExprKind::Var(name),
+                span: t.span,
+            }),
         }
     }
 
@@ -315,7 +397,10 @@ impl<'s> Parser<'s> {
     pub(super) fn record_expr(&mut self) -> PResult<Expr> {
         let start = self.tok().span;
         let (fields, end) = self.fields()?;
-        Ok(Expr { kind: ExprKind::Record(fields), span: start.to(end) })
+        Ok(Expr {
+            kind: ExprKind::Record(fields),
+            span: start.to(end),
+        })
     }
 
     /// `'{' { ( Name | STRING ) ':' Expr [ ',' ] } '}'` — commas optional (D17).
@@ -342,10 +427,17 @@ impl<'s> Parser<'s> {
                 TokenKind::Word => FieldKey::Name(self.name("a field name")?),
                 TokenKind::Str => {
                     self.bump();
-                    FieldKey::Str { value: decode_string(self.text(t)), span: t.span }
+                    FieldKey::Str {
+                        value: decode_string(self.text(t)),
+                        span: t.span,
+                    }
                 }
                 _ => {
-                    let what = if fields.is_empty() { "a field name or `}`" } else { "`,`, a field name or `}`" };
+                    let what = if fields.is_empty() {
+                        "a field name or `}`"
+                    } else {
+                        "`,`, a field name or `}`"
+                    };
                     return Err(if self.at(TokenKind::Comma) {
                         self.unexpected_help(what, "only one `,` may stand between two fields")
                     } else {
@@ -355,14 +447,23 @@ impl<'s> Parser<'s> {
             };
             if self.eat(TokenKind::Colon).is_none() {
                 let help = "record fields are written `name: value`";
-                let msg = format!("expected `:` after field `{}`, found {}", key.as_str(), self.found());
-                let d = crate::diagnostic::Diagnostic::error("P001", msg, Span::point(self.prev_end()))
-                    .with_primary_label("expected `:`")
-                    .with_help(help);
+                let msg = format!(
+                    "expected `:` after field `{}`, found {}",
+                    key.as_str(),
+                    self.found()
+                );
+                let d =
+                    crate::diagnostic::Diagnostic::error("P001", msg, Span::point(self.prev_end()))
+                        .with_primary_label("expected `:`")
+                        .with_help(help);
                 return Err(self.report(d));
             }
             let value = self.expr(false)?;
-            fields.push(Field { span: key.span().to(value.span), key, value });
+            fields.push(Field {
+                span: key.span().to(value.span),
+                key,
+                value,
+            });
             self.eat(TokenKind::Comma);
         }
     }
@@ -380,11 +481,17 @@ impl<'s> Parser<'s> {
         let mut elems = Vec::new();
         loop {
             if let Some(c) = self.eat(TokenKind::RBracket) {
-                return Ok(Expr { kind: ExprKind::Array(elems), span: open.to(c.span) });
+                return Ok(Expr {
+                    kind: ExprKind::Array(elems),
+                    span: open.to(c.span),
+                });
             }
             if self.at_eof() {
                 let end = self.close(TokenKind::RBracket, open, "the array")?;
-                return Ok(Expr { kind: ExprKind::Array(elems), span: open.to(end) });
+                return Ok(Expr {
+                    kind: ExprKind::Array(elems),
+                    span: open.to(end),
+                });
             }
             if self.at(TokenKind::Comma) {
                 return Err(self.unexpected(if elems.is_empty() {
@@ -398,13 +505,22 @@ impl<'s> Parser<'s> {
                 continue;
             }
             if let Some(c) = self.eat(TokenKind::RBracket) {
-                return Ok(Expr { kind: ExprKind::Array(elems), span: open.to(c.span) });
+                return Ok(Expr {
+                    kind: ExprKind::Array(elems),
+                    span: open.to(c.span),
+                });
             }
             if self.at_eof() {
                 let end = self.close(TokenKind::RBracket, open, "the array")?;
-                return Ok(Expr { kind: ExprKind::Array(elems), span: open.to(end) });
+                return Ok(Expr {
+                    kind: ExprKind::Array(elems),
+                    span: open.to(end),
+                });
             }
-            return Err(self.unexpected_help("`,` or `]` after the array element", "array elements are separated by `,`"));
+            return Err(self.unexpected_help(
+                "`,` or `]` after the array element",
+                "array elements are separated by `,`",
+            ));
         }
     }
 
@@ -421,7 +537,10 @@ impl<'s> Parser<'s> {
         let cond = self.expr(true)?;
         let then_block = self.block("after the condition of `if`")?;
         if !self.at_kw(Kw::Else) {
-            let msg = format!("expected `else` after the block of an `if` expression, found {}", self.found());
+            let msg = format!(
+                "expected `else` after the block of an `if` expression, found {}",
+                self.found()
+            );
             let d = crate::diagnostic::Diagnostic::error("P001", msg, Span::point(self.prev_end()))
                 .with_primary_label("expected `else`")
                 .with_help("an `if` used as a value needs an `else` branch");
@@ -439,6 +558,11 @@ impl<'s> Parser<'s> {
             ElseExpr::If(i) => i.span,
             ElseExpr::Block(b) => b.span,
         };
-        Ok(IfExpr { cond, then_block, else_branch, span: start.to(end) })
+        Ok(IfExpr {
+            cond,
+            then_block,
+            else_branch,
+            span: start.to(end),
+        })
     }
 }

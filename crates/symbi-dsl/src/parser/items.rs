@@ -7,8 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::lexer::{Kw, TokenKind};
 use crate::span::Span;
 
-const TOP_LEVEL: &str =
-    "a top-level item (metadata, agent, policy, type, function, schedule, channel, memory, webhook)";
+const TOP_LEVEL: &str = "a top-level item (metadata, agent, policy, type, function, schedule, channel, memory, webhook)";
 
 /// Which separator a property list uses between key and value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,9 +58,16 @@ impl<'s> Parser<'s> {
             let t = self.tok();
             match t.kind {
                 TokenKind::Eof => return,
-                TokenKind::Word if !first && ((depth == 0 && self.at_item_start()) || self.at_item_restart()) => return,
+                TokenKind::Word
+                    if !first
+                        && ((depth == 0 && self.at_item_start()) || self.at_item_restart()) =>
+                {
+                    return;
+                }
                 TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket => depth += 1,
-                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => depth = (depth - 1).max(0),
+                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => {
+                    depth = (depth - 1).max(0)
+                }
                 _ => {}
             }
             first = false;
@@ -71,7 +77,11 @@ impl<'s> Parser<'s> {
 
     fn item(&mut self) -> PResult<Option<Item>> {
         let t = self.tok();
-        let kw = if t.kind == TokenKind::Word { t.kw } else { Kw::None };
+        let kw = if t.kind == TokenKind::Word {
+            t.kw
+        } else {
+            Kw::None
+        };
         Ok(Some(match kw {
             Kw::Metadata => Item::Metadata(self.metadata()?),
             Kw::Agent => Item::Agent(self.agent()?),
@@ -88,12 +98,21 @@ impl<'s> Parser<'s> {
                 let text = self.text(t);
                 d = match (t.kind, text) {
                     (TokenKind::Semi, _) => d.with_help("items do not end with `;`"),
-                    (_, "struct") => d.with_help("declare a record type with `type Name = { field: Type }`"),
+                    (_, "struct") => {
+                        d.with_help("declare a record type with `type Name = { field: Type }`")
+                    }
                     (_, "behavior" | "import" | "use" | "module") => {
                         d.with_help("this is not part of the symbi language (GRAMMAR Appendix A)")
                     }
-                    (TokenKind::Word, _) if t.kw.is_reserved() || self.nth_kind(1) == TokenKind::Eq || self.nth_kind(1) == TokenKind::Semi || self.nth_kind(1) == TokenKind::LParen => {
-                        d.with_help("statements must be inside a `with` block of an agent or a function")
+                    (TokenKind::Word, _)
+                        if t.kw.is_reserved()
+                            || self.nth_kind(1) == TokenKind::Eq
+                            || self.nth_kind(1) == TokenKind::Semi
+                            || self.nth_kind(1) == TokenKind::LParen =>
+                    {
+                        d.with_help(
+                            "statements must be inside a `with` block of an agent or a function",
+                        )
                     }
                     _ => d,
                 };
@@ -118,7 +137,10 @@ impl<'s> Parser<'s> {
         let open = self.expect(TokenKind::LBrace, "after `metadata`")?.span;
         let pairs = self.property_list(open, "the metadata block", Sep::Required, Vals::Meta);
         let end = self.close(TokenKind::RBrace, open, "the metadata block")?;
-        Ok(Metadata { pairs, span: kw.span.to(end) })
+        Ok(Metadata {
+            pairs,
+            span: kw.span.to(end),
+        })
     }
 
     /// `{ Name sep Value [','] }` up to (not including) `}`.
@@ -138,7 +160,12 @@ impl<'s> Parser<'s> {
     }
 
     /// [`Self::list`] in a block whose entries may start with the item words `local`.
-    fn list_with(&mut self, _what: &str, local: &'static [Kw], mut entry: impl FnMut(&mut Self) -> PResult<()>) {
+    fn list_with(
+        &mut self,
+        _what: &str,
+        local: &'static [Kw],
+        mut entry: impl FnMut(&mut Self) -> PResult<()>,
+    ) {
         if self.enter().is_err() {
             self.recover(self.pos);
             return;
@@ -173,7 +200,11 @@ impl<'s> Parser<'s> {
             }
             Sep::None => {
                 if self.at(TokenKind::Colon) || self.at(TokenKind::Eq) {
-                    let msg = format!("expected a value after `{}`, found {}", key.name, self.found());
+                    let msg = format!(
+                        "expected a value after `{}`, found {}",
+                        key.name,
+                        self.found()
+                    );
                     let d = Diagnostic::error("P001", msg, self.tok().span).with_help(format!(
                         "memory and webhook properties have no separator: write `{} value`",
                         key.name
@@ -191,23 +222,37 @@ impl<'s> Parser<'s> {
     /// A property or `with` attribute value (D6: never a general expression).
     fn prop_value(&mut self, vals: Vals, key: &Ident) -> PResult<PropValue> {
         match self.kind() {
-            TokenKind::LBracket if vals != Vals::Value => return Ok(PropValue::Array(self.array_lit()?)),
-            TokenKind::LBrace if vals == Vals::Meta => return Ok(PropValue::Record(self.record_lit()?)),
+            TokenKind::LBracket if vals != Vals::Value => {
+                return Ok(PropValue::Array(self.array_lit()?));
+            }
+            TokenKind::LBrace if vals == Vals::Meta => {
+                return Ok(PropValue::Record(self.record_lit()?));
+            }
             _ => {}
         }
         if let Some(v) = self.value_token() {
             return Ok(PropValue::Value(v));
         }
         let what = match vals {
-            Vals::Value => "a value (a string, number, duration, size, `true`, `false`, `null` or a name)",
-            Vals::ValueOrArray => "a value (a string, number, duration, size, `true`, `false`, `null`, a name or an array)",
-            Vals::Meta => "a value (a string, number, duration, size, `true`, `false`, `null`, a name, an array or a record)",
+            Vals::Value => {
+                "a value (a string, number, duration, size, `true`, `false`, `null` or a name)"
+            }
+            Vals::ValueOrArray => {
+                "a value (a string, number, duration, size, `true`, `false`, `null`, a name or an array)"
+            }
+            Vals::Meta => {
+                "a value (a string, number, duration, size, `true`, `false`, `null`, a name, an array or a record)"
+            }
         };
         let what = format!("{what} after `{}`", key.name);
         let help = match self.kind() {
-            TokenKind::Minus => Some("a value here is exactly one token: negative numbers and expressions are not allowed"),
+            TokenKind::Minus => Some(
+                "a value here is exactly one token: negative numbers and expressions are not allowed",
+            ),
             TokenKind::Vault => Some("write a vault reference here as a string: `\"vault://…\"`"),
-            TokenKind::LBracket | TokenKind::LBrace => Some("values here are single tokens (no arrays or blocks)"),
+            TokenKind::LBracket | TokenKind::LBrace => {
+                Some("values here are single tokens (no arrays or blocks)")
+            }
             _ => None,
         };
         Err(match help {
@@ -221,9 +266,11 @@ impl<'s> Parser<'s> {
     pub(super) fn value_token(&mut self) -> Option<Value> {
         let t = self.tok();
         match t.kind {
-            TokenKind::Str | TokenKind::Int | TokenKind::Float | TokenKind::Duration | TokenKind::Size => {
-                Some(Value::Lit(self.literal_token()))
-            }
+            TokenKind::Str
+            | TokenKind::Int
+            | TokenKind::Float
+            | TokenKind::Duration
+            | TokenKind::Size => Some(Value::Lit(self.literal_token())),
             TokenKind::Word => match t.kw {
                 Kw::True | Kw::False | Kw::Null => Some(Value::Lit(self.literal_token())),
                 kw if kw.is_reserved() => None,
@@ -240,7 +287,10 @@ impl<'s> Parser<'s> {
     fn array_lit(&mut self) -> PResult<ArrayLit> {
         let e = self.array_expr()?;
         match e.kind {
-            ExprKind::Array(elems) => Ok(ArrayLit { elems, span: e.span }),
+            ExprKind::Array(elems) => Ok(ArrayLit {
+                elems,
+                span: e.span,
+            }),
             _ => unreachable_expr(),
         }
     }
@@ -249,7 +299,10 @@ impl<'s> Parser<'s> {
     fn record_lit(&mut self) -> PResult<RecordLit> {
         let e = self.record_expr()?;
         match e.kind {
-            ExprKind::Record(fields) => Ok(RecordLit { fields, span: e.span }),
+            ExprKind::Record(fields) => Ok(RecordLit {
+                fields,
+                span: e.span,
+            }),
             _ => unreachable_expr(),
         }
     }
@@ -260,10 +313,22 @@ impl<'s> Parser<'s> {
     fn agent(&mut self) -> PResult<Agent> {
         let kw = self.bump();
         let name = self.item_name("agent")?;
-        let params = if self.at(TokenKind::LParen) { Some(self.params()) } else { None };
-        let ret = if self.eat(TokenKind::Arrow).is_some() { Some(self.type_expr()?) } else { None };
+        let params = if self.at(TokenKind::LParen) {
+            Some(self.params())
+        } else {
+            None
+        };
+        let ret = if self.eat(TokenKind::Arrow).is_some() {
+            Some(self.type_expr()?)
+        } else {
+            None
+        };
         if !self.at(TokenKind::LBrace) {
-            let ctx = if ret.is_some() { "after the return type" } else { "to start the agent body" };
+            let ctx = if ret.is_some() {
+                "after the return type"
+            } else {
+                "to start the agent body"
+            };
             return Err(self.missing("`{`", ctx));
         }
         let open = self.bump().span;
@@ -275,22 +340,44 @@ impl<'s> Parser<'s> {
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, &format!("agent `{}`", name.name))?;
-        Ok(Agent { name, params, ret, items, span: kw.span.to(end) })
+        Ok(Agent {
+            name,
+            params,
+            ret,
+            items,
+            span: kw.span.to(end),
+        })
     }
 
     /// `AgentItem ::= Capabilities | Policy | Function | With`
     fn agent_item(&mut self) -> PResult<Option<AgentItem>> {
         let t = self.tok();
-        let kw = if t.kind == TokenKind::Word { t.kw } else { Kw::None };
+        let kw = if t.kind == TokenKind::Word {
+            t.kw
+        } else {
+            Kw::None
+        };
         match kw {
             Kw::Capabilities => return Ok(Some(AgentItem::Capabilities(self.capabilities()?))),
             Kw::Policy => return Ok(Some(AgentItem::Policy(self.policy()?))),
             Kw::Function => return Ok(Some(AgentItem::Function(self.function()?))),
             Kw::With => return Ok(Some(AgentItem::With(self.with_block()?))),
-            Kw::Let | Kw::If | Kw::For | Kw::While | Kw::Match | Kw::Try | Kw::Return | Kw::Break | Kw::Continue => {
-                let d = Diagnostic::error("P004", "statements must be inside a `with` block or a function", t.span)
-                    .with_primary_label(format!("`{}` statement in the agent body", self.text(t)))
-                    .with_help("put the statement inside `with { … }`");
+            Kw::Let
+            | Kw::If
+            | Kw::For
+            | Kw::While
+            | Kw::Match
+            | Kw::Try
+            | Kw::Return
+            | Kw::Break
+            | Kw::Continue => {
+                let d = Diagnostic::error(
+                    "P004",
+                    "statements must be inside a `with` block or a function",
+                    t.span,
+                )
+                .with_primary_label(format!("`{}` statement in the agent body", self.text(t)))
+                .with_help("put the statement inside `with { … }`");
                 self.report(d);
                 // Parse the statement so that exactly it is skipped.
                 let start = self.pos;
@@ -305,9 +392,12 @@ impl<'s> Parser<'s> {
             TokenKind::Eof => "end of file".to_string(),
             _ => self.text(t).chars().take(32).collect(),
         };
-        let msg = format!("`{text}` is not allowed in an agent body (expected capabilities, policy, function or with)");
+        let msg = format!(
+            "`{text}` is not allowed in an agent body (expected capabilities, policy, function or with)"
+        );
         let mut d = Diagnostic::error("P006", msg, t.span);
-        if t.kind == TokenKind::Word && matches!(self.nth_kind(1), TokenKind::Colon | TokenKind::Eq) {
+        if t.kind == TokenKind::Word && matches!(self.nth_kind(1), TokenKind::Colon | TokenKind::Eq)
+        {
             d = d.with_help(
                 "an agent body holds only capabilities, policy, function and with items; settings go in a `with` header (`with memory = \"persistent\" { … }`) or in `metadata`",
             );
@@ -337,7 +427,10 @@ impl<'s> Parser<'s> {
             return Err(self.unexpected("an array `[ … ]` of capabilities"));
         }
         let list = self.array_lit()?;
-        Ok(Capabilities { span: kw.span.to(list.span), list })
+        Ok(Capabilities {
+            span: kw.span.to(list.span),
+            list,
+        })
     }
 
     /// `With ::= 'with' { WithAttr [ ',' ] } Block`, `WithAttr ::= Name '=' ( Value | Array )`
@@ -355,7 +448,11 @@ impl<'s> Parser<'s> {
             }
             if self.tok().kind != TokenKind::Word {
                 header_ok = false;
-                let what = if first { "an attribute or `{` after `with`" } else { "`,`, another attribute or `{`" };
+                let what = if first {
+                    "an attribute or `{` after `with`"
+                } else {
+                    "`,`, another attribute or `{`"
+                };
                 let help = "`with` attribute values are single values (D6): `with timeout = 30s, sandbox = \"Tier1\" { … }`";
                 self.unexpected_help(what, help);
                 break;
@@ -400,7 +497,11 @@ impl<'s> Parser<'s> {
             return Err(super::Fail);
         }
         let body = self.block("to start the `with` body")?;
-        Ok(WithBlock { attrs, span: kw.span.to(body.span), body })
+        Ok(WithBlock {
+            attrs,
+            span: kw.span.to(body.span),
+            body,
+        })
     }
 
     /// `'(' [ ParamList ] ')'` — commas optional between parameters (D17). Errors skip
@@ -419,7 +520,11 @@ impl<'s> Parser<'s> {
                 break;
             }
             if self.at(TokenKind::Comma) {
-                self.unexpected(if first { "a parameter or `)`" } else { "a parameter or `)` (only one `,` between parameters)" });
+                self.unexpected(if first {
+                    "a parameter or `)`"
+                } else {
+                    "a parameter or `)` (only one `,` between parameters)"
+                });
                 self.skip_past_closer(TokenKind::RParen);
                 break;
             }
@@ -431,7 +536,10 @@ impl<'s> Parser<'s> {
                     break;
                 }
             }
-            if self.eat(TokenKind::Comma).is_none() && !self.at(TokenKind::RParen) && self.tok().kind != TokenKind::Word {
+            if self.eat(TokenKind::Comma).is_none()
+                && !self.at(TokenKind::RParen)
+                && self.tok().kind != TokenKind::Word
+            {
                 self.unexpected("`,`, `)` or another parameter");
                 self.skip_past_closer(TokenKind::RParen);
                 break;
@@ -443,9 +551,16 @@ impl<'s> Parser<'s> {
     /// `Param ::= Ident ':' Type`
     fn param(&mut self) -> PResult<Param> {
         let name = self.ident("a parameter name")?;
-        self.expect(TokenKind::Colon, &format!("and a type after parameter `{}`", name.name))?;
+        self.expect(
+            TokenKind::Colon,
+            &format!("and a type after parameter `{}`", name.name),
+        )?;
         let ty = self.type_expr()?;
-        Ok(Param { span: name.span.to(ty.span), name, ty })
+        Ok(Param {
+            span: name.span.to(ty.span),
+            name,
+            ty,
+        })
     }
 
     // --- types -------------------------------------------------------------------------
@@ -471,8 +586,12 @@ impl<'s> Parser<'s> {
                         return Ok(gt);
                     }
                     if self.at_eof() {
-                        let d = Diagnostic::error("P003", "unclosed `<`: expected `>`, found end of file", Span::point(self.src.len() as u32))
-                            .with_label(lt, "unclosed `<` opened here");
+                        let d = Diagnostic::error(
+                            "P003",
+                            "unclosed `<`: expected `>`, found end of file",
+                            Span::point(self.src.len() as u32),
+                        )
+                        .with_label(lt, "unclosed `<` opened here");
                         return Err(self.report(d));
                     }
                     return Err(self.unexpected("`,` or `>` in the type arguments"));
@@ -481,7 +600,11 @@ impl<'s> Parser<'s> {
             self.leave();
             end = r?;
         }
-        Ok(TypeExpr { span: name.span.to(end), name, args })
+        Ok(TypeExpr {
+            span: name.span.to(end),
+            name,
+            args,
+        })
     }
 
     /// Consumes a `>`; splits `>=` into `>` and `=` (as in `let a: Array<int>= [];`).
@@ -523,12 +646,20 @@ impl<'s> Parser<'s> {
             TypeDefKind::Alias(a) => a.span,
         };
         if self.at(TokenKind::Semi) {
-            let d = Diagnostic::error("P001", format!("expected {TOP_LEVEL}, found `;`"), self.tok().span)
-                .with_help("items do not end with `;`");
+            let d = Diagnostic::error(
+                "P001",
+                format!("expected {TOP_LEVEL}, found `;`"),
+                self.tok().span,
+            )
+            .with_help("items do not end with `;`");
             self.report(d);
             self.bump();
         }
-        Ok(TypeDef { name, def, span: kw.span.to(end) })
+        Ok(TypeDef {
+            name,
+            def,
+            span: kw.span.to(end),
+        })
     }
 
     /// `StructType ::= '{' { Name ':' Type [ ',' ] } '}'`
@@ -540,11 +671,18 @@ impl<'s> Parser<'s> {
             p.expect(TokenKind::Colon, &format!("after field `{}`", name.name))?;
             let ty = p.type_expr()?;
             p.eat(TokenKind::Comma);
-            fields.push(StructField { span: name.span.to(ty.span), name, ty });
+            fields.push(StructField {
+                span: name.span.to(ty.span),
+                name,
+                ty,
+            });
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, "the struct type")?;
-        Ok(StructType { fields, span: open.to(end) })
+        Ok(StructType {
+            fields,
+            span: open.to(end),
+        })
     }
 
     // --- functions and policies --------------------------------------------------------
@@ -558,16 +696,28 @@ impl<'s> Parser<'s> {
         } else {
             return Err(self.missing("`(`", &format!("after `function {}`", name.name)));
         };
-        let ret = if self.eat(TokenKind::Arrow).is_some() { Some(self.type_expr()?) } else { None };
+        let ret = if self.eat(TokenKind::Arrow).is_some() {
+            Some(self.type_expr()?)
+        } else {
+            None
+        };
         let body = self.block("to start the function body")?;
-        Ok(Function { name, params, ret, span: kw.span.to(body.span), body })
+        Ok(Function {
+            name,
+            params,
+            ret,
+            span: kw.span.to(body.span),
+            body,
+        })
     }
 
     /// `Policy ::= 'policy' Ident '{' { Rule } '}'`
     fn policy(&mut self) -> PResult<Policy> {
         let kw = self.bump();
         let name = self.item_name("policy")?;
-        let open = self.expect(TokenKind::LBrace, &format!("after `policy {}`", name.name))?.span;
+        let open = self
+            .expect(TokenKind::LBrace, &format!("after `policy {}`", name.name))?
+            .span;
         let mut rules = Vec::new();
         let saved = std::mem::take(&mut self.local_items);
         if self.enter().is_ok() {
@@ -583,7 +733,11 @@ impl<'s> Parser<'s> {
         }
         self.local_items = saved;
         let end = self.close(TokenKind::RBrace, open, &format!("policy `{}`", name.name))?;
-        Ok(Policy { name, rules, span: kw.span.to(end) })
+        Ok(Policy {
+            name,
+            rules,
+            span: kw.span.to(end),
+        })
     }
 
     fn at_rule_start(&self) -> bool {
@@ -601,7 +755,11 @@ impl<'s> Parser<'s> {
             (TokenKind::Word, Kw::Deny) => RuleKind::Deny,
             (TokenKind::Word, Kw::Require) => RuleKind::Require,
             (TokenKind::Word, Kw::Audit) => RuleKind::Audit,
-            _ => return Err(self.unexpected("a rule (`allow:`, `deny:`, `require:` or `audit:`) or `}`")),
+            _ => {
+                return Err(
+                    self.unexpected("a rule (`allow:`, `deny:`, `require:` or `audit:`) or `}`")
+                );
+            }
         };
         self.bump();
         self.expect(TokenKind::Colon, &format!("after `{}`", kind.as_str()))?;
@@ -619,9 +777,18 @@ impl<'s> Parser<'s> {
             } else {
                 "a rule ends after its expression or `if` guard; the next rule starts with `allow:`, `deny:`, `require:` or `audit:`"
             };
-            return Err(self.unexpected_help("the next rule (`allow:`, `deny:`, `require:` or `audit:`) or `}`", help));
+            return Err(self.unexpected_help(
+                "the next rule (`allow:`, `deny:`, `require:` or `audit:`) or `}`",
+                help,
+            ));
         }
-        Ok(Rule { kind, kind_span: t.span, expr, guard, span: t.span.to(end) })
+        Ok(Rule {
+            kind,
+            kind_span: t.span,
+            expr,
+            guard,
+            span: t.span.to(end),
+        })
     }
 
     /// Policy recovery: skip to the next rule start or the closing `}`.
@@ -637,7 +804,9 @@ impl<'s> Parser<'s> {
                     return;
                 }
                 TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket => depth += 1,
-                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => depth = (depth - 1).max(0),
+                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => {
+                    depth = (depth - 1).max(0)
+                }
                 _ => {}
             }
             self.bump();
@@ -650,17 +819,32 @@ impl<'s> Parser<'s> {
     fn schedule(&mut self) -> PResult<Schedule> {
         let kw = self.bump();
         let name = self.item_name("schedule")?;
-        let open = self.expect(TokenKind::LBrace, &format!("after `schedule {}`", name.name))?.span;
+        let open = self
+            .expect(
+                TokenKind::LBrace,
+                &format!("after `schedule {}`", name.name),
+            )?
+            .span;
         let props = self.property_list(open, "the schedule", Sep::Required, Vals::Value);
-        let end = self.close(TokenKind::RBrace, open, &format!("schedule `{}`", name.name))?;
-        Ok(Schedule { name, props, span: kw.span.to(end) })
+        let end = self.close(
+            TokenKind::RBrace,
+            open,
+            &format!("schedule `{}`", name.name),
+        )?;
+        Ok(Schedule {
+            name,
+            props,
+            span: kw.span.to(end),
+        })
     }
 
     /// `Channel ::= 'channel' Ident '{' { ChanProp | Policy | DataClass } '}'`
     fn channel(&mut self) -> PResult<Channel> {
         let kw = self.bump();
         let name = self.item_name("channel")?;
-        let open = self.expect(TokenKind::LBrace, &format!("after `channel {}`", name.name))?.span;
+        let open = self
+            .expect(TokenKind::LBrace, &format!("after `channel {}`", name.name))?
+            .span;
         let mut entries = Vec::new();
         self.list_with("the channel", &[Kw::Policy], |p| {
             let e = if p.at_kw(Kw::Policy) {
@@ -674,31 +858,46 @@ impl<'s> Parser<'s> {
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, &format!("channel `{}`", name.name))?;
-        Ok(Channel { name, entries, span: kw.span.to(end) })
+        Ok(Channel {
+            name,
+            entries,
+            span: kw.span.to(end),
+        })
     }
 
     /// `DataClass ::= 'data_classification' '{' { Ident ':' Ident [ ',' ] } '}'`
     fn data_classification(&mut self) -> PResult<DataClassification> {
         let kw = self.bump();
-        let open = self.expect(TokenKind::LBrace, "after `data_classification`")?.span;
+        let open = self
+            .expect(TokenKind::LBrace, "after `data_classification`")?
+            .span;
         let mut rules = Vec::new();
         self.list("the data classification", |p| {
             let category = p.ident("a category name or `}`")?;
             p.expect(TokenKind::Colon, &format!("after `{}`", category.name))?;
             let action = p.ident("an action (`redact`, `block` or `allow`)")?;
             p.eat(TokenKind::Comma);
-            rules.push(DataClassRule { span: category.span.to(action.span), category, action });
+            rules.push(DataClassRule {
+                span: category.span.to(action.span),
+                category,
+                action,
+            });
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, "the data classification")?;
-        Ok(DataClassification { rules, span: kw.span.to(end) })
+        Ok(DataClassification {
+            rules,
+            span: kw.span.to(end),
+        })
     }
 
     /// `Memory ::= 'memory' Ident '{' { MemProp | MemSearch } '}'`
     fn memory(&mut self) -> PResult<Memory> {
         let kw = self.bump();
         let name = self.item_name("memory")?;
-        let open = self.expect(TokenKind::LBrace, &format!("after `memory {}`", name.name))?.span;
+        let open = self
+            .expect(TokenKind::LBrace, &format!("after `memory {}`", name.name))?
+            .span;
         let mut entries = Vec::new();
         self.list("the memory block", |p| {
             let e = if p.at_kw(Kw::Search) {
@@ -710,14 +909,20 @@ impl<'s> Parser<'s> {
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, &format!("memory `{}`", name.name))?;
-        Ok(Memory { name, entries, span: kw.span.to(end) })
+        Ok(Memory {
+            name,
+            entries,
+            span: kw.span.to(end),
+        })
     }
 
     /// `Webhook ::= 'webhook' Ident '{' { HookProp | HookFilter } '}'`
     fn webhook(&mut self) -> PResult<Webhook> {
         let kw = self.bump();
         let name = self.item_name("webhook")?;
-        let open = self.expect(TokenKind::LBrace, &format!("after `webhook {}`", name.name))?.span;
+        let open = self
+            .expect(TokenKind::LBrace, &format!("after `webhook {}`", name.name))?
+            .span;
         let mut entries = Vec::new();
         self.list("the webhook block", |p| {
             let e = if p.at_kw(Kw::Filter) {
@@ -729,16 +934,25 @@ impl<'s> Parser<'s> {
             Ok(())
         });
         let end = self.close(TokenKind::RBrace, open, &format!("webhook `{}`", name.name))?;
-        Ok(Webhook { name, entries, span: kw.span.to(end) })
+        Ok(Webhook {
+            name,
+            entries,
+            span: kw.span.to(end),
+        })
     }
 
     /// `'search' '{' { Name Value [','] } '}'` / `'filter' '{' … '}'` (D7).
     fn sub_block(&mut self, keyword: &str) -> PResult<SubBlock> {
         let kw = self.bump();
-        let open = self.expect(TokenKind::LBrace, &format!("after `{keyword}`"))?.span;
+        let open = self
+            .expect(TokenKind::LBrace, &format!("after `{keyword}`"))?
+            .span;
         let props = self.property_list(open, keyword, Sep::None, Vals::Value);
         let end = self.close(TokenKind::RBrace, open, &format!("the `{keyword}` block"))?;
-        Ok(SubBlock { props, span: kw.span.to(end) })
+        Ok(SubBlock {
+            props,
+            span: kw.span.to(end),
+        })
     }
 }
 

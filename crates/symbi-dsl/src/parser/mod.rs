@@ -68,7 +68,10 @@ impl Parsed {
 
     /// All diagnostics in the human form of GRAMMAR §6.1, concatenated.
     pub fn render_diagnostics(&self) -> String {
-        self.diagnostics.iter().map(|d| self.source.render(d)).collect()
+        self.diagnostics
+            .iter()
+            .map(|d| self.source.render(d))
+            .collect()
     }
 }
 
@@ -86,7 +89,11 @@ pub fn parse(source: &str, file: &str) -> Parsed {
 /// Parses an already loaded [`SourceFile`] (no copy of the text).
 pub fn parse_source(source: Arc<SourceFile>) -> Parsed {
     let (program, diagnostics) = parse_text(source.text());
-    Parsed { program, diagnostics, source }
+    Parsed {
+        program,
+        diagnostics,
+        source,
+    }
 }
 
 /// Parses raw file bytes: invalid UTF-8 is error L001 at the first bad byte (and nothing
@@ -99,22 +106,36 @@ pub fn parse_bytes(bytes: &[u8], file: &str) -> Parsed {
             // Keep the valid prefix as the text so the position can be shown.
             let text = std::str::from_utf8(&bytes[..good]).unwrap_or("");
             let source = Arc::new(SourceFile::new(file, text));
-            let d = Diagnostic::error("L001", "invalid UTF-8", Span::point(good as u32))
-                .with_help(format!("byte {good} of the file is not valid UTF-8; symbi source files are UTF-8"));
+            let d = Diagnostic::error("L001", "invalid UTF-8", Span::point(good as u32)).with_help(
+                format!("byte {good} of the file is not valid UTF-8; symbi source files are UTF-8"),
+            );
             let program = empty_program(text.len() as u32);
-            Parsed { program, diagnostics: vec![d], source }
+            Parsed {
+                program,
+                diagnostics: vec![d],
+                source,
+            }
         }
     }
 }
 
 fn empty_program(len: u32) -> Program {
-    Program { items: Vec::new(), comments: Vec::new(), syntax_notes: Vec::new(), span: Span::new(0, len) }
+    Program {
+        items: Vec::new(),
+        comments: Vec::new(),
+        syntax_notes: Vec::new(),
+        span: Span::new(0, len),
+    }
 }
 
 /// Parses `source` into a program and its diagnostics (no [`SourceFile`] is built).
 pub fn parse_text(source: &str) -> (Program, Vec<Diagnostic>) {
     if source.len() > MAX_SOURCE_LEN {
-        let d = Diagnostic::error("L008", "source file too large (more than 4 GiB)", Span::point(0));
+        let d = Diagnostic::error(
+            "L008",
+            "source file too large (more than 4 GiB)",
+            Span::point(0),
+        );
         return (empty_program(0), vec![d]);
     }
     let lexed = lexer::lex(source);
@@ -237,7 +258,11 @@ impl<'s> Parser<'s> {
 
     /// End offset of the previous token (position of a missing token, §6.1).
     fn prev_end(&self) -> u32 {
-        if self.pos == 0 { self.toks[0].span.start } else { self.toks[self.pos - 1].span.end }
+        if self.pos == 0 {
+            self.toks[0].span.start
+        } else {
+            self.toks[self.pos - 1].span.end
+        }
     }
 
     #[inline]
@@ -250,7 +275,10 @@ impl<'s> Parser<'s> {
         let s = t.span.start as usize;
         s == 0
             || (s == 3 && self.src.starts_with('\u{feff}'))
-            || matches!(self.src.as_bytes().get(s.wrapping_sub(1)), Some(b'\n' | b'\r'))
+            || matches!(
+                self.src.as_bytes().get(s.wrapping_sub(1)),
+                Some(b'\n' | b'\r')
+            )
     }
 
     /// A word that starts a top-level item, followed by what such an item needs next
@@ -269,7 +297,9 @@ impl<'s> Parser<'s> {
     /// [`Self::at_item_start`] at column 1: a recovery point and the sign of an unclosed
     /// block before it (D21).
     fn at_item_restart(&self) -> bool {
-        self.at_item_start() && self.at_column_1(self.tok()) && !self.local_items.contains(&self.tok().kw)
+        self.at_item_start()
+            && self.at_column_1(self.tok())
+            && !self.local_items.contains(&self.tok().kw)
     }
 
     // --- diagnostics -------------------------------------------------------------------
@@ -299,7 +329,8 @@ impl<'s> Parser<'s> {
     /// Records an error unless it is a consequence of an already reported one.
     fn report(&mut self, d: Diagnostic) -> Fail {
         let t = self.tok();
-        let consequence = t.kind == TokenKind::Error || (t.kind == TokenKind::Eof && self.eof_error);
+        let consequence =
+            t.kind == TokenKind::Error || (t.kind == TokenKind::Eof && self.eof_error);
         if consequence || self.aborted {
             return Fail;
         }
@@ -328,7 +359,8 @@ impl<'s> Parser<'s> {
     /// A missing token: reported just after the previous token (§6.1).
     fn missing(&mut self, what: &str, context: &str) -> Fail {
         let msg = format!("expected {what} {context}, found {}", self.found());
-        let d = Diagnostic::error("P001", msg, Span::point(self.prev_end())).with_primary_label(format!("expected {what}"));
+        let d = Diagnostic::error("P001", msg, Span::point(self.prev_end()))
+            .with_primary_label(format!("expected {what}"));
         self.report(d)
     }
 
@@ -346,8 +378,12 @@ impl<'s> Parser<'s> {
         if let Some(t) = self.eat(TokenKind::Semi) {
             return Ok(t);
         }
-        let mut d = Diagnostic::error("P002", format!("expected `;` after {after}"), Span::point(self.prev_end()))
-            .with_primary_label("add `;` here");
+        let mut d = Diagnostic::error(
+            "P002",
+            format!("expected `;` after {after}"),
+            Span::point(self.prev_end()),
+        )
+        .with_primary_label("add `;` here");
         // D16: `a not in b` has no operator `not in`.
         if self.at_kw(Kw::Not) && self.nth(1).kind == TokenKind::Word && self.nth(1).kw == Kw::In {
             d = d.with_help("there is no `not in` operator; write `!(a in b)`");
@@ -370,9 +406,13 @@ impl<'s> Parser<'s> {
         }
         if self.at_eof() {
             let end = self.src.len() as u32;
-            let d = Diagnostic::error("P003", format!("unclosed `{o}`: expected `{c}`, found end of file"), Span::point(end))
-                .with_primary_label(format!("expected `{c}`"))
-                .with_label(open, format!("unclosed `{o}` opened here"));
+            let d = Diagnostic::error(
+                "P003",
+                format!("unclosed `{o}`: expected `{c}`, found end of file"),
+                Span::point(end),
+            )
+            .with_primary_label(format!("expected `{c}`"))
+            .with_label(open, format!("unclosed `{o}` opened here"));
             self.report(d);
             self.unwinding = true;
             return Ok(Span::point(end));
@@ -381,7 +421,10 @@ impl<'s> Parser<'s> {
             // A new item at column 1 inside an open block: the block was not closed.
             let d = Diagnostic::error(
                 "P003",
-                format!("unclosed `{o}`: expected `{c}` to close {what}, found {}", self.found()),
+                format!(
+                    "unclosed `{o}`: expected `{c}` to close {what}, found {}",
+                    self.found()
+                ),
                 Span::point(self.prev_end()),
             )
             .with_primary_label(format!("expected `{c}`"))
@@ -411,8 +454,12 @@ impl<'s> Parser<'s> {
         }
         if t.kw.is_reserved() {
             let text = self.text(t);
-            let d = Diagnostic::error("P007", format!("reserved word `{text}` cannot be used as a name"), t.span)
-                .with_help(reserved_help(t.kw));
+            let d = Diagnostic::error(
+                "P007",
+                format!("reserved word `{text}` cannot be used as a name"),
+                t.span,
+            )
+            .with_help(reserved_help(t.kw));
             self.report(d);
         }
         self.bump();
@@ -439,10 +486,17 @@ impl<'s> Parser<'s> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
             let span = self.tok().span;
-            let d = Diagnostic::error("P001", format!("nesting too deep (more than {MAX_NESTING} levels)"), span)
-                .with_help("split the expression or block into smaller functions or variables");
+            let d = Diagnostic::error(
+                "P001",
+                format!("nesting too deep (more than {MAX_NESTING} levels)"),
+                span,
+            )
+            .with_help("split the expression or block into smaller functions or variables");
             // Report once: the whole nest unwinds with this error.
-            let already = self.diags.last().is_some_and(|l| l.message.starts_with("nesting too deep"));
+            let already = self
+                .diags
+                .last()
+                .is_some_and(|l| l.message.starts_with("nesting too deep"));
             if !already {
                 self.report(d);
             }
@@ -498,7 +552,10 @@ impl<'s> Parser<'s> {
     /// Skips a balanced group starting at the current opener (or one token).
     fn skip_group_or_token(&mut self) {
         let open = self.kind();
-        if !matches!(open, TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket) {
+        if !matches!(
+            open,
+            TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket
+        ) {
             self.bump();
             return;
         }
@@ -535,7 +592,9 @@ impl<'s> Parser<'s> {
                     return;
                 }
                 TokenKind::LBrace | TokenKind::LParen | TokenKind::LBracket => depth += 1,
-                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => depth = (depth - 1).max(0),
+                TokenKind::RBrace | TokenKind::RParen | TokenKind::RBracket => {
+                    depth = (depth - 1).max(0)
+                }
                 _ => {}
             }
             self.bump();
@@ -561,6 +620,8 @@ fn reserved_help(kw: Kw) -> &'static str {
         Kw::While | Kw::Break | Kw::Continue => {
             "`while`, `break` and `continue` are reserved in symbi (extension [X]); choose another name"
         }
-        _ => "reserved words (if, else, for, in, match, try, catch, return, let, true, false, not, null, with, while, break, continue) cannot name variables, parameters or items",
+        _ => {
+            "reserved words (if, else, for, in, match, try, catch, return, let, true, false, not, null, with, while, break, continue) cannot name variables, parameters or items"
+        }
     }
 }

@@ -42,7 +42,11 @@ impl<'s> Parser<'s> {
         let end = self.close(TokenKind::RBrace, open, "the block");
         self.local_items = saved;
         let end = end?;
-        Ok(Block { stmts, tail, span: open.to(end) })
+        Ok(Block {
+            stmts,
+            tail,
+            span: open.to(end),
+        })
     }
 
     /// One statement (D1: keywords by position at a statement start; D11 otherwise).
@@ -56,7 +60,11 @@ impl<'s> Parser<'s> {
                 Kw::While => return self.while_stmt().map(|s| StmtOrTail::Stmt(Stmt::While(s))),
                 Kw::Match => return self.match_stmt().map(|s| StmtOrTail::Stmt(Stmt::Match(s))),
                 Kw::Try => return self.try_stmt().map(|s| StmtOrTail::Stmt(Stmt::Try(s))),
-                Kw::Return => return self.return_stmt().map(|s| StmtOrTail::Stmt(Stmt::Return(s))),
+                Kw::Return => {
+                    return self
+                        .return_stmt()
+                        .map(|s| StmtOrTail::Stmt(Stmt::Return(s)));
+                }
                 Kw::Break | Kw::Continue => {
                     let kw = self.bump();
                     let word = self.text(kw);
@@ -77,7 +85,10 @@ impl<'s> Parser<'s> {
                     ));
                 }
                 Kw::Catch => {
-                    return Err(self.unexpected_help("a statement", "`catch` must follow the block of a `try`"));
+                    return Err(self.unexpected_help(
+                        "a statement",
+                        "`catch` must follow the block of a `try`",
+                    ));
                 }
                 Kw::With => {
                     return Err(self.unexpected_help(
@@ -85,7 +96,10 @@ impl<'s> Parser<'s> {
                         "`with` blocks cannot nest: a `with` block belongs directly in an agent body",
                     ));
                 }
-                Kw::Function if self.nth_kind(1) == TokenKind::Word && self.nth_kind(2) == TokenKind::LParen => {
+                Kw::Function
+                    if self.nth_kind(1) == TokenKind::Word
+                        && self.nth_kind(2) == TokenKind::LParen =>
+                {
                     return Err(self.unexpected_help(
                         "a statement",
                         "functions are declared at the top level or in an agent body, not inside blocks",
@@ -103,7 +117,10 @@ impl<'s> Parser<'s> {
         // D11: an expression, then `;`, an assignment operator or the block's `}`.
         let expr = self.expr(false)?;
         if let Some(semi) = self.eat(TokenKind::Semi) {
-            return Ok(StmtOrTail::Stmt(Stmt::Expr(ExprStmt { span: expr.span.to(semi.span), expr })));
+            return Ok(StmtOrTail::Stmt(Stmt::Expr(ExprStmt {
+                span: expr.span.to(semi.span),
+                expr,
+            })));
         }
         if let Some(op) = self.assign_op() {
             self.bump();
@@ -167,7 +184,12 @@ impl<'s> Parser<'s> {
         }
         let value = self.expr(false)?;
         let semi = self.expect_semi("the `let` statement")?;
-        Ok(LetStmt { binder, ty, value, span: kw.span.to(semi.span) })
+        Ok(LetStmt {
+            binder,
+            ty,
+            value,
+            span: kw.span.to(semi.span),
+        })
     }
 
     /// `IfStmt ::= 'if' Cond Block [ 'else' ( IfStmt | Block ) ]` (D9, D10).
@@ -185,7 +207,11 @@ impl<'s> Parser<'s> {
             let pattern = self.pattern()?;
             self.expect(TokenKind::Eq, "after the pattern of `if let`")?;
             let value = self.expr(true)?;
-            Cond::Let { span: l.span.to(value.span), pattern, value }
+            Cond::Let {
+                span: l.span.to(value.span),
+                pattern,
+                value,
+            }
         } else {
             Cond::Expr(self.expr(true)?)
         };
@@ -211,7 +237,12 @@ impl<'s> Parser<'s> {
         } else {
             None
         };
-        Ok(IfStmt { cond, then_block, else_branch, span: start.to(end) })
+        Ok(IfStmt {
+            cond,
+            then_block,
+            else_branch,
+            span: start.to(end),
+        })
     }
 
     /// `Pattern ::= '_' | Ident | Ident '(' { Pattern [ ',' ] } ')'`
@@ -240,14 +271,21 @@ impl<'s> Parser<'s> {
                     return self.close(TokenKind::RParen, open, "the pattern");
                 }
                 args.push(super::with_stack(|| self.pattern())?);
-                if self.eat(TokenKind::Comma).is_none() && !self.at(TokenKind::RParen) && self.tok().kind != TokenKind::Word {
+                if self.eat(TokenKind::Comma).is_none()
+                    && !self.at(TokenKind::RParen)
+                    && self.tok().kind != TokenKind::Word
+                {
                     return Err(self.unexpected("`,`, `)` or another pattern"));
                 }
             }
         })();
         self.leave();
         let end = r?;
-        Ok(Pattern::Ctor { span: name.span.to(end), name, args })
+        Ok(Pattern::Ctor {
+            span: name.span.to(end),
+            name,
+            args,
+        })
     }
 
     /// `ForStmt ::= 'for' Binder 'in' Expr‹nostruct› Block` (D14).
@@ -260,7 +298,12 @@ impl<'s> Parser<'s> {
         self.bump();
         let iter = self.expr(true)?;
         let body = self.block("to start the loop body")?;
-        Ok(ForStmt { binder, iter, span: kw.span.to(body.span), body })
+        Ok(ForStmt {
+            binder,
+            iter,
+            span: kw.span.to(body.span),
+            body,
+        })
     }
 
     /// `WhileStmt ::= 'while' Expr‹nostruct› Block` ([X], D20).
@@ -269,7 +312,11 @@ impl<'s> Parser<'s> {
         self.note(SyntaxNoteKind::While, kw.span);
         let cond = self.expr(true)?;
         let body = self.block("to start the loop body")?;
-        Ok(WhileStmt { cond, span: kw.span.to(body.span), body })
+        Ok(WhileStmt {
+            cond,
+            span: kw.span.to(body.span),
+            body,
+        })
     }
 
     /// `MatchStmt ::= 'match' Expr‹nostruct› '{' { Arm } '}'`
@@ -294,14 +341,20 @@ impl<'s> Parser<'s> {
         self.local_items = saved;
         self.leave();
         let end = self.close(TokenKind::RBrace, open, "the `match`")?;
-        Ok(MatchStmt { scrutinee, arms, span: kw.span.to(end) })
+        Ok(MatchStmt {
+            scrutinee,
+            arms,
+            span: kw.span.to(end),
+        })
     }
 
     /// `Arm ::= ArmPattern '=>' ( Block | Expr ) [ ',' ]` (D3, D5).
     fn arm(&mut self) -> PResult<Arm> {
         let t = self.tok();
         let pattern = match t.kind {
-            TokenKind::Str | TokenKind::Int | TokenKind::Float => ArmPattern::Lit(self.literal_token()),
+            TokenKind::Str | TokenKind::Int | TokenKind::Float => {
+                ArmPattern::Lit(self.literal_token())
+            }
             TokenKind::Word => match t.kw {
                 Kw::True | Kw::False | Kw::Null => ArmPattern::Lit(self.literal_token()),
                 Kw::Underscore => {
@@ -311,9 +364,13 @@ impl<'s> Parser<'s> {
                 _ => ArmPattern::Binding(self.ident("a pattern")?),
             },
             _ => {
-                let what = "a match arm (a string, number, `true`, `false`, `null`, `_` or a name) or `}`";
+                let what =
+                    "a match arm (a string, number, `true`, `false`, `null`, `_` or a name) or `}`";
                 return Err(if self.at(TokenKind::Minus) {
-                    self.unexpected_help(what, "negative numbers cannot be arm patterns; bind the value and compare")
+                    self.unexpected_help(
+                        what,
+                        "negative numbers cannot be arm patterns; bind the value and compare",
+                    )
                 } else {
                     self.unexpected(what)
                 });
@@ -322,11 +379,16 @@ impl<'s> Parser<'s> {
         self.expect(TokenKind::FatArrow, "after the arm pattern")?;
         // D3: `{` followed by `Name :` or `STRING :` is a record, otherwise a block.
         let body = if self.at(TokenKind::LBrace)
-            && !(matches!(self.nth_kind(1), TokenKind::Word | TokenKind::Str) && self.nth_kind(2) == TokenKind::Colon)
+            && !(matches!(self.nth_kind(1), TokenKind::Word | TokenKind::Str)
+                && self.nth_kind(2) == TokenKind::Colon)
         {
             ArmBody::Block(self.block("")?)
         } else {
-            if self.at_kw(Kw::Return) || self.at_kw(Kw::Let) || self.at_kw(Kw::Break) || self.at_kw(Kw::Continue) {
+            if self.at_kw(Kw::Return)
+                || self.at_kw(Kw::Let)
+                || self.at_kw(Kw::Break)
+                || self.at_kw(Kw::Continue)
+            {
                 return Err(self.unexpected_help(
                     "an expression or a block",
                     "an arm body is one expression or one block: write `=> { … }` around statements",
@@ -336,7 +398,11 @@ impl<'s> Parser<'s> {
         };
         let span = pattern.span().to(body.span());
         self.eat(TokenKind::Comma);
-        Ok(Arm { pattern, body, span })
+        Ok(Arm {
+            pattern,
+            body,
+            span,
+        })
     }
 
     /// `TryStmt ::= 'try' Block { Catch }`
@@ -350,7 +416,11 @@ impl<'s> Parser<'s> {
             end = c.span;
             catches.push(c);
         }
-        Ok(TryStmt { body, catches, span: kw.span.to(end) })
+        Ok(TryStmt {
+            body,
+            catches,
+            span: kw.span.to(end),
+        })
     }
 
     /// `Catch ::= 'catch' '(' Ident [ Ident ] ')' Block` (D18).
@@ -373,14 +443,26 @@ impl<'s> Parser<'s> {
         };
         self.expect(TokenKind::RParen, "after the caught error")?;
         let body = self.block("after `catch (…)`")?;
-        Ok(Catch { kind, binding, span: kw.span.to(body.span), body })
+        Ok(Catch {
+            kind,
+            binding,
+            span: kw.span.to(body.span),
+            body,
+        })
     }
 
     /// `ReturnStmt ::= 'return' [ Expr ] ';'`
     fn return_stmt(&mut self) -> PResult<ReturnStmt> {
         let kw = self.bump();
-        let value = if self.at(TokenKind::Semi) || !self.at_expr_start() { None } else { Some(self.expr(false)?) };
+        let value = if self.at(TokenKind::Semi) || !self.at_expr_start() {
+            None
+        } else {
+            Some(self.expr(false)?)
+        };
         let semi = self.expect_semi("the `return` statement")?;
-        Ok(ReturnStmt { value, span: kw.span.to(semi.span) })
+        Ok(ReturnStmt {
+            value,
+            span: kw.span.to(semi.span),
+        })
     }
 }

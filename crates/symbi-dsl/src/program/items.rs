@@ -15,7 +15,10 @@ use symbi_types::{ByteSize, HumanDuration, SandboxTier};
 /// A one-token value read as text: a string literal or a bare word.
 fn text(v: &PropValue) -> Option<&str> {
     match v {
-        PropValue::Value(ast::Value::Lit(ast::Literal { kind: ast::LitKind::Str(s), .. })) => Some(s.as_str()),
+        PropValue::Value(ast::Value::Lit(ast::Literal {
+            kind: ast::LitKind::Str(s),
+            ..
+        })) => Some(s.as_str()),
         PropValue::Value(ast::Value::Word(w)) => Some(w.as_str()),
         _ => None,
     }
@@ -23,7 +26,10 @@ fn text(v: &PropValue) -> Option<&str> {
 
 fn string_lit(v: &PropValue) -> Option<&str> {
     match v {
-        PropValue::Value(ast::Value::Lit(ast::Literal { kind: ast::LitKind::Str(s), .. })) => Some(s.as_str()),
+        PropValue::Value(ast::Value::Lit(ast::Literal {
+            kind: ast::LitKind::Str(s),
+            ..
+        })) => Some(s.as_str()),
         _ => None,
     }
 }
@@ -41,11 +47,20 @@ pub(crate) fn prop_json(v: &PropValue) -> serde_json::Value {
         match &e.kind {
             ast::ExprKind::Lit(l) => lit_json(l),
             ast::ExprKind::Var(w) => serde_json::Value::String(w.to_string()),
-            ast::ExprKind::Array(xs) => serde_json::Value::Array(xs.iter().map(expr_json).collect()),
-            ast::ExprKind::Record(fs) | ast::ExprKind::TypeLit { fields: fs, .. } => serde_json::Value::Object(
-                fs.iter().map(|f| (f.key.as_str().to_string(), expr_json(&f.value))).collect(),
-            ),
-            ast::ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match expr_json(operand) {
+            ast::ExprKind::Array(xs) => {
+                serde_json::Value::Array(xs.iter().map(expr_json).collect())
+            }
+            ast::ExprKind::Record(fs) | ast::ExprKind::TypeLit { fields: fs, .. } => {
+                serde_json::Value::Object(
+                    fs.iter()
+                        .map(|f| (f.key.as_str().to_string(), expr_json(&f.value)))
+                        .collect(),
+                )
+            }
+            ast::ExprKind::Unary {
+                op: ast::UnaryOp::Neg,
+                operand,
+            } => match expr_json(operand) {
                 serde_json::Value::Number(n) => n
                     .as_i64()
                     .map(|i| serde_json::Value::from(-i))
@@ -67,7 +82,10 @@ pub(crate) fn prop_json(v: &PropValue) -> serde_json::Value {
         PropValue::Value(ast::Value::Word(w)) => serde_json::Value::String(w.to_string()),
         PropValue::Array(a) => serde_json::Value::Array(a.elems.iter().map(expr_json).collect()),
         PropValue::Record(r) => serde_json::Value::Object(
-            r.fields.iter().map(|f| (f.key.as_str().to_string(), expr_json(&f.value))).collect(),
+            r.fields
+                .iter()
+                .map(|f| (f.key.as_str().to_string(), expr_json(&f.value)))
+                .collect(),
         ),
     }
 }
@@ -78,7 +96,11 @@ pub fn with_env(attrs: &[ast::WithAttr], mode: Mode, diags: &mut Vec<Diagnostic>
     let mut seen: Vec<(&str, Span)> = Vec::new();
     for a in attrs {
         let name = a.name.as_str();
-        let key = if name == "max_memory_mb" { "max_memory" } else { name };
+        let key = if name == "max_memory_mb" {
+            "max_memory"
+        } else {
+            name
+        };
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
             diags.push(
                 Diagnostic::error("E106", format!("duplicate attribute `{name}`"), a.name.span)
@@ -89,7 +111,11 @@ pub fn with_env(attrs: &[ast::WithAttr], mode: Mode, diags: &mut Vec<Diagnostic>
         seen.push((key, a.name.span));
         let vspan = a.value.span();
         let bad = |accepted: &str| {
-            Diagnostic::error("E105", format!("invalid value for attribute `{name}`: expected {accepted}"), vspan)
+            Diagnostic::error(
+                "E105",
+                format!("invalid value for attribute `{name}`: expected {accepted}"),
+                vspan,
+            )
         };
         match name {
             "sandbox" => match text(&a.value).map(|s| s.to_ascii_lowercase()) {
@@ -291,11 +317,20 @@ pub fn parse_cron(c: &str) -> Result<croner::Cron, String> {
         .map_err(|e| e.to_string())
 }
 
-fn prop_text_or_err(p: &Property, what: &str, code: &'static str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+fn prop_text_or_err(
+    p: &Property,
+    what: &str,
+    code: &'static str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
     match text(&p.value) {
         Some(s) => Some(s.to_string()),
         None => {
-            diags.push(Diagnostic::error(code, format!("`{}` must be {what}", p.key.as_str()), p.value.span()));
+            diags.push(Diagnostic::error(
+                code,
+                format!("`{}` must be {what}", p.key.as_str()),
+                p.value.span(),
+            ));
             None
         }
     }
@@ -421,26 +456,46 @@ pub fn schedule(
                     let tz = spec.tz();
                     match tz.from_local_datetime(&naive).earliest() {
                         Some(t) => spec.at = Some(t.with_timezone(&chrono::Utc)),
-                        None => diags.push(Diagnostic::error("E125", format!("{a:?} does not exist in {}", spec.timezone), span)),
+                        None => diags.push(Diagnostic::error(
+                            "E125",
+                            format!("{a:?} does not exist in {}", spec.timezone),
+                            span,
+                        )),
                     }
                 }
-                Err(_) => diags.push(Diagnostic::error("E125", format!("`at` must be an RFC 3339 date-time, found {a:?}"), span)),
+                Err(_) => diags.push(Diagnostic::error(
+                    "E125",
+                    format!("`at` must be an RFC 3339 date-time, found {a:?}"),
+                    span,
+                )),
             },
         }
     }
     let has_cron = spec.cron.is_some();
     let has_at = s.props.iter().any(|p| p.key.as_str() == "at");
     if !has_cron && !has_at {
-        diags.push(Diagnostic::error("E123", format!("schedule `{}` has neither `cron` nor `at`", s.name), s.name.span));
+        diags.push(Diagnostic::error(
+            "E123",
+            format!("schedule `{}` has neither `cron` nor `at`", s.name),
+            s.name.span,
+        ));
     }
     if has_cron && has_at {
-        diags.push(Diagnostic::error("E124", format!("schedule `{}` has both `cron` and `at`", s.name), s.name.span));
+        diags.push(Diagnostic::error(
+            "E124",
+            format!("schedule `{}` has both `cron` and `at`", s.name),
+            s.name.span,
+        ));
     }
     if spec.cron.as_deref() == Some("") {
         spec.cron = None;
     }
     if !agents.contains(&spec.agent.as_str()) {
-        diags.push(Diagnostic::error("E127", format!("unknown agent `{}`", spec.agent), agent_span));
+        diags.push(Diagnostic::error(
+            "E127",
+            format!("unknown agent `{}`", spec.agent),
+            agent_span,
+        ));
     }
     spec
 }
@@ -490,19 +545,29 @@ pub fn channel(c: &ast::Channel, platforms: &[String], diags: &mut Vec<Diagnosti
                                 ));
                             }
                         }
-                        None => diags.push(Diagnostic::error("E128", "`platform` must be a string", p.value.span())),
+                        None => diags.push(Diagnostic::error(
+                            "E128",
+                            "`platform` must be a string",
+                            p.value.span(),
+                        )),
                     }
                 } else if p.key.as_str() == "default_deny" {
                     spec.default_deny = matches!(lit(&p.value), Some(ast::LitKind::Bool(true)));
-                    spec.properties.insert("default_deny".into(), prop_json(&p.value));
+                    spec.properties
+                        .insert("default_deny".into(), prop_json(&p.value));
                 } else {
                     if !matches!(
                         p.key.as_str(),
                         "workspace" | "channels" | "default_agent" | "dlp_profile" | "audit_level"
                     ) {
-                        diags.push(Diagnostic::warning("W223", format!("unknown channel key `{}`, ignored", p.key), p.key.span));
+                        diags.push(Diagnostic::warning(
+                            "W223",
+                            format!("unknown channel key `{}`, ignored", p.key),
+                            p.key.span,
+                        ));
                     }
-                    spec.properties.insert(p.key.to_string(), prop_json(&p.value));
+                    spec.properties
+                        .insert(p.key.to_string(), prop_json(&p.value));
                 }
             }
             ast::ChannelEntry::Policy(_) => {}
@@ -512,17 +577,24 @@ pub fn channel(c: &ast::Channel, platforms: &[String], diags: &mut Vec<Diagnosti
                     if !matches!(act, "redact" | "block" | "allow") {
                         diags.push(Diagnostic::error(
                             "E129",
-                            format!("unknown classification action `{act}` (redact, block or allow)"),
+                            format!(
+                                "unknown classification action `{act}` (redact, block or allow)"
+                            ),
                             r.action.span,
                         ));
                     }
-                    spec.data_classification.push((r.category.to_string(), act.to_string()));
+                    spec.data_classification
+                        .push((r.category.to_string(), act.to_string()));
                 }
             }
         }
     }
     if !has_platform {
-        diags.push(Diagnostic::error("E128", format!("channel `{}` has no `platform`", c.name), c.name.span));
+        diags.push(Diagnostic::error(
+            "E128",
+            format!("channel `{}` has no `platform`", c.name),
+            c.name.span,
+        ));
     }
     spec
 }
@@ -546,7 +618,10 @@ pub struct MemorySpec {
 }
 
 mod ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -576,26 +651,44 @@ pub fn memory(m: &ast::Memory, diags: &mut Vec<Diagnostic>) -> MemorySpec {
                     Some("markdown") => spec.store = "markdown".into(),
                     other => diags.push(Diagnostic::error(
                         "E130",
-                        format!("unknown memory store {:?} (supported: markdown)", other.unwrap_or("?")),
+                        format!(
+                            "unknown memory store {:?} (supported: markdown)",
+                            other.unwrap_or("?")
+                        ),
                         p.value.span(),
                     )),
                 },
                 "path" => match text(&p.value) {
                     Some(s) => spec.path = s.to_string(),
-                    None => diags.push(Diagnostic::warning("W223", "`path` must be a string; ignored", p.value.span())),
+                    None => diags.push(Diagnostic::warning(
+                        "W223",
+                        "`path` must be a string; ignored",
+                        p.value.span(),
+                    )),
                 },
                 "retention" => {
                     let d = match lit(&p.value) {
                         Some(ast::LitKind::Duration(d)) if *d > 0 => Some(*d as u64),
-                        Some(ast::LitKind::Str(s)) => s.parse::<HumanDuration>().ok().map(|d| d.0.as_millis() as u64),
+                        Some(ast::LitKind::Str(s)) => s
+                            .parse::<HumanDuration>()
+                            .ok()
+                            .map(|d| d.0.as_millis() as u64),
                         _ => None,
                     };
                     match d {
                         Some(ms) => spec.retention = Duration::from_millis(ms),
-                        None => diags.push(Diagnostic::warning("W223", "`retention` must be a duration; ignored", p.value.span())),
+                        None => diags.push(Diagnostic::warning(
+                            "W223",
+                            "`retention` must be a duration; ignored",
+                            p.value.span(),
+                        )),
                     }
                 }
-                other => diags.push(Diagnostic::warning("W223", format!("unknown memory key `{other}`, ignored"), p.key.span)),
+                other => diags.push(Diagnostic::warning(
+                    "W223",
+                    format!("unknown memory key `{other}`, ignored"),
+                    p.key.span,
+                )),
             },
             ast::MemoryEntry::Search(b) => {
                 for p in &b.props {
@@ -603,7 +696,11 @@ pub fn memory(m: &ast::Memory, diags: &mut Vec<Diagnostic>) -> MemorySpec {
                         "vector_weight" => &mut spec.vector_weight,
                         "keyword_weight" => &mut spec.keyword_weight,
                         other => {
-                            diags.push(Diagnostic::warning("W223", format!("unknown search key `{other}`, ignored"), p.key.span));
+                            diags.push(Diagnostic::warning(
+                                "W223",
+                                format!("unknown search key `{other}`, ignored"),
+                                p.key.span,
+                            ));
                             continue;
                         }
                     };
@@ -611,7 +708,10 @@ pub fn memory(m: &ast::Memory, diags: &mut Vec<Diagnostic>) -> MemorySpec {
                         Some(w) if (0.0..=1.0).contains(&w) => *slot = w,
                         _ => diags.push(Diagnostic::warning(
                             "W223",
-                            format!("`{}` must be a number in [0, 1]; the default is used", p.key),
+                            format!(
+                                "`{}` must be a number in [0, 1]; the default is used",
+                                p.key
+                            ),
                             p.value.span(),
                         )),
                     }
@@ -619,8 +719,17 @@ pub fn memory(m: &ast::Memory, diags: &mut Vec<Diagnostic>) -> MemorySpec {
             }
         }
     }
-    if spec.store.is_empty() && !m.entries.iter().any(|e| matches!(e, ast::MemoryEntry::Prop(p) if p.key.as_str() == "store")) {
-        diags.push(Diagnostic::error("E130", format!("memory `{}` has no `store`", m.name), m.name.span));
+    if spec.store.is_empty()
+        && !m
+            .entries
+            .iter()
+            .any(|e| matches!(e, ast::MemoryEntry::Prop(p) if p.key.as_str() == "store"))
+    {
+        diags.push(Diagnostic::error(
+            "E130",
+            format!("memory `{}` has no `store`", m.name),
+            m.name.span,
+        ));
     }
     let sum = spec.vector_weight + spec.keyword_weight;
     if sum > 0.0 {
@@ -672,15 +781,27 @@ pub fn webhook(w: &ast::Webhook, agents: &[&str], diags: &mut Vec<Diagnostic>) -
             ast::WebhookEntry::Prop(p) => match p.key.as_str() {
                 "path" => match text(&p.value) {
                     Some(s) if s.starts_with('/') => spec.path = s.to_string(),
-                    _ => diags.push(Diagnostic::error("E131", "the webhook `path` must be a string starting with `/`", p.value.span())),
+                    _ => diags.push(Diagnostic::error(
+                        "E131",
+                        "the webhook `path` must be a string starting with `/`",
+                        p.value.span(),
+                    )),
                 },
                 "provider" => {
                     let pv = text(&p.value).unwrap_or("custom");
-                    spec.provider = if matches!(pv, "github" | "stripe" | "slack") { pv.to_string() } else { "custom".into() };
+                    spec.provider = if matches!(pv, "github" | "stripe" | "slack") {
+                        pv.to_string()
+                    } else {
+                        "custom".into()
+                    };
                 }
                 "secret" => match text(&p.value) {
                     Some(s) if !s.is_empty() => spec.secret = s.to_string(),
-                    _ => diags.push(Diagnostic::error("E132", "the webhook `secret` must be a non-empty string", p.value.span())),
+                    _ => diags.push(Diagnostic::error(
+                        "E132",
+                        "the webhook `secret` must be a non-empty string",
+                        p.value.span(),
+                    )),
                 },
                 "agent" => {
                     if let Some(a) = text(&p.value) {
@@ -688,7 +809,11 @@ pub fn webhook(w: &ast::Webhook, agents: &[&str], diags: &mut Vec<Diagnostic>) -
                         agent_span = p.value.span();
                     }
                 }
-                other => diags.push(Diagnostic::warning("W223", format!("unknown webhook key `{other}`, ignored"), p.key.span)),
+                other => diags.push(Diagnostic::warning(
+                    "W223",
+                    format!("unknown webhook key `{other}`, ignored"),
+                    p.key.span,
+                )),
             },
             ast::WebhookEntry::Filter(b) => {
                 for p in &b.props {
@@ -696,18 +821,34 @@ pub fn webhook(w: &ast::Webhook, agents: &[&str], diags: &mut Vec<Diagnostic>) -
                         "json_path" => spec.filter_path = text(&p.value).map(str::to_string),
                         "equals" => spec.filter_equals = Some(prop_json(&p.value)),
                         "contains" => spec.filter_contains = Some(prop_json(&p.value)),
-                        other => diags.push(Diagnostic::warning("W223", format!("unknown filter key `{other}`, ignored"), p.key.span)),
+                        other => diags.push(Diagnostic::warning(
+                            "W223",
+                            format!("unknown filter key `{other}`, ignored"),
+                            p.key.span,
+                        )),
                     }
                 }
             }
         }
     }
-    let has = |k: &str| w.entries.iter().any(|e| matches!(e, ast::WebhookEntry::Prop(p) if p.key.as_str() == k));
+    let has = |k: &str| {
+        w.entries
+            .iter()
+            .any(|e| matches!(e, ast::WebhookEntry::Prop(p) if p.key.as_str() == k))
+    };
     if !has("path") {
-        diags.push(Diagnostic::error("E131", format!("webhook `{}` has no `path`", w.name), w.name.span));
+        diags.push(Diagnostic::error(
+            "E131",
+            format!("webhook `{}` has no `path`", w.name),
+            w.name.span,
+        ));
     }
     if !has("secret") {
-        diags.push(Diagnostic::error("E132", format!("webhook `{}` has no `secret`", w.name), w.name.span));
+        diags.push(Diagnostic::error(
+            "E132",
+            format!("webhook `{}` has no `secret`", w.name),
+            w.name.span,
+        ));
     }
     if spec.agent.is_empty() {
         if agents.len() == 1 {
@@ -715,12 +856,20 @@ pub fn webhook(w: &ast::Webhook, agents: &[&str], diags: &mut Vec<Diagnostic>) -
         } else {
             diags.push(Diagnostic::error(
                 "E127",
-                format!("webhook `{}` must name its `agent` (the file has {} agents)", w.name, agents.len()),
+                format!(
+                    "webhook `{}` must name its `agent` (the file has {} agents)",
+                    w.name,
+                    agents.len()
+                ),
                 w.name.span,
             ));
         }
     } else if !agents.contains(&spec.agent.as_str()) {
-        diags.push(Diagnostic::error("E127", format!("unknown agent `{}`", spec.agent), agent_span));
+        diags.push(Diagnostic::error(
+            "E127",
+            format!("unknown agent `{}`", spec.agent),
+            agent_span,
+        ));
     }
     spec
 }
@@ -737,8 +886,12 @@ pub fn metadata(
             let k = p.key.to_string();
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == k) {
                 diags.push(
-                    Diagnostic::warning("W221", format!("metadata key `{k}` is repeated; the later value wins"), p.key.span)
-                        .with_label(*first, "first given here"),
+                    Diagnostic::warning(
+                        "W221",
+                        format!("metadata key `{k}` is repeated; the later value wins"),
+                        p.key.span,
+                    )
+                    .with_label(*first, "first given here"),
                 );
             }
             if k == "executor" {

@@ -40,13 +40,20 @@ pub struct LoadError {
 }
 
 fn render(f: &SourceFile, d: &[Diagnostic]) -> String {
-    d.iter().filter(|d| d.is_error()).map(|d| f.render(d)).collect::<Vec<_>>().join("")
+    d.iter()
+        .filter(|d| d.is_error())
+        .map(|d| f.render(d))
+        .collect::<Vec<_>>()
+        .join("")
 }
 
 impl LoadError {
     /// All diagnostics rendered in the human form of GRAMMAR 6.1.
     pub fn render_all(&self) -> String {
-        self.diagnostics.iter().map(|d| self.source_file.render(d)).collect()
+        self.diagnostics
+            .iter()
+            .map(|d| self.source_file.render(d))
+            .collect()
     }
 }
 
@@ -116,7 +123,11 @@ impl AgentDef {
     }
     /// Names of the policies that apply (own, then the file's top-level ones).
     pub fn policy_names(&self) -> Vec<&str> {
-        self.policies.iter().chain(self.file_policies.iter()).map(|p| p.name.as_str()).collect()
+        self.policies
+            .iter()
+            .chain(self.file_policies.iter())
+            .map(|p| p.name.as_str())
+            .collect()
     }
 }
 
@@ -156,7 +167,10 @@ impl LoadedProgram {
     }
     /// Names of the file's functions (top-level ones, then agents' as `agent.fn`).
     pub fn function_names(&self) -> Vec<String> {
-        self.functions.iter().map(|f| f.display.trim_start_matches("function ").to_string()).collect()
+        self.functions
+            .iter()
+            .map(|f| f.display.trim_start_matches("function ").to_string())
+            .collect()
     }
     /// A `type` of the file.
     pub fn type_named(&self, name: &str) -> Option<&Ty> {
@@ -195,21 +209,36 @@ impl LoadedProgram {
 /// Parses, checks and compiles a file. Any error diagnostic (syntax or check) fails the
 /// load with every diagnostic; warnings and notes are kept in
 /// [`LoadedProgram::diagnostics`].
-pub fn load(file: &str, source: &str, opts: &CheckOptions) -> Result<Arc<LoadedProgram>, LoadError> {
+pub fn load(
+    file: &str,
+    source: &str,
+    opts: &CheckOptions,
+) -> Result<Arc<LoadedProgram>, LoadError> {
     let parsed = crate::parser::parse(source, file);
     load_parsed(&parsed, opts)
 }
 
 /// [`load`] for an already parsed file.
-pub fn load_parsed(parsed: &crate::parser::Parsed, opts: &CheckOptions) -> Result<Arc<LoadedProgram>, LoadError> {
+pub fn load_parsed(
+    parsed: &crate::parser::Parsed,
+    opts: &CheckOptions,
+) -> Result<Arc<LoadedProgram>, LoadError> {
     let mut diagnostics = parsed.diagnostics.clone();
     if !parsed.has_errors() {
         diagnostics.extend(check::check(parsed, opts));
     }
     if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(LoadError { diagnostics, source_file: parsed.source.clone() });
+        return Err(LoadError {
+            diagnostics,
+            source_file: parsed.source.clone(),
+        });
     }
-    Ok(Arc::new(compile_program(&parsed.program, parsed.source.clone(), opts, diagnostics)))
+    Ok(Arc::new(compile_program(
+        &parsed.program,
+        parsed.source.clone(),
+        opts,
+        diagnostics,
+    )))
 }
 
 fn compile_program(
@@ -221,7 +250,10 @@ fn compile_program(
     let file_name: Arc<str> = Arc::from(source.name());
     let (tables, fns) = Tables::new(p);
     let mut c = Compiler::new(&tables);
-    let functions: Vec<FnCode> = fns.iter().map(|(owner, f)| c.function(owner.as_deref(), f)).collect();
+    let functions: Vec<FnCode> = fns
+        .iter()
+        .map(|(owner, f)| c.function(owner.as_deref(), f))
+        .collect();
     let mut scratch = Vec::new();
     let agent_names: Vec<&str> = p
         .items
@@ -261,7 +293,11 @@ fn compile_program(
                 Arc::new(env)
             })
             .collect();
-        let memory = envs.iter().map(|e| e.memory).find(|m| *m != MemoryMode::Ephemeral).unwrap_or_default();
+        let memory = envs
+            .iter()
+            .map(|e| e.memory)
+            .find(|m| *m != MemoryMode::Ephemeral)
+            .unwrap_or_default();
         let capabilities = a
             .items
             .iter()
@@ -278,7 +314,11 @@ fn compile_program(
             .collect();
         let params: Vec<ParamInfo> = param_code
             .iter()
-            .map(|pc| ParamInfo { name: pc.name.to_string(), ty: pc.ty.clone(), optional: pc.optional })
+            .map(|pc| ParamInfo {
+                name: pc.name.to_string(),
+                ty: pc.ty.clone(),
+                optional: pc.optional,
+            })
             .collect();
         let own: Vec<&ast::Policy> = a
             .items
@@ -288,11 +328,18 @@ fn compile_program(
                 _ => None,
             })
             .collect();
-        let ctx = rules::PolicyContext { agent: Some(a.name.as_str()), params: &params };
-        let policies: Vec<Arc<CompiledPolicy>> =
-            own.iter().map(|pol| Arc::new(rules::compile_policy(&mut c, &source, &ctx, pol))).collect();
-        let file_policies: Vec<Arc<CompiledPolicy>> =
-            top_policies.iter().map(|pol| Arc::new(rules::compile_policy(&mut c, &source, &ctx, pol))).collect();
+        let ctx = rules::PolicyContext {
+            agent: Some(a.name.as_str()),
+            params: &params,
+        };
+        let policies: Vec<Arc<CompiledPolicy>> = own
+            .iter()
+            .map(|pol| Arc::new(rules::compile_policy(&mut c, &source, &ctx, pol)))
+            .collect();
+        let file_policies: Vec<Arc<CompiledPolicy>> = top_policies
+            .iter()
+            .map(|pol| Arc::new(rules::compile_policy(&mut c, &source, &ctx, pol)))
+            .collect();
         let audit = rules::audit_settings(policies.iter().chain(file_policies.iter()));
         agent_index.insert(a.name.to_string(), agents.len());
         agents.push(AgentDef {
@@ -319,7 +366,12 @@ fn compile_program(
     let mut meta_blocks = Vec::new();
     for item in &p.items {
         match item {
-            ast::Item::Schedule(s) => schedules.push(items::schedule(s, &agent_names, &policy_names, &mut scratch)),
+            ast::Item::Schedule(s) => schedules.push(items::schedule(
+                s,
+                &agent_names,
+                &policy_names,
+                &mut scratch,
+            )),
             ast::Item::Channel(ch) => {
                 let spec = items::channel(ch, &opts.channel_platforms, &mut scratch);
                 let rs = rules::compile_channel(&mut c, &source, ch);

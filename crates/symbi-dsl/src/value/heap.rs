@@ -39,7 +39,12 @@ impl HeapMeter {
         if id == 0 {
             id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         }
-        HeapMeter { id, live: Cell::new(0), peak: Cell::new(0), limit: Cell::new(limit) }
+        HeapMeter {
+            id,
+            live: Cell::new(0),
+            peak: Cell::new(0),
+            limit: Cell::new(limit),
+        }
     }
 
     /// Bytes currently accounted.
@@ -108,7 +113,11 @@ fn with_current<R>(f: impl FnOnce(u32, Option<&HeapMeter>) -> R) -> R {
         let (id, ptr) = c.get();
         // SAFETY: a non-null pointer is only installed by `MeterGuard::install`, whose
         // contract keeps the meter alive while it is current.
-        let meter = if ptr.is_null() { None } else { Some(unsafe { &*ptr }) };
+        let meter = if ptr.is_null() {
+            None
+        } else {
+            Some(unsafe { &*ptr })
+        };
         f(id, meter)
     })
 }
@@ -160,7 +169,8 @@ pub(crate) fn resize(tag: u32, before: usize, after: usize) -> u32 {
             m.live.set(live);
             m.peak.set(m.peak.get().max(live));
         } else {
-            m.live.set(m.live.get().saturating_sub((before - after) as u64));
+            m.live
+                .set(m.live.get().saturating_sub((before - after) as u64));
         }
         tag
     })

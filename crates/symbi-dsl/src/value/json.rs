@@ -1,7 +1,7 @@
 //! Conversion between values and JSON (GRAMMAR 4.2).
 
 use super::text::write_float;
-use super::{heap, Entries, List, Map, Str, Value, MAX_DEPTH};
+use super::{Entries, List, MAX_DEPTH, Map, Str, Value, heap};
 use crate::error::{Fault, VResult};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
@@ -15,7 +15,9 @@ pub fn to_json(v: &Value) -> VResult<Json> {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
         Value::Duration(d) => Json::String(super::duration_text(*d)),
         Value::Size(s) => Json::from(*s),
         Value::Str(s) => Json::String(s.as_str().to_string()),
@@ -27,14 +29,16 @@ pub fn to_json(v: &Value) -> VResult<Json> {
             }
             Json::Object(o)
         }
-        Value::Error(e) => serde_json::json!({"error": {"kind": e.kind.as_str(), "message": e.message.as_str()}}),
+        Value::Error(e) => {
+            serde_json::json!({"error": {"kind": e.kind.as_str(), "message": e.message.as_str()}})
+        }
         Value::Secret(_) => Json::String("[REDACTED]".into()),
         Value::Lambda(_) => return Err(Fault::type_error("a lambda cannot be converted to JSON")),
         Value::Ref(r) => {
             return Err(Fault::type_error(format!(
                 "the memory store ref `{}` cannot be converted to JSON",
                 r.as_str()
-            )))
+            )));
         }
     })
 }
@@ -56,7 +60,9 @@ pub enum FromJsonError {
 impl From<FromJsonError> for Fault {
     fn from(e: FromJsonError) -> Fault {
         match e {
-            FromJsonError::TooDeep => Fault::new(crate::error::ErrorKind::StackOverflow, e.to_string()),
+            FromJsonError::TooDeep => {
+                Fault::new(crate::error::ErrorKind::StackOverflow, e.to_string())
+            }
             FromJsonError::Heap => super::ops::heap_fault(),
             FromJsonError::Syntax(_) => Fault::type_error(e.to_string()),
         }
@@ -106,7 +112,11 @@ fn number(n: &serde_json::Number) -> Value {
 }
 
 fn check_heap() -> Result<(), FromJsonError> {
-    if heap::fits(0) { Ok(()) } else { Err(FromJsonError::Heap) }
+    if heap::fits(0) {
+        Ok(())
+    } else {
+        Err(FromJsonError::Heap)
+    }
 }
 
 /// Parses JSON text straight into a value (`parse_json`), checking depth and the heap
@@ -153,7 +163,9 @@ impl<'de> Visitor<'de> for Seed {
         Ok(Value::Int(i))
     }
     fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
-        Ok(i64::try_from(u).map(Value::Int).unwrap_or(Value::Float(u as f64)))
+        Ok(i64::try_from(u)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(u as f64)))
     }
     fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
         Ok(Value::Float(f))
@@ -175,7 +187,9 @@ impl<'de> Visitor<'de> for Seed {
             return Err(de::Error::custom("nested deeper than the limit"));
         }
         let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(Seed { depth: self.depth + 1 })? {
+        while let Some(x) = seq.next_element_seed(Seed {
+            depth: self.depth + 1,
+        })? {
             v.push(x);
             if v.len() % 64 == 0 && !heap::fits(heap::list_cost(v.capacity())) {
                 return Err(de::Error::custom("heap budget exhausted"));
@@ -189,7 +203,9 @@ impl<'de> Visitor<'de> for Seed {
         }
         let mut m = Entries::default();
         while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(Seed { depth: self.depth + 1 })?;
+            let v = map.next_value_seed(Seed {
+                depth: self.depth + 1,
+            })?;
             m.insert(Str::from(k), v);
             if m.len() % 64 == 0 && !heap::fits(heap::map_cost(m.capacity())) {
                 return Err(de::Error::custom("heap budget exhausted"));
@@ -216,7 +232,11 @@ macro_rules! delegate {
 }
 
 impl serde_json::ser::Formatter for DslFormatter {
-    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, value: f64) -> std::io::Result<()> {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
         let mut s = String::new();
         write_float(&mut s, value);
         w.write_all(s.as_bytes())
@@ -246,7 +266,11 @@ impl serde_json::ser::Formatter for DslFormatter {
 pub fn json_to_string(j: &Json, pretty: bool) -> String {
     let mut buf = Vec::new();
     let fmt = DslFormatter {
-        pretty: if pretty { Some(serde_json::ser::PrettyFormatter::with_indent(b"  ")) } else { None },
+        pretty: if pretty {
+            Some(serde_json::ser::PrettyFormatter::with_indent(b"  "))
+        } else {
+            None
+        },
     };
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     let _ = serde::Serialize::serialize(j, &mut ser);
@@ -259,11 +283,19 @@ mod tests {
 
     #[test]
     fn json_round_trip_rules() {
-        let j: Json = serde_json::from_str(r#"{"b": 1, "a": 2.0, "c": [1e2, 9223372036854775808], "b": 3}"#).unwrap();
+        let j: Json =
+            serde_json::from_str(r#"{"b": 1, "a": 2.0, "c": [1e2, 9223372036854775808], "b": 3}"#)
+                .unwrap();
         let v = from_json(&j).unwrap();
-        assert_eq!(super::super::render(&v), r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#);
+        assert_eq!(
+            super::super::render(&v),
+            r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#
+        );
         let back = to_json(&v).unwrap();
-        assert_eq!(json_to_string(&back, false), r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#);
+        assert_eq!(
+            json_to_string(&back, false),
+            r#"{"b":3,"a":2.0,"c":[100.0,9.223372036854776e18]}"#
+        );
     }
 
     #[test]
@@ -272,13 +304,19 @@ mod tests {
         assert_eq!(super::super::render(&v), r#"{"x":7}"#);
         assert!(parse_json_text("[1,").is_err());
         let deep = "[".repeat(400) + &"]".repeat(400);
-        assert!(matches!(parse_json_text(&deep), Err(FromJsonError::TooDeep)));
+        assert!(matches!(
+            parse_json_text(&deep),
+            Err(FromJsonError::TooDeep)
+        ));
     }
 
     #[test]
     fn lambda_and_ref_do_not_convert() {
         assert!(to_json(&Value::Ref(Str::from("log"))).is_err());
-        assert_eq!(to_json(&Value::Duration(1500)).unwrap(), Json::String("1500ms".into()));
+        assert_eq!(
+            to_json(&Value::Duration(1500)).unwrap(),
+            Json::String("1500ms".into())
+        );
         assert_eq!(to_json(&Value::Size(1024)).unwrap(), Json::from(1024));
     }
 }
@@ -294,7 +332,9 @@ mod props {
             Just(Json::Null),
             any::<bool>().prop_map(Json::Bool),
             any::<i64>().prop_map(Json::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::Number::from_f64(f).map(Json::Number).unwrap()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| serde_json::Number::from_f64(f).map(Json::Number).unwrap()),
             ".{0,8}".prop_map(Json::String),
         ];
         leaf.prop_recursive(4, 32, 6, |inner| {

@@ -16,8 +16,8 @@ pub(crate) mod json;
 mod ops;
 mod text;
 
-pub use json::{from_json, json_to_string, to_json, FromJsonError};
-pub use ops::{binary_op, compare, negate, values_equal, BinOp};
+pub use json::{FromJsonError, from_json, json_to_string, to_json};
+pub use ops::{BinOp, binary_op, compare, negate, values_equal};
 pub use text::{duration_text, float_text, render, size_text};
 
 use crate::error::{Fault, VResult};
@@ -261,7 +261,10 @@ struct StrBuf {
 impl Clone for StrBuf {
     fn clone(&self) -> StrBuf {
         let s = self.s.clone();
-        StrBuf { tag: heap::alloc(heap::str_cost(s.capacity())), s }
+        StrBuf {
+            tag: heap::alloc(heap::str_cost(s.capacity())),
+            s,
+        }
     }
 }
 
@@ -286,7 +289,11 @@ impl Str {
     /// Number of Unicode scalar values (GRAMMAR 4.2 "Characters").
     pub fn char_len(&self) -> usize {
         let s = self.as_str();
-        if s.is_ascii() { s.len() } else { s.chars().count() }
+        if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        }
     }
 
     /// Appends text in place (copying first if shared), with heap accounting.
@@ -308,7 +315,10 @@ impl Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Str {
-        Str(Arc::new(StrBuf { tag: heap::alloc(heap::str_cost(s.capacity())), s }))
+        Str(Arc::new(StrBuf {
+            tag: heap::alloc(heap::str_cost(s.capacity())),
+            s,
+        }))
     }
 }
 impl From<&str> for Str {
@@ -371,7 +381,11 @@ struct ListBuf {
 impl Clone for ListBuf {
     fn clone(&self) -> ListBuf {
         let items = self.items.clone();
-        ListBuf { tag: heap::alloc(heap::list_cost(items.capacity())), depth: self.depth, items }
+        ListBuf {
+            tag: heap::alloc(heap::list_cost(items.capacity())),
+            depth: self.depth,
+            items,
+        }
     }
 }
 
@@ -402,8 +416,11 @@ impl Drop for ListMut<'_> {
     fn drop(&mut self) {
         let after = self.buf.items.capacity();
         if after != self.cap_before || self.buf.tag == 0 {
-            self.buf.tag =
-                heap::resize(self.buf.tag, heap::list_cost(self.cap_before), heap::list_cost(after));
+            self.buf.tag = heap::resize(
+                self.buf.tag,
+                heap::list_cost(self.cap_before),
+                heap::list_cost(after),
+            );
         }
     }
 }
@@ -430,7 +447,11 @@ impl List {
     /// A list from a vector.
     pub fn from_vec(items: Vec<Value>) -> List {
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        List(Arc::new(ListBuf { tag: heap::alloc(heap::list_cost(items.capacity())), depth, items }))
+        List(Arc::new(ListBuf {
+            tag: heap::alloc(heap::list_cost(items.capacity())),
+            depth,
+            items,
+        }))
     }
 
     /// An empty list.
@@ -499,7 +520,11 @@ struct MapBuf {
 impl Clone for MapBuf {
     fn clone(&self) -> MapBuf {
         let entries = self.entries.clone();
-        MapBuf { tag: heap::alloc(heap::map_cost(entries.capacity())), depth: self.depth, entries }
+        MapBuf {
+            tag: heap::alloc(heap::map_cost(entries.capacity())),
+            depth: self.depth,
+            entries,
+        }
     }
 }
 
@@ -530,8 +555,11 @@ impl Drop for MapMut<'_> {
     fn drop(&mut self) {
         let after = self.buf.entries.capacity();
         if after != self.cap_before || self.buf.tag == 0 {
-            self.buf.tag =
-                heap::resize(self.buf.tag, heap::map_cost(self.cap_before), heap::map_cost(after));
+            self.buf.tag = heap::resize(
+                self.buf.tag,
+                heap::map_cost(self.cap_before),
+                heap::map_cost(after),
+            );
         }
     }
 }
@@ -558,7 +586,11 @@ impl Map {
     /// A map from entries.
     pub fn from_entries(entries: Entries) -> Map {
         let depth = 1 + entries.values().map(Value::depth).max().unwrap_or(0);
-        Map(Arc::new(MapBuf { tag: heap::alloc(heap::map_cost(entries.capacity())), depth, entries }))
+        Map(Arc::new(MapBuf {
+            tag: heap::alloc(heap::map_cost(entries.capacity())),
+            depth,
+            entries,
+        }))
     }
 
     /// An empty map.
@@ -620,10 +652,23 @@ pub struct Lambda {
 }
 
 impl Lambda {
-    pub(crate) fn new(code: Arc<crate::interp::ir::LambdaCode>, captures: Box<[Option<Value>]>) -> Lambda {
-        let depth = 1 + captures.iter().flatten().map(Value::depth).max().unwrap_or(0);
+    pub(crate) fn new(
+        code: Arc<crate::interp::ir::LambdaCode>,
+        captures: Box<[Option<Value>]>,
+    ) -> Lambda {
+        let depth = 1 + captures
+            .iter()
+            .flatten()
+            .map(Value::depth)
+            .max()
+            .unwrap_or(0);
         let tag = heap::alloc(64 + captures.len() * 16);
-        Lambda { code, captures, depth, tag }
+        Lambda {
+            code,
+            captures,
+            depth,
+            tag,
+        }
     }
 }
 
@@ -662,7 +707,15 @@ impl ErrorValue {
         stack: Arc<[crate::interp::StackFrame]>,
     ) -> ErrorValue {
         let depth = details.depth() + 1;
-        ErrorValue { kind, message: message.into(), details, action, location, stack, depth }
+        ErrorValue {
+            kind,
+            message: message.into(),
+            details,
+            action,
+            location,
+            stack,
+            depth,
+        }
     }
 
     /// The value of a member of an error (`e.kind`, `e.message`, …; null for others).
@@ -712,9 +765,13 @@ pub fn to_json_lossy(v: &Value) -> serde_json::Value {
     match v {
         Value::Lambda(_) => serde_json::Value::String("<lambda>".into()),
         Value::Ref(r) => serde_json::Value::String(format!("<ref {}>", r.as_str())),
-        Value::List(l) => serde_json::Value::Array(l.as_slice().iter().map(to_json_lossy).collect()),
+        Value::List(l) => {
+            serde_json::Value::Array(l.as_slice().iter().map(to_json_lossy).collect())
+        }
         Value::Map(m) => serde_json::Value::Object(
-            m.iter().map(|(k, x)| (k.as_str().to_string(), to_json_lossy(x))).collect(),
+            m.iter()
+                .map(|(k, x)| (k.as_str().to_string(), to_json_lossy(x)))
+                .collect(),
         ),
         other => to_json(other).unwrap_or(serde_json::Value::Null),
     }
@@ -724,9 +781,13 @@ pub fn to_json_lossy(v: &Value) -> serde_json::Value {
 pub fn to_json_revealed_lossy(v: &Value) -> serde_json::Value {
     match v {
         Value::Secret(s) => to_json_revealed_lossy(s.reveal()),
-        Value::List(l) => serde_json::Value::Array(l.as_slice().iter().map(to_json_revealed_lossy).collect()),
+        Value::List(l) => {
+            serde_json::Value::Array(l.as_slice().iter().map(to_json_revealed_lossy).collect())
+        }
         Value::Map(m) => serde_json::Value::Object(
-            m.iter().map(|(k, x)| (k.as_str().to_string(), to_json_revealed_lossy(x))).collect(),
+            m.iter()
+                .map(|(k, x)| (k.as_str().to_string(), to_json_revealed_lossy(x)))
+                .collect(),
         ),
         other => to_json_lossy(other),
     }

@@ -1,7 +1,7 @@
 //! Operators on values (GRAMMAR 4.5.1–4.5.2).
 
 use super::text::{render_into, render_len_hint};
-use super::{heap, List, Map, Str, Value};
+use super::{List, Map, Str, Value, heap};
 use crate::error::{ErrorKind, Fault, VResult};
 use std::cmp::Ordering;
 
@@ -109,7 +109,9 @@ pub fn binary_op(op: BinOp, a: Value, b: Value) -> VResult {
         (BinOp::Add, Str(_), _) | (BinOp::Add, _, Str(_)) => concat(a, b),
         (BinOp::Add, Secret(_), _) | (BinOp::Add, _, Secret(_)) => concat(a, b),
         (BinOp::Add, List(_), List(_)) => {
-            let (List(mut x), List(y)) = (a, b) else { unreachable!() };
+            let (List(mut x), List(y)) = (a, b) else {
+                unreachable!()
+            };
             if !heap::fits(heap::list_cost(y.len())) {
                 return Err(heap_exhausted());
             }
@@ -123,7 +125,9 @@ pub fn binary_op(op: BinOp, a: Value, b: Value) -> VResult {
             Ok(List(x))
         }
         (BinOp::Add, Map(_), Map(_)) => {
-            let (Map(mut x), Map(y)) = (a, b) else { unreachable!() };
+            let (Map(mut x), Map(y)) = (a, b) else {
+                unreachable!()
+            };
             {
                 let mut m = x.make_mut();
                 for (k, v) in y.iter() {
@@ -132,15 +136,18 @@ pub fn binary_op(op: BinOp, a: Value, b: Value) -> VResult {
             }
             Ok(Map(x))
         }
-        (BinOp::Add, Duration(x), Duration(y)) => {
-            x.checked_add(*y).map(Duration).ok_or_else(|| Fault::arith("duration out of range"))
-        }
-        (BinOp::Sub, Duration(x), Duration(y)) => {
-            x.checked_sub(*y).map(Duration).ok_or_else(|| Fault::arith("duration out of range"))
-        }
-        (BinOp::Mul, Duration(d), Int(n)) | (BinOp::Mul, Int(n), Duration(d)) => {
-            d.checked_mul(*n).map(Duration).ok_or_else(|| Fault::arith("duration out of range"))
-        }
+        (BinOp::Add, Duration(x), Duration(y)) => x
+            .checked_add(*y)
+            .map(Duration)
+            .ok_or_else(|| Fault::arith("duration out of range")),
+        (BinOp::Sub, Duration(x), Duration(y)) => x
+            .checked_sub(*y)
+            .map(Duration)
+            .ok_or_else(|| Fault::arith("duration out of range")),
+        (BinOp::Mul, Duration(d), Int(n)) | (BinOp::Mul, Int(n), Duration(d)) => d
+            .checked_mul(*n)
+            .map(Duration)
+            .ok_or_else(|| Fault::arith("duration out of range")),
         (BinOp::Mul, Duration(d), Float(f)) | (BinOp::Mul, Float(f), Duration(d)) => {
             ms_from_f64(*d as f64 * f)
         }
@@ -153,8 +160,15 @@ pub fn binary_op(op: BinOp, a: Value, b: Value) -> VResult {
                 // Exact integer path: round half away from zero.
                 let (q, r) = (d / n, d % n);
                 let twice = (r as i128).abs() * 2;
-                let adj = if twice >= (n as i128).abs() { if (*d < 0) != (n < 0) { -1 } else { 1 } } else { 0 };
-                return q.checked_add(adj).map(Duration).ok_or_else(|| Fault::arith("duration out of range"));
+                let adj = if twice >= (n as i128).abs() {
+                    if (*d < 0) != (n < 0) { -1 } else { 1 }
+                } else {
+                    0
+                };
+                return q
+                    .checked_add(adj)
+                    .map(Duration)
+                    .ok_or_else(|| Fault::arith("duration out of range"));
             }
             ms_from_f64(*d as f64 / n)
         }
@@ -193,7 +207,12 @@ fn concat(a: Value, b: Value) -> VResult {
         v => v,
     };
     let (a, b) = (reveal(a), reveal(b));
-    let extra = render_len_hint(&b) + if matches!(a, Value::Str(_)) { 0 } else { render_len_hint(&a) };
+    let extra = render_len_hint(&b)
+        + if matches!(a, Value::Str(_)) {
+            0
+        } else {
+            render_len_hint(&a)
+        };
     if !heap::fits(extra) {
         return Err(heap_exhausted());
     }
@@ -216,7 +235,11 @@ fn concat(a: Value, b: Value) -> VResult {
             Str::from(t)
         }
     };
-    Ok(if secret { Value::secret(Value::Str(out)) } else { Value::Str(out) })
+    Ok(if secret {
+        Value::secret(Value::Str(out))
+    } else {
+        Value::Str(out)
+    })
 }
 
 /// `-a`.
@@ -224,10 +247,14 @@ pub fn negate(a: &Value) -> VResult {
     match a {
         Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(overflow),
         Value::Float(f) => Ok(Value::Float(-f)),
-        Value::Duration(d) => {
-            d.checked_neg().map(Value::Duration).ok_or_else(|| Fault::arith("duration out of range"))
-        }
-        other => Err(Fault::type_error(format!("cannot negate a {}", other.type_name()))),
+        Value::Duration(d) => d
+            .checked_neg()
+            .map(Value::Duration)
+            .ok_or_else(|| Fault::arith("duration out of range")),
+        other => Err(Fault::type_error(format!(
+            "cannot negate a {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -273,11 +300,15 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         (List(x), List(y)) => {
             super::List::ptr_eq(x, y)
                 || (x.len() == y.len()
-                    && x.as_slice().iter().zip(y.as_slice()).all(|(p, q)| values_equal(p, q)))
+                    && x.as_slice()
+                        .iter()
+                        .zip(y.as_slice())
+                        .all(|(p, q)| values_equal(p, q)))
         }
         (Map(x), Map(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k.as_str()).is_some_and(|w| values_equal(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k.as_str()).is_some_and(|w| values_equal(v, w)))
         }
         (Lambda(x), Lambda(y)) => std::sync::Arc::ptr_eq(x, y),
         (Error(x), Error(y)) => {
@@ -305,7 +336,7 @@ pub fn compare(a: &Value, b: &Value) -> VResult<Ordering> {
                 "cannot compare {} with {}",
                 a.type_name(),
                 b.type_name()
-            )))
+            )));
         }
     })
 }
@@ -325,7 +356,10 @@ pub(crate) fn contains(b: &Value, a: &Value) -> VResult<bool> {
                 other.type_name()
             ))),
         },
-        other => Err(Fault::type_error(format!("`in` needs a list, map or string, found {}", other.type_name()))),
+        other => Err(Fault::type_error(format!(
+            "`in` needs a list, map or string, found {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -344,9 +378,17 @@ mod tests {
     #[test]
     fn int_arith_is_checked() {
         assert!(add(Value::Int(i64::MAX), Value::Int(1)).is_err());
-        assert_eq!(binary_op(BinOp::Rem, Value::Int(-7), Value::Int(2)).unwrap(), Value::Int(-1));
-        assert_eq!(binary_op(BinOp::Rem, Value::Int(i64::MIN), Value::Int(-1)).unwrap(), Value::Int(0));
-        assert!(matches!(binary_op(BinOp::Div, Value::Int(7), Value::Int(2)).unwrap(), Value::Float(f) if f == 3.5));
+        assert_eq!(
+            binary_op(BinOp::Rem, Value::Int(-7), Value::Int(2)).unwrap(),
+            Value::Int(-1)
+        );
+        assert_eq!(
+            binary_op(BinOp::Rem, Value::Int(i64::MIN), Value::Int(-1)).unwrap(),
+            Value::Int(0)
+        );
+        assert!(
+            matches!(binary_op(BinOp::Div, Value::Int(7), Value::Int(2)).unwrap(), Value::Float(f) if f == 3.5)
+        );
         assert!(binary_op(BinOp::Div, Value::Int(1), Value::Float(0.0)).is_err());
         assert!(binary_op(BinOp::Mul, Value::Float(1e308), Value::Float(10.0)).is_err());
     }
@@ -354,28 +396,61 @@ mod tests {
     #[test]
     fn mixed_equality_is_exact() {
         assert!(values_equal(&Value::Int(1), &Value::Float(1.0)));
-        assert!(!values_equal(&Value::Int(9_007_199_254_740_993), &Value::Float(9_007_199_254_740_992.0)));
-        assert_eq!(compare(&Value::Int(9_007_199_254_740_993), &Value::Float(9_007_199_254_740_992.0)).unwrap(), Ordering::Greater);
-        assert!(values_equal(&Value::Duration(60_000), &Value::Duration(60_000)));
+        assert!(!values_equal(
+            &Value::Int(9_007_199_254_740_993),
+            &Value::Float(9_007_199_254_740_992.0)
+        ));
+        assert_eq!(
+            compare(
+                &Value::Int(9_007_199_254_740_993),
+                &Value::Float(9_007_199_254_740_992.0)
+            )
+            .unwrap(),
+            Ordering::Greater
+        );
+        assert!(values_equal(
+            &Value::Duration(60_000),
+            &Value::Duration(60_000)
+        ));
         assert!(!values_equal(&Value::Int(0), &Value::Null));
         assert!(compare(&Value::Null, &Value::Int(1)).is_err());
     }
 
     #[test]
     fn strings_concat_and_secrets_stay_secret() {
-        assert_eq!(add(Value::str("x"), Value::Float(2.0)).unwrap(), Value::str("x2.0"));
-        assert_eq!(add(Value::Int(1), Value::str("a")).unwrap(), Value::str("1a"));
+        assert_eq!(
+            add(Value::str("x"), Value::Float(2.0)).unwrap(),
+            Value::str("x2.0")
+        );
+        assert_eq!(
+            add(Value::Int(1), Value::str("a")).unwrap(),
+            Value::str("1a")
+        );
         let s = add(Value::str("Bearer "), Value::secret(Value::str("tok"))).unwrap();
         assert!(matches!(&s, Value::Secret(x) if x.reveal().as_str() == Some("Bearer tok")));
     }
 
     #[test]
     fn durations() {
-        assert_eq!(binary_op(BinOp::Div, Value::Duration(1000), Value::Int(3)).unwrap(), Value::Duration(333));
-        assert_eq!(binary_op(BinOp::Div, Value::Duration(1001), Value::Int(2)).unwrap(), Value::Duration(501));
-        assert_eq!(binary_op(BinOp::Div, Value::Duration(-1001), Value::Int(2)).unwrap(), Value::Duration(-501));
-        assert_eq!(binary_op(BinOp::Mul, Value::Float(1.5), Value::Duration(1)).unwrap(), Value::Duration(2));
-        assert!(matches!(binary_op(BinOp::Div, Value::Duration(3000), Value::Duration(2000)).unwrap(), Value::Float(f) if f == 1.5));
+        assert_eq!(
+            binary_op(BinOp::Div, Value::Duration(1000), Value::Int(3)).unwrap(),
+            Value::Duration(333)
+        );
+        assert_eq!(
+            binary_op(BinOp::Div, Value::Duration(1001), Value::Int(2)).unwrap(),
+            Value::Duration(501)
+        );
+        assert_eq!(
+            binary_op(BinOp::Div, Value::Duration(-1001), Value::Int(2)).unwrap(),
+            Value::Duration(-501)
+        );
+        assert_eq!(
+            binary_op(BinOp::Mul, Value::Float(1.5), Value::Duration(1)).unwrap(),
+            Value::Duration(2)
+        );
+        assert!(
+            matches!(binary_op(BinOp::Div, Value::Duration(3000), Value::Duration(2000)).unwrap(), Value::Float(f) if f == 1.5)
+        );
     }
 
     #[test]

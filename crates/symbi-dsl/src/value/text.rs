@@ -37,8 +37,13 @@ pub(crate) fn write_float(out: &mut String, f: f64) {
     }
 }
 
-const DURATION_UNITS: [(&str, i64); 5] =
-    [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)];
+const DURATION_UNITS: [(&str, i64); 5] = [
+    ("w", 604_800_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+];
 
 /// The canonical text of a duration in milliseconds: the largest unit that divides it
 /// exactly (`90s`, `2m`, `1500ms`, `-1w`; zero is `0s`).
@@ -199,7 +204,10 @@ mod tests {
     #[test]
     fn render_collections() {
         let v = Value::map([
-            ("a", Value::list(vec![Value::Int(1), Value::Float(2.0), Value::str("x\"y")])),
+            (
+                "a",
+                Value::list(vec![Value::Int(1), Value::Float(2.0), Value::str("x\"y")]),
+            ),
             ("d", Value::Duration(90_000)),
             ("n", Value::Null),
         ]);

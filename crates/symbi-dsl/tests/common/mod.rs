@@ -6,7 +6,11 @@ use symbi_dsl::ast::*;
 /// Parses and asserts that there is no diagnostic at all.
 pub fn ok(src: &str) -> Program {
     let p = symbi_dsl::parse(src, "t.symbi");
-    assert!(p.diagnostics.is_empty(), "unexpected diagnostics for {src:?}:\n{}", p.render_diagnostics());
+    assert!(
+        p.diagnostics.is_empty(),
+        "unexpected diagnostics for {src:?}:\n{}",
+        p.render_diagnostics()
+    );
     p.program
 }
 
@@ -30,14 +34,22 @@ pub fn codes(src: &str) -> Vec<&'static str> {
 /// The first diagnostic's message.
 pub fn msg(src: &str) -> String {
     let p = symbi_dsl::parse(src, "t.symbi");
-    p.diagnostics.first().map(|d| d.message.clone()).unwrap_or_default()
+    p.diagnostics
+        .first()
+        .map(|d| d.message.clone())
+        .unwrap_or_default()
 }
 
 /// Asserts that `src` has exactly one diagnostic, with this code at this position.
 #[track_caller]
 pub fn err1(src: &str, code: &str, line: u32, col: u32) {
     let e = errs(src);
-    assert_eq!(e.first().map(|x| (x.0, x.1, x.2)), Some((code_static(code), line, col)), "for {src:?}: {e:?}\n{}", symbi_dsl::parse(src, "t.symbi").render_diagnostics());
+    assert_eq!(
+        e.first().map(|x| (x.0, x.1, x.2)),
+        Some((code_static(code), line, col)),
+        "for {src:?}: {e:?}\n{}",
+        symbi_dsl::parse(src, "t.symbi").render_diagnostics()
+    );
 }
 
 fn code_static(c: &str) -> &'static str {
@@ -128,7 +140,10 @@ pub fn stmt_kind(s: &Stmt) -> &'static str {
 }
 
 fn fields_sx(fields: &[Field]) -> String {
-    let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.key.as_str(), sx(&f.value))).collect();
+    let f: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.key.as_str(), sx(&f.value)))
+        .collect();
     format!("{{{}}}", f.join(", "))
 }
 

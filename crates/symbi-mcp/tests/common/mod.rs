@@ -8,14 +8,16 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use symbi_config::sections::mcp::{McpServer, McpTransport};
 use symbi_config::McpSection;
+use symbi_config::sections::mcp::{McpServer, McpTransport};
 use symbi_mcp::{McpManager, McpSettings};
-use symbi_types::decision::VerificationMode;
 use symbi_types::MemoryEventLog;
+use symbi_types::decision::VerificationMode;
 
 pub fn deps() -> PathBuf {
-    PathBuf::from(std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()))
+    PathBuf::from(
+        std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into()),
+    )
 }
 
 fn require(p: PathBuf, what: &str) -> PathBuf {
@@ -28,21 +30,36 @@ fn require(p: PathBuf, what: &str) -> PathBuf {
 }
 
 pub fn node() -> String {
-    let ok = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(ok, "`node` is not on PATH — install Node.js 20 (scripts/setup-host.sh)");
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "`node` is not on PATH — install Node.js 20 (scripts/setup-host.sh)"
+    );
     "node".into()
 }
 
 pub fn everything_js() -> PathBuf {
-    require(deps().join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "@modelcontextprotocol/server-everything")
+    require(
+        deps().join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
+        "@modelcontextprotocol/server-everything",
+    )
 }
 
 pub fn filesystem_js() -> PathBuf {
-    require(deps().join("mcp-node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"), "@modelcontextprotocol/server-filesystem")
+    require(
+        deps().join("mcp-node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"),
+        "@modelcontextprotocol/server-filesystem",
+    )
 }
 
 pub fn python() -> PathBuf {
-    require(deps().join("mcp-venv/bin/python"), "the Python venv with `mcp` and `schemapin`")
+    require(
+        deps().join("mcp-venv/bin/python"),
+        "the Python venv with `mcp` and `schemapin`",
+    )
 }
 
 pub fn peer_script() -> PathBuf {
@@ -60,7 +77,12 @@ pub fn stdio(name: &str, command: &str, args: &[&str]) -> McpServer {
 }
 
 pub fn http(name: &str, url: &str) -> McpServer {
-    McpServer { name: name.into(), transport: McpTransport::Http, url: Some(url.into()), ..McpServer::default() }
+    McpServer {
+        name: name.into(),
+        transport: McpTransport::Http,
+        url: Some(url.into()),
+        ..McpServer::default()
+    }
 }
 
 pub fn everything(name: &str) -> McpServer {
@@ -69,7 +91,16 @@ pub fn everything(name: &str) -> McpServer {
 
 /// The Python peer over stdio with its state directory.
 pub fn python_stdio(name: &str, state: &Path) -> McpServer {
-    stdio(name, python().to_str().unwrap(), &[peer_script().to_str().unwrap(), "--state", state.to_str().unwrap(), "--stdio"])
+    stdio(
+        name,
+        python().to_str().unwrap(),
+        &[
+            peer_script().to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--stdio",
+        ],
+    )
 }
 
 pub struct Env {
@@ -82,9 +113,18 @@ pub fn manager(servers: Vec<McpServer>, mode: VerificationMode) -> Env {
     manager_with(servers, mode, |_| {})
 }
 
-pub fn manager_with(servers: Vec<McpServer>, mode: VerificationMode, f: impl FnOnce(&mut McpSection)) -> Env {
+pub fn manager_with(
+    servers: Vec<McpServer>,
+    mode: VerificationMode,
+    f: impl FnOnce(&mut McpSection),
+) -> Env {
     let data = tempfile::tempdir().unwrap();
-    let mut section = McpSection { servers, tool_verification: mode, connection_timeout_s: 60, ..McpSection::default() };
+    let mut section = McpSection {
+        servers,
+        tool_verification: mode,
+        connection_timeout_s: 60,
+        ..McpSection::default()
+    };
     f(&mut section);
     let settings = McpSettings::from_config(&section, data.path()).unwrap();
     let log = MemoryEventLog::default();
@@ -117,14 +157,23 @@ impl HttpPeer {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(p) = line.strip_prefix("READY ") {
                     let _ = tx.send(p.trim().parse::<u16>().unwrap());
                 }
             }
         });
-        let port = rx.recv_timeout(Duration::from_secs(120)).expect("the Python MCP peer did not report READY within 120 s");
-        Self { child, port, state: state.to_path_buf() }
+        let port = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the Python MCP peer did not report READY within 120 s");
+        Self {
+            child,
+            port,
+            state: state.to_path_buf(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -154,14 +203,22 @@ pub fn python_keypair() -> (String, String) {
         )
         .output()
         .expect("run python");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8(out.stdout).unwrap();
     let (a, b) = s.trim().split_once("@@").unwrap();
     (a.to_string(), b.to_string())
 }
 
 /// The `.well-known/schemapin.json` document for `public_pem` made by Python `schemapin`.
-pub fn python_well_known(public_pem: &str, revoked: &[String], revocation_endpoint: Option<&str>) -> String {
+pub fn python_well_known(
+    public_pem: &str,
+    revoked: &[String],
+    revocation_endpoint: Option<&str>,
+) -> String {
     let out = std::process::Command::new(python())
         .arg("-c")
         .arg(
@@ -173,7 +230,11 @@ pub fn python_well_known(public_pem: &str, revoked: &[String], revocation_endpoi
         .arg(serde_json::json!({"key": public_pem, "revoked": revoked, "ep": revocation_endpoint}).to_string())
         .output()
         .expect("run python");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -2,7 +2,9 @@
 //! name (GRAMMAR §4.6 step 5 — the same action as `delegate`).
 
 use super::{ExecuteOptions, Inner};
-use crate::gateway::{ActionError, ActionOutput, ActionRequest, AgentDirectory, Arg, Call, Executor};
+use crate::gateway::{
+    ActionError, ActionOutput, ActionRequest, AgentDirectory, Arg, Call, Executor,
+};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Weak;
@@ -53,9 +55,13 @@ fn parse_timeout(v: Option<&Value>) -> Result<Option<Duration>, ActionError> {
             if let Ok(ms) = s.parse::<u64>() {
                 return Ok(Some(Duration::from_millis(ms)));
             }
-            s.parse::<HumanDuration>().map(|d| Some(d.0)).map_err(|e| ActionError::failed(format!("delegate timeout: {e}")))
+            s.parse::<HumanDuration>()
+                .map(|d| Some(d.0))
+                .map_err(|e| ActionError::failed(format!("delegate timeout: {e}")))
         }
-        Some(other) => Err(ActionError::failed(format!("delegate timeout must be a duration, found {other}"))),
+        Some(other) => Err(ActionError::failed(format!(
+            "delegate timeout must be a duration, found {other}"
+        ))),
     }
 }
 
@@ -65,20 +71,35 @@ fn callee_failed(agent: &str, e: super::ExecutionError) -> ActionError {
     ActionError::Failed {
         kind: Some(e.kind.clone()),
         message: format!("agent `{agent}` failed: {}", e.message),
-        details: Some(json!({ "callee": agent, "execution_id": e.execution_id.to_string(), "location": e.location })),
+        details: Some(
+            json!({ "callee": agent, "execution_id": e.execution_id.to_string(), "location": e.location }),
+        ),
     }
 }
 
 impl AgentsExecutor {
-    async fn delegate(&self, call: &Call<'_>, agent: &str, input: Value, timeout: Option<Duration>) -> Result<Value, ActionError> {
-        let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+    async fn delegate(
+        &self,
+        call: &Call<'_>,
+        agent: &str,
+        input: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, ActionError> {
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
         let engine = inner.engine();
         if call.scope.delegation_depth + 1 >= MAX_DELEGATION_DEPTH {
             return Err(ActionError::failed(format!(
                 "delegation depth limit of {MAX_DELEGATION_DEPTH} reached; `{agent}` was not run"
             )));
         }
-        let id = engine.agent_named(agent).ok_or_else(|| ActionError::UnknownAction { name: agent.to_string() })?;
+        let id = engine
+            .agent_named(agent)
+            .ok_or_else(|| ActionError::UnknownAction {
+                name: agent.to_string(),
+            })?;
         let mut initiator = Principal::agent(call.scope.agent_name.clone());
         initiator.agent_id = Some(call.scope.agent_id);
         let opts = ExecuteOptions {
@@ -90,27 +111,50 @@ impl AgentsExecutor {
             ..ExecuteOptions::default()
         };
         let handle = engine.execute(id, input, opts).map_err(|e| match e {
-            e @ super::EngineError::PolicyDenied { .. } => ActionError::PolicyDenied { reason: e.to_string() },
+            e @ super::EngineError::PolicyDenied { .. } => ActionError::PolicyDenied {
+                reason: e.to_string(),
+            },
             e => ActionError::failed(e.to_string()),
         })?;
         let fut = handle.wait();
         let report = match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ActionError::Timeout(t))?,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| ActionError::Timeout(t))?,
             None => fut.await,
         };
-        report.map(|r| r.result).map_err(|e| callee_failed(agent, e))
+        report
+            .map(|r| r.result)
+            .map_err(|e| callee_failed(agent, e))
     }
 
     /// `ask` to a persistent agent is a request/response over the bus: routed by policy
     /// (`message_send`, the asking agent's rules included), answered by the callee's inbox
     /// loop with its execution's result. `None` when there is no bus or the callee is not
     /// persistent (then `ask` runs the callee directly, like `delegate`).
-    async fn ask_over_bus(&self, call: &Call<'_>, agent: &str, message: &Value) -> Result<Option<Value>, ActionError> {
-        let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+    async fn ask_over_bus(
+        &self,
+        call: &Call<'_>,
+        agent: &str,
+        message: &Value,
+    ) -> Result<Option<Value>, ActionError> {
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
         let engine = inner.engine();
-        let Some(bus) = engine.bus().cloned() else { return Ok(None) };
-        let id = engine.agent_named(agent).ok_or_else(|| ActionError::UnknownAction { name: agent.to_string() })?;
-        let persistent = engine.runtime().get(id).is_some_and(|e| e.persistence() != crate::Persistence::Ephemeral);
+        let Some(bus) = engine.bus().cloned() else {
+            return Ok(None);
+        };
+        let id = engine
+            .agent_named(agent)
+            .ok_or_else(|| ActionError::UnknownAction {
+                name: agent.to_string(),
+            })?;
+        let persistent = engine
+            .runtime()
+            .get(id)
+            .is_some_and(|e| e.persistence() != crate::Persistence::Ephemeral);
         if !persistent {
             return Ok(None);
         }
@@ -121,32 +165,59 @@ impl AgentsExecutor {
         match bus.request(&from, id, payload, timeout, opts).await {
             Ok(reply) => {
                 let text = reply.payload_str().map(str::to_string).unwrap_or_default();
-                Ok(Some(serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))))
+                Ok(Some(
+                    serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+                ))
             }
-            Err(symbi_bus::BusError::PolicyDenied { reason, .. }) => Err(ActionError::PolicyDenied { reason }),
+            Err(symbi_bus::BusError::PolicyDenied { reason, .. }) => {
+                Err(ActionError::PolicyDenied { reason })
+            }
             Err(symbi_bus::BusError::Timeout { .. }) => Err(ActionError::Timeout(timeout)),
-            Err(e) => Err(ActionError::Failed { kind: Some("BusError".into()), message: e.to_string(), details: None }),
+            Err(e) => Err(ActionError::Failed {
+                kind: Some("BusError".into()),
+                message: e.to_string(),
+                details: None,
+            }),
         }
     }
 
     async fn fanout(&self, call: &Call<'_>, race: bool) -> Result<Value, ActionError> {
-        let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
         let gateway = inner.engine().gateway().clone();
         let tasks = match call.request.arg(0, "tasks").map(|a| &a.value) {
             Some(Value::Array(t)) => t.clone(),
-            _ => return Err(ActionError::failed(format!("`{}` needs a list of {{agent, input}} tasks", call.request.name))),
+            _ => {
+                return Err(ActionError::failed(format!(
+                    "`{}` needs a list of {{agent, input}} tasks",
+                    call.request.name
+                )));
+            }
         };
         if tasks.len() > MAX_FANOUT {
-            return Err(ActionError::failed(format!("`{}` takes at most {MAX_FANOUT} tasks, {} given", call.request.name, tasks.len())));
+            return Err(ActionError::failed(format!(
+                "`{}` takes at most {MAX_FANOUT} tasks, {} given",
+                call.request.name,
+                tasks.len()
+            )));
         }
         let requests: Vec<ActionRequest> = tasks
             .iter()
             .map(|t| {
-                let agent = t.get("agent").and_then(Value::as_str).unwrap_or("").to_string();
+                let agent = t
+                    .get("agent")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 ActionRequest {
                     name: "delegate".into(),
                     category: Some(symbi_types::ActionCategory::InvokeAgent),
-                    args: vec![Arg::plain(agent), Arg::plain(t.get("input").cloned().unwrap_or(json!({})))],
+                    args: vec![
+                        Arg::plain(agent),
+                        Arg::plain(t.get("input").cloned().unwrap_or(json!({}))),
+                    ],
                     named: Vec::new(),
                     env: call.request.env.clone(),
                     location: call.request.location.clone(),
@@ -180,7 +251,9 @@ impl AgentsExecutor {
                     .into_iter()
                     .map(|r| match r {
                         Ok(v) => v,
-                        Err(e) => json!({ "error": { "kind": e.kind(), "message": e.to_string() } }),
+                        Err(e) => {
+                            json!({ "error": { "kind": e.kind(), "message": e.to_string() } })
+                        }
                     })
                     .collect(),
             ))
@@ -194,14 +267,26 @@ impl Executor for AgentsExecutor {
         let req = call.request;
         let v = match req.name.as_str() {
             "delegate" => {
-                let agent = req.arg_str(0, "agent").ok_or_else(|| ActionError::failed("`delegate` needs an agent name"))?.to_string();
-                let input = req.arg(1, "input").map(|a| a.value.clone()).unwrap_or(json!({}));
+                let agent = req
+                    .arg_str(0, "agent")
+                    .ok_or_else(|| ActionError::failed("`delegate` needs an agent name"))?
+                    .to_string();
+                let input = req
+                    .arg(1, "input")
+                    .map(|a| a.value.clone())
+                    .unwrap_or(json!({}));
                 let timeout = parse_timeout(req.arg(2, "timeout").map(|a| &a.value))?;
                 self.delegate(&call, &agent, input, timeout).await?
             }
             "ask" => {
-                let agent = req.arg_str(0, "agent").ok_or_else(|| ActionError::failed("`ask` needs an agent name"))?.to_string();
-                let message = req.arg(1, "message").map(|a| a.value.clone()).unwrap_or(Value::Null);
+                let agent = req
+                    .arg_str(0, "agent")
+                    .ok_or_else(|| ActionError::failed("`ask` needs an agent name"))?
+                    .to_string();
+                let message = req
+                    .arg(1, "message")
+                    .map(|a| a.value.clone())
+                    .unwrap_or(Value::Null);
                 let reply = match self.ask_over_bus(&call, &agent, &message).await? {
                     Some(reply) => reply,
                     None => self.delegate(&call, &agent, message, None).await?,
@@ -225,7 +310,12 @@ impl Executor for AgentsExecutor {
                 let input = if req.args.len() == 1 && req.named.is_empty() {
                     req.args[0].value.clone()
                 } else {
-                    Value::Object(req.named.iter().map(|(k, a)| (k.clone(), a.value.clone())).collect())
+                    Value::Object(
+                        req.named
+                            .iter()
+                            .map(|(k, a)| (k.clone(), a.value.clone()))
+                            .collect(),
+                    )
                 };
                 self.delegate(&call, name, input, None).await?
             }

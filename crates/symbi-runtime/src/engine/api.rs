@@ -11,7 +11,11 @@ use symbi_types::AgentId;
 impl Engine {
     /// Checks a program without registering anything; errors carry positioned diagnostics
     /// (nothing is registered, unlike [`Engine::load_source`], which keeps failed agents).
-    pub fn check_source(&self, file: &str, source: &str) -> Result<Arc<LoadedProgram>, EngineError> {
+    pub fn check_source(
+        &self,
+        file: &str,
+        source: &str,
+    ) -> Result<Arc<LoadedProgram>, EngineError> {
         symbi_dsl::load(file, source, &self.check_options()).map_err(|e| EngineError::Program {
             rendered: e.render_all(),
             diagnostics: diagnostic_views(&e.source_file, &e.diagnostics),
@@ -28,7 +32,12 @@ impl Engine {
         match program.agents() {
             [one] => Ok(one.name().to_string()),
             [] => Err(EngineError::AgentNameNotFound(display_name.to_string())),
-            many => Err(EngineError::AmbiguousAgent(many.iter().map(|a| a.name().to_string()).collect::<Vec<_>>().join(", "))),
+            many => Err(EngineError::AmbiguousAgent(
+                many.iter()
+                    .map(|a| a.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
         }
     }
 
@@ -43,7 +52,9 @@ impl Engine {
     ) -> Result<AgentId, EngineError> {
         let program = self.check_source(file, source)?;
         let agent = Self::pick_agent(&program, display_name)?;
-        let id = self.register_as(program, &agent, display_name, Validation::Valid).await?;
+        let id = self
+            .register_as(program, &agent, display_name, Validation::Valid)
+            .await?;
         if let Some(e) = self.runtime().get(id) {
             e.merge_metadata(metadata);
         }
@@ -52,12 +63,22 @@ impl Engine {
 
     /// Renames an agent and/or replaces its program (the new program must check; the agent
     /// keeps its id, state and history; running executions finish with the old program).
-    pub fn update_agent(&self, id: AgentId, name: Option<&str>, source: Option<(&str, &str)>) -> Result<(), EngineError> {
-        let entry = self.runtime().get(id).ok_or(EngineError::AgentNotFound(id))?;
+    pub fn update_agent(
+        &self,
+        id: AgentId,
+        name: Option<&str>,
+        source: Option<(&str, &str)>,
+    ) -> Result<(), EngineError> {
+        let entry = self
+            .runtime()
+            .get(id)
+            .ok_or(EngineError::AgentNotFound(id))?;
         let new_program = match source {
             Some((file, text)) => {
                 let program = self.check_source(file, text)?;
-                let display = name.map(str::to_string).unwrap_or_else(|| entry.name().to_string());
+                let display = name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| entry.name().to_string());
                 let agent = Self::pick_agent(&program, &display)?;
                 Some(Arc::new(AgentProgram { program, agent }))
             }

@@ -68,7 +68,10 @@ pub struct AssemblyOptions {
 
 impl Default for AssemblyOptions {
     fn default() -> Self {
-        Self { bus: true, watch_policies: true }
+        Self {
+            bus: true,
+            watch_policies: true,
+        }
     }
 }
 
@@ -115,12 +118,17 @@ pub async fn assemble(
     opts: AssemblyOptions,
     ext: Extensions,
 ) -> Result<Assembled, AssemblyError> {
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| AssemblyError::DataDir { path: data_dir.display().to_string(), message: e.to_string() })?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| AssemblyError::DataDir {
+        path: data_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
     let provider = symbi_crypto::provider(config.security.crypto_provider.as_str())
         .map_err(|e| AssemblyError::Crypto(e.to_string()))?;
 
-    let (audit, sink): (Option<Arc<symbi_audit::AuditLog>>, Arc<dyn EventSink>) = if config.security.audit_enabled {
+    let (audit, sink): (Option<Arc<symbi_audit::AuditLog>>, Arc<dyn EventSink>) = if config
+        .security
+        .audit_enabled
+    {
         let aopts = symbi_audit::AuditOptions::from_config(&data_dir, &config.audit);
         let p = provider.clone();
         let log = tokio::task::spawn_blocking(move || symbi_audit::AuditLog::open(aopts, p))
@@ -129,16 +137,21 @@ pub async fn assemble(
             .map_err(|e| AssemblyError::Audit(e.to_string()))?;
         (Some(log.clone()), log)
     } else {
-        tracing::warn!("audit is disabled by configuration ([security] audit_enabled = false): events are discarded");
+        tracing::warn!(
+            "audit is disabled by configuration ([security] audit_enabled = false): events are discarded"
+        );
         (None, Arc::new(NullSink))
     };
     let sink = match ext.sink_layer {
         Some(layer) => layer(sink),
         None => sink,
     };
-    sink.record(EventDraft::new(types::RUNTIME, json!({ "event": "start", "version": env!("CARGO_PKG_VERSION") })))
-        .await
-        .map_err(|e| AssemblyError::Audit(e.to_string()))?;
+    sink.record(EventDraft::new(
+        types::RUNTIME,
+        json!({ "event": "start", "version": env!("CARGO_PKG_VERSION") }),
+    ))
+    .await
+    .map_err(|e| AssemblyError::Audit(e.to_string()))?;
 
     let mut pcfg = (*config).clone();
     pcfg.policy.watch = pcfg.policy.watch && opts.watch_policies;
@@ -157,29 +170,45 @@ pub async fn assemble(
     };
 
     let sandbox = Arc::new(
-        symbi_sandbox::Sandbox::new(symbi_sandbox::SandboxConfig::from_config(&config, &data_dir))
-            .map_err(|e| AssemblyError::Sandbox(e.to_string()))?,
+        symbi_sandbox::Sandbox::new(symbi_sandbox::SandboxConfig::from_config(
+            &config, &data_dir,
+        ))
+        .map_err(|e| AssemblyError::Sandbox(e.to_string()))?,
     );
     let tools_dir = config.under_data_dir(config.sandbox.tools_dir.as_deref(), "tools");
     let tools = Arc::new(
-        symbi_sandbox::ToolRegistry::load(&tools_dir).map_err(|e| AssemblyError::Tools(e.to_string()))?,
+        symbi_sandbox::ToolRegistry::load(&tools_dir)
+            .map_err(|e| AssemblyError::Tools(e.to_string()))?,
     );
 
     let mut executors: Vec<(Component, Arc<dyn Executor>)> = vec![
         (
             Component::Network,
             Arc::new(
-                HttpExecutor::new(Duration::from_secs(30)).map_err(|e| AssemblyError::Other(e.to_string()))?,
+                HttpExecutor::new(Duration::from_secs(30))
+                    .map_err(|e| AssemblyError::Other(e.to_string()))?,
             ),
         ),
-        (Component::Files, Arc::new(FilesExecutor::new(data_dir.join("workspaces")))),
-        (Component::Vault, Arc::new(VaultExecutor::new(data_dir.join("vault")))),
+        (
+            Component::Files,
+            Arc::new(FilesExecutor::new(data_dir.join("workspaces"))),
+        ),
+        (
+            Component::Vault,
+            Arc::new(VaultExecutor::new(data_dir.join("vault"))),
+        ),
     ];
     // Context (memory, memory stores, knowledge, RAG) and the model provider.
     let context = Arc::new(crate::gateway::context_executors::ContextExecutor::new(
-        symbi_context::ContextManager::open_sections(&data_dir, &config.context, &config.llm, pdp.clone(), sink.clone())
-            .await
-            .map_err(|e| AssemblyError::Other(format!("context manager: {e}")))?,
+        symbi_context::ContextManager::open_sections(
+            &data_dir,
+            &config.context,
+            &config.llm,
+            pdp.clone(),
+            sink.clone(),
+        )
+        .await
+        .map_err(|e| AssemblyError::Other(format!("context manager: {e}")))?,
         pdp.clone(),
         sink.clone(),
     ));
@@ -189,14 +218,19 @@ pub async fn assemble(
         executors.push((Component::Llm, context.clone()));
     }
     executors.extend(ext.executors);
-    let mut tool_providers: Vec<Arc<dyn ToolProvider>> =
-        vec![Arc::new(CommandTools::new(sandbox.clone(), tools.clone(), None))];
+    let mut tool_providers: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(CommandTools::new(
+        sandbox.clone(),
+        tools.clone(),
+        None,
+    ))];
     tool_providers.extend(ext.tools);
     let mcp = crate::gateway::mcp_tools::start_from_config(&config, &data_dir, sink.clone())
         .await
         .map_err(|e| AssemblyError::Mcp(e.to_string()))?;
     if let Some(m) = &mcp {
-        tool_providers.push(Arc::new(crate::gateway::mcp_tools::McpToolProvider::new(m.clone())));
+        tool_providers.push(Arc::new(crate::gateway::mcp_tools::McpToolProvider::new(
+            m.clone(),
+        )));
     }
 
     let engine = Engine::new(EngineParts {
@@ -217,7 +251,15 @@ pub async fn assemble(
         }),
         Arc::downgrade(engine.gateway()),
     );
-    Ok(Assembled { engine, audit, policy, sandbox, tools, mcp, context })
+    Ok(Assembled {
+        engine,
+        audit,
+        policy,
+        sandbox,
+        tools,
+        mcp,
+        context,
+    })
 }
 
 impl Assembled {

@@ -5,7 +5,10 @@ use crate::gateway::{self, Arg, ExecutionScope, Gateway};
 use async_trait::async_trait;
 use serde_json::json;
 use std::sync::Arc;
-use symbi_dsl::host::{ActionError as DslError, ActionHost, ActionKind, ActionRequest as DslRequest, ExecutionInfo, LogLevel, SourceLocation};
+use symbi_dsl::host::{
+    ActionError as DslError, ActionHost, ActionKind, ActionRequest as DslRequest, ExecutionInfo,
+    LogLevel, SourceLocation,
+};
 use symbi_dsl::value::{self, Value};
 use symbi_types::{AgentRuleSet, EventDraft, EventSink};
 
@@ -19,7 +22,11 @@ pub struct DslHost {
 impl DslHost {
     /// A host for the execution described by `scope`.
     pub fn new(gateway: Arc<Gateway>, sink: Arc<dyn EventSink>, scope: ExecutionScope) -> Self {
-        Self { gateway, sink, scope }
+        Self {
+            gateway,
+            sink,
+            scope,
+        }
     }
 }
 
@@ -33,7 +40,10 @@ fn arg(v: &Value) -> Arg {
     }
     let revealed = value::to_json_revealed_lossy(v);
     let secret = value::to_json_lossy(v) != revealed;
-    Arg { value: revealed, secret }
+    Arg {
+        value: revealed,
+        secret,
+    }
 }
 
 /// Maps the gateway's failure to the interpreter's.
@@ -43,17 +53,35 @@ pub fn to_dsl_error(e: gateway::ActionError) -> DslError {
         G::PolicyDenied { reason } => DslError::PolicyDenied { reason },
         G::ApprovalDenied { reason } => DslError::ApprovalDenied { reason },
         G::UnknownAction { name } => DslError::UnknownAction { name },
-        G::Failed { kind, message, details } => DslError::Failed { kind, message, details },
-        G::Timeout(d) => DslError::Timeout { message: format!("the action exceeded its time limit of {} ms", d.as_millis()) },
+        G::Failed {
+            kind,
+            message,
+            details,
+        } => DslError::Failed {
+            kind,
+            message,
+            details,
+        },
+        G::Timeout(d) => DslError::Timeout {
+            message: format!("the action exceeded its time limit of {} ms", d.as_millis()),
+        },
         G::SandboxUnavailable(message) => DslError::SandboxUnavailable { message },
-        G::ComponentMissing { action, component, hint } => {
-            DslError::ComponentMissing { action, component, message: hint }
-        }
+        G::ComponentMissing {
+            action,
+            component,
+            hint,
+        } => DslError::ComponentMissing {
+            action,
+            component,
+            message: hint,
+        },
         // Not catchable by agent code in spirit; surfaces as a failure that names the audit
         // log, and the action did not happen.
         G::AuditUnavailable(m) => DslError::Failed {
             kind: Some("AuditUnavailable".into()),
-            message: format!("the audit trail could not record the action, so it was not performed: {m}"),
+            message: format!(
+                "the audit trail could not record the action, so it was not performed: {m}"
+            ),
             details: None,
         },
     }
@@ -68,7 +96,11 @@ impl ActionHost for DslHost {
             scope.rules = Some(r.clone() as Arc<dyn AgentRuleSet>);
         }
         scope.delegation_depth = req.delegation_depth;
-        let name = if secret_read { "secret".to_string() } else { req.name.clone() };
+        let name = if secret_read {
+            "secret".to_string()
+        } else {
+            req.name.clone()
+        };
         let mut args: Vec<Arg> = req.args.iter().map(arg).collect();
         // `vault://path` arrives as the `secret` service with its path in the name.
         if secret_read && args.is_empty() {
@@ -82,10 +114,17 @@ impl ActionHost for DslHost {
             env: req.env.clone(),
             location: Some(req.location.to_string()),
         };
-        let out = self.gateway.perform(&scope, greq).await.map_err(to_dsl_error)?;
+        let out = self
+            .gateway
+            .perform(&scope, greq)
+            .await
+            .map_err(to_dsl_error)?;
         let v = value::from_json(&out).map_err(|e| DslError::Failed {
             kind: Some("InvalidToolOutput".into()),
-            message: format!("`{}` returned a value the language cannot hold: {e}", req.name),
+            message: format!(
+                "`{}` returned a value the language cannot hold: {e}",
+                req.name
+            ),
             details: None,
         })?;
         Ok(if secret_read { Value::secret(v) } else { v })
@@ -98,7 +137,9 @@ impl ActionHost for DslHost {
             LogLevel::Debug => tracing::debug!(agent, execution, %location, "{message}"),
             LogLevel::Info => tracing::info!(agent, execution, %location, "{message}"),
             LogLevel::Warning => tracing::warn!(agent, execution, %location, "{message}"),
-            LogLevel::Error | LogLevel::Critical => tracing::error!(agent, execution, %location, level = level.as_str(), "{message}"),
+            LogLevel::Error | LogLevel::Critical => {
+                tracing::error!(agent, execution, %location, level = level.as_str(), "{message}")
+            }
         }
     }
 
@@ -115,6 +156,10 @@ impl ActionHost for DslHost {
         )
         .agent(self.scope.agent_id, self.scope.agent_name.clone())
         .execution(exec.execution);
-        self.sink.record(draft).await.map(|_| ()).map_err(|e| e.to_string())
+        self.sink
+            .record(draft)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }

@@ -42,7 +42,11 @@ impl BusExecutor {
 fn bus_error(e: BusError) -> ActionError {
     match e {
         BusError::PolicyDenied { reason, .. } => ActionError::PolicyDenied { reason },
-        other => ActionError::Failed { kind: Some("BusError".into()), message: other.to_string(), details: None },
+        other => ActionError::Failed {
+            kind: Some("BusError".into()),
+            message: other.to_string(),
+            details: None,
+        },
     }
 }
 
@@ -59,20 +63,45 @@ impl Executor for BusExecutor {
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
         let (from, opts) = sender_of(&call);
-        let payload = req.arg(1, "payload").or_else(|| req.arg(1, "message")).map(|a| a.value.clone()).unwrap_or(Value::Null);
+        let payload = req
+            .arg(1, "payload")
+            .or_else(|| req.arg(1, "message"))
+            .map(|a| a.value.clone())
+            .unwrap_or(Value::Null);
         match req.name.as_str() {
             "publish" => {
-                let topic = req.arg_str(0, "topic").ok_or_else(|| ActionError::failed("`publish` needs a topic"))?;
+                let topic = req
+                    .arg_str(0, "topic")
+                    .ok_or_else(|| ActionError::failed("`publish` needs a topic"))?;
                 let topic = topic.strip_prefix("topic://").unwrap_or(topic);
-                let id = self.bus.publish(&from, topic, payload_bytes(&payload), opts).await.map_err(bus_error)?;
+                let id = self
+                    .bus
+                    .publish(&from, topic, payload_bytes(&payload), opts)
+                    .await
+                    .map_err(bus_error)?;
                 Ok(Value::String(id.to_string()).into())
             }
             "send_to" => {
-                let agent = req.arg_str(0, "agent").ok_or_else(|| ActionError::failed("`send_to` needs an agent name"))?;
-                let inner = self.inner.upgrade().ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
-                let to = inner.engine().agent_named(agent).ok_or_else(|| ActionError::UnknownAction { name: agent.into() })?;
-                let id = self.bus.send(&from, to, payload_bytes(&payload), opts).await.map_err(bus_error)?;
-                Ok(ActionOutput { value: Value::Null, record: Some(json!({ "message_id": id.to_string() })) })
+                let agent = req
+                    .arg_str(0, "agent")
+                    .ok_or_else(|| ActionError::failed("`send_to` needs an agent name"))?;
+                let inner = self
+                    .inner
+                    .upgrade()
+                    .ok_or_else(|| ActionError::failed("the runtime is shutting down"))?;
+                let to = inner
+                    .engine()
+                    .agent_named(agent)
+                    .ok_or_else(|| ActionError::UnknownAction { name: agent.into() })?;
+                let id = self
+                    .bus
+                    .send(&from, to, payload_bytes(&payload), opts)
+                    .await
+                    .map_err(bus_error)?;
+                Ok(ActionOutput {
+                    value: Value::Null,
+                    record: Some(json!({ "message_id": id.to_string() })),
+                })
             }
             other => Err(ActionError::UnknownAction { name: other.into() }),
         }
@@ -86,7 +115,11 @@ fn message_run(engine: &Engine, msg: &symbi_bus::Message) -> (Value, ExecuteOpti
         .payload_str()
         .map(|s| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_string())))
         .unwrap_or(Value::Null);
-    let from = engine.runtime().get(msg.sender).map(|e| e.name().to_string()).unwrap_or_else(|| msg.sender.to_string());
+    let from = engine
+        .runtime()
+        .get(msg.sender)
+        .map(|e| e.name().to_string())
+        .unwrap_or_else(|| msg.sender.to_string());
     let opts = ExecuteOptions {
         trigger: Some(json!({
             "kind": "message",
@@ -115,7 +148,9 @@ pub(crate) fn sender_of(call: &Call<'_>) -> (Principal, SendOptions) {
 
 /// Starts the message loop of a persistent agent (if the engine has a bus).
 pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
-    let Some(bus) = engine.bus().cloned() else { return };
+    let Some(bus) = engine.bus().cloned() else {
+        return;
+    };
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         tracing::warn!(%agent, "no async runtime; the persistent agent will not receive messages");
         return;
@@ -140,7 +175,9 @@ pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
             match outcome {
                 Ok(report) => {
                     if delivery.expects_response() {
-                        let _ = bus.respond(agent, &mut delivery, payload_bytes(&report.result)).await;
+                        let _ = bus
+                            .respond(agent, &mut delivery, payload_bytes(&report.result))
+                            .await;
                     }
                     let _ = delivery.ack().await;
                 }
@@ -154,9 +191,14 @@ pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
 
 /// The topic patterns `metadata { subscriptions: { AGENT: [..] } }` gives `agent`.
 pub(crate) fn subscriptions_of(program: &symbi_dsl::LoadedProgram, agent: &str) -> Vec<String> {
-    let Some(Value::Object(map)) = program.metadata().get("subscriptions") else { return Vec::new() };
+    let Some(Value::Object(map)) = program.metadata().get("subscriptions") else {
+        return Vec::new();
+    };
     match map.get(agent) {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         Some(Value::String(one)) => vec![one.clone()],
         _ => Vec::new(),
     }
@@ -164,8 +206,16 @@ pub(crate) fn subscriptions_of(program: &symbi_dsl::LoadedProgram, agent: &str) 
 
 /// Subscribes agent `agent` (registered as `name`) to `patterns`; each message starts an
 /// execution (see the module documentation).
-pub(crate) fn start_subscriptions(engine: Engine, agent: AgentId, name: &str, capabilities: Vec<String>, patterns: Vec<String>) {
-    let Some(bus) = engine.bus().cloned() else { return };
+pub(crate) fn start_subscriptions(
+    engine: Engine,
+    agent: AgentId,
+    name: &str,
+    capabilities: Vec<String>,
+    patterns: Vec<String>,
+) {
+    let Some(bus) = engine.bus().cloned() else {
+        return;
+    };
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         tracing::warn!(%agent, "no async runtime; the agent's subscriptions are not started");
         return;

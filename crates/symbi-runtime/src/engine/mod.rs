@@ -11,8 +11,8 @@
 //! ```
 
 mod agents;
-pub mod assembly;
 mod api;
+pub mod assembly;
 mod host;
 mod messaging;
 
@@ -22,7 +22,9 @@ pub use messaging::BusExecutor;
 
 use crate::gateway::approvals::ApprovalManager;
 use crate::gateway::{AuditDetail, Component, ExecutionScope, Executor, Gateway, ToolProvider};
-use crate::{AgentSpec, Persistence, Priority, Runtime, RuntimeError, TaskOutcome, TaskSpec, Validation};
+use crate::{
+    AgentSpec, Persistence, Priority, Runtime, RuntimeError, TaskOutcome, TaskSpec, Validation,
+};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -36,8 +38,8 @@ use symbi_config::{Config, RuntimeMode};
 use symbi_dsl::host::{ExecutionContext, ExecutionLimits, MemoryMode};
 use symbi_dsl::{CheckOptions, LoadedProgram, Mode};
 use symbi_types::{
-    AgentId, AgentRuleSet, AgentState, Decision, ErrorClass, EventDraft, EventSink, ExecutionId, PolicyDecisionPoint,
-    Principal,
+    AgentId, AgentRuleSet, AgentState, Decision, ErrorClass, EventDraft, EventSink, ExecutionId,
+    PolicyDecisionPoint, Principal,
 };
 
 /// The DSL program of one registered agent (kept in the registry's program slot).
@@ -123,18 +125,37 @@ pub struct DiagnosticView {
     pub message: String,
 }
 
-fn diagnostic_views(file: &symbi_dsl::diagnostic::SourceFile, diags: &[symbi_dsl::diagnostic::Diagnostic]) -> Vec<DiagnosticView> {
+fn diagnostic_views(
+    file: &symbi_dsl::diagnostic::SourceFile,
+    diags: &[symbi_dsl::diagnostic::Diagnostic],
+) -> Vec<DiagnosticView> {
     diags
         .iter()
         .map(|d| {
             let j = file.to_json(d);
             DiagnosticView {
-                file: j.get("file").and_then(Value::as_str).unwrap_or_default().to_string(),
+                file: j
+                    .get("file")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 line: j.get("line").and_then(Value::as_u64).unwrap_or(0) as u32,
                 column: j.get("column").and_then(Value::as_u64).unwrap_or(0) as u32,
-                severity: j.get("severity").and_then(Value::as_str).unwrap_or("error").to_string(),
-                code: j.get("code").and_then(Value::as_str).unwrap_or_default().to_string(),
-                message: j.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
+                severity: j
+                    .get("severity")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error")
+                    .to_string(),
+                code: j
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                message: j
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
             }
         })
         .collect()
@@ -212,15 +233,27 @@ impl ExecutionHandle {
                 execution_id: id,
                 result: value.get("result").cloned().unwrap_or(Value::Null),
                 steps: value.get("steps").and_then(Value::as_u64).unwrap_or(0),
-                duration_ms: value.get("duration_ms").and_then(Value::as_u64).unwrap_or(0),
+                duration_ms: value
+                    .get("duration_ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
                 log: value.get("log").cloned().unwrap_or(Value::Null),
             }),
             TaskOutcome::Failed { error } => Err(ExecutionError {
                 execution_id: id,
                 kind: error.kind.clone(),
                 message: error.message.clone(),
-                location: error.details.get("location").and_then(Value::as_str).map(str::to_string),
-                rendered: error.details.get("rendered").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("error: {} [{}]", error.message, error.kind)),
+                location: error
+                    .details
+                    .get("location")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                rendered: error
+                    .details
+                    .get("rendered")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("error: {} [{}]", error.message, error.kind)),
                 details: error.details,
             }),
             TaskOutcome::Cancelled { reason } => Err(ExecutionError {
@@ -292,10 +325,22 @@ impl Engine {
         let mut b = Gateway::builder(parts.pdp.clone(), parts.sink.clone(), approvals.clone())
             .development(development)
             .agents(Arc::new(EngineDirectory::new(weak.clone())))
-            .executor(Component::Agents, Arc::new(AgentsExecutor::new(weak.clone())))
-            .executor(Component::Approvals, Arc::new(crate::gateway::local::ApprovalExecutor::new(approvals, Duration::from_secs(3600))));
+            .executor(
+                Component::Agents,
+                Arc::new(AgentsExecutor::new(weak.clone())),
+            )
+            .executor(
+                Component::Approvals,
+                Arc::new(crate::gateway::local::ApprovalExecutor::new(
+                    approvals,
+                    Duration::from_secs(3600),
+                )),
+            );
         if let Some(bus) = &parts.bus {
-            b = b.executor(Component::Bus, Arc::new(BusExecutor::new(bus.clone(), weak.clone())));
+            b = b.executor(
+                Component::Bus,
+                Arc::new(BusExecutor::new(bus.clone(), weak.clone())),
+            );
         }
         for (c, e) in parts.executors {
             b = b.executor(c, e);
@@ -314,7 +359,10 @@ impl Engine {
 
     /// The gateway (approval holds are listed and decided through it).
     pub fn gateway(&self) -> &Arc<Gateway> {
-        self.inner.gateway.get().expect("gateway is set in Engine::new")
+        self.inner
+            .gateway
+            .get()
+            .expect("gateway is set in Engine::new")
     }
 
     /// The audit sink.
@@ -345,16 +393,25 @@ impl Engine {
     /// Check options for this runtime's mode and tools.
     pub fn check_options(&self) -> CheckOptions {
         CheckOptions {
-            mode: if self.inner.config.runtime.mode == RuntimeMode::Development { Mode::Development } else { Mode::Production },
+            mode: if self.inner.config.runtime.mode == RuntimeMode::Development {
+                Mode::Development
+            } else {
+                Mode::Production
+            },
             known_tools: self.gateway().tool_names(),
             ..CheckOptions::default()
         }
     }
 
     /// Loads a program file and registers its agents.
-    pub async fn load_file(&self, path: &std::path::Path) -> Result<Vec<(String, AgentId)>, EngineError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| EngineError::Io { path: path.display().to_string(), message: e.to_string() })?;
+    pub async fn load_file(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Vec<(String, AgentId)>, EngineError> {
+        let source = std::fs::read_to_string(path).map_err(|e| EngineError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         self.load_source(&path.display().to_string(), &source).await
     }
 
@@ -371,7 +428,9 @@ impl Engine {
             Ok(program) => {
                 let mut out = Vec::new();
                 for def in program.agents() {
-                    let id = self.register(program.clone(), def.name(), Validation::Valid).await?;
+                    let id = self
+                        .register(program.clone(), def.name(), Validation::Valid)
+                        .await?;
                     out.push((def.name().to_string(), id));
                 }
                 Ok(out)
@@ -382,7 +441,12 @@ impl Engine {
                 let errors: Vec<String> = diagnostics
                     .iter()
                     .filter(|d| d.severity == "error")
-                    .map(|d| format!("{}:{}:{}: error: {} [{}]", d.file, d.line, d.column, d.message, d.code))
+                    .map(|d| {
+                        format!(
+                            "{}:{}:{}: error: {} [{}]",
+                            d.file, d.line, d.column, d.message, d.code
+                        )
+                    })
                     .collect();
                 let parsed = symbi_dsl::parse(source, file);
                 let mut failed_agents = Vec::new();
@@ -390,17 +454,30 @@ impl Engine {
                     if let symbi_dsl::ast::Item::Agent(a) = item {
                         let name = a.name.name.to_string();
                         let spec = AgentSpec::new(name);
-                        let id = self.inner.runtime.create_agent(spec, Validation::Invalid(errors.clone())).await?;
+                        let id = self
+                            .inner
+                            .runtime
+                            .create_agent(spec, Validation::Invalid(errors.clone()))
+                            .await?;
                         self.push_history(id, id.to_string(), "created");
                         failed_agents.push(id);
                     }
                 }
-                Err(EngineError::Program { rendered, diagnostics, failed_agents })
+                Err(EngineError::Program {
+                    rendered,
+                    diagnostics,
+                    failed_agents,
+                })
             }
         }
     }
 
-    async fn register(&self, program: Arc<LoadedProgram>, agent: &str, validation: Validation) -> Result<AgentId, EngineError> {
+    async fn register(
+        &self,
+        program: Arc<LoadedProgram>,
+        agent: &str,
+        validation: Validation,
+    ) -> Result<AgentId, EngineError> {
         self.register_as(program, agent, agent, validation).await
     }
 
@@ -412,7 +489,9 @@ impl Engine {
         display: &str,
         validation: Validation,
     ) -> Result<AgentId, EngineError> {
-        let def = program.agent(agent).ok_or_else(|| EngineError::AgentNameNotFound(agent.into()))?;
+        let def = program
+            .agent(agent)
+            .ok_or_else(|| EngineError::AgentNameNotFound(agent.into()))?;
         let persistence = match def.memory_mode() {
             MemoryMode::Ephemeral => Persistence::Ephemeral,
             MemoryMode::Persistent => Persistence::Persistent,
@@ -426,7 +505,10 @@ impl Engine {
         let spec = AgentSpec::new(display)
             .persistence(persistence)
             .budget(budget)
-            .program(Arc::new(AgentProgram { program: program.clone(), agent: agent.to_string() }));
+            .program(Arc::new(AgentProgram {
+                program: program.clone(),
+                agent: agent.to_string(),
+            }));
         let id = self.inner.runtime.create_agent(spec, validation).await?;
         self.push_history(id, id.to_string(), "created");
         if let Some(bus) = &self.inner.bus {
@@ -439,14 +521,24 @@ impl Engine {
         }
         let patterns = messaging::subscriptions_of(&program, agent);
         if !patterns.is_empty() {
-            messaging::start_subscriptions(self.clone(), id, display, def.capabilities().to_vec(), patterns);
+            messaging::start_subscriptions(
+                self.clone(),
+                id,
+                display,
+                def.capabilities().to_vec(),
+                patterns,
+            );
         }
         Ok(id)
     }
 
     /// The program of an agent.
     pub fn program_of(&self, id: AgentId) -> Result<Arc<AgentProgram>, EngineError> {
-        let entry = self.inner.runtime.get(id).ok_or(EngineError::AgentNotFound(id))?;
+        let entry = self
+            .inner
+            .runtime
+            .get(id)
+            .ok_or(EngineError::AgentNotFound(id))?;
         entry
             .program()
             .and_then(|p| p.clone().downcast::<AgentProgram>().ok())
@@ -459,12 +551,20 @@ impl Engine {
     }
 
     fn push_history(&self, agent: AgentId, execution_id: String, status: &str) {
-        let entry = self.inner.history.entry(agent).or_insert_with(|| Mutex::new(VecDeque::new()));
+        let entry = self
+            .inner
+            .history
+            .entry(agent)
+            .or_insert_with(|| Mutex::new(VecDeque::new()));
         let mut h = entry.lock();
         if h.len() == HISTORY_LIMIT {
             h.pop_back();
         }
-        h.push_front(HistoryRecord { execution_id, status: status.into(), timestamp: Utc::now() });
+        h.push_front(HistoryRecord {
+            execution_id,
+            status: status.into(),
+            timestamp: Utc::now(),
+        });
     }
 
     /// Records a history line (e.g. `workflow_started` by the API).
@@ -474,16 +574,37 @@ impl Engine {
 
     /// The agent's history, newest first (at most 100).
     pub fn history(&self, agent: AgentId) -> Vec<HistoryRecord> {
-        self.inner.history.get(&agent).map(|h| h.lock().iter().cloned().collect()).unwrap_or_default()
+        self.inner
+            .history
+            .get(&agent)
+            .map(|h| h.lock().iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Starts an execution of a registered agent with a JSON input.
-    pub fn execute(&self, agent: AgentId, input: Value, opts: ExecuteOptions) -> Result<ExecutionHandle, EngineError> {
+    pub fn execute(
+        &self,
+        agent: AgentId,
+        input: Value,
+        opts: ExecuteOptions,
+    ) -> Result<ExecutionHandle, EngineError> {
         let prog = self.program_of(agent)?;
         let execution = opts.execution.unwrap_or_default();
-        let entry = self.inner.runtime.get(agent).ok_or(EngineError::AgentNotFound(agent))?;
-        self.authorize_execution(agent, &prog.agent, entry.state() == AgentState::Suspended, &opts, execution)?;
-        let mut spec = TaskSpec::default().execution(execution).record_execution(false);
+        let entry = self
+            .inner
+            .runtime
+            .get(agent)
+            .ok_or(EngineError::AgentNotFound(agent))?;
+        self.authorize_execution(
+            agent,
+            &prog.agent,
+            entry.state() == AgentState::Suspended,
+            &opts,
+            execution,
+        )?;
+        let mut spec = TaskSpec::default()
+            .execution(execution)
+            .record_execution(false);
         if let Some(k) = &opts.trigger_kind {
             spec = spec.trigger(k.clone());
         }
@@ -492,11 +613,20 @@ impl Engine {
         }
         let engine = self.clone();
         let budget = entry.budget();
-        let handle = self.inner.runtime.submit(agent, spec, move |ctx| async move {
-            engine.run_execution(agent, prog, input, opts, execution, budget, ctx).await
-        })?;
+        let handle = self
+            .inner
+            .runtime
+            .submit(agent, spec, move |ctx| async move {
+                engine
+                    .run_execution(agent, prog, input, opts, execution, budget, ctx)
+                    .await
+            })?;
         self.push_history(agent, execution.to_string(), "execution_started");
-        Ok(ExecutionHandle { execution_id: execution, agent_id: agent, handle })
+        Ok(ExecutionHandle {
+            execution_id: execution,
+            agent_id: agent,
+            handle,
+        })
     }
 
     /// The `execute_agent` enforcement point: every run — API, CLI, schedule, webhook,
@@ -513,13 +643,24 @@ impl Engine {
         execution: ExecutionId,
     ) -> Result<(), EngineError> {
         let trigger = opts.trigger_kind.as_deref().unwrap_or("direct");
-        let by = opts.initiator.clone().unwrap_or_else(|| symbi_policy::requests::operator_principal(format!("runtime:{trigger}"), Vec::<String>::new()));
-        let target = symbi_policy::requests::AgentTarget { name: name.to_string(), id: Some(agent), suspended };
+        let by = opts.initiator.clone().unwrap_or_else(|| {
+            symbi_policy::requests::operator_principal(
+                format!("runtime:{trigger}"),
+                Vec::<String>::new(),
+            )
+        });
+        let target = symbi_policy::requests::AgentTarget {
+            name: name.to_string(),
+            id: Some(agent),
+            suspended,
+        };
         let req = symbi_policy::requests::execute_agent(by.clone(), &target, trigger);
         let decision = self.inner.pdp.decide(&req, None);
         let reason = match &decision {
             Decision::Allow { .. } => return Ok(()),
-            Decision::AllowWithConditions { conditions, .. } => format!("conditions cannot be met when starting an execution: {conditions:?}"),
+            Decision::AllowWithConditions { conditions, .. } => {
+                format!("conditions cannot be met when starting an execution: {conditions:?}")
+            }
             Decision::Deny { .. } => decision.reason(),
         };
         let details = json!({
@@ -531,7 +672,9 @@ impl Engine {
             "trigger": trigger,
             "execution_id": execution.to_string(),
         });
-        let draft = EventDraft::new(symbi_types::event::types::POLICY_DECISION, details).agent(agent, name).execution(execution);
+        let draft = EventDraft::new(symbi_types::event::types::POLICY_DECISION, details)
+            .agent(agent, name)
+            .execution(execution);
         let sink = self.inner.sink.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
@@ -541,9 +684,14 @@ impl Engine {
                     }
                 });
             }
-            Err(_) => tracing::warn!(agent = name, %reason, "refused execution not audited: no async runtime"),
+            Err(_) => {
+                tracing::warn!(agent = name, %reason, "refused execution not audited: no async runtime")
+            }
         }
-        Err(EngineError::PolicyDenied { agent: name.to_string(), reason })
+        Err(EngineError::PolicyDenied {
+            agent: name.to_string(),
+            reason,
+        })
     }
 
     /// The body of an execution task (on a scheduler shard).
@@ -558,7 +706,10 @@ impl Engine {
         budget: symbi_types::ResourceBudget,
         task: crate::TaskContext,
     ) -> crate::TaskResult {
-        let def = prog.program.agent(&prog.agent).expect("registered agents exist in their program");
+        let def = prog
+            .program
+            .agent(&prog.agent)
+            .expect("registered agents exist in their program");
         let audit = def.audit_settings();
         let name = prog.agent.clone();
         let include_input = audit.include_input.unwrap_or(false) || audit.all_actions_full;
@@ -576,12 +727,21 @@ impl Engine {
             let sink = self.inner.sink.clone();
             let name = name.clone();
             async move {
-                sink.record(EventDraft::new(t, d).agent(agent, name).execution(execution)).await
+                sink.record(
+                    EventDraft::new(t, d)
+                        .agent(agent, name)
+                        .execution(execution),
+                )
+                .await
             }
         };
         use symbi_types::event::types;
         if let Err(e) = record(types::EXECUTION_STARTED, started).await {
-            return Err(crate::TaskError::new(ErrorClass::Transient, "AuditUnavailable", e.to_string()));
+            return Err(crate::TaskError::new(
+                ErrorClass::Transient,
+                "AuditUnavailable",
+                e.to_string(),
+            ));
         }
         let full_detail_settings = audit.clone();
         let scope = ExecutionScope {
@@ -589,7 +749,11 @@ impl Engine {
             agent_name: name.clone(),
             capabilities: def.capabilities().to_vec(),
             execution,
-            principal: opts.initiator.as_ref().map(|p| p.attributes.clone()).unwrap_or_default(),
+            principal: opts
+                .initiator
+                .as_ref()
+                .map(|p| p.attributes.clone())
+                .unwrap_or_default(),
             trigger: opts.trigger.clone().unwrap_or(Value::Null),
             session: opts.session.clone(),
             delegation_depth: opts.delegation_depth,
@@ -599,10 +763,16 @@ impl Engine {
                 include_output: audit.include_output.unwrap_or(false),
                 all_operations: audit.all_actions_full,
             },
-            full_detail: Some(Arc::new(move |r| full_detail_settings.records_full_details(r))),
+            full_detail: Some(Arc::new(move |r| {
+                full_detail_settings.records_full_details(r)
+            })),
             budget: Some(budget),
         };
-        let host = Arc::new(DslHost::new(self.gateway().clone(), self.inner.sink.clone(), scope));
+        let host = Arc::new(DslHost::new(
+            self.gateway().clone(),
+            self.inner.sink.clone(),
+            scope,
+        ));
         let rt = &self.inner.config.runtime;
         let ctx = ExecutionContext {
             execution,
@@ -641,7 +811,11 @@ impl Engine {
                     d["ignored_input_keys"] = json!(o.ignored_input_keys);
                 }
                 if let Err(e) = record(types::EXECUTION_COMPLETED, d).await {
-                    return Err(crate::TaskError::new(ErrorClass::Transient, "AuditUnavailable", e.to_string()));
+                    return Err(crate::TaskError::new(
+                        ErrorClass::Transient,
+                        "AuditUnavailable",
+                        e.to_string(),
+                    ));
                 }
                 self.push_history(agent, execution.to_string(), "completed");
                 Ok(json!({
@@ -656,19 +830,25 @@ impl Engine {
                 let rendered = f.render();
                 let failure = serde_json::to_value(&f).unwrap_or(Value::Null);
                 if let Some(b) = &f.budget {
-                    let _ = record(types::BUDGET_EXHAUSTED, json!({
-                        "execution_id": execution.to_string(),
-                        "budget": b,
-                    }))
+                    let _ = record(
+                        types::BUDGET_EXHAUSTED,
+                        json!({
+                            "execution_id": execution.to_string(),
+                            "budget": b,
+                        }),
+                    )
                     .await;
                 }
-                let _ = record(types::EXECUTION_FAILED, json!({
-                    "execution_id": execution.to_string(),
-                    "kind": kind,
-                    "message": f.message,
-                    "location": f.location,
-                    "failure": failure,
-                }))
+                let _ = record(
+                    types::EXECUTION_FAILED,
+                    json!({
+                        "execution_id": execution.to_string(),
+                        "kind": kind,
+                        "message": f.message,
+                        "location": f.location,
+                        "failure": failure,
+                    }),
+                )
                 .await;
                 self.push_history(agent, execution.to_string(), "failed");
                 let class = if f.is_policy_violation() {
@@ -678,20 +858,33 @@ impl Engine {
                 } else {
                     ErrorClass::Permanent
                 };
-                Err(crate::TaskError::new(class, kind, f.message.clone())
-                    .with_details(json!({ "location": f.location, "rendered": rendered, "failure": failure })))
+                Err(
+                    crate::TaskError::new(class, kind, f.message.clone()).with_details(
+                        json!({ "location": f.location, "rendered": rendered, "failure": failure }),
+                    ),
+                )
             }
         }
     }
 
     /// Runs an agent by name to completion (CLI `symbi run`, delegation).
-    pub async fn run(&self, agent: AgentId, input: Value, mut opts: ExecuteOptions) -> Result<ExecutionReport, ExecutionError> {
+    pub async fn run(
+        &self,
+        agent: AgentId,
+        input: Value,
+        mut opts: ExecuteOptions,
+    ) -> Result<ExecutionReport, ExecutionError> {
         let execution_id = *opts.execution.get_or_insert_with(ExecutionId::new);
         match self.execute(agent, input, opts) {
             Ok(h) => h.wait().await,
             Err(e) => Err(ExecutionError {
                 execution_id,
-                kind: if matches!(e, EngineError::PolicyDenied { .. }) { "PolicyDenied" } else { "ActionFailed" }.into(),
+                kind: if matches!(e, EngineError::PolicyDenied { .. }) {
+                    "PolicyDenied"
+                } else {
+                    "ActionFailed"
+                }
+                .into(),
                 message: e.to_string(),
                 location: None,
                 rendered: format!("error: {e}"),
@@ -711,7 +904,12 @@ impl Engine {
     }
 
     /// The rule set an agent's DSL policies give for an input (outside an execution).
-    pub fn rules_for(&self, id: AgentId, input: &Value, initiator: Option<&Principal>) -> Option<Arc<dyn AgentRuleSet>> {
+    pub fn rules_for(
+        &self,
+        id: AgentId,
+        input: &Value,
+        initiator: Option<&Principal>,
+    ) -> Option<Arc<dyn AgentRuleSet>> {
         let p = self.program_of(id).ok()?;
         symbi_dsl::rules::DslRuleSet::for_input(p.program.clone(), &p.agent, input, initiator, None)
             .map(|r| Arc::new(r) as Arc<dyn AgentRuleSet>)
@@ -729,6 +927,8 @@ impl Engine {
 
 impl Inner {
     pub(crate) fn engine(self: &Arc<Self>) -> Engine {
-        Engine { inner: self.clone() }
+        Engine {
+            inner: self.clone(),
+        }
     }
 }

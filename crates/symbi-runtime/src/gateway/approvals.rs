@@ -189,7 +189,12 @@ impl Hold {
 impl ApprovalManager {
     /// A manager that audits to `sink`.
     pub fn new(sink: Arc<dyn EventSink>) -> Self {
-        Self { inner: Arc::new(Inner { holds: Mutex::new(HashMap::new()), sink }) }
+        Self {
+            inner: Arc::new(Inner {
+                holds: Mutex::new(HashMap::new()),
+                sink,
+            }),
+        }
     }
 
     fn new_id() -> String {
@@ -213,15 +218,28 @@ impl ApprovalManager {
             expires_at,
             status: HoldStatus::Pending,
         };
-        self.audit(&req, &id, "requested", json!({
-            "kind": req.kind, "summary": req.summary, "reason": req.reason,
-            "expires_at": expires_at.to_rfc3339(), "role": req.role,
-        }))
+        self.audit(
+            &req,
+            &id,
+            "requested",
+            json!({
+                "kind": req.kind, "summary": req.summary, "reason": req.reason,
+                "expires_at": expires_at.to_rfc3339(), "role": req.role,
+            }),
+        )
         .await?;
         let (tx, rx) = watch::channel(None);
         let expires_in = req.expiry;
-        self.inner.holds.lock().insert(id.clone(), Entry { view, req, tx });
-        Ok(Hold { id, rx, expires_in, manager: self.clone() })
+        self.inner
+            .holds
+            .lock()
+            .insert(id.clone(), Entry { view, req, tx });
+        Ok(Hold {
+            id,
+            rx,
+            expires_in,
+            manager: self.clone(),
+        })
     }
 
     /// Pending holds, oldest first.
@@ -251,7 +269,8 @@ impl ApprovalManager {
         roles: &[String],
         reason: Option<String>,
     ) -> Result<(), ApprovalError> {
-        self.decide(id, HoldStatus::Approved, approver, roles, reason).await
+        self.decide(id, HoldStatus::Approved, approver, roles, reason)
+            .await
     }
 
     /// Denies a pending hold.
@@ -262,7 +281,8 @@ impl ApprovalManager {
         roles: &[String],
         reason: Option<String>,
     ) -> Result<(), ApprovalError> {
-        self.decide(id, HoldStatus::Denied, approver, roles, reason).await
+        self.decide(id, HoldStatus::Denied, approver, roles, reason)
+            .await
     }
 
     async fn decide(
@@ -275,7 +295,9 @@ impl ApprovalManager {
     ) -> Result<(), ApprovalError> {
         let req = {
             let holds = self.inner.holds.lock();
-            let e = holds.get(id).ok_or_else(|| ApprovalError::NotFound(id.into()))?;
+            let e = holds
+                .get(id)
+                .ok_or_else(|| ApprovalError::NotFound(id.into()))?;
             if e.view.status != HoldStatus::Pending || e.view.expires_at <= Utc::now() {
                 return Err(ApprovalError::AlreadyResolved(id.into()));
             }
@@ -285,18 +307,37 @@ impl ApprovalManager {
                 }
                 if let Some(role) = &e.req.role {
                     if !roles.iter().any(|r| r == role) {
-                        return Err(ApprovalError::RoleRequired { id: id.into(), role: role.clone() });
+                        return Err(ApprovalError::RoleRequired {
+                            id: id.into(),
+                            role: role.clone(),
+                        });
                     }
                 }
             }
             e.req.clone()
         };
-        let step = if status == HoldStatus::Approved { "approved" } else { "denied" };
-        self.audit(&req, id, step, json!({ "approver": approver, "reason": reason })).await?;
-        let resolution =
-            Resolution { status, approver: Some(approver.to_string()), reason, decided_at: Utc::now() };
+        let step = if status == HoldStatus::Approved {
+            "approved"
+        } else {
+            "denied"
+        };
+        self.audit(
+            &req,
+            id,
+            step,
+            json!({ "approver": approver, "reason": reason }),
+        )
+        .await?;
+        let resolution = Resolution {
+            status,
+            approver: Some(approver.to_string()),
+            reason,
+            decided_at: Utc::now(),
+        };
         let mut holds = self.inner.holds.lock();
-        let e = holds.get_mut(id).ok_or_else(|| ApprovalError::NotFound(id.into()))?;
+        let e = holds
+            .get_mut(id)
+            .ok_or_else(|| ApprovalError::NotFound(id.into()))?;
         if e.view.status != HoldStatus::Pending {
             return Err(ApprovalError::AlreadyResolved(id.into()));
         }
@@ -353,19 +394,27 @@ impl ApprovalManager {
 
     /// Drops resolved holds older than `keep` (called by the runtime's GC tick).
     pub fn collect(&self, keep: Duration) {
-        let cutoff = Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::hours(1));
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::hours(1));
         self.inner
             .holds
             .lock()
             .retain(|_, e| e.view.status == HoldStatus::Pending || e.view.created_at > cutoff);
     }
 
-    async fn audit(&self, req: &HoldRequest, id: &str, step: &str, extra: Value) -> Result<(), SinkError> {
+    async fn audit(
+        &self,
+        req: &HoldRequest,
+        id: &str,
+        step: &str,
+        extra: Value,
+    ) -> Result<(), SinkError> {
         let mut details = json!({ "hold_id": id, "step": step });
         if let (Value::Object(d), Value::Object(x)) = (&mut details, extra) {
             d.extend(x);
         }
-        let mut draft = EventDraft::new("approval", details).agent(req.agent_id, req.agent_name.clone());
+        let mut draft =
+            EventDraft::new("approval", details).agent(req.agent_id, req.agent_name.clone());
         draft.execution = req.execution;
         self.inner.sink.record(draft).await.map(|_| ())
     }
@@ -398,17 +447,28 @@ mod tests {
         let hold = m.hold(req(60_000)).await.unwrap();
         let id = hold.id.clone();
         assert_eq!(id.len(), 16);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(m.pending().len(), 1);
         let waiter = tokio::spawn(hold.wait());
-        m.approve(&id, "ops", &[], Some("fine".into())).await.unwrap();
+        m.approve(&id, "ops", &[], Some("fine".into()))
+            .await
+            .unwrap();
         let r = waiter.await.unwrap();
         assert!(r.approved());
         assert_eq!(r.approver.as_deref(), Some("ops"));
         assert!(m.pending().is_empty());
-        assert_eq!(m.approve(&id, "ops", &[], None).await, Err(ApprovalError::AlreadyResolved(id.clone())));
-        let steps: Vec<String> =
-            log.of_type("approval").iter().map(|e| e.event.details["step"].as_str().unwrap().to_string()).collect();
+        assert_eq!(
+            m.approve(&id, "ops", &[], None).await,
+            Err(ApprovalError::AlreadyResolved(id.clone()))
+        );
+        let steps: Vec<String> = log
+            .of_type("approval")
+            .iter()
+            .map(|e| e.event.details["step"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(steps, ["requested", "approved"]);
     }
 
@@ -419,7 +479,10 @@ mod tests {
         let id = hold.id.clone();
         m.deny(&id, "ops", &[], None).await.unwrap();
         assert_eq!(hold.wait().await.status, HoldStatus::Denied);
-        assert_eq!(m.deny("0000000000000000", "ops", &[], None).await, Err(ApprovalError::NotFound("0000000000000000".into())));
+        assert_eq!(
+            m.deny("0000000000000000", "ops", &[], None).await,
+            Err(ApprovalError::NotFound("0000000000000000".into()))
+        );
     }
 
     #[tokio::test]
@@ -431,8 +494,14 @@ mod tests {
         let r = hold.wait().await;
         assert_eq!(r.status, HoldStatus::Expired);
         assert!(!r.approved());
-        assert_eq!(m.approve(&id, "late", &[], None).await, Err(ApprovalError::AlreadyResolved(id)));
-        assert_eq!(log.of_type("approval").last().unwrap().event.details["step"], "expired");
+        assert_eq!(
+            m.approve(&id, "late", &[], None).await,
+            Err(ApprovalError::AlreadyResolved(id))
+        );
+        assert_eq!(
+            log.of_type("approval").last().unwrap().event.details["step"],
+            "expired"
+        );
     }
 
     #[tokio::test]
@@ -443,12 +512,18 @@ mod tests {
         r.role = Some("release-manager".into());
         let hold = m.hold(r).await.unwrap();
         let id = hold.id.clone();
-        assert_eq!(m.approve(&id, "a", &[], None).await, Err(ApprovalError::ReasonRequired(id.clone())));
+        assert_eq!(
+            m.approve(&id, "a", &[], None).await,
+            Err(ApprovalError::ReasonRequired(id.clone()))
+        );
         assert!(matches!(
-            m.approve(&id, "a", &["dev".into()], Some("ok".into())).await,
+            m.approve(&id, "a", &["dev".into()], Some("ok".into()))
+                .await,
             Err(ApprovalError::RoleRequired { .. })
         ));
-        m.approve(&id, "a", &["release-manager".into()], Some("ok".into())).await.unwrap();
+        m.approve(&id, "a", &["release-manager".into()], Some("ok".into()))
+            .await
+            .unwrap();
         assert!(hold.wait().await.approved());
     }
 }

@@ -23,8 +23,16 @@ pub struct CommandTools {
 
 impl CommandTools {
     /// Tools from `registry`, run in `sandbox`; `budget` caps every tool's limits.
-    pub fn new(sandbox: Arc<Sandbox>, registry: Arc<ToolRegistry>, budget: Option<ResourceBudget>) -> Self {
-        Self { sandbox, registry, budget }
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        registry: Arc<ToolRegistry>,
+        budget: Option<ResourceBudget>,
+    ) -> Self {
+        Self {
+            sandbox,
+            registry,
+            budget,
+        }
     }
 }
 
@@ -65,8 +73,18 @@ impl ToolProvider for CommandTools {
         self.registry.iter().map(|m| m.name.clone()).collect()
     }
 
-    async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError> {
-        let manifest = self.registry.get(&tool.name).ok_or_else(|| ActionError::UnknownAction { name: tool.name.clone() })?;
+    async fn invoke(
+        &self,
+        tool: &ToolDescriptor,
+        input: Value,
+        call: Call<'_>,
+    ) -> Result<ActionOutput, ActionError> {
+        let manifest = self
+            .registry
+            .get(&tool.name)
+            .ok_or_else(|| ActionError::UnknownAction {
+                name: tool.name.clone(),
+            })?;
         let mut budget = call.scope.budget.or(self.budget);
         if let (Some(b), Some(cores)) = (budget.as_mut(), call.request.env.max_cpu_cores) {
             b.cpu_millicores = (cores * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32;
@@ -79,7 +97,10 @@ impl ToolProvider for CommandTools {
         };
         let mut labels = BTreeMap::new();
         labels.insert("org.symbi.agent".to_string(), call.scope.agent_name.clone());
-        labels.insert("org.symbi.execution".to_string(), call.scope.execution.to_string());
+        labels.insert(
+            "org.symbi.execution".to_string(),
+            call.scope.execution.to_string(),
+        );
         let req = RunRequest {
             agent_min_tier: call.options.min_tier,
             policy_conditions: Vec::new(),
@@ -91,7 +112,11 @@ impl ToolProvider for CommandTools {
             deadline: call.options.timeout,
             labels,
         };
-        let outcome = self.sandbox.run_tool(manifest, &input, &req).await.map_err(map_error)?;
+        let outcome = self
+            .sandbox
+            .run_tool(manifest, &input, &req)
+            .await
+            .map_err(map_error)?;
         let record = serde_json::to_value(&outcome).ok().map(|mut r| {
             // The output itself is recorded (or not) by the gateway per audit level.
             if let Value::Object(m) = &mut r {
@@ -100,6 +125,9 @@ impl ToolProvider for CommandTools {
             }
             r
         });
-        Ok(ActionOutput { value: outcome.output.to_json(), record })
+        Ok(ActionOutput {
+            value: outcome.output.to_json(),
+            record,
+        })
     }
 }

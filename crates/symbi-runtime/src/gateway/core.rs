@@ -3,7 +3,10 @@
 use super::approvals::{ApprovalManager, HoldKind, HoldRequest};
 use super::error::ActionError;
 use super::rate_limit::RateLimits;
-use super::request::{ActionRequest, Arg, ExecutionScope, NetworkPolicy, effective_min_tier, redacts_by_default, requires_verified_tools};
+use super::request::{
+    ActionRequest, Arg, ExecutionScope, NetworkPolicy, effective_min_tier, redacts_by_default,
+    requires_verified_tools,
+};
 use super::sanitize;
 use super::services::{self, Component, ServiceSpec};
 use async_trait::async_trait;
@@ -59,7 +62,10 @@ pub struct ActionOutput {
 
 impl From<Value> for ActionOutput {
     fn from(value: Value) -> Self {
-        Self { value, record: None }
+        Self {
+            value,
+            record: None,
+        }
     }
 }
 
@@ -111,7 +117,12 @@ pub trait ToolProvider: Send + Sync {
         Vec::new()
     }
     /// Invokes it with its input object.
-    async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError>;
+    async fn invoke(
+        &self,
+        tool: &ToolDescriptor,
+        input: Value,
+        call: Call<'_>,
+    ) -> Result<ActionOutput, ActionError>;
 }
 
 /// What the runtime tells the gateway about agents (subject attributes and calls by name).
@@ -183,13 +194,33 @@ pub fn digest(v: &Value) -> String {
 
 fn redact_named(named: &[(String, Arg)]) -> Value {
     Value::Object(
-        named.iter().map(|(k, a)| (k.clone(), if a.secret { json!("[REDACTED]") } else { a.value.clone() })).collect(),
+        named
+            .iter()
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    if a.secret {
+                        json!("[REDACTED]")
+                    } else {
+                        a.value.clone()
+                    },
+                )
+            })
+            .collect(),
     )
 }
 
 fn redact(args: &[Arg]) -> Value {
     Value::Array(
-        args.iter().map(|a| if a.secret { json!("[REDACTED]") } else { a.value.clone() }).collect(),
+        args.iter()
+            .map(|a| {
+                if a.secret {
+                    json!("[REDACTED]")
+                } else {
+                    a.value.clone()
+                }
+            })
+            .collect(),
     )
 }
 
@@ -231,7 +262,11 @@ impl Gateway {
     /// returned as `PolicyDenied`; an allowed action is not recorded here (performing it
     /// records its decision). Used where several actions must all be decided first
     /// (`parallel`, `race`).
-    pub async fn authorize(&self, scope: &ExecutionScope, req: &ActionRequest) -> Result<(), ActionError> {
+    pub async fn authorize(
+        &self,
+        scope: &ExecutionScope,
+        req: &ActionRequest,
+    ) -> Result<(), ActionError> {
         let (category, subject, target) = self.resolve(req)?;
         let preq = self.policy_request(scope, req, category, &subject);
         let mut decision = self.pdp.decide(&preq, scope.rules.as_deref());
@@ -249,7 +284,9 @@ impl Gateway {
             "location": req.location,
         }))
         .await?;
-        Err(ActionError::PolicyDenied { reason: decision.reason() })
+        Err(ActionError::PolicyDenied {
+            reason: decision.reason(),
+        })
     }
 
     /// The approval manager (the API lists and decides holds through it).
@@ -257,7 +294,10 @@ impl Gateway {
         &self.approvals
     }
 
-    fn resolve(&self, req: &ActionRequest) -> Result<(ActionCategory, Subject, Target), ActionError> {
+    fn resolve(
+        &self,
+        req: &ActionRequest,
+    ) -> Result<(ActionCategory, Subject, Target), ActionError> {
         if let Some(spec) = services::service(&req.name) {
             let mut subject = services::subject_for(spec, req);
             if subject.kind == SubjectKind::Agent {
@@ -282,14 +322,22 @@ impl Gateway {
                 return Ok((ActionCategory::InvokeAgent, subject, Target::Agent));
             }
         }
-        Err(ActionError::UnknownAction { name: req.name.clone() })
+        Err(ActionError::UnknownAction {
+            name: req.name.clone(),
+        })
     }
 
     fn complete_agent_subject(&self, subject: &mut Subject) {
         let found = self.agents.as_ref().and_then(|d| d.lookup(&subject.name));
-        subject.attrs.insert("registered".into(), json!(found.is_some()));
-        subject.attrs.insert("id".into(), json!(found.map(|(id, _)| id.to_string())));
-        subject.attrs.insert("suspended".into(), json!(found.is_some_and(|(_, s)| s)));
+        subject
+            .attrs
+            .insert("registered".into(), json!(found.is_some()));
+        subject
+            .attrs
+            .insert("id".into(), json!(found.map(|(id, _)| id.to_string())));
+        subject
+            .attrs
+            .insert("suspended".into(), json!(found.is_some_and(|(_, s)| s)));
     }
 
     fn policy_request(
@@ -306,7 +354,9 @@ impl Gateway {
         // never the acting principal's own attributes (an API client's `type` would turn
         // the agent into a Client).
         if let Some(t) = effective_min_tier(&req.env) {
-            principal.attributes.insert("sandbox".into(), json!(t.as_str()));
+            principal
+                .attributes
+                .insert("sandbox".into(), json!(t.as_str()));
         }
         let mut context = Map::new();
         context.insert("has_human_approval".into(), json!(false));
@@ -315,29 +365,50 @@ impl Gateway {
         context.insert("session".into(), json!(scope.session));
         let mut p = PolicyRequest::new(principal, category, req.name.clone(), subject.clone());
         p.args = req.args.iter().map(|a| a.value.clone()).collect();
-        p.named = req.named.iter().map(|(n, a)| (n.clone(), a.value.clone())).collect();
+        p.named = req
+            .named
+            .iter()
+            .map(|(n, a)| (n.clone(), a.value.clone()))
+            .collect();
         p.context = context;
         p.execution = Some(scope.execution);
         p
     }
 
-    async fn record(&self, scope: &ExecutionScope, category: ActionCategory, details: Value) -> Result<(), ActionError> {
+    async fn record(
+        &self,
+        scope: &ExecutionScope,
+        category: ActionCategory,
+        details: Value,
+    ) -> Result<(), ActionError> {
         let draft = EventDraft::new(category.as_str(), details)
             .agent(scope.agent_id, scope.agent_name.clone())
             .execution(scope.execution);
-        self.sink.record(draft).await.map(|_| ()).map_err(|e| ActionError::AuditUnavailable(e.0))
+        self.sink
+            .record(draft)
+            .await
+            .map(|_| ())
+            .map_err(|e| ActionError::AuditUnavailable(e.0))
     }
 
     /// Runs one action through the whole pipeline.
-    pub async fn perform(&self, scope: &ExecutionScope, req: ActionRequest) -> Result<Value, ActionError> {
+    pub async fn perform(
+        &self,
+        scope: &ExecutionScope,
+        req: ActionRequest,
+    ) -> Result<Value, ActionError> {
         let started = Instant::now();
         let (category, subject, target) = match self.resolve(&req) {
             Ok(r) => r,
             Err(e) => {
-                self.record(scope, ActionCategory::InvokeTool, json!({
-                    "phase": "resolve", "action": req.name, "location": req.location,
-                    "outcome": "error", "error_kind": e.kind(), "error": e.to_string(),
-                }))
+                self.record(
+                    scope,
+                    ActionCategory::InvokeTool,
+                    json!({
+                        "phase": "resolve", "action": req.name, "location": req.location,
+                        "outcome": "error", "error_kind": e.kind(), "error": e.to_string(),
+                    }),
+                )
                 .await?;
                 return Err(e);
             }
@@ -352,9 +423,11 @@ impl Gateway {
             }
         }
 
-        let full = scope.audit.all_operations || scope.full_detail.as_ref().is_some_and(|f| f(&preq));
+        let full =
+            scope.audit.all_operations || scope.full_detail.as_ref().is_some_and(|f| f(&preq));
         let privacy_strict = redacts_by_default(&req.env);
-        let include_input = (scope.audit.include_input || full) && !(privacy_strict && !scope.audit.include_input);
+        let include_input =
+            (scope.audit.include_input || full) && !(privacy_strict && !scope.audit.include_input);
         let args_json = redact(&req.args);
         let named_json = redact_named(&req.named);
         let mut details = json!({
@@ -377,12 +450,17 @@ impl Gateway {
         self.record(scope, category, details).await?;
 
         if !decision.is_allowed() {
-            return Err(ActionError::PolicyDenied { reason: decision.reason() });
+            return Err(ActionError::PolicyDenied {
+                reason: decision.reason(),
+            });
         }
 
-        let result = self.satisfy_and_execute(scope, req.clone(), category, &subject, &target, &decision).await;
+        let result = self
+            .satisfy_and_execute(scope, req.clone(), category, &subject, &target, &decision)
+            .await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        let include_output = (scope.audit.include_output || full) && !(privacy_strict && !scope.audit.include_output);
+        let include_output = (scope.audit.include_output || full)
+            && !(privacy_strict && !scope.audit.include_output);
         let outcome = match &result {
             Ok(out) => {
                 let mut d = json!({"phase": "outcome", "action": req.name, "outcome": "ok",
@@ -411,18 +489,30 @@ impl Gateway {
         category: ActionCategory,
         target: &Target,
     ) -> Option<String> {
-        if category == ActionCategory::NetworkAccess && req.env.network_policy == NetworkPolicy::DenyAll {
+        if category == ActionCategory::NetworkAccess
+            && req.env.network_policy == NetworkPolicy::DenyAll
+        {
             return Some(format!(
                 "`{}` denied: the running block's network_policy is deny_all (set network_policy = \"allow_list\" and allow the destination)",
                 req.name
             ));
         }
         if let Target::Tool(t, _) = target {
-            if let Some(missing) = t.required_capabilities.iter().find(|c| !scope.capabilities.contains(c)) {
-                return Some(format!("tool `{}` requires capability `{missing}`, which agent `{}` does not declare", t.name, scope.agent_name));
+            if let Some(missing) = t
+                .required_capabilities
+                .iter()
+                .find(|c| !scope.capabilities.contains(c))
+            {
+                return Some(format!(
+                    "tool `{}` requires capability `{missing}`, which agent `{}` does not declare",
+                    t.name, scope.agent_name
+                ));
             }
             if requires_verified_tools(&req.env) && t.schema_verified == Some(false) {
-                return Some(format!("tool `{}` has no verified schema and the block's security level requires one", t.name));
+                return Some(format!(
+                    "tool `{}` has no verified schema and the block's security level requires one",
+                    t.name
+                ));
             }
         }
         None
@@ -437,7 +527,10 @@ impl Gateway {
         target: &Target,
         decision: &Decision,
     ) -> Result<ActionOutput, ActionError> {
-        let mut opts = ExecOptions { min_tier: effective_min_tier(&req.env), ..ExecOptions::default() };
+        let mut opts = ExecOptions {
+            min_tier: effective_min_tier(&req.env),
+            ..ExecOptions::default()
+        };
         if requires_verified_tools(&req.env) {
             opts.schema_mode = Some(VerificationMode::Strict);
         }
@@ -454,7 +547,11 @@ impl Gateway {
                     }
                     if !self.rate_limits.check(*max, *period, &key) {
                         return Err(ActionError::PolicyDenied {
-                            reason: format!("rate limit of {max} per {period:?} exceeded for `{}`", req.name).to_lowercase(),
+                            reason: format!(
+                                "rate limit of {max} per {period:?} exceeded for `{}`",
+                                req.name
+                            )
+                            .to_lowercase(),
                         });
                     }
                 }
@@ -462,7 +559,11 @@ impl Gateway {
                     opts.min_tier = Some(opts.min_tier.map_or(*tier, |t| t.max(*tier)));
                 }
                 Condition::InputSanitization => {
-                    for a in req.args.iter_mut().chain(req.named.iter_mut().map(|(_, a)| a)) {
+                    for a in req
+                        .args
+                        .iter_mut()
+                        .chain(req.named.iter_mut().map(|(_, a)| a))
+                    {
                         sanitize::scrub(&mut a.value);
                     }
                 }
@@ -470,10 +571,18 @@ impl Gateway {
                 Condition::OutputSanitization => sanitize_output = true,
                 Condition::TlsVerification { verify } => opts.tls_verify = Some(*verify),
                 Condition::MaxDataSize { bytes } => {
-                    let size: usize = req.args.iter().chain(req.named.iter().map(|(_, a)| a)).map(|a| a.value.to_string().len()).sum();
+                    let size: usize = req
+                        .args
+                        .iter()
+                        .chain(req.named.iter().map(|(_, a)| a))
+                        .map(|a| a.value.to_string().len())
+                        .sum();
                     if size as u64 > *bytes {
                         return Err(ActionError::PolicyDenied {
-                            reason: format!("arguments of `{}` are {size} bytes, over the policy's max_data_size of {bytes}", req.name),
+                            reason: format!(
+                                "arguments of `{}` are {size} bytes, over the policy's max_data_size of {bytes}",
+                                req.name
+                            ),
                         });
                     }
                 }
@@ -488,13 +597,21 @@ impl Gateway {
                 Condition::Opaque { name, .. } => {
                     if !self.development {
                         return Err(ActionError::PolicyDenied {
-                            reason: format!("requirement `{name}` cannot be enforced by this runtime (production mode fails closed)"),
+                            reason: format!(
+                                "requirement `{name}` cannot be enforced by this runtime (production mode fails closed)"
+                            ),
                         });
                     }
                 }
             }
         }
-        if let Some(Condition::HumanApproval { expiry, require_reason, role, .. }) = approval {
+        if let Some(Condition::HumanApproval {
+            expiry,
+            require_reason,
+            role,
+            ..
+        }) = approval
+        {
             let hold = self
                 .approvals
                 .hold(HoldRequest {
@@ -508,7 +625,9 @@ impl Gateway {
                     },
                     summary: format!("{} {} ({})", req.name, subject.name, category),
                     reason: decision.reason(),
-                    context_snapshot: Some(json!({ "args": redact(&req.args), "location": req.location })),
+                    context_snapshot: Some(
+                        json!({ "args": redact(&req.args), "location": req.location }),
+                    ),
                     expiry: expiry.unwrap_or(self.default_approval_expiry),
                     require_reason: *require_reason,
                     role: role.clone(),
@@ -521,14 +640,24 @@ impl Gateway {
                     reason: format!(
                         "approval for `{}` was {}{}",
                         req.name,
-                        if r.status == super::approvals::HoldStatus::Expired { "not given before it expired" } else { "denied" },
+                        if r.status == super::approvals::HoldStatus::Expired {
+                            "not given before it expired"
+                        } else {
+                            "denied"
+                        },
                         r.reason.map(|x| format!(": {x}")).unwrap_or_default()
                     ),
                 });
             }
         }
 
-        let call = Call { scope, request: &req, category, subject, options: &opts };
+        let call = Call {
+            scope,
+            request: &req,
+            category,
+            subject,
+            options: &opts,
+        };
         let fut = async {
             match target {
                 Target::Service(spec) => match self.executors.get(&spec.component) {
@@ -550,7 +679,9 @@ impl Gateway {
             }
         };
         let mut out = match opts.timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ActionError::Timeout(t))??,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| ActionError::Timeout(t))??,
             None => fut.await?,
         };
         if sanitize_output {
@@ -562,7 +693,9 @@ impl Gateway {
 
 fn missing(spec: &ServiceSpec) -> ActionError {
     let hint = match spec.component {
-        Component::Llm => "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)",
+        Component::Llm => {
+            "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)"
+        }
         Component::Bus => "the communication bus runs under `symbi up`",
         Component::Network => "outbound HTTP is disabled in this runtime",
         _ => "this runtime was started without it; see `symbi doctor`",
@@ -598,7 +731,11 @@ pub fn pack_tool_input(t: &ToolDescriptor, req: &ActionRequest) -> Result<Value,
             .as_ref()
             .and_then(|s| s.get("required"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if req.args.len() > required.len() {
             return Err(ActionError::Failed {

@@ -72,6 +72,10 @@ impl ActionError {
 
     /// A generic failure.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed { kind: None, message: message.into(), details: None }
+        Self::Failed {
+            kind: None,
+            message: message.into(),
+            details: None,
+        }
     }
 }

@@ -31,7 +31,11 @@ impl HttpExecutor {
                 .build()
                 .map_err(|e| ActionError::failed(format!("cannot build HTTP client: {e}")))
         };
-        Ok(Self { verifying: build(true)?, lenient: build(false)?, default_timeout })
+        Ok(Self {
+            verifying: build(true)?,
+            lenient: build(false)?,
+            default_timeout,
+        })
     }
 }
 
@@ -41,7 +45,12 @@ fn opt<'a>(call: &'a Call<'_>, options_index: usize, name: &str) -> Option<&'a V
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, a)| &a.value)
-        .or_else(|| call.request.args.get(options_index).and_then(|a| a.value.get(name)))
+        .or_else(|| {
+            call.request
+                .args
+                .get(options_index)
+                .and_then(|a| a.value.get(name))
+        })
 }
 
 #[async_trait]
@@ -50,18 +59,27 @@ impl Executor for HttpExecutor {
         let req = call.request;
         let (method, url, body, options_index) = match req.name.as_str() {
             "http.get" => ("GET".to_string(), req.arg_str(0, "url"), None, 1),
-            "http.post" => ("POST".to_string(), req.arg_str(0, "url"), req.arg(1, "body").map(|a| a.value.clone()), 2),
+            "http.post" => (
+                "POST".to_string(),
+                req.arg_str(0, "url"),
+                req.arg(1, "body").map(|a| a.value.clone()),
+                2,
+            ),
             _ => (
-                req.arg_str(0, "method").unwrap_or("GET").to_ascii_uppercase(),
+                req.arg_str(0, "method")
+                    .unwrap_or("GET")
+                    .to_ascii_uppercase(),
                 req.arg_str(1, "url"),
                 opt(&call, 2, "body").cloned(),
                 2,
             ),
         };
-        let url = url.ok_or_else(|| ActionError::failed(format!("`{}` needs a URL string", req.name)))?;
+        let url =
+            url.ok_or_else(|| ActionError::failed(format!("`{}` needs a URL string", req.name)))?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| ActionError::failed(format!("invalid HTTP method `{method}`")))?;
-        let asked_no_verify = opt(&call, options_index, "verify_tls").and_then(Value::as_bool) == Some(false);
+        let asked_no_verify =
+            opt(&call, options_index, "verify_tls").and_then(Value::as_bool) == Some(false);
         let verify = match call.options.tls_verify {
             Some(true) => true,
             Some(false) => false,
@@ -69,17 +87,31 @@ impl Executor for HttpExecutor {
         };
         if asked_no_verify && verify {
             return Err(ActionError::PolicyDenied {
-                reason: format!("`{}` asked verify_tls: false but policy requires TLS verification", req.name),
+                reason: format!(
+                    "`{}` asked verify_tls: false but policy requires TLS verification",
+                    req.name
+                ),
             });
         }
         // A policy that demands TLS verification cannot be met over plaintext: refuse the
         // downgrade rather than send the request unprotected.
-        if call.options.tls_verify == Some(true) && !url.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) {
+        if call.options.tls_verify == Some(true)
+            && !url
+                .get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        {
             return Err(ActionError::PolicyDenied {
-                reason: format!("policy requires TLS verification but `{}` targets a non-HTTPS URL", req.name),
+                reason: format!(
+                    "policy requires TLS verification but `{}` targets a non-HTTPS URL",
+                    req.name
+                ),
             });
         }
-        let client = if verify { &self.verifying } else { &self.lenient };
+        let client = if verify {
+            &self.verifying
+        } else {
+            &self.lenient
+        };
         let timeout = opt(&call, options_index, "timeout")
             .and_then(Value::as_u64)
             .map(Duration::from_millis)
@@ -88,13 +120,25 @@ impl Executor for HttpExecutor {
         let mut rb = client.request(method, url).timeout(timeout);
         if let Some(Value::Object(h)) = opt(&call, options_index, "headers") {
             for (k, v) in h {
-                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
                 rb = rb.header(k, v);
             }
         }
         if let Some(Value::Object(q)) = opt(&call, options_index, "query") {
-            let pairs: Vec<(String, String)> =
-                q.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect();
+            let pairs: Vec<(String, String)> = q
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect();
             rb = rb.query(&pairs);
         }
         match body {
@@ -118,7 +162,10 @@ impl Executor for HttpExecutor {
         for (k, v) in resp.headers() {
             headers.insert(k.as_str().to_string(), json!(v.to_str().unwrap_or("")));
         }
-        let bytes = resp.bytes().await.map_err(|e| ActionError::failed(format!("{url}: reading body: {e}")))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ActionError::failed(format!("{url}: reading body: {e}")))?;
         let truncated = bytes.len() > MAX_BODY;
         let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
         let parsed = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);

@@ -28,25 +28,38 @@ impl FilesExecutor {
 
     fn resolve(&self, agent: &str, path: &str) -> Result<PathBuf, ActionError> {
         let rel = Path::new(path);
-        if rel.is_absolute() || rel.components().any(|c| !matches!(c, PathComponent::Normal(_) | PathComponent::CurDir)) {
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, PathComponent::Normal(_) | PathComponent::CurDir))
+        {
             return Err(ActionError::PolicyDenied {
-                reason: format!("path `{path}` leaves the agent's workspace (absolute paths and `..` are refused)"),
+                reason: format!(
+                    "path `{path}` leaves the agent's workspace (absolute paths and `..` are refused)"
+                ),
             });
         }
         let base = self.root.join(agent);
-        std::fs::create_dir_all(&base).map_err(|e| ActionError::failed(format!("workspace {}: {e}", base.display())))?;
+        std::fs::create_dir_all(&base)
+            .map_err(|e| ActionError::failed(format!("workspace {}: {e}", base.display())))?;
         let full = base.join(rel);
         // Symlinks inside the workspace must not point outside it.
-        let base_real = base.canonicalize().map_err(|e| ActionError::failed(e.to_string()))?;
+        let base_real = base
+            .canonicalize()
+            .map_err(|e| ActionError::failed(e.to_string()))?;
         let mut probe = full.clone();
         while !probe.exists() {
             if !probe.pop() {
                 break;
             }
         }
-        let real = probe.canonicalize().map_err(|e| ActionError::failed(e.to_string()))?;
+        let real = probe
+            .canonicalize()
+            .map_err(|e| ActionError::failed(e.to_string()))?;
         if !real.starts_with(&base_real) {
-            return Err(ActionError::PolicyDenied { reason: format!("path `{path}` resolves outside the agent's workspace") });
+            return Err(ActionError::PolicyDenied {
+                reason: format!("path `{path}` resolves outside the agent's workspace"),
+            });
         }
         Ok(full)
     }
@@ -56,14 +69,23 @@ impl FilesExecutor {
 impl Executor for FilesExecutor {
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
-        let path = req.arg_str(0, "path").ok_or_else(|| ActionError::failed(format!("`{}` needs a path string", req.name)))?;
+        let path = req
+            .arg_str(0, "path")
+            .ok_or_else(|| ActionError::failed(format!("`{}` needs a path string", req.name)))?;
         let full = self.resolve(&call.scope.agent_name, path)?;
-        let io = |e: std::io::Error| ActionError::Failed { kind: Some("IOError".into()), message: format!("{path}: {e}"), details: None };
+        let io = |e: std::io::Error| ActionError::Failed {
+            kind: Some("IOError".into()),
+            message: format!("{path}: {e}"),
+            details: None,
+        };
         match req.name.as_str() {
             "read_file" => {
                 let meta = tokio::fs::metadata(&full).await.map_err(io)?;
                 if meta.len() > MAX_READ {
-                    return Err(ActionError::failed(format!("{path} is {} bytes; read_file returns at most {MAX_READ}", meta.len())));
+                    return Err(ActionError::failed(format!(
+                        "{path} is {} bytes; read_file returns at most {MAX_READ}",
+                        meta.len()
+                    )));
                 }
                 let bytes = tokio::fs::read(&full).await.map_err(io)?;
                 String::from_utf8(bytes)
@@ -90,8 +112,15 @@ impl Executor for FilesExecutor {
                 }
                 // Atomic: never leave a half-written file.
                 let tmp = full.with_extension(format!("symbi-tmp-{}", std::process::id()));
-                tokio::fs::write(&tmp, content.as_bytes()).await.map_err(io)?;
-                tokio::fs::File::open(&tmp).await.map_err(io)?.sync_all().await.map_err(io)?;
+                tokio::fs::write(&tmp, content.as_bytes())
+                    .await
+                    .map_err(io)?;
+                tokio::fs::File::open(&tmp)
+                    .await
+                    .map_err(io)?
+                    .sync_all()
+                    .await
+                    .map_err(io)?;
                 tokio::fs::rename(&tmp, &full).await.map_err(io)?;
                 Ok(Value::Null.into())
             }
@@ -115,7 +144,16 @@ impl VaultExecutor {
 
     /// The environment variable that overrides `path`.
     pub fn env_var(path: &str) -> String {
-        let norm: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        let norm: String = path
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         format!("SYMBI_SECRET_{norm}")
     }
 
@@ -126,26 +164,39 @@ impl VaultExecutor {
             return Ok(v);
         }
         let rel = Path::new(path);
-        if path.is_empty() || rel.is_absolute() || rel.components().any(|c| !matches!(c, PathComponent::Normal(_))) {
+        if path.is_empty()
+            || rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, PathComponent::Normal(_)))
+        {
             return Err(ActionError::failed(format!("invalid vault path `{path}`")));
         }
         let file = self.root.join(rel);
-        std::fs::read_to_string(&file).map(|s| s.trim_end_matches(['\n', '\r']).to_string()).map_err(|_| ActionError::Failed {
-            kind: Some("SecretNotFound".into()),
-            message: format!(
-                "secret `{path}` not found: set {} or write it to {} (mode 600)",
-                Self::env_var(path),
-                file.display()
-            ),
-            details: None,
-        })
+        std::fs::read_to_string(&file)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|_| ActionError::Failed {
+                kind: Some("SecretNotFound".into()),
+                message: format!(
+                    "secret `{path}` not found: set {} or write it to {} (mode 600)",
+                    Self::env_var(path),
+                    file.display()
+                ),
+                details: None,
+            })
     }
 }
 
 #[async_trait]
 impl Executor for VaultExecutor {
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
-        let path = call.subject.attrs.get("path").and_then(Value::as_str).unwrap_or("").to_string();
+        let path = call
+            .subject
+            .attrs
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let v = self.read(&path)?;
         // A secret holding a JSON object is a secret map.
         Ok(match serde_json::from_str::<Value>(&v) {
@@ -166,7 +217,10 @@ pub struct ApprovalExecutor {
 impl ApprovalExecutor {
     /// Holds through `manager`; holds without `expiry` last `default_expiry`.
     pub fn new(manager: ApprovalManager, default_expiry: Duration) -> Self {
-        Self { manager, default_expiry }
+        Self {
+            manager,
+            default_expiry,
+        }
     }
 }
 
@@ -174,7 +228,10 @@ impl ApprovalExecutor {
 impl Executor for ApprovalExecutor {
     async fn execute(&self, call: Call<'_>) -> Result<ActionOutput, ActionError> {
         let req = call.request;
-        let details = req.arg(0, "details").map(|a| a.value.clone()).unwrap_or(Value::Null);
+        let details = req
+            .arg(0, "details")
+            .map(|a| a.value.clone())
+            .unwrap_or(Value::Null);
         let expiry = match req.arg(1, "expiry").map(|a| &a.value) {
             None | Some(Value::Null) => self.default_expiry,
             Some(Value::Number(n)) => Duration::from_millis(n.as_u64().unwrap_or(0)),
@@ -182,11 +239,19 @@ impl Executor for ApprovalExecutor {
                 .parse::<HumanDuration>()
                 .map(|d| d.0)
                 .map_err(|e| ActionError::failed(format!("request_approval expiry: {e}")))?,
-            Some(other) => return Err(ActionError::failed(format!("request_approval expiry must be a duration, found {other}"))),
+            Some(other) => {
+                return Err(ActionError::failed(format!(
+                    "request_approval expiry must be a duration, found {other}"
+                )));
+            }
         };
         let summary = match &details {
             Value::String(s) => s.clone(),
-            Value::Object(m) => m.get("summary").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| details.to_string()),
+            Value::Object(m) => m
+                .get("summary")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| details.to_string()),
             other => other.to_string(),
         };
         let hold = self

@@ -56,7 +56,9 @@ pub async fn start_from_config(
     for (server, outcome) in mcp.start().await {
         match outcome {
             Ok(tools) => tracing::info!(server, tools, "MCP server connected"),
-            Err(e) => tracing::warn!(server, error = %e, "MCP server unavailable; its tools are not offered"),
+            Err(e) => {
+                tracing::warn!(server, error = %e, "MCP server unavailable; its tools are not offered")
+            }
         }
     }
     Ok(Some(mcp))
@@ -78,16 +80,26 @@ impl McpToolProvider {
 /// Maps an MCP failure to the DSL error it raises.
 pub fn action_error(e: McpError) -> ActionError {
     match e {
-        McpError::Refused { tool, reason } => ActionError::PolicyDenied { reason: format!("MCP tool `{tool}` refused: {reason}") },
+        McpError::Refused { tool, reason } => ActionError::PolicyDenied {
+            reason: format!("MCP tool `{tool}` refused: {reason}"),
+        },
         McpError::Timeout { timeout, .. } => ActionError::Timeout(timeout),
         McpError::UnknownTool(name) => ActionError::UnknownAction { name },
         McpError::SandboxUnavailable { .. } => ActionError::SandboxUnavailable(e.to_string()),
-        McpError::ToolFailed { tool, message, result } => ActionError::Failed {
+        McpError::ToolFailed {
+            tool,
+            message,
+            result,
+        } => ActionError::Failed {
             kind: None,
             message: format!("MCP tool `{tool}` failed: {message}"),
             details: Some(result),
         },
-        other => ActionError::Failed { kind: None, message: other.to_string(), details: None },
+        other => ActionError::Failed {
+            kind: None,
+            message: other.to_string(),
+            details: None,
+        },
     }
 }
 
@@ -124,12 +136,28 @@ impl ToolProvider for McpToolProvider {
         }
     }
 
-    async fn invoke(&self, tool: &ToolDescriptor, input: Value, call: Call<'_>) -> Result<ActionOutput, ActionError> {
+    async fn invoke(
+        &self,
+        tool: &ToolDescriptor,
+        input: Value,
+        call: Call<'_>,
+    ) -> Result<ActionOutput, ActionError> {
         let Value::Object(input) = input else {
-            return Err(ActionError::failed(format!("MCP tool `{}` takes an object of named arguments", tool.name)));
+            return Err(ActionError::failed(format!(
+                "MCP tool `{}` takes an object of named arguments",
+                tool.name
+            )));
         };
-        let opts = CallOptions { timeout: call.options.timeout, required_mode: call.options.schema_mode, ..CallOptions::default() };
-        let out = self.mcp.call_tool(&tool.name, input, opts).await.map_err(action_error)?;
+        let opts = CallOptions {
+            timeout: call.options.timeout,
+            required_mode: call.options.schema_mode,
+            ..CallOptions::default()
+        };
+        let out = self
+            .mcp
+            .call_tool(&tool.name, input, opts)
+            .await
+            .map_err(action_error)?;
         // Recorded with the outcome whatever the agent's audit level: which server and
         // tool ran, under which verification, and how long it took (not the output).
         let record = json!({
@@ -139,7 +167,10 @@ impl ToolProvider for McpToolProvider {
             "verification_mode": format!("{:?}", out.tool.mode).to_lowercase(),
             "mcp_duration_ms": out.duration.as_millis() as u64,
         });
-        Ok(ActionOutput { value: out.value, record: Some(record) })
+        Ok(ActionOutput {
+            value: out.value,
+            record: Some(record),
+        })
     }
 }
 
@@ -155,10 +186,21 @@ mod tests {
     use symbi_types::{AgentId, ExecutionId, MemoryEventLog, Subject, SubjectKind};
 
     fn everything() -> McpServer {
-        let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
-        let js = std::path::Path::new(&deps).join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-        assert!(js.exists(), "missing {} — run scripts/setup-test-deps.sh", js.display());
-        McpServer { name: "ev".into(), command: Some("node".into()), args: vec![js.display().to_string(), "stdio".into()], ..McpServer::default() }
+        let deps = std::env::var("SYMBI_TEST_DEPS")
+            .unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+        let js = std::path::Path::new(&deps)
+            .join("mcp-node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+        assert!(
+            js.exists(),
+            "missing {} — run scripts/setup-test-deps.sh",
+            js.display()
+        );
+        McpServer {
+            name: "ev".into(),
+            command: Some("node".into()),
+            args: vec![js.display().to_string(), "stdio".into()],
+            ..McpServer::default()
+        }
     }
 
     fn scope() -> ExecutionScope {
@@ -183,34 +225,72 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn mcp_tools_through_the_provider() {
         let data = tempfile::tempdir().unwrap();
-        let section = McpSection { servers: vec![everything()], tool_verification: VerificationMode::Warn, ..McpSection::default() };
+        let section = McpSection {
+            servers: vec![everything()],
+            tool_verification: VerificationMode::Warn,
+            ..McpSection::default()
+        };
         let settings = symbi_mcp::McpSettings::from_config(&section, data.path()).unwrap();
         let mcp = McpManager::new(settings, Arc::new(MemoryEventLog::default())).unwrap();
         mcp.start().await[0].1.as_ref().expect("server-everything");
         let p = McpToolProvider::new(mcp.clone());
 
         let d = p.lookup("ev.get-sum").expect("qualified name resolves");
-        assert_eq!((d.kind.as_str(), d.server.as_deref(), d.schema_verified), ("mcp", Some("ev"), Some(false)));
+        assert_eq!(
+            (d.kind.as_str(), d.server.as_deref(), d.schema_verified),
+            ("mcp", Some("ev"), Some(false))
+        );
         assert!(p.lookup("echo").is_some(), "bare name resolves");
         assert!(p.lookup("no-such-tool").is_none());
 
         let sc = scope();
-        let req = ActionRequest { name: "echo".into(), category: None, args: vec![], named: vec![], env: BlockEnv::default().into(), location: None };
+        let req = ActionRequest {
+            name: "echo".into(),
+            category: None,
+            args: vec![],
+            named: vec![],
+            env: BlockEnv::default().into(),
+            location: None,
+        };
         let subject = Subject::named(SubjectKind::Tool, "echo");
         let opts = ExecOptions::default();
-        let call = || Call { scope: &sc, request: &req, category: ActionCategory::InvokeTool, subject: &subject, options: &opts };
+        let call = || Call {
+            scope: &sc,
+            request: &req,
+            category: ActionCategory::InvokeTool,
+            subject: &subject,
+            options: &opts,
+        };
         let echo = p.lookup("echo").unwrap();
-        let out = p.invoke(&echo, json!({"message": "hi"}), call()).await.unwrap();
+        let out = p
+            .invoke(&echo, json!({"message": "hi"}), call())
+            .await
+            .unwrap();
         assert_eq!(out.value, json!("Echo: hi"));
         assert_eq!(out.record.as_ref().unwrap()["mcp_server"], "ev");
 
-        let e = p.invoke(&echo, json!("not an object"), call()).await.unwrap_err();
+        let e = p
+            .invoke(&echo, json!("not an object"), call())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), "ActionFailed");
 
         // A decision demanding strict verification refuses the unsigned tool.
-        let strict = ExecOptions { schema_mode: Some(VerificationMode::Strict), ..ExecOptions::default() };
-        let call = Call { scope: &sc, request: &req, category: ActionCategory::InvokeTool, subject: &subject, options: &strict };
-        let e = p.invoke(&echo, json!({"message": "hi"}), call).await.unwrap_err();
+        let strict = ExecOptions {
+            schema_mode: Some(VerificationMode::Strict),
+            ..ExecOptions::default()
+        };
+        let call = Call {
+            scope: &sc,
+            request: &req,
+            category: ActionCategory::InvokeTool,
+            subject: &subject,
+            options: &strict,
+        };
+        let e = p
+            .invoke(&echo, json!({"message": "hi"}), call)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), "PolicyDenied");
         assert!(e.to_string().contains("unsigned"), "{e}");
         mcp.shutdown().await;

@@ -21,9 +21,12 @@ pub mod sanitize;
 pub mod services;
 
 pub use self::core::{
-    ActionOutput, AgentDirectory, Call, ExecOptions, Executor, Gateway, GatewayBuilder, ToolDescriptor, ToolProvider,
-    digest, pack_tool_input,
+    ActionOutput, AgentDirectory, Call, ExecOptions, Executor, Gateway, GatewayBuilder,
+    ToolDescriptor, ToolProvider, digest, pack_tool_input,
 };
 pub use error::ActionError;
-pub use request::{ActionRequest, Arg, AuditDetail, BlockEnv, ExecutionScope, NetworkPolicy, Privacy, SecurityLevel};
+pub use request::{
+    ActionRequest, Arg, AuditDetail, BlockEnv, ExecutionScope, NetworkPolicy, Privacy,
+    SecurityLevel,
+};
 pub use services::Component;

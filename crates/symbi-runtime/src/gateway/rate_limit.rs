@@ -32,7 +32,9 @@ impl RateLimits {
     /// assert!(rl.check(2, RatePeriod::Minute, "other/http.get"));
     /// ```
     pub fn check(&self, max: u32, period: RatePeriod, key: &str) -> bool {
-        let Some(n) = NonZeroU32::new(max) else { return false };
+        let Some(n) = NonZeroU32::new(max) else {
+            return false;
+        };
         let limiter = self
             .limiters
             .entry((max, period))

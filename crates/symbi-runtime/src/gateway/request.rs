@@ -17,7 +17,10 @@ pub struct Arg {
 impl Arg {
     /// A non-secret argument.
     pub fn plain(value: impl Into<Value>) -> Self {
-        Self { value: value.into(), secret: false }
+        Self {
+            value: value.into(),
+            secret: false,
+        }
     }
 }
 
@@ -30,12 +33,18 @@ pub fn effective_min_tier(env: &BlockEnv) -> Option<SandboxTier> {
 
 /// Whether the block's `security` level demands verified tool schemas (high, maximum).
 pub fn requires_verified_tools(env: &BlockEnv) -> bool {
-    matches!(env.security, Some(SecurityLevel::High | SecurityLevel::Maximum))
+    matches!(
+        env.security,
+        Some(SecurityLevel::High | SecurityLevel::Maximum)
+    )
 }
 
 /// Whether the block's `privacy` redacts inputs and outputs by default.
 pub fn redacts_by_default(env: &BlockEnv) -> bool {
-    matches!(env.privacy, Some(Privacy::Strict | Privacy::High | Privacy::Differential))
+    matches!(
+        env.privacy,
+        Some(Privacy::Strict | Privacy::High | Privacy::Differential)
+    )
 }
 
 /// What the audit trail records for an agent's actions (its DSL `audit` rules).
@@ -98,7 +107,11 @@ pub struct ActionRequest {
 impl ActionRequest {
     /// A named argument, or else the positional one at `index`.
     pub fn arg(&self, index: usize, name: &str) -> Option<&Arg> {
-        self.named.iter().find(|(n, _)| n == name).map(|(_, a)| a).or_else(|| self.args.get(index))
+        self.named
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
+            .or_else(|| self.args.get(index))
     }
 
     /// Same as [`Self::arg`], as a string.

@@ -65,43 +65,171 @@ use Component as K;
 
 /// Every builtin service.
 pub const SERVICES: &[ServiceSpec] = &[
-    ServiceSpec { name: "tool_call", category: C::InvokeTool, component: K::Tools },
-    ServiceSpec { name: "llm_call", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "reason", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "chain", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "debate", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "map_reduce", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "director", category: C::UseLlm, component: K::Llm },
-    ServiceSpec { name: "delegate", category: C::InvokeAgent, component: K::Agents },
-    ServiceSpec { name: "ask", category: C::InvokeAgent, component: K::Agents },
-    ServiceSpec { name: "parallel", category: C::InvokeAgent, component: K::Agents },
-    ServiceSpec { name: "race", category: C::InvokeAgent, component: K::Agents },
-    ServiceSpec { name: "send_to", category: C::MessageSend, component: K::Bus },
-    ServiceSpec { name: "spawn_agent", category: C::SpawnAgent, component: K::Agents },
-    ServiceSpec { name: "publish", category: C::Publish, component: K::Bus },
-    ServiceSpec { name: "request_approval", category: C::Approval, component: K::Approvals },
-    ServiceSpec { name: "memory_write", category: C::MemoryWrite, component: K::Memory },
-    ServiceSpec { name: "memory_search", category: C::MemoryRead, component: K::Memory },
-    ServiceSpec { name: "memory_delete", category: C::MemoryWrite, component: K::Memory },
-    ServiceSpec { name: "remember", category: C::MemoryWrite, component: K::Memory },
-    ServiceSpec { name: "forget", category: C::MemoryWrite, component: K::Memory },
-    ServiceSpec { name: "recall", category: C::MemoryRead, component: K::Memory },
-    ServiceSpec { name: "knowledge_search", category: C::KnowledgeRead, component: K::Knowledge },
-    ServiceSpec { name: "knowledge_add", category: C::KnowledgeWrite, component: K::Knowledge },
-    ServiceSpec { name: "rag_query", category: C::KnowledgeRead, component: K::Knowledge },
-    ServiceSpec { name: "http.get", category: C::NetworkAccess, component: K::Network },
-    ServiceSpec { name: "http.post", category: C::NetworkAccess, component: K::Network },
-    ServiceSpec { name: "http.request", category: C::NetworkAccess, component: K::Network },
-    ServiceSpec { name: "read_file", category: C::FileRead, component: K::Files },
-    ServiceSpec { name: "list_dir", category: C::FileRead, component: K::Files },
-    ServiceSpec { name: "write_file", category: C::FileWrite, component: K::Files },
-    ServiceSpec { name: "secret", category: C::SecretRead, component: K::Vault },
+    ServiceSpec {
+        name: "tool_call",
+        category: C::InvokeTool,
+        component: K::Tools,
+    },
+    ServiceSpec {
+        name: "llm_call",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "reason",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "chain",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "debate",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "map_reduce",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "director",
+        category: C::UseLlm,
+        component: K::Llm,
+    },
+    ServiceSpec {
+        name: "delegate",
+        category: C::InvokeAgent,
+        component: K::Agents,
+    },
+    ServiceSpec {
+        name: "ask",
+        category: C::InvokeAgent,
+        component: K::Agents,
+    },
+    ServiceSpec {
+        name: "parallel",
+        category: C::InvokeAgent,
+        component: K::Agents,
+    },
+    ServiceSpec {
+        name: "race",
+        category: C::InvokeAgent,
+        component: K::Agents,
+    },
+    ServiceSpec {
+        name: "send_to",
+        category: C::MessageSend,
+        component: K::Bus,
+    },
+    ServiceSpec {
+        name: "spawn_agent",
+        category: C::SpawnAgent,
+        component: K::Agents,
+    },
+    ServiceSpec {
+        name: "publish",
+        category: C::Publish,
+        component: K::Bus,
+    },
+    ServiceSpec {
+        name: "request_approval",
+        category: C::Approval,
+        component: K::Approvals,
+    },
+    ServiceSpec {
+        name: "memory_write",
+        category: C::MemoryWrite,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "memory_search",
+        category: C::MemoryRead,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "memory_delete",
+        category: C::MemoryWrite,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "remember",
+        category: C::MemoryWrite,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "forget",
+        category: C::MemoryWrite,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "recall",
+        category: C::MemoryRead,
+        component: K::Memory,
+    },
+    ServiceSpec {
+        name: "knowledge_search",
+        category: C::KnowledgeRead,
+        component: K::Knowledge,
+    },
+    ServiceSpec {
+        name: "knowledge_add",
+        category: C::KnowledgeWrite,
+        component: K::Knowledge,
+    },
+    ServiceSpec {
+        name: "rag_query",
+        category: C::KnowledgeRead,
+        component: K::Knowledge,
+    },
+    ServiceSpec {
+        name: "http.get",
+        category: C::NetworkAccess,
+        component: K::Network,
+    },
+    ServiceSpec {
+        name: "http.post",
+        category: C::NetworkAccess,
+        component: K::Network,
+    },
+    ServiceSpec {
+        name: "http.request",
+        category: C::NetworkAccess,
+        component: K::Network,
+    },
+    ServiceSpec {
+        name: "read_file",
+        category: C::FileRead,
+        component: K::Files,
+    },
+    ServiceSpec {
+        name: "list_dir",
+        category: C::FileRead,
+        component: K::Files,
+    },
+    ServiceSpec {
+        name: "write_file",
+        category: C::FileWrite,
+        component: K::Files,
+    },
+    ServiceSpec {
+        name: "secret",
+        category: C::SecretRead,
+        component: K::Vault,
+    },
 ];
 
 /// The service called `name`, if it is one.
 pub fn service(name: &str) -> Option<&'static ServiceSpec> {
     // `vault://path` references arrive under their scheme name.
-    let name = if name.starts_with("vault://") { "secret" } else { name };
+    let name = if name.starts_with("vault://") {
+        "secret"
+    } else {
+        name
+    };
     SERVICES.iter().find(|s| s.name == name)
 }
 
@@ -113,7 +241,11 @@ pub fn url_subject(url: &str, method: &str) -> Subject {
     let domain = if let Some(stripped) = host_port.strip_prefix('[') {
         stripped.split(']').next().unwrap_or("").to_string()
     } else {
-        host_port.split(':').next().unwrap_or("").to_ascii_lowercase()
+        host_port
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
     };
     Subject::named(SubjectKind::Url, domain.clone())
         .with("url", url)
@@ -126,7 +258,11 @@ fn first_str(req: &ActionRequest, name: &str) -> String {
     req.arg(0, name)
         .map(|a| match &a.value {
             Value::String(s) => s.clone(),
-            Value::Object(m) => m.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+            Value::Object(m) => m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             other => other.to_string(),
         })
         .unwrap_or_default()
@@ -159,7 +295,9 @@ pub fn subject_for(spec: &ServiceSpec, req: &ActionRequest) -> Subject {
                 .unwrap_or_else(|| req.name.trim_start_matches("vault://").to_string());
             Subject::named(SubjectKind::Secret, path.clone()).with("path", path)
         }
-        "delegate" | "ask" | "send_to" => Subject::named(SubjectKind::Agent, first_str(req, "agent")),
+        "delegate" | "ask" | "send_to" => {
+            Subject::named(SubjectKind::Agent, first_str(req, "agent"))
+        }
         "spawn_agent" => Subject::named(SubjectKind::Agent, first_str(req, "name")),
         "publish" => {
             let t = first_str(req, "topic");
@@ -173,7 +311,11 @@ pub fn subject_for(spec: &ServiceSpec, req: &ActionRequest) -> Subject {
         }
         "llm_call" | "reason" | "chain" | "debate" | "map_reduce" | "director" => {
             // Completed with the model that will actually answer by the LLM component.
-            let model = req.named.iter().find(|(n, _)| n == "model").and_then(|(_, a)| a.value.as_str());
+            let model = req
+                .named
+                .iter()
+                .find(|(n, _)| n == "model")
+                .and_then(|(_, a)| a.value.as_str());
             Subject::named(SubjectKind::Llm, model.unwrap_or(""))
                 .with("model", json!(model))
                 .with("provider", Value::Null)
@@ -192,7 +334,10 @@ mod tests {
         assert_eq!(s.attrs["domain"], "example.org");
         assert_eq!(s.attrs["scheme"], "https");
         assert_eq!(s.attrs["method"], "GET");
-        assert_eq!(url_subject("http://[::1]:80/", "GET").attrs["domain"], "::1");
+        assert_eq!(
+            url_subject("http://[::1]:80/", "GET").attrs["domain"],
+            "::1"
+        );
         assert_eq!(url_subject("not a url", "GET").attrs["domain"], "not a url");
     }
 
@@ -201,7 +346,10 @@ mod tests {
         for s in SERVICES {
             assert!(!s.category.is_runtime_operation(), "{}", s.name);
         }
-        assert_eq!(service("vault://api/keys").unwrap().category, ActionCategory::SecretRead);
+        assert_eq!(
+            service("vault://api/keys").unwrap().category,
+            ActionCategory::SecretRead
+        );
         assert!(service("no_such_thing").is_none());
     }
 }

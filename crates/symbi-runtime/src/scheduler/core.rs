@@ -131,7 +131,12 @@ struct AgentSched<P> {
 
 impl<P> Default for AgentSched<P> {
     fn default() -> Self {
-        AgentSched { pending: VecDeque::new(), running: None, queued: None, blocked: false }
+        AgentSched {
+            pending: VecDeque::new(),
+            running: None,
+            queued: None,
+            blocked: false,
+        }
     }
 }
 
@@ -188,7 +193,10 @@ impl<P> SchedCore<P> {
     pub fn new(config: CoreConfig, pool: ResourcePool) -> Self {
         let n = config.shards.max(1);
         SchedCore {
-            config: CoreConfig { shards: n, ..config },
+            config: CoreConfig {
+                shards: n,
+                ..config
+            },
             epoch: Instant::now(),
             queue: BTreeMap::new(),
             agents: HashMap::new(),
@@ -241,8 +249,15 @@ impl<P> SchedCore<P> {
     fn key(&mut self, now: Instant, priority: Priority) -> QueueKey {
         self.seq += 1;
         let t = now.saturating_duration_since(self.epoch).as_nanos() as i64;
-        let step = self.config.aging_step.as_nanos().min(i64::MAX as u128 / 256) as i64;
-        QueueKey { rank: t - priority.0 as i64 * step, seq: self.seq }
+        let step = self
+            .config
+            .aging_step
+            .as_nanos()
+            .min(i64::MAX as u128 / 256) as i64;
+        QueueKey {
+            rank: t - priority.0 as i64 * step,
+            seq: self.seq,
+        }
     }
 
     /// Accepts a task: queued (or behind its agent's current task), or refused by admission.
@@ -251,7 +266,10 @@ impl<P> SchedCore<P> {
             return Err(Rejection::Resources(e, Box::new(task)));
         }
         if self.config.admission == AdmissionPolicy::Reject && !self.pool.fits(&task.budget) {
-            let e = ResourceError::Insufficient { requested: task.budget.into(), free: self.pool.free() };
+            let e = ResourceError::Insufficient {
+                requested: task.budget.into(),
+                free: self.pool.free(),
+            };
             return Err(Rejection::Resources(e, Box::new(task)));
         }
         let a = self.agents.entry(task.agent).or_default();
@@ -270,13 +288,22 @@ impl<P> SchedCore<P> {
 
     /// Starts, resumes and preempts as much as capacity allows. Each decision's latency is
     /// passed to `observe`.
-    pub fn decide(&mut self, now: Instant, out: &mut Vec<Action<P>>, mut observe: impl FnMut(Duration)) {
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Action<P>>,
+        mut observe: impl FnMut(Duration),
+    ) {
         loop {
             let t0 = Instant::now();
-            let Some(mut slot) = self.queue.first_entry() else { break };
+            let Some(mut slot) = self.queue.first_entry() else {
+                break;
+            };
             match slot.get_mut() {
                 Entry::Start(t) if t.control.is_cancelled() => {
-                    let Entry::Start(task) = slot.remove() else { unreachable!() };
+                    let Entry::Start(task) = slot.remove() else {
+                        unreachable!()
+                    };
                     self.leave_queue(task.agent);
                     out.push(Action::Dropped { task });
                     continue;
@@ -289,13 +316,20 @@ impl<P> SchedCore<P> {
                     {
                         break;
                     }
-                    let Some((_, Entry::Start(task))) = self.queue.pop_first() else { unreachable!() };
-                    self.pool.try_reserve(agent, &budget, prio).expect("checked to fit");
+                    let Some((_, Entry::Start(task))) = self.queue.pop_first() else {
+                        unreachable!()
+                    };
+                    self.pool
+                        .try_reserve(agent, &budget, prio)
+                        .expect("checked to fit");
                     let shard = self.place(&Amount::from(budget));
                     self.load(shard, &Amount::from(budget), true);
                     self.seq += 1;
                     let seq = self.seq;
-                    let a = self.agents.get_mut(&agent).expect("queued agent has an entry");
+                    let a = self
+                        .agents
+                        .get_mut(&agent)
+                        .expect("queued agent has an entry");
                     a.queued = None;
                     a.running = Some(Running {
                         id: task.id,
@@ -314,7 +348,10 @@ impl<P> SchedCore<P> {
                 Entry::Resume { agent } => {
                     let agent = *agent;
                     let (prio, budget) = {
-                        let r = self.agents[&agent].running.as_ref().expect("resume entry has a task");
+                        let r = self.agents[&agent]
+                            .running
+                            .as_ref()
+                            .expect("resume entry has a task");
                         (r.priority, r.budget)
                     };
                     if !self.pool.can_resume(agent) {
@@ -330,7 +367,10 @@ impl<P> SchedCore<P> {
                     self.pool.try_resume(agent).expect("checked to fit");
                     self.seq += 1;
                     let seq = self.seq;
-                    let a = self.agents.get_mut(&agent).expect("resume entry has an agent");
+                    let a = self
+                        .agents
+                        .get_mut(&agent)
+                        .expect("resume entry has an agent");
                     a.queued = None;
                     let r = a.running.as_mut().expect("resume entry has a task");
                     r.frozen = None;
@@ -348,14 +388,18 @@ impl<P> SchedCore<P> {
     }
 
     fn leave_queue(&mut self, agent: AgentId) {
-        let Some(a) = self.agents.get_mut(&agent) else { return };
+        let Some(a) = self.agents.get_mut(&agent) else {
+            return;
+        };
         a.queued = None;
         self.promote(agent, Instant::now());
     }
 
     /// Moves the agent's next waiting task into the queue if the agent is free.
     fn promote(&mut self, agent: AgentId, now: Instant) {
-        let Some(a) = self.agents.get_mut(&agent) else { return };
+        let Some(a) = self.agents.get_mut(&agent) else {
+            return;
+        };
         if a.running.is_some() || a.queued.is_some() || a.blocked {
             return;
         }
@@ -388,22 +432,33 @@ impl<P> SchedCore<P> {
     fn place(&self, b: &Amount) -> usize {
         let n = self.shards.len() as u64;
         let cap = self.pool.capacity();
-        let (cpu_share, mem_share) = ((cap.cpu_millicores / n).max(1), (cap.memory_bytes / n).max(1));
-        let fits = |s: &ShardLoad| s.cpu + b.cpu_millicores <= cpu_share && s.memory + b.memory_bytes <= mem_share;
+        let (cpu_share, mem_share) = (
+            (cap.cpu_millicores / n).max(1),
+            (cap.memory_bytes / n).max(1),
+        );
+        let fits = |s: &ShardLoad| {
+            s.cpu + b.cpu_millicores <= cpu_share && s.memory + b.memory_bytes <= mem_share
+        };
         let least_loaded = || {
             (0..self.shards.len())
                 .min_by_key(|&i| (self.shards[i].active, self.shards[i].cpu, i))
                 .expect("at least one shard")
         };
         match self.config.strategy {
-            AllocationStrategy::FirstFit => {
-                self.shards.iter().position(fits).unwrap_or_else(least_loaded)
-            }
+            AllocationStrategy::FirstFit => self
+                .shards
+                .iter()
+                .position(fits)
+                .unwrap_or_else(least_loaded),
             AllocationStrategy::BestFit => (0..self.shards.len())
                 .filter(|&i| fits(&self.shards[i]))
                 .min_by_key(|&i| {
                     let s = &self.shards[i];
-                    (cpu_share - s.cpu - b.cpu_millicores, mem_share - s.memory - b.memory_bytes, i)
+                    (
+                        cpu_share - s.cpu - b.cpu_millicores,
+                        mem_share - s.memory - b.memory_bytes,
+                        i,
+                    )
                 })
                 .unwrap_or_else(least_loaded),
             AllocationStrategy::Priority => least_loaded(),
@@ -411,7 +466,13 @@ impl<P> SchedCore<P> {
     }
 
     /// Suspends strictly-lower-priority running tasks if that frees `need`.
-    fn preempt_for(&mut self, need: Amount, prio: Priority, now: Instant, out: &mut Vec<Action<P>>) -> bool {
+    fn preempt_for(
+        &mut self,
+        need: Amount,
+        prio: Priority,
+        now: Instant,
+        out: &mut Vec<Action<P>>,
+    ) -> bool {
         let free = self.pool.free();
         let mut gained = Amount::ZERO;
         let mut chosen = Vec::new();
@@ -419,13 +480,23 @@ impl<P> SchedCore<P> {
             if p >= prio {
                 break;
             }
-            let retained = self.agents[&agent].running.as_ref().map_or(0, |r| r.control.reported_memory());
+            let retained = self.agents[&agent]
+                .running
+                .as_ref()
+                .map_or(0, |r| r.control.reported_memory());
             let freed = self.pool.freed_by_suspension(agent, retained);
             gained = gained.plus(&freed);
             chosen.push((agent, retained));
             if need.fits_in(&free.plus(&gained)) {
                 for (agent, retained) in chosen {
-                    self.freeze(agent, retained, Frozen::Auto, TransitionCause::Preempted, now, out);
+                    self.freeze(
+                        agent,
+                        retained,
+                        Frozen::Auto,
+                        TransitionCause::Preempted,
+                        now,
+                        out,
+                    );
                 }
                 return true;
             }
@@ -442,7 +513,9 @@ impl<P> SchedCore<P> {
         now: Instant,
         out: &mut Vec<Action<P>>,
     ) {
-        self.pool.suspend(agent, retained).expect("running task holds resources");
+        self.pool
+            .suspend(agent, retained)
+            .expect("running task holds resources");
         let a = self.agents.get_mut(&agent).expect("running agent");
         let r = a.running.as_mut().expect("running task");
         let (prio, seq, shard, budget) = (r.priority, r.seq, r.shard, r.budget);
@@ -463,11 +536,18 @@ impl<P> SchedCore<P> {
     /// The task of `agent` finished (any outcome). Its resources are returned; if
     /// `block`, the agent's further tasks wait until [`Self::unblock`].
     pub fn finish(&mut self, agent: AgentId, task: TaskId, block: bool, now: Instant) {
-        let Some(a) = self.agents.get_mut(&agent) else { return };
-        let Some(r) = a.running.take_if(|r| r.id == task) else { return };
+        let Some(a) = self.agents.get_mut(&agent) else {
+            return;
+        };
+        let Some(r) = a.running.take_if(|r| r.id == task) else {
+            return;
+        };
         a.blocked |= block;
         // A resume entry for a task that finished before it noticed its freeze.
-        if let Some(key) = a.queued.take_if(|k| matches!(self.queue.get(k), Some(Entry::Resume { .. }))) {
+        if let Some(key) = a
+            .queued
+            .take_if(|k| matches!(self.queue.get(k), Some(Entry::Resume { .. })))
+        {
             self.queue.remove(&key);
         }
         self.pool.release(agent);
@@ -498,7 +578,9 @@ impl<P> SchedCore<P> {
         now: Instant,
         out: &mut Vec<Action<P>>,
     ) -> bool {
-        let Some(r) = self.agents.get(&agent).and_then(|a| a.running.as_ref()) else { return false };
+        let Some(r) = self.agents.get(&agent).and_then(|a| a.running.as_ref()) else {
+            return false;
+        };
         if r.frozen.is_some() {
             return false;
         }
@@ -509,8 +591,12 @@ impl<P> SchedCore<P> {
 
     /// Queues a manually suspended task for resumption (it resumes when it fits).
     pub fn resume(&mut self, agent: AgentId, now: Instant) -> bool {
-        let Some(a) = self.agents.get_mut(&agent) else { return false };
-        let Some(r) = a.running.as_mut() else { return false };
+        let Some(a) = self.agents.get_mut(&agent) else {
+            return false;
+        };
+        let Some(r) = a.running.as_mut() else {
+            return false;
+        };
         if r.frozen != Some(Frozen::Manual) {
             return false;
         }
@@ -525,7 +611,9 @@ impl<P> SchedCore<P> {
     /// Removes every task of `agent` that has not started; returns them. The running task,
     /// if any, is left to the caller to cancel.
     pub fn purge_agent(&mut self, agent: AgentId) -> Vec<QueuedTask<P>> {
-        let Some(a) = self.agents.get_mut(&agent) else { return Vec::new() };
+        let Some(a) = self.agents.get_mut(&agent) else {
+            return Vec::new();
+        };
         let mut out: Vec<QueuedTask<P>> = a.pending.drain(..).collect();
         self.waiting -= out.len();
         a.blocked = true;
@@ -557,25 +645,49 @@ impl<P> SchedCore<P> {
     /// Removes every task that has not started (shutdown); running and suspended tasks stay.
     pub fn purge_all(&mut self) -> Vec<QueuedTask<P>> {
         let agents: Vec<AgentId> = self.agents.keys().copied().collect();
-        agents.into_iter().flat_map(|a| self.purge_agent(a)).collect()
+        agents
+            .into_iter()
+            .flat_map(|a| self.purge_agent(a))
+            .collect()
     }
 
     /// Control blocks of every running or suspended task.
     pub fn all_current(&self) -> Vec<Arc<TaskControl>> {
-        self.agents.values().filter_map(|a| a.running.as_ref().map(|r| r.control.clone())).collect()
+        self.agents
+            .values()
+            .filter_map(|a| a.running.as_ref().map(|r| r.control.clone()))
+            .collect()
     }
 
     /// Changes the capacity; if the allocation no longer fits, suspends the lowest-priority
     /// running tasks (cause `resource_pressure`) and queues them for resumption.
-    pub fn set_capacity(&mut self, capacity: Amount, now: Instant, out: &mut Vec<Action<P>>) -> usize {
+    pub fn set_capacity(
+        &mut self,
+        capacity: Amount,
+        now: Instant,
+        out: &mut Vec<Action<P>>,
+    ) -> usize {
         self.pool.set_capacity(capacity);
         let agents = &self.agents;
         let victims = self.pool.pressure_victims(|a| {
-            agents.get(&a).and_then(|x| x.running.as_ref()).map_or(0, |r| r.control.reported_memory())
+            agents
+                .get(&a)
+                .and_then(|x| x.running.as_ref())
+                .map_or(0, |r| r.control.reported_memory())
         });
         for agent in &victims {
-            let retained = self.agents[agent].running.as_ref().map_or(0, |r| r.control.reported_memory());
-            self.freeze(*agent, retained, Frozen::Auto, TransitionCause::ResourcePressure, now, out);
+            let retained = self.agents[agent]
+                .running
+                .as_ref()
+                .map_or(0, |r| r.control.reported_memory());
+            self.freeze(
+                *agent,
+                retained,
+                Frozen::Auto,
+                TransitionCause::ResourcePressure,
+                now,
+                out,
+            );
         }
         victims.len()
     }
@@ -586,23 +698,52 @@ mod tests {
     use super::*;
 
     fn budget(cpu: u32) -> ResourceBudget {
-        ResourceBudget { memory_bytes: 1 << 20, cpu_millicores: cpu, disk_io_bps: 0, network_io_bps: 0, wall_time: Duration::from_secs(10) }
+        ResourceBudget {
+            memory_bytes: 1 << 20,
+            cpu_millicores: cpu,
+            disk_io_bps: 0,
+            network_io_bps: 0,
+            wall_time: Duration::from_secs(10),
+        }
     }
 
     fn core(strategy: AllocationStrategy, cpu: u64, shards: usize) -> SchedCore<u32> {
-        let pool = ResourcePool::new(Amount { memory_bytes: 1 << 30, cpu_millicores: cpu, disk_io_bps: u64::MAX, network_io_bps: u64::MAX });
+        let pool = ResourcePool::new(Amount {
+            memory_bytes: 1 << 30,
+            cpu_millicores: cpu,
+            disk_io_bps: u64::MAX,
+            network_io_bps: u64::MAX,
+        });
         SchedCore::new(
-            CoreConfig { shards, strategy, admission: AdmissionPolicy::Queue, aging_step: Duration::from_millis(100) },
+            CoreConfig {
+                shards,
+                strategy,
+                admission: AdmissionPolicy::Queue,
+                aging_step: Duration::from_millis(100),
+            },
             pool,
         )
     }
 
     fn task(id: u64, agent: AgentId, prio: Priority, cpu: u32, at: Instant) -> QueuedTask<u32> {
-        QueuedTask { id: TaskId(id), agent, priority: prio, budget: budget(cpu), submitted: at, control: Arc::default(), payload: id as u32 }
+        QueuedTask {
+            id: TaskId(id),
+            agent,
+            priority: prio,
+            budget: budget(cpu),
+            submitted: at,
+            control: Arc::default(),
+            payload: id as u32,
+        }
     }
 
     fn started(out: &mut Vec<Action<u32>>) -> Vec<u32> {
-        out.drain(..).filter_map(|a| match a { Action::Dispatch { task, .. } => Some(task.payload), _ => None }).collect()
+        out.drain(..)
+            .filter_map(|a| match a {
+                Action::Dispatch { task, .. } => Some(task.payload),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -611,7 +752,8 @@ mod tests {
         let now = Instant::now();
         let (a, b) = (AgentId::new(), AgentId::new());
         // Fill the capacity so everything queues.
-        c.submit(task(1, AgentId::new(), Priority::NORMAL, 1000, now), now).ok();
+        c.submit(task(1, AgentId::new(), Priority::NORMAL, 1000, now), now)
+            .ok();
         let mut out = Vec::new();
         c.decide(now, &mut out, |_| {});
         assert_eq!(started(&mut out), vec![1]);
@@ -623,7 +765,12 @@ mod tests {
         assert_eq!(c.agent_tasks(b), 2);
         c.decide(now, &mut out, |_| {});
         assert!(started(&mut out).is_empty());
-        let first = c.agents.keys().find(|k| **k != a && **k != b).copied().unwrap();
+        let first = c
+            .agents
+            .keys()
+            .find(|k| **k != a && **k != b)
+            .copied()
+            .unwrap();
         c.finish(first, TaskId(1), false, now);
         c.decide(now, &mut out, |_| {});
         // b's first task, then a's; b's second waits for b's first to finish.
@@ -638,13 +785,16 @@ mod tests {
         let mut c = core(AllocationStrategy::FirstFit, 100, 1);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        c.submit(task(1, AgentId::new(), Priority::NORMAL, 100, t0), t0).ok();
+        c.submit(task(1, AgentId::new(), Priority::NORMAL, 100, t0), t0)
+            .ok();
         c.decide(t0, &mut out, |_| {});
         let blocker = c.agents.keys().copied().next().unwrap();
         // LOW (25) waits from t0; HIGH (75) arrives 6 s later: 50 levels × 100 ms = 5 s.
-        c.submit(task(2, AgentId::new(), Priority::LOW, 100, t0), t0).ok();
+        c.submit(task(2, AgentId::new(), Priority::LOW, 100, t0), t0)
+            .ok();
         let t1 = t0 + Duration::from_secs(6);
-        c.submit(task(3, AgentId::new(), Priority::HIGH, 100, t1), t1).ok();
+        c.submit(task(3, AgentId::new(), Priority::HIGH, 100, t1), t1)
+            .ok();
         c.finish(blocker, TaskId(1), false, t1);
         out.clear();
         c.decide(t1, &mut out, |_| {});
@@ -663,14 +813,37 @@ mod tests {
         assert_eq!(started(&mut out).len(), 2);
         c.submit(task(3, hi, Priority::HIGH, 500, now), now).ok();
         c.decide(now, &mut out, |_| {});
-        let frozen = out.iter().filter(|a| matches!(a, Action::Freeze { cause: TransitionCause::Preempted, .. })).count();
+        let frozen = out
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Freeze {
+                        cause: TransitionCause::Preempted,
+                        ..
+                    }
+                )
+            })
+            .count();
         assert_eq!(frozen, 1);
         assert_eq!(started(&mut out), vec![3]);
-        assert_eq!(c.counts(), CoreCounts { queued: 1, waiting_behind_agent: 0, running: 2, suspended: 1 });
-        assert!(c.current_task(lo).unwrap().2, "the LOW task is the one frozen");
+        assert_eq!(
+            c.counts(),
+            CoreCounts {
+                queued: 1,
+                waiting_behind_agent: 0,
+                running: 2,
+                suspended: 1
+            }
+        );
+        assert!(
+            c.current_task(lo).unwrap().2,
+            "the LOW task is the one frozen"
+        );
         assert!(c.pool().allocated().fits_in(&c.pool().capacity()));
         // An equal-priority task does not preempt.
-        c.submit(task(4, AgentId::new(), Priority::NORMAL, 500, now), now).ok();
+        c.submit(task(4, AgentId::new(), Priority::NORMAL, 500, now), now)
+            .ok();
         c.decide(now, &mut out, |_| {});
         assert!(out.is_empty());
         c.finish(hi, TaskId(3), false, now);
@@ -687,24 +860,39 @@ mod tests {
     fn strategies_place_on_shards() {
         let now = Instant::now();
         let mut out = Vec::new();
-        let shard_of = |out: &mut Vec<Action<u32>>| match out.pop() { Some(Action::Dispatch { shard, .. }) => shard, _ => panic!() };
+        let shard_of = |out: &mut Vec<Action<u32>>| match out.pop() {
+            Some(Action::Dispatch { shard, .. }) => shard,
+            _ => panic!(),
+        };
         // 4 shards × 250 millicores.
         let mut c = core(AllocationStrategy::FirstFit, 1000, 4);
         for (i, cpu) in [(1, 100), (2, 100), (3, 100)] {
-            c.submit(task(i, AgentId::new(), Priority::NORMAL, cpu, now), now).ok();
+            c.submit(task(i, AgentId::new(), Priority::NORMAL, cpu, now), now)
+                .ok();
             c.decide(now, &mut out, |_| {});
-            assert_eq!(shard_of(&mut out), if i < 3 { 0 } else { 1 }, "first fit, task {i}");
+            assert_eq!(
+                shard_of(&mut out),
+                if i < 3 { 0 } else { 1 },
+                "first fit, task {i}"
+            );
         }
         let mut c = core(AllocationStrategy::BestFit, 1000, 4);
-        c.submit(task(1, AgentId::new(), Priority::NORMAL, 200, now), now).ok();
+        c.submit(task(1, AgentId::new(), Priority::NORMAL, 200, now), now)
+            .ok();
         c.decide(now, &mut out, |_| {});
         assert_eq!(shard_of(&mut out), 0);
-        c.submit(task(2, AgentId::new(), Priority::NORMAL, 50, now), now).ok();
+        c.submit(task(2, AgentId::new(), Priority::NORMAL, 50, now), now)
+            .ok();
         c.decide(now, &mut out, |_| {});
-        assert_eq!(shard_of(&mut out), 0, "best fit fills the fullest shard that still fits");
+        assert_eq!(
+            shard_of(&mut out),
+            0,
+            "best fit fills the fullest shard that still fits"
+        );
         let mut c = core(AllocationStrategy::Priority, 1000, 4);
         for i in 0..4 {
-            c.submit(task(i, AgentId::new(), Priority::NORMAL, 10, now), now).ok();
+            c.submit(task(i, AgentId::new(), Priority::NORMAL, 10, now), now)
+                .ok();
             c.decide(now, &mut out, |_| {});
             assert_eq!(shard_of(&mut out), i as usize, "least loaded");
         }
@@ -714,12 +902,23 @@ mod tests {
     fn admission_reject_and_impossible_budgets() {
         let mut c = core(AllocationStrategy::FirstFit, 1000, 1);
         let now = Instant::now();
-        assert!(matches!(c.submit(task(1, AgentId::new(), Priority::NORMAL, 2000, now), now), Err(Rejection::Resources(ResourceError::ExceedsCapacity { .. }, _))));
+        assert!(matches!(
+            c.submit(task(1, AgentId::new(), Priority::NORMAL, 2000, now), now),
+            Err(Rejection::Resources(
+                ResourceError::ExceedsCapacity { .. },
+                _
+            ))
+        ));
         c.config.admission = AdmissionPolicy::Reject;
-        c.submit(task(2, AgentId::new(), Priority::NORMAL, 800, now), now).ok().unwrap();
+        c.submit(task(2, AgentId::new(), Priority::NORMAL, 800, now), now)
+            .ok()
+            .unwrap();
         let mut out = Vec::new();
         c.decide(now, &mut out, |_| {});
-        assert!(matches!(c.submit(task(3, AgentId::new(), Priority::NORMAL, 300, now), now), Err(Rejection::Resources(ResourceError::Insufficient { .. }, _))));
+        assert!(matches!(
+            c.submit(task(3, AgentId::new(), Priority::NORMAL, 300, now), now),
+            Err(Rejection::Resources(ResourceError::Insufficient { .. }, _))
+        ));
     }
 
     #[derive(Clone, Debug)]
@@ -804,9 +1003,24 @@ mod tests {
         c.submit(task(2, hi, Priority::HIGH, 400, now), now).ok();
         c.decide(now, &mut out, |_| {});
         out.clear();
-        let n = c.set_capacity(Amount { memory_bytes: 1 << 30, cpu_millicores: 500, disk_io_bps: u64::MAX, network_io_bps: u64::MAX }, now, &mut out);
+        let n = c.set_capacity(
+            Amount {
+                memory_bytes: 1 << 30,
+                cpu_millicores: 500,
+                disk_io_bps: u64::MAX,
+                network_io_bps: u64::MAX,
+            },
+            now,
+            &mut out,
+        );
         assert_eq!(n, 1);
-        assert!(matches!(out.as_slice(), [Action::Freeze { cause: TransitionCause::ResourcePressure, .. }]));
+        assert!(matches!(
+            out.as_slice(),
+            [Action::Freeze {
+                cause: TransitionCause::ResourcePressure,
+                ..
+            }]
+        ));
         assert!(c.current_task(lo).unwrap().2);
         out.clear();
         c.finish(hi, TaskId(2), false, now);
@@ -815,6 +1029,9 @@ mod tests {
         c.finish(lo, TaskId(1), false, now);
         assert!(c.is_idle());
         assert_eq!(c.pool().allocated(), Amount::ZERO);
-        assert!(c.agents.is_empty(), "idle agents leave no trace in the scheduler");
+        assert!(
+            c.agents.is_empty(),
+            "idle agents leave no trace in the scheduler"
+        );
     }
 }

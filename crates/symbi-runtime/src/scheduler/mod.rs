@@ -107,7 +107,9 @@ impl Shared {
     fn pump_locked(&self, core: &mut SchedCore<Payload>) {
         let mut out = Vec::new();
         let m = &self.metrics;
-        core.decide(Instant::now(), &mut out, |d| m.scheduling_decision.record(d));
+        core.decide(Instant::now(), &mut out, |d| {
+            m.scheduling_decision.record(d)
+        });
         self.apply(out);
     }
 
@@ -123,11 +125,15 @@ impl Shared {
                                 tx.send(ShardMsg::Run(task, self.arc()))
                             {
                                 // The shard is gone (shutdown completed): report, do not lose it.
-                                let _ = task.payload.reply.send(TaskOutcome::Cancelled { reason: "runtime stopped".into() });
+                                let _ = task.payload.reply.send(TaskOutcome::Cancelled {
+                                    reason: "runtime stopped".into(),
+                                });
                             }
                         }
                         None => {
-                            let _ = task.payload.reply.send(TaskOutcome::Cancelled { reason: "runtime stopped".into() });
+                            let _ = task.payload.reply.send(TaskOutcome::Cancelled {
+                                reason: "runtime stopped".into(),
+                            });
                         }
                     }
                 }
@@ -159,7 +165,10 @@ impl Shared {
         priority: Option<Priority>,
     ) -> Result<(), Box<(oneshot::Sender<TaskOutcome>, TaskError)>> {
         let Some(entry) = self.registry.get(agent) else {
-            return Err(Box::new((payload.reply, TaskError::new(ErrorClass::Permanent, "AgentNotFound", "agent was deleted"))));
+            return Err(Box::new((
+                payload.reply,
+                TaskError::new(ErrorClass::Permanent, "AgentNotFound", "agent was deleted"),
+            )));
         };
         let task = QueuedTask {
             id,
@@ -171,7 +180,10 @@ impl Shared {
             payload,
         };
         self.enqueue(&entry, task).map_err(|(e, t)| {
-            Box::new((t.payload.reply, TaskError::new(ErrorClass::Permanent, "NotRunnable", e.to_string())))
+            Box::new((
+                t.payload.reply,
+                TaskError::new(ErrorClass::Permanent, "NotRunnable", e.to_string()),
+            ))
         })
     }
 
@@ -187,8 +199,17 @@ impl Shared {
             return Err((ScheduleError::ShuttingDown, Box::new(task)));
         }
         let state = entry.state();
-        if !matches!(state, AgentState::Ready | AgentState::Running | AgentState::Suspended) {
-            return Err((ScheduleError::NotRunnable { agent: entry.id(), state }, Box::new(task)));
+        if !matches!(
+            state,
+            AgentState::Ready | AgentState::Running | AgentState::Suspended
+        ) {
+            return Err((
+                ScheduleError::NotRunnable {
+                    agent: entry.id(),
+                    state,
+                },
+                Box::new(task),
+            ));
         }
         match core.submit(task, Instant::now()) {
             Ok(()) => {}
@@ -209,7 +230,9 @@ impl Shared {
         let purged = self.core.lock().purge_agent(agent);
         for t in purged {
             RuntimeMetrics::inc(&self.metrics.tasks_cancelled);
-            let _ = t.payload.reply.send(TaskOutcome::Cancelled { reason: reason.into() });
+            let _ = t.payload.reply.send(TaskOutcome::Cancelled {
+                reason: reason.into(),
+            });
         }
     }
 
@@ -225,7 +248,9 @@ impl Shared {
         };
         for t in purged {
             RuntimeMetrics::inc(&self.metrics.tasks_cancelled);
-            let _ = t.payload.reply.send(TaskOutcome::Cancelled { reason: "agent terminated".into() });
+            let _ = t.payload.reply.send(TaskOutcome::Cancelled {
+                reason: "agent terminated".into(),
+            });
         }
         if let Some((_, control, _)) = current {
             control.cancel("agent terminated");
@@ -287,9 +312,16 @@ impl Scheduler {
         Ok(Scheduler { shared })
     }
 
-    pub(crate) fn submit(&self, agent: AgentId, s: Submission) -> Result<TaskHandle, ScheduleError> {
+    pub(crate) fn submit(
+        &self,
+        agent: AgentId,
+        s: Submission,
+    ) -> Result<TaskHandle, ScheduleError> {
         let sh = &self.shared;
-        let entry = sh.registry.get(agent).ok_or(ScheduleError::AgentNotFound(agent))?;
+        let entry = sh
+            .registry
+            .get(agent)
+            .ok_or(ScheduleError::AgentNotFound(agent))?;
         let id = TaskId(sh.next_id.fetch_add(1, Ordering::Relaxed));
         let execution = s.spec.execution.unwrap_or_default();
         let control = Arc::new(TaskControl::default());
@@ -313,12 +345,22 @@ impl Scheduler {
         };
         sh.enqueue(&entry, task).map_err(|(e, _)| e)?;
         RuntimeMetrics::inc(&sh.metrics.tasks_submitted);
-        Ok(TaskHandle { id, agent, execution, control, rx })
+        Ok(TaskHandle {
+            id,
+            agent,
+            execution,
+            control,
+            rx,
+        })
     }
 
     /// Suspends the agent's running task (it is frozen, not dropped) for `cause`, and waits
     /// until the suspension is recorded.
-    pub(crate) async fn suspend(&self, entry: &AgentEntry, cause: TransitionCause) -> Result<(), ScheduleError> {
+    pub(crate) async fn suspend(
+        &self,
+        entry: &AgentEntry,
+        cause: TransitionCause,
+    ) -> Result<(), ScheduleError> {
         let agent = entry.id();
         let ok = {
             let mut core = self.shared.core.lock();
@@ -329,7 +371,10 @@ impl Scheduler {
             ok
         };
         if !ok {
-            return Err(ScheduleError::NotApplicable { agent, message: format!("has no running task to suspend (state {})", entry.state()) });
+            return Err(ScheduleError::NotApplicable {
+                agent,
+                message: format!("has no running task to suspend (state {})", entry.state()),
+            });
         }
         self.wait_state(entry, |s| s != AgentState::Running).await;
         Ok(())
@@ -351,7 +396,10 @@ impl Scheduler {
     pub(crate) async fn resume(&self, entry: &AgentEntry) -> Result<(), ScheduleError> {
         let agent = entry.id();
         if entry.state() != AgentState::Suspended {
-            return Err(ScheduleError::NotApplicable { agent, message: format!("is {}, not Suspended", entry.state()) });
+            return Err(ScheduleError::NotApplicable {
+                agent,
+                message: format!("is {}, not Suspended", entry.state()),
+            });
         }
         {
             let mut core = self.shared.core.lock();
@@ -364,16 +412,32 @@ impl Scheduler {
                 // Frozen by the scheduler: it is already queued to resume.
                 Some((_, _, true)) => return Ok(()),
                 Some((_, _, false)) => {
-                    return Err(ScheduleError::NotApplicable { agent, message: "its task is not suspended".into() });
+                    return Err(ScheduleError::NotApplicable {
+                        agent,
+                        message: "its task is not suspended".into(),
+                    });
                 }
                 None => {}
             }
         }
         let lc = &self.shared.lifecycle;
         let extra = Some(json!({"reason": "operator cleared the violation"}));
-        lc.transition_from(entry, AgentState::Suspended, AgentState::Running, TransitionCause::PolicyCleared, extra.clone())
-            .await?;
-        lc.transition_from(entry, AgentState::Running, AgentState::Ready, TransitionCause::TaskComplete, extra).await?;
+        lc.transition_from(
+            entry,
+            AgentState::Suspended,
+            AgentState::Running,
+            TransitionCause::PolicyCleared,
+            extra.clone(),
+        )
+        .await?;
+        lc.transition_from(
+            entry,
+            AgentState::Running,
+            AgentState::Ready,
+            TransitionCause::TaskComplete,
+            extra,
+        )
+        .await?;
         let mut core = self.shared.core.lock();
         core.unblock(agent, Instant::now());
         self.shared.pump_locked(&mut core);
@@ -399,7 +463,10 @@ impl Scheduler {
     /// control block.
     pub(crate) fn agent_tasks(&self, agent: AgentId) -> (u32, Option<Arc<TaskControl>>) {
         let core = self.shared.core.lock();
-        (core.agent_tasks(agent), core.current_task(agent).map(|c| c.1))
+        (
+            core.agent_tasks(agent),
+            core.current_task(agent).map(|c| c.1),
+        )
     }
 
     /// Queue and running counts.
@@ -424,7 +491,9 @@ impl Scheduler {
         let n = purged.len();
         for t in purged {
             RuntimeMetrics::inc(&self.shared.metrics.tasks_cancelled);
-            let _ = t.payload.reply.send(TaskOutcome::Cancelled { reason: "runtime shutting down".into() });
+            let _ = t.payload.reply.send(TaskOutcome::Cancelled {
+                reason: "runtime shutting down".into(),
+            });
         }
         n
     }

@@ -33,21 +33,27 @@ pub(crate) enum ShardMsg {
 }
 
 /// Starts shard `index`; it runs until every sender is dropped.
-pub(crate) fn spawn(index: usize) -> std::io::Result<(mpsc::UnboundedSender<ShardMsg>, std::thread::JoinHandle<()>)> {
+pub(crate) fn spawn(
+    index: usize,
+) -> std::io::Result<(mpsc::UnboundedSender<ShardMsg>, std::thread::JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<ShardMsg>();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let handle = std::thread::Builder::new().name(format!("symbi-shard-{index}")).spawn(move || {
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async move {
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    ShardMsg::Run(task, shared) => {
-                        tokio::task::spawn_local(run_task(shared, task));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = std::thread::Builder::new()
+        .name(format!("symbi-shard-{index}"))
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                while let Some(msg) = rx.recv().await {
+                    match msg {
+                        ShardMsg::Run(task, shared) => {
+                            tokio::task::spawn_local(run_task(shared, task));
+                        }
                     }
                 }
-            }
-        });
-    })?;
+            });
+        })?;
     Ok((tx, handle))
 }
 
@@ -80,8 +86,23 @@ enum Step {
 }
 
 async fn run_task(shared: Arc<Shared>, task: QueuedTask<Payload>) {
-    let QueuedTask { id, agent, budget, control, payload, .. } = task;
-    let Payload { factory, execution, reply, attempt, record, trigger, retry } = payload;
+    let QueuedTask {
+        id,
+        agent,
+        budget,
+        control,
+        payload,
+        ..
+    } = task;
+    let Payload {
+        factory,
+        execution,
+        reply,
+        attempt,
+        record,
+        trigger,
+        retry,
+    } = payload;
     let entry = shared.registry.get(agent);
     let refuse = |reply: tokio::sync::oneshot::Sender<TaskOutcome>, reason: String| {
         shared.finish(agent, id, false);
@@ -97,14 +118,24 @@ async fn run_task(shared: Arc<Shared>, task: QueuedTask<Payload>) {
     let ids = json!({"execution_id": execution.to_string(), "task_id": id.0});
     if let Err(e) = shared
         .lifecycle
-        .transition_from(&entry, AgentState::Ready, AgentState::Running, TransitionCause::TaskAssigned, Some(ids.clone()))
+        .transition_from(
+            &entry,
+            AgentState::Ready,
+            AgentState::Running,
+            TransitionCause::TaskAssigned,
+            Some(ids.clone()),
+        )
         .await
     {
         return refuse(reply, format!("task not started: {e}"));
     }
     entry.count_execution();
     let name = entry.name();
-    let event = |ty: &str, details: Value| EventDraft::new(ty, details).agent(agent, &*name).execution(execution);
+    let event = |ty: &str, details: Value| {
+        EventDraft::new(ty, details)
+            .agent(agent, &*name)
+            .execution(execution)
+    };
     let started = Instant::now();
 
     let made = if record
@@ -129,10 +160,17 @@ async fn run_task(shared: Arc<Shared>, task: QueuedTask<Payload>) {
         made.map_err(|p| Ended::Error(TaskError::panic(&*p)))
     };
     let (ended, keep) = match made {
-        Ok((fut, keep)) => (drive(&shared, &entry, &control, fut, budget.wall_time, &ids).await, keep),
+        Ok((fut, keep)) => (
+            drive(&shared, &entry, &control, fut, budget.wall_time, &ids).await,
+            keep,
+        ),
         Err(ended) => (ended, None),
     };
-    finish_task(shared, entry, id, control, ended, started, keep, retry, attempt, execution, reply, record, trigger).await;
+    finish_task(
+        shared, entry, id, control, ended, started, keep, retry, attempt, execution, reply, record,
+        trigger,
+    )
+    .await;
 }
 
 async fn drive(
@@ -143,7 +181,10 @@ async fn drive(
     wall_time: Duration,
     ids: &Value,
 ) -> Ended {
-    let mut fut = Metered { inner: fut, control };
+    let mut fut = Metered {
+        inner: fut,
+        control,
+    };
     let mut active = Duration::ZERO;
     loop {
         let remaining = wall_time.saturating_sub(active);
@@ -169,16 +210,30 @@ async fn drive(
                     let cause = control.freeze_cause();
                     if let Err(e) = shared
                         .lifecycle
-                        .transition_from(entry, AgentState::Running, AgentState::Suspended, cause, Some(ids.clone()))
+                        .transition_from(
+                            entry,
+                            AgentState::Running,
+                            AgentState::Suspended,
+                            cause,
+                            Some(ids.clone()),
+                        )
                         .await
                     {
                         // A suspension that cannot be recorded does not happen; the task is
                         // stopped instead (its resources are already with another task).
-                        return Ended::Error(TaskError::new(ErrorClass::Transient, "AuditUnavailable", e.to_string()));
+                        return Ended::Error(TaskError::new(
+                            ErrorClass::Transient,
+                            "AuditUnavailable",
+                            e.to_string(),
+                        ));
                     }
                     match cause {
-                        TransitionCause::Preempted => RuntimeMetrics::inc(&shared.metrics.preemptions),
-                        TransitionCause::ResourcePressure => RuntimeMetrics::inc(&shared.metrics.pressure_suspensions),
+                        TransitionCause::Preempted => {
+                            RuntimeMetrics::inc(&shared.metrics.preemptions)
+                        }
+                        TransitionCause::ResourcePressure => {
+                            RuntimeMetrics::inc(&shared.metrics.pressure_suspensions)
+                        }
                         _ => {}
                     }
                     control.left_freeze().await;
@@ -192,10 +247,20 @@ async fn drive(
                     };
                     if let Err(e) = shared
                         .lifecycle
-                        .transition_from(entry, AgentState::Suspended, AgentState::Running, resume, Some(ids.clone()))
+                        .transition_from(
+                            entry,
+                            AgentState::Suspended,
+                            AgentState::Running,
+                            resume,
+                            Some(ids.clone()),
+                        )
                         .await
                     {
-                        return Ended::Error(TaskError::new(ErrorClass::Transient, "AuditUnavailable", e.to_string()));
+                        return Ended::Error(TaskError::new(
+                            ErrorClass::Transient,
+                            "AuditUnavailable",
+                            e.to_string(),
+                        ));
                     }
                     RuntimeMetrics::inc(&shared.metrics.resumptions);
                 }
@@ -231,7 +296,10 @@ async fn finish_task(
     let draft = match &ended {
         Ended::Value(_) => {
             RuntimeMetrics::inc(&m.tasks_completed);
-            EventDraft::new(EXECUTION_COMPLETED, json!({"execution_id": exec, "duration_ms": duration_ms, "attempt": attempt}))
+            EventDraft::new(
+                EXECUTION_COMPLETED,
+                json!({"execution_id": exec, "duration_ms": duration_ms, "attempt": attempt}),
+            )
         }
         Ended::Error(e) => {
             RuntimeMetrics::inc(&m.tasks_failed[class_index(e.class)]);
@@ -259,7 +327,13 @@ async fn finish_task(
             )
         }
     };
-    if record && let Err(e) = shared.lifecycle.sink().record(draft.agent(agent, &*name).execution(execution)).await {
+    if record
+        && let Err(e) = shared
+            .lifecycle
+            .sink()
+            .record(draft.agent(agent, &*name).execution(execution))
+            .await
+    {
         tracing::error!(error = %e, agent = %agent, "execution event refused by the event sink");
     }
 
@@ -273,7 +347,13 @@ async fn finish_task(
             block = true;
             let extra = json!({"execution_id": exec, "task_id": id.0, "error": e.kind, "message": e.message});
             if let Err(err) = lc
-                .transition_from(&entry, AgentState::Running, AgentState::Suspended, TransitionCause::PolicyViolation, Some(extra))
+                .transition_from(
+                    &entry,
+                    AgentState::Running,
+                    AgentState::Suspended,
+                    TransitionCause::PolicyViolation,
+                    Some(extra),
+                )
                 .await
             {
                 tracing::error!(error = %err, agent = %agent, "could not suspend agent after policy violation");
@@ -285,11 +365,23 @@ async fn finish_task(
                 block = true;
                 fail = true;
                 let _ = lc
-                    .transition_from(&entry, AgentState::Running, AgentState::Failed, TransitionCause::TaskPanicked, Some(extra))
+                    .transition_from(
+                        &entry,
+                        AgentState::Running,
+                        AgentState::Failed,
+                        TransitionCause::TaskPanicked,
+                        Some(extra),
+                    )
                     .await;
             } else {
                 let _ = lc
-                    .transition_from(&entry, AgentState::Running, AgentState::Ready, TransitionCause::TaskComplete, Some(extra))
+                    .transition_from(
+                        &entry,
+                        AgentState::Running,
+                        AgentState::Ready,
+                        TransitionCause::TaskComplete,
+                        Some(extra),
+                    )
                     .await;
             }
         }
@@ -298,7 +390,13 @@ async fn finish_task(
             // cancelled it (terminate, shutdown) decides what happens to the agent.
             if entry.state() == AgentState::Running {
                 let _ = lc
-                    .transition_from(&entry, AgentState::Running, AgentState::Ready, TransitionCause::TaskComplete, Some(ids))
+                    .transition_from(
+                        &entry,
+                        AgentState::Running,
+                        AgentState::Ready,
+                        TransitionCause::TaskComplete,
+                        Some(ids),
+                    )
                     .await;
             }
         }
@@ -316,7 +414,15 @@ async fn finish_task(
     if retrying {
         RuntimeMetrics::inc(&m.retries);
         tokio::time::sleep(retry.delay(attempt)).await;
-        let payload = Payload { factory: factory.expect("checked"), execution, reply, attempt: attempt + 1, record, trigger, retry };
+        let payload = Payload {
+            factory: factory.expect("checked"),
+            execution,
+            reply,
+            attempt: attempt + 1,
+            record,
+            trigger,
+            retry,
+        };
         let priority = None;
         if let Err(failed) = shared.requeue(agent, id, control, payload, priority) {
             let (reply, error) = *failed;

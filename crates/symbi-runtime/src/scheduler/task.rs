@@ -187,8 +187,13 @@ impl TaskControl {
 
     /// Asks the driver to freeze the task (stop polling it) for `cause`.
     pub(crate) fn freeze(&self, cause: TransitionCause) {
-        self.freeze_cause.store(cause_code(cause), Ordering::Release);
-        if self.state.compare_exchange(RUN, FREEZE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        self.freeze_cause
+            .store(cause_code(cause), Ordering::Release);
+        if self
+            .state
+            .compare_exchange(RUN, FREEZE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.notify.notify_one();
         }
     }
@@ -204,7 +209,11 @@ impl TaskControl {
 
     /// Lets a frozen task run again.
     pub(crate) fn unfreeze(&self) {
-        if self.state.compare_exchange(FREEZE, RUN, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self
+            .state
+            .compare_exchange(FREEZE, RUN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.notify.notify_one();
         }
     }
@@ -223,7 +232,10 @@ impl TaskControl {
     }
 
     pub(crate) fn cancel_reason(&self) -> String {
-        self.cancel_reason.lock().clone().unwrap_or_else(|| "cancelled".into())
+        self.cancel_reason
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "cancelled".into())
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -317,14 +329,19 @@ pub struct TaskHandle {
 
 impl fmt::Debug for TaskHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskHandle").field("id", &self.id).field("agent", &self.agent).finish()
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id)
+            .field("agent", &self.agent)
+            .finish()
     }
 }
 
 impl TaskHandle {
     /// Waits for the outcome.
     pub async fn wait(self) -> TaskOutcome {
-        self.rx.await.unwrap_or_else(|_| TaskOutcome::Cancelled { reason: "runtime stopped".into() })
+        self.rx.await.unwrap_or_else(|_| TaskOutcome::Cancelled {
+            reason: "runtime stopped".into(),
+        })
     }
 
     /// Cancels the task (queued: it never starts; running or suspended: it is dropped).

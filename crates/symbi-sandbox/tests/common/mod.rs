@@ -12,7 +12,13 @@ use tokio::sync::OnceCell;
 /// A data directory shared by the tests of one process (images are recorded there).
 pub fn data_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("symbi-sandbox-test").tempdir().expect("temp dir")).path()
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("symbi-sandbox-test")
+            .tempdir()
+            .expect("temp dir")
+    })
+    .path()
 }
 
 /// Config with no floor, so the risk assessment and demands decide.
@@ -42,14 +48,20 @@ pub async fn ensure_images(s: &Sandbox, names: &[&str]) {
     IMAGES
         .get_or_init(|| async {
             require_docker(s).await;
-            s.images().build(&s.docker().unwrap(), "busybox").await.expect("building the busybox image");
+            s.images()
+                .build(&s.docker().unwrap(), "busybox")
+                .await
+                .expect("building the busybox image");
         })
         .await;
     if names.contains(&"debian") {
         static DEBIAN: OnceCell<()> = OnceCell::const_new();
         DEBIAN
             .get_or_init(|| async {
-                s.images().build(&s.docker().unwrap(), "debian").await.expect("building the debian image (debootstrap)");
+                s.images()
+                    .build(&s.docker().unwrap(), "debian")
+                    .await
+                    .expect("building the debian image (debootstrap)");
             })
             .await;
     }
@@ -105,17 +117,27 @@ cpus = 1.0
 /// tests use a config whose floor is none and a manifest the risk puts in Tier1 — see
 /// `run_in`).
 pub fn request(tier: SandboxTier) -> RunRequest {
-    RunRequest { agent_min_tier: Some(tier), ..RunRequest::default() }
+    RunRequest {
+        agent_min_tier: Some(tier),
+        ..RunRequest::default()
+    }
 }
 
 /// Runs the shell tool in exactly `tier`: for Tier1 the tool's code trust is overridden
 /// to trusted so that the risk assessment does not raise it.
-pub async fn run_in(s: &Sandbox, tier: SandboxTier, tool: &ToolManifest, script: &str) -> symbi_sandbox::Result<symbi_sandbox::ToolOutcome> {
+pub async fn run_in(
+    s: &Sandbox,
+    tier: SandboxTier,
+    tool: &ToolManifest,
+    script: &str,
+) -> symbi_sandbox::Result<symbi_sandbox::ToolOutcome> {
     let mut t = tool.clone();
     if tier == SandboxTier::Tier1 {
         t.risk.code_trust = symbi_sandbox::risk::CodeTrust::Trusted;
     }
-    let out = s.run_tool(&t, &serde_json::json!({ "script": script }), &request(tier)).await;
+    let out = s
+        .run_tool(&t, &serde_json::json!({ "script": script }), &request(tier))
+        .await;
     if let Ok(o) = &out {
         assert_eq!(o.selection.tier, tier, "ran in the wrong tier");
     }
@@ -126,11 +148,22 @@ pub async fn run_in(s: &Sandbox, tier: SandboxTier, tool: &ToolManifest, script:
 pub async fn leftover_containers(s: &Sandbox) -> usize {
     use bollard::query_parameters::ListContainersOptions;
     let mut filters = std::collections::HashMap::new();
-    filters.insert("label".to_string(), vec![format!("{}={}", symbi_sandbox::sandbox::LABEL_SANDBOX, s.instance_id())]);
+    filters.insert(
+        "label".to_string(),
+        vec![format!(
+            "{}={}",
+            symbi_sandbox::sandbox::LABEL_SANDBOX,
+            s.instance_id()
+        )],
+    );
     let list = s
         .docker()
         .unwrap()
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
         .await
         .expect("list containers");
     list.len()

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use symbi_audit::loadtest::Mode;
 use symbi_audit::note::NoteKey;
 use symbi_audit::reader::verify_proof_json;
 use symbi_audit::report::{self, Standard};
 use symbi_audit::verify::{VerifyOptions, VerifyReport, verify_log};
-use symbi_audit::loadtest::Mode;
 use symbi_audit::{AuditLog, AuditOptions, LogReader, Query, Signatures, StoredEvent};
 use symbi_crypto::CryptoProvider;
 
@@ -232,7 +232,10 @@ impl Ctx {
 fn context(g: &Globals) -> anyhow::Result<Ctx> {
     let loaded = g.load(None)?;
     let p = symbi_crypto::provider(loaded.config.security.crypto_provider.as_str())?;
-    Ok(Ctx { opts: AuditOptions::from_config(&loaded.data_dir(), &loaded.config.audit), p })
+    Ok(Ctx {
+        opts: AuditOptions::from_config(&loaded.data_dir(), &loaded.config.audit),
+        p,
+    })
 }
 
 /// Runs `symbi audit …`.
@@ -281,14 +284,21 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     }
     let pb = indicatif::ProgressBar::new(total);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     Some(pb)
 }
 
-fn run_verify(ctx: &Ctx, trusted: Option<Vec<NoteKey>>, from: Option<String>, batch: bool) -> anyhow::Result<VerifyReport> {
+fn run_verify(
+    ctx: &Ctx,
+    trusted: Option<Vec<NoteKey>>,
+    from: Option<String>,
+    batch: bool,
+) -> anyhow::Result<VerifyReport> {
     let total = ctx.reader().map(|r| r.size()).unwrap_or(0);
     let pb = progress_bar(total);
     let cb = |done: u64, _hint: u64| {
@@ -296,7 +306,12 @@ fn run_verify(ctx: &Ctx, trusted: Option<Vec<NoteKey>>, from: Option<String>, ba
             pb.set_position(done.min(total));
         }
     };
-    let opts = VerifyOptions { trusted, from, batch, progress: Some(&cb) };
+    let opts = VerifyOptions {
+        trusted,
+        from,
+        batch,
+        progress: Some(&cb),
+    };
     let rep = verify_log(&ctx.opts.dir, &*ctx.p, &opts)?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -313,23 +328,37 @@ fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
             let r = ctx.reader()?;
             Some(
                 r.checkpoint_at(size)
-                    .ok_or_else(|| crate::exit::usage(format!("no signed checkpoint at size {size}; see `symbi audit checkpoints`")))?
+                    .ok_or_else(|| {
+                        crate::exit::usage(format!(
+                            "no signed checkpoint at size {size}; see `symbi audit checkpoints`"
+                        ))
+                    })?
                     .note
                     .clone(),
             )
         }
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {path}"))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {path}"))?,
+        ),
     };
     let rep = run_verify(ctx, trusted, from, !a.single)?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rep)?),
         Format::Text => print_verify(&rep, &ctx.opts.dir),
     }
-    Ok(if rep.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if rep.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_verify(rep: &VerifyReport, dir: &std::path::Path) {
-    let rate = if rep.elapsed_ms > 0 { rep.events_checked as f64 * 1000.0 / rep.elapsed_ms as f64 } else { 0.0 };
+    let rate = if rep.elapsed_ms > 0 {
+        rep.events_checked as f64 * 1000.0 / rep.elapsed_ms as f64
+    } else {
+        0.0
+    };
     if rep.ok {
         println!("OK: {} ({})", rep.origin, dir.display());
     } else {
@@ -341,8 +370,13 @@ fn print_verify(rep: &VerifyReport, dir: &std::path::Path) {
     );
     println!("  checkpoints      {} verified", rep.checkpoints_checked);
     if let Some(c) = &rep.latest_checkpoint {
-        let t = DateTime::from_timestamp_millis(c.timestamp_ms as i64).map(|t| t.to_rfc3339()).unwrap_or_default();
-        println!("  latest           size {} root {} at {} (key {})", c.size, c.root, t, c.key_id);
+        let t = DateTime::from_timestamp_millis(c.timestamp_ms as i64)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        println!(
+            "  latest           size {} root {} at {} (key {})",
+            c.size, c.root, t, c.key_id
+        );
     }
     if rep.ok {
         println!("  merkle root      {}", rep.root);
@@ -352,7 +386,10 @@ fn print_verify(rep: &VerifyReport, dir: &std::path::Path) {
         println!("  warning: {w}");
     }
     if let Some(p) = &rep.first_error {
-        println!("  first bad event: {}", p.sequence.map_or("-".to_string(), |s| s.to_string()));
+        println!(
+            "  first bad event: {}",
+            p.sequence.map_or("-".to_string(), |s| s.to_string())
+        );
         if let Some(id) = &p.event_id {
             println!("    id       {id}");
         }
@@ -376,7 +413,10 @@ fn table_row(e: &StoredEvent) -> String {
         "{:>8}  {}  {:<16}  {:<20}  {}",
         ev.seq,
         ev.timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        ev.agent_name.clone().or_else(|| ev.agent_id.map(|a| a.to_string())).unwrap_or_else(|| "-".into()),
+        ev.agent_name
+            .clone()
+            .or_else(|| ev.agent_id.map(|a| a.to_string()))
+            .unwrap_or_else(|| "-".into()),
         ev.event_type,
         d
     )
@@ -385,7 +425,11 @@ fn table_row(e: &StoredEvent) -> String {
 fn print_events(events: &[StoredEvent], format: ListFormat, header: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if format == ListFormat::Table && header {
-        writeln!(out, "{:>8}  {:<24}  {:<16}  {:<20}  details", "seq", "time", "agent", "type")?;
+        writeln!(
+            out,
+            "{:>8}  {:<24}  {:<16}  {:<20}  details",
+            "seq", "time", "agent", "type"
+        )?;
     }
     for e in events {
         match format {
@@ -414,7 +458,12 @@ fn query(ctx: &Ctx, a: QueryArgs) -> anyhow::Result<ExitCode> {
 
 /// Events matching `q` and `agent` (an agent id, or else a registered name), at most
 /// `limit` of them. Shared by `symbi audit query` and `symbi mcp`'s `query_audit`.
-pub(crate) fn query_events(r: &LogReader, mut q: Query, agent: Option<&str>, limit: Option<usize>) -> anyhow::Result<Vec<StoredEvent>> {
+pub(crate) fn query_events(
+    r: &LogReader,
+    mut q: Query,
+    agent: Option<&str>,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<StoredEvent>> {
     let (agent_id, agent_name) = match agent {
         Some(s) => match s.parse::<symbi_types::AgentId>() {
             Ok(id) => (Some(id), None),
@@ -428,7 +477,10 @@ pub(crate) fn query_events(r: &LogReader, mut q: Query, agent: Option<&str>, lim
     let mut events = Vec::new();
     let limit = limit.unwrap_or(usize::MAX);
     r.visit(&q, |e| {
-        if agent_name.as_ref().is_none_or(|n| e.event.agent_name.as_ref() == Some(n)) {
+        if agent_name
+            .as_ref()
+            .is_none_or(|n| e.event.agent_name.as_ref() == Some(n))
+        {
             events.push(e);
         }
         events.len() < limit
@@ -441,11 +493,15 @@ fn prove(ctx: &Ctx, c: ProveCommand) -> anyhow::Result<ExitCode> {
     match c {
         ProveCommand::Inclusion { event, format } => {
             let seq = match event.strip_prefix('#') {
-                Some(n) => n.parse::<u64>().map_err(|_| crate::exit::usage(format!("`{event}`: expected #<sequence number>")))?,
+                Some(n) => n.parse::<u64>().map_err(|_| {
+                    crate::exit::usage(format!("`{event}`: expected #<sequence number>"))
+                })?,
                 None => {
-                    let id = event
-                        .parse::<symbi_types::EventId>()
-                        .map_err(|_| crate::exit::usage(format!("`{event}` is neither an event id (UUID) nor #<sequence>")))?;
+                    let id = event.parse::<symbi_types::EventId>().map_err(|_| {
+                        crate::exit::usage(format!(
+                            "`{event}` is neither an event id (UUID) nor #<sequence>"
+                        ))
+                    })?;
                     r.find(id)?.event.seq
                 }
             };
@@ -453,28 +509,46 @@ fn prove(ctx: &Ctx, c: ProveCommand) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&proof)?),
                 Format::Text => {
-                    println!("Inclusion proof: event {} is leaf {} of {} at size {}", event, proof.leaf_index, proof.origin, proof.tree_size);
-                    println!("entry (canonical event body, hashed as SHA-256(0x00 ‖ entry)):\n  {}", proof.entry);
+                    println!(
+                        "Inclusion proof: event {} is leaf {} of {} at size {}",
+                        event, proof.leaf_index, proof.origin, proof.tree_size
+                    );
+                    println!(
+                        "entry (canonical event body, hashed as SHA-256(0x00 ‖ entry)):\n  {}",
+                        proof.entry
+                    );
                     println!("leaf hash: {}", proof.leaf_hash);
                     println!("audit path (RFC 9162 §2.1.3, leaf to root):");
                     for h in &proof.path {
                         println!("  {h}");
                     }
-                    println!("checkpoint (C2SP signed note):\n{}", indent(&proof.checkpoint));
+                    println!(
+                        "checkpoint (C2SP signed note):\n{}",
+                        indent(&proof.checkpoint)
+                    );
                     println!("verifier keys (pin the first out of band):");
                     for k in &proof.verifier_keys {
                         println!("  {k}");
                     }
-                    println!("Check offline: symbi audit prove inclusion {event} --format json > proof.json && symbi audit verify-proof proof.json --key <vkey>");
+                    println!(
+                        "Check offline: symbi audit prove inclusion {event} --format json > proof.json && symbi audit verify-proof proof.json --key <vkey>"
+                    );
                 }
             }
         }
-        ProveCommand::Consistency { old_size, new_size, format } => {
+        ProveCommand::Consistency {
+            old_size,
+            new_size,
+            format,
+        } => {
             let proof = r.prove_consistency(old_size, new_size)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&proof)?),
                 Format::Text => {
-                    println!("Consistency proof: {} at size {} extends size {}", proof.origin, proof.new_size, proof.old_size);
+                    println!(
+                        "Consistency proof: {} at size {} extends size {}",
+                        proof.origin, proof.new_size, proof.old_size
+                    );
                     println!("path (RFC 9162 §2.1.4):");
                     for h in &proof.path {
                         println!("  {h}");
@@ -489,7 +563,10 @@ fn prove(ctx: &Ctx, c: ProveCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn verify_proof(ctx: &Ctx, a: VerifyProofArgs) -> anyhow::Result<ExitCode> {
@@ -503,17 +580,29 @@ fn verify_proof(ctx: &Ctx, a: VerifyProofArgs) -> anyhow::Result<ExitCode> {
     let pinned = parse_keys(&*ctx.p, &a.keys)?;
     let res = verify_proof_json(&*ctx.p, &text, pinned.as_deref());
     match (a.format, &res) {
-        (Format::Json, Ok(c)) => println!("{}", serde_json::to_string_pretty(&json!({"ok": true, "check": c}))?),
-        (Format::Json, Err(e)) => println!("{}", serde_json::to_string_pretty(&json!({"ok": false, "error": e.to_string()}))?),
+        (Format::Json, Ok(c)) => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": true, "check": c}))?
+        ),
+        (Format::Json, Err(e)) => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": false, "error": e.to_string()}))?
+        ),
         (Format::Text, Ok(c)) => {
             println!("OK: {}", c.summary);
             if !c.key_pinned {
-                println!("note: checked against the key listed in the proof itself; pin the log's published key with --key to rule out a forged log");
+                println!(
+                    "note: checked against the key listed in the proof itself; pin the log's published key with --key to rule out a forged log"
+                );
             }
         }
         (Format::Text, Err(e)) => println!("FAILED: {e}"),
     }
-    Ok(if res.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if res.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn report_cmd(ctx: &Ctx, a: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -535,11 +624,24 @@ fn report_cmd(ctx: &Ctx, a: ReportArgs) -> anyhow::Result<ExitCode> {
     match &a.output {
         Some(path) => {
             std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {} ({} events, integrity {})", path.display(), rep.total_events, if rep.integrity.ok { "verified" } else { "FAILED" });
+            eprintln!(
+                "wrote {} ({} events, integrity {})",
+                path.display(),
+                rep.total_events,
+                if rep.integrity.ok {
+                    "verified"
+                } else {
+                    "FAILED"
+                }
+            );
         }
         None => print!("{out}"),
     }
-    Ok(if rep.integrity.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if rep.integrity.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<ExitCode> {
@@ -588,13 +690,29 @@ fn pubkey(ctx: &Ctx, a: FormatArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({"origin": keys[0].name, "keys": list}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"origin": keys[0].name, "keys": list}))?
+            );
         }
         Format::Text => {
-            println!("# verifier keys of {} (C2SP vkey: name+keyid+base64(0x01 ‖ Ed25519 public key)), oldest first;", keys[0].name);
-            println!("# the first is the trust anchor; later keys were introduced by key_rotation events");
+            println!(
+                "# verifier keys of {} (C2SP vkey: name+keyid+base64(0x01 ‖ Ed25519 public key)), oldest first;",
+                keys[0].name
+            );
+            println!(
+                "# the first is the trust anchor; later keys were introduced by key_rotation events"
+            );
             for k in &keys {
-                println!("{}{}", k.vkey(), if Some(k.id) == current { "  # current" } else { "" });
+                println!(
+                    "{}{}",
+                    k.vkey(),
+                    if Some(k.id) == current {
+                        "  # current"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
     }
@@ -626,7 +744,12 @@ fn checkpoints(ctx: &Ctx, a: CheckpointsArgs) -> anyhow::Result<ExitCode> {
                 let t = DateTime::from_timestamp_millis(c.checkpoint.timestamp_ms as i64)
                     .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
                     .unwrap_or_default();
-                println!("{:>10}  {:<29}  {}", c.checkpoint.size, t, hex::encode(c.checkpoint.root));
+                println!(
+                    "{:>10}  {:<29}  {}",
+                    c.checkpoint.size,
+                    t,
+                    hex::encode(c.checkpoint.root)
+                );
                 if a.notes {
                     println!("{}\n", indent(&c.note));
                 }
@@ -642,7 +765,12 @@ fn rotate(ctx: &Ctx, a: FormatArgs) -> anyhow::Result<ExitCode> {
     let new = log.rotate_key_blocking()?;
     log.close()?;
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&json!({"old_key_id": old.id.to_string(), "new_key_id": new.id.to_string(), "new_vkey": new.vkey()}))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"old_key_id": old.id.to_string(), "new_key_id": new.id.to_string(), "new_vkey": new.vkey()})
+            )?
+        ),
         Format::Text => {
             println!("rotated {} → {}", old.id, new.id);
             println!("new verifier key: {}", new.vkey());
@@ -708,7 +836,15 @@ fn bench_appends(
     checkpoint_every: u64,
     signatures: Signatures,
 ) -> anyhow::Result<(f64, Duration, Duration)> {
-    let r = symbi_audit::loadtest::run_appends(p, dir, writers, events, mode, checkpoint_every, signatures)?;
+    let r = symbi_audit::loadtest::run_appends(
+        p,
+        dir,
+        writers,
+        events,
+        mode,
+        checkpoint_every,
+        signatures,
+    )?;
     Ok((r.per_second, r.p50, r.p99))
 }
 
@@ -725,8 +861,19 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
         None => tempfile::tempdir()?,
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("symbi bench audit — provider {}, {} cores, load average {}", p.name(), std::thread::available_parallelism().map_or(1, |n| n.get()), load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
-    println!("scratch {} (durable = fdatasync before acknowledgement)\n", scratch.path().display());
+    println!(
+        "symbi bench audit — provider {}, {} cores, load average {}",
+        p.name(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "scratch {} (durable = fdatasync before acknowledgement)\n",
+        scratch.path().display()
+    );
     let sigs = match a.signatures {
         Some(BenchSignatures::PerEvent) => Signatures::PerEvent,
         Some(BenchSignatures::PerBatch) => Signatures::PerBatch,
@@ -736,39 +883,136 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
         "checkpoint every {} events; pipelined/batch rows: {} in flight per writer; signatures: {} (baseline: per event)\n",
         a.checkpoint_every,
         a.depth,
-        if sigs == Signatures::PerBatch { "per batch" } else { "per event" }
+        if sigs == Signatures::PerBatch {
+            "per batch"
+        } else {
+            "per event"
+        }
     );
-    println!("{:<10} {:>8} {:>14} {:>12} {:>12} {:>16} {:>10}", "writers", "mode", "events/s", "p50", "p99", "baseline ev/s", "ratio");
+    println!(
+        "{:<10} {:>8} {:>14} {:>12} {:>12} {:>16} {:>10}",
+        "writers", "mode", "events/s", "p50", "p99", "baseline ev/s", "ratio"
+    );
     for &w in &a.writers {
         // Fsync-bound runs are sized by the writers so that one writer does not take minutes.
         let n = (200 * w as u64).max(2_000).min(a.events.max(w as u64));
         let cp = a.checkpoint_every;
-        let (base, bp50, bp99) = bench_appends(&p, &scratch.path().join(format!("pe{w}")), w, a.baseline_events.max(w as u64), Mode::PerEvent, cp, Signatures::PerEvent)?;
-        let (gc, p50, p99) = bench_appends(&p, &scratch.path().join(format!("gc{w}")), w, n, Mode::Await, cp, sigs)?;
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16.0} {:>10}", w, "per-ev", base, bp50, bp99, base, "1.0x");
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "group", gc, p50, p99, "", gc / base);
+        let (base, bp50, bp99) = bench_appends(
+            &p,
+            &scratch.path().join(format!("pe{w}")),
+            w,
+            a.baseline_events.max(w as u64),
+            Mode::PerEvent,
+            cp,
+            Signatures::PerEvent,
+        )?;
+        let (gc, p50, p99) = bench_appends(
+            &p,
+            &scratch.path().join(format!("gc{w}")),
+            w,
+            n,
+            Mode::Await,
+            cp,
+            sigs,
+        )?;
+        println!(
+            "{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16.0} {:>10}",
+            w, "per-ev", base, bp50, bp99, base, "1.0x"
+        );
+        println!(
+            "{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x",
+            w,
+            "group",
+            gc,
+            p50,
+            p99,
+            "",
+            gc / base
+        );
         // Producers that do not wait for each acknowledgement (same durability per event).
         let big = a.events.max(w as u64 * a.depth as u64);
-        let (pl, pp50, pp99) = bench_appends(&p, &scratch.path().join(format!("pl{w}")), w, big, Mode::Pipelined(a.depth), cp, sigs)?;
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "pipelnd", pl, pp50, pp99, "", pl / base);
-        let (bt, bt50, bt99) = bench_appends(&p, &scratch.path().join(format!("bt{w}")), w, big, Mode::Batched(a.depth), cp, sigs)?;
-        println!("{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x", w, "batch", bt, bt50, bt99, "", bt / base);
+        let (pl, pp50, pp99) = bench_appends(
+            &p,
+            &scratch.path().join(format!("pl{w}")),
+            w,
+            big,
+            Mode::Pipelined(a.depth),
+            cp,
+            sigs,
+        )?;
+        println!(
+            "{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x",
+            w,
+            "pipelnd",
+            pl,
+            pp50,
+            pp99,
+            "",
+            pl / base
+        );
+        let (bt, bt50, bt99) = bench_appends(
+            &p,
+            &scratch.path().join(format!("bt{w}")),
+            w,
+            big,
+            Mode::Batched(a.depth),
+            cp,
+            sigs,
+        )?;
+        println!(
+            "{:<10} {:>8} {:>14.0} {:>12.2?} {:>12.2?} {:>16} {:>9.1}x",
+            w,
+            "batch",
+            bt,
+            bt50,
+            bt99,
+            "",
+            bt / base
+        );
     }
     // Verification throughput on the largest group-commit log.
     let wmax = *a.writers.iter().max().unwrap_or(&1);
     let vdir = scratch.path().join(format!("pl{wmax}/audit"));
     let mut vrow = Vec::new();
     for batch in [true, false] {
-        let rep = verify_log(&vdir, &*p, &VerifyOptions { batch, ..Default::default() })?;
-        anyhow::ensure!(rep.ok, "benchmark log failed verification: {:?}", rep.first_error);
+        let rep = verify_log(
+            &vdir,
+            &*p,
+            &VerifyOptions {
+                batch,
+                ..Default::default()
+            },
+        )?;
+        anyhow::ensure!(
+            rep.ok,
+            "benchmark log failed verification: {:?}",
+            rep.first_error
+        );
         vrow.push(rep.events_checked as f64 * 1000.0 / rep.elapsed_ms.max(1) as f64);
     }
-    println!("\nverification: batch {:.0} events/s, single {:.0} events/s, ratio {:.2}x", vrow[0], vrow[1], vrow[0] / vrow[1]);
+    println!(
+        "\nverification: batch {:.0} events/s, single {:.0} events/s, ratio {:.2}x",
+        vrow[0],
+        vrow[1],
+        vrow[0] / vrow[1]
+    );
     if a.proof_events > 0 {
         let pdir = scratch.path().join("proofs");
         let t = std::time::Instant::now();
-        let (rate, _, _) = bench_appends(&p, &pdir, 64, a.proof_events, Mode::Pipelined(1024), a.checkpoint_every, sigs)?;
-        println!("\nbuilt a log of {} events in {:.1}s ({rate:.0} events/s, 64 writers × 1024 in flight)", a.proof_events, t.elapsed().as_secs_f64());
+        let (rate, _, _) = bench_appends(
+            &p,
+            &pdir,
+            64,
+            a.proof_events,
+            Mode::Pipelined(1024),
+            a.checkpoint_every,
+            sigs,
+        )?;
+        println!(
+            "\nbuilt a log of {} events in {:.1}s ({rate:.0} events/s, 64 writers × 1024 in flight)",
+            a.proof_events,
+            t.elapsed().as_secs_f64()
+        );
         let r = LogReader::open(&pdir.join("audit"), p.clone())?;
         let n = r.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
         let mut incl = Vec::new();
@@ -783,7 +1027,12 @@ pub fn bench(g: &Globals, a: BenchArgs) -> anyhow::Result<ExitCode> {
             std::hint::black_box(r.prove_inclusion(seq)?);
             incl.push(t.elapsed());
         }
-        let sizes: Vec<u64> = r.checkpoints().iter().map(|c| c.checkpoint.size).filter(|s| *s > 0).collect();
+        let sizes: Vec<u64> = r
+            .checkpoints()
+            .iter()
+            .map(|c| c.checkpoint.size)
+            .filter(|s| *s > 0)
+            .collect();
         for i in 0..200 {
             let old = sizes[i % sizes.len()];
             let t = std::time::Instant::now();

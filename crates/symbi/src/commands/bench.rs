@@ -135,7 +135,12 @@ pub struct Lat {
 
 impl Lat {
     fn of(h: &Histogram<u64>) -> Lat {
-        Lat { count: h.len(), p50_ns: h.value_at_quantile(0.5), p99_ns: h.value_at_quantile(0.99), max_ns: h.max() }
+        Lat {
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
     }
 }
 
@@ -224,7 +229,11 @@ fn sink_of(kind: SinkKind) -> Arc<dyn EventSink> {
 fn one_core_budget() -> ResourceBudget {
     // Every benchmark task asks for a whole core of a one-core capacity: exactly one runs
     // at a time and everything else queues.
-    ResourceBudget { cpu_millicores: 1000, memory_bytes: 1 << 20, ..ResourceBudget::default() }
+    ResourceBudget {
+        cpu_millicores: 1000,
+        memory_bytes: 1 << 20,
+        ..ResourceBudget::default()
+    }
 }
 
 /// Measures scheduling decisions: `3 × queued` tasks (one per agent) queue behind a
@@ -232,23 +241,36 @@ fn one_core_budget() -> ResourceBudget {
 /// have been read, so every measured decision — the first `queued` or so — is made with at
 /// least about `2 × queued` tasks waiting, however late this observer gets the CPU;
 /// `min_queued` is the queue length at that reading.
-async fn symbi_scheduling(rt: &Runtime, agents: &[AgentId], queued: usize) -> anyhow::Result<SchedFigures> {
+async fn symbi_scheduling(
+    rt: &Runtime,
+    agents: &[AgentId],
+    queued: usize,
+) -> anyhow::Result<SchedFigures> {
     let cap = rt.resources().capacity;
-    rt.set_capacity(Amount { cpu_millicores: 1000, ..cap });
+    rt.set_capacity(Amount {
+        cpu_millicores: 1000,
+        ..cap
+    });
     let total = (3 * queued).min(agents.len());
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let g = gate.clone();
     // The first task holds the slot until everything is queued.
-    let first = rt.submit(agents[0], TaskSpec::default().budget(one_core_budget()), move |_| async move {
-        let _ = g.acquire().await;
-        Ok(Value::Null)
-    })?;
+    let first = rt.submit(
+        agents[0],
+        TaskSpec::default().budget(one_core_budget()),
+        move |_| async move {
+            let _ = g.acquire().await;
+            Ok(Value::Null)
+        },
+    )?;
     let hold_at = queued.clamp(1, total.saturating_sub(1).max(1));
     let held = Arc::new(tokio::sync::Semaphore::new(0));
     let release = Arc::new(tokio::sync::Semaphore::new(0));
     let mut handles = Vec::with_capacity(total);
     for (i, a) in agents[1..total].iter().enumerate() {
-        let spec = TaskSpec::default().budget(one_core_budget()).record_execution(false);
+        let spec = TaskSpec::default()
+            .budget(one_core_budget())
+            .record_execution(false);
         let (held, release) = (held.clone(), release.clone());
         handles.push(rt.submit(*a, spec, move |_| async move {
             if i + 1 == hold_at {
@@ -263,7 +285,10 @@ async fn symbi_scheduling(rt: &Runtime, agents: &[AgentId], queued: usize) -> an
     gate.add_permits(1);
     let measured = if handles.len() >= hold_at {
         let _ = held.acquire().await;
-        let reading = (rt.metrics_handle().scheduling_decision.summary(), rt.scheduler_counts().queued);
+        let reading = (
+            rt.metrics_handle().scheduling_decision.summary(),
+            rt.scheduler_counts().queued,
+        );
         release.add_permits(1);
         Some(reading)
     } else {
@@ -273,17 +298,32 @@ async fn symbi_scheduling(rt: &Runtime, agents: &[AgentId], queued: usize) -> an
         h.wait().await;
     }
     first.wait().await;
-    let (s, min_queued) =
-        measured.unwrap_or_else(|| (rt.metrics_handle().scheduling_decision.summary(), rt.scheduler_counts().queued));
+    let (s, min_queued) = measured.unwrap_or_else(|| {
+        (
+            rt.metrics_handle().scheduling_decision.summary(),
+            rt.scheduler_counts().queued,
+        )
+    });
     rt.set_capacity(cap);
     Ok(SchedFigures {
         queued_at_start,
         min_queued,
-        decision: Lat { count: s.count, p50_ns: s.p50_ns, p99_ns: s.p99_ns, max_ns: s.max_ns },
+        decision: Lat {
+            count: s.count,
+            p50_ns: s.p50_ns,
+            p99_ns: s.p99_ns,
+            max_ns: s.max_ns,
+        },
     })
 }
 
-async fn symbi_side(count: usize, queued: usize, idle_secs: u64, sink: SinkKind, g: &Globals) -> anyhow::Result<AgentFigures> {
+async fn symbi_side(
+    count: usize,
+    queued: usize,
+    idle_secs: u64,
+    sink: SinkKind,
+    g: &Globals,
+) -> anyhow::Result<AgentFigures> {
     let loaded = g.load(None)?;
     let opts = RuntimeOptions::from_config(&loaded.config).max_agents(count.max(3 * queued) + 1);
     let rt = Runtime::with_options(opts, sink_of(sink))?;
@@ -293,7 +333,9 @@ async fn symbi_side(count: usize, queued: usize, idle_secs: u64, sink: SinkKind,
     let t0 = Instant::now();
     for i in 0..count {
         let t = Instant::now();
-        let id = rt.create_agent(AgentSpec::new(format!("agent-{i}")), Validation::Valid).await?;
+        let id = rt
+            .create_agent(AgentSpec::new(format!("agent-{i}")), Validation::Valid)
+            .await?;
         h.saturating_record(t.elapsed().as_nanos() as u64);
         ids.push(id);
     }
@@ -342,7 +384,9 @@ async fn tokio_side(count: usize, queued: usize, idle_secs: u64) -> anyhow::Resu
     // Spawn latency with `queued` tasks already in a run queue that cannot drain (a
     // current-thread runtime that is not polled while we spawn).
     let sched = tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         let _guard = rt.enter();
         let mut hs = Vec::with_capacity(2 * queued);
         for _ in 0..queued {
@@ -376,7 +420,11 @@ async fn tokio_side(count: usize, queued: usize, idle_secs: u64) -> anyhow::Resu
         bytes_per_agent: delta / count.max(1) as u64,
         creation: Lat::of(&h),
         creations_per_sec: count as f64 / elapsed.as_secs_f64(),
-        scheduling: SchedFigures { queued_at_start: queued, min_queued: queued, decision: sched.0 },
+        scheduling: SchedFigures {
+            queued_at_start: queued,
+            min_queued: queued,
+            decision: sched.0,
+        },
         idle_cpu_percent,
         idle_secs,
     })
@@ -401,7 +449,9 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
 }
 
 fn runtime_for_bench() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(g: &Globals, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -426,7 +476,9 @@ fn agents(g: &Globals, a: AgentsArgs) -> anyhow::Result<ExitCode> {
     }
     let rt = runtime_for_bench()?;
     let symbi = match a.side {
-        Side::Both | Side::Symbi => Some(rt.block_on(symbi_side(a.count, a.queued, a.idle_secs, a.sink, g))?),
+        Side::Both | Side::Symbi => {
+            Some(rt.block_on(symbi_side(a.count, a.queued, a.idle_secs, a.sink, g))?)
+        }
         Side::Tokio => None,
     };
     let tokio = match a.side {
@@ -490,19 +542,56 @@ fn us(ns: u64) -> String {
 }
 
 fn print_agents(report: &Value, s: Option<&AgentFigures>, t: Option<&AgentFigures>) {
-    println!("symbi bench agents — {} agents, load average {}", report["count"], report["load_average"].as_str().unwrap_or(""));
+    println!(
+        "symbi bench agents — {} agents, load average {}",
+        report["count"],
+        report["load_average"].as_str().unwrap_or("")
+    );
     let row = |label: &str, sv: String, tv: String, r: &Value| {
-        let r = r.as_f64().map(|r| format!("{r:.2}×")).unwrap_or_else(|| "-".into());
+        let r = r
+            .as_f64()
+            .map(|r| format!("{r:.2}×"))
+            .unwrap_or_else(|| "-".into());
         println!("  {label:<34} {sv:>14} {tv:>14} {r:>8}");
     };
-    println!("  {:<34} {:>14} {:>14} {:>8}", "", "symbi", "tokio::spawn", "ratio");
-    let get = |f: &dyn Fn(&AgentFigures) -> String, x: Option<&AgentFigures>| x.map(f).unwrap_or_else(|| "-".into());
+    println!(
+        "  {:<34} {:>14} {:>14} {:>8}",
+        "", "symbi", "tokio::spawn", "ratio"
+    );
+    let get = |f: &dyn Fn(&AgentFigures) -> String, x: Option<&AgentFigures>| {
+        x.map(f).unwrap_or_else(|| "-".into())
+    };
     let r = &report["ratios"];
-    row("created / ready", get(&|x| format!("{}/{}", x.created, x.ready), s), get(&|x| format!("{}/{}", x.created, x.ready), t), &Value::Null);
-    row("memory per agent (RSS delta)", get(&|x| format!("{} B", x.bytes_per_agent), s), get(&|x| format!("{} B", x.bytes_per_agent), t), &r["bytes_per_agent"]);
-    row("creation p50", get(&|x| us(x.creation.p50_ns), s), get(&|x| us(x.creation.p50_ns), t), &r["creation_p50"]);
-    row("creation p99", get(&|x| us(x.creation.p99_ns), s), get(&|x| us(x.creation.p99_ns), t), &r["creation_p99"]);
-    row("creations per second", get(&|x| format!("{:.0}", x.creations_per_sec), s), get(&|x| format!("{:.0}", x.creations_per_sec), t), &Value::Null);
+    row(
+        "created / ready",
+        get(&|x| format!("{}/{}", x.created, x.ready), s),
+        get(&|x| format!("{}/{}", x.created, x.ready), t),
+        &Value::Null,
+    );
+    row(
+        "memory per agent (RSS delta)",
+        get(&|x| format!("{} B", x.bytes_per_agent), s),
+        get(&|x| format!("{} B", x.bytes_per_agent), t),
+        &r["bytes_per_agent"],
+    );
+    row(
+        "creation p50",
+        get(&|x| us(x.creation.p50_ns), s),
+        get(&|x| us(x.creation.p50_ns), t),
+        &r["creation_p50"],
+    );
+    row(
+        "creation p99",
+        get(&|x| us(x.creation.p99_ns), s),
+        get(&|x| us(x.creation.p99_ns), t),
+        &r["creation_p99"],
+    );
+    row(
+        "creations per second",
+        get(&|x| format!("{:.0}", x.creations_per_sec), s),
+        get(&|x| format!("{:.0}", x.creations_per_sec), t),
+        &Value::Null,
+    );
     row(
         "scheduling decision p50",
         get(&|x| us(x.scheduling.decision.p50_ns), s),
@@ -515,14 +604,35 @@ fn print_agents(report: &Value, s: Option<&AgentFigures>, t: Option<&AgentFigure
         get(&|x| us(x.scheduling.decision.p99_ns), t),
         &r["scheduling_p99"],
     );
-    row("  (queued at least)", get(&|x| x.scheduling.min_queued.to_string(), s), get(&|x| x.scheduling.min_queued.to_string(), t), &Value::Null);
-    row("idle CPU (% of one core)", get(&|x| format!("{:.3} %", x.idle_cpu_percent), s), get(&|x| format!("{:.3} %", x.idle_cpu_percent), t), &r["idle_cpu"]);
+    row(
+        "  (queued at least)",
+        get(&|x| x.scheduling.min_queued.to_string(), s),
+        get(&|x| x.scheduling.min_queued.to_string(), t),
+        &Value::Null,
+    );
+    row(
+        "idle CPU (% of one core)",
+        get(&|x| format!("{:.3} %", x.idle_cpu_percent), s),
+        get(&|x| format!("{:.3} %", x.idle_cpu_percent), t),
+        &r["idle_cpu"],
+    );
     if let Some(goals) = report["goals"].as_object() {
-        let failed: Vec<&String> = goals.iter().filter(|(_, v)| v.as_bool() == Some(false)).map(|(k, _)| k).collect();
+        let failed: Vec<&String> = goals
+            .iter()
+            .filter(|(_, v)| v.as_bool() == Some(false))
+            .map(|(k, _)| k)
+            .collect();
         if failed.is_empty() {
             println!("  goals: all met");
         } else {
-            println!("  goals not met: {}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+            println!(
+                "  goals not met: {}",
+                failed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
 }
@@ -541,7 +651,11 @@ fn scheduler(g: &Globals, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
             let runtime = Runtime::with_options(opts, sink_of(a.sink))?;
             let mut ids = Vec::with_capacity(agents_needed);
             for i in 0..agents_needed {
-                ids.push(runtime.create_agent(AgentSpec::new(format!("s{i}")), Validation::Valid).await?);
+                ids.push(
+                    runtime
+                        .create_agent(AgentSpec::new(format!("s{i}")), Validation::Valid)
+                        .await?,
+                );
             }
             let f = symbi_scheduling(&runtime, &ids, a.queued).await?;
             runtime.shutdown(Duration::from_secs(5)).await;
@@ -568,7 +682,11 @@ fn scheduler(g: &Globals, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => {
-            println!("symbi bench scheduler — {} queued, load average {}", a.queued, load_average());
+            println!(
+                "symbi bench scheduler — {} queued, load average {}",
+                a.queued,
+                load_average()
+            );
             if let Some(s) = &symbi {
                 println!(
                     "  symbi decision      p50 {}  p99 {}  max {}  ({} decisions, ≥ {} queued)",
@@ -580,7 +698,12 @@ fn scheduler(g: &Globals, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             if let Some(t) = &tokio {
-                println!("  tokio::spawn        p50 {}  p99 {}  max {}", us(t.decision.p50_ns), us(t.decision.p99_ns), us(t.decision.max_ns));
+                println!(
+                    "  tokio::spawn        p50 {}  p99 {}  max {}",
+                    us(t.decision.p50_ns),
+                    us(t.decision.p99_ns),
+                    us(t.decision.max_ns)
+                );
             }
             if let Some(r) = report["ratio_p99"].as_f64() {
                 println!("  p99 ratio symbi / tokio::spawn: {r:.2}×");
@@ -616,23 +739,44 @@ fn sandbox_bench(g: &Globals, a: SandboxBenchArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     let mut config = SandboxConfig::from_config(&loaded.config, loaded.data_dir());
     config.default_floor = None; // each tier is demanded explicitly
-    config.max_concurrent = config.max_concurrent.max(a.concurrency).max(a.memory_sandboxes);
+    config.max_concurrent = config
+        .max_concurrent
+        .max(a.concurrency)
+        .max(a.memory_sandboxes);
     let tiers = match a.tier.as_deref() {
         None => vec![SandboxTier::Tier1, SandboxTier::Tier2],
         Some(t) => vec![t.parse::<SandboxTier>().map_err(crate::exit::usage)?],
     };
-    let opts = bench::BenchOptions { iterations: a.iterations.max(1), concurrency: a.concurrency.max(1), memory_sandboxes: a.memory_sandboxes, tiers };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let opts = bench::BenchOptions {
+        iterations: a.iterations.max(1),
+        concurrency: a.concurrency.max(1),
+        memory_sandboxes: a.memory_sandboxes,
+        tiers,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let sandbox = std::sync::Arc::new(Sandbox::new(config)?);
-    let report = rt.block_on(bench::run(sandbox, &opts)).map_err(anyhow::Error::msg)?;
+    let report = rt
+        .block_on(bench::run(sandbox, &opts))
+        .map_err(anyhow::Error::msg)?;
     match a.format {
         crate::cli::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         crate::cli::Format::Text => {
-            println!("sandbox load test (load average before {}, after {})", report.load_before, report.load_after);
+            println!(
+                "sandbox load test (load average before {}, after {})",
+                report.load_before, report.load_after
+            );
             for t in &report.tiers {
                 println!(
                     "{}: sandbox p50 {:.1} ms p99 {:.1} ms | bare docker run p50 {:.1} ms p99 {:.1} ms | ratio p50 {:.2} (goal <= 1.10)",
-                    t.tier, t.sandbox.p50_ms, t.sandbox.p99_ms, t.bare_docker_run.p50_ms, t.bare_docker_run.p99_ms, t.ratio_p50
+                    t.tier,
+                    t.sandbox.p50_ms,
+                    t.sandbox.p99_ms,
+                    t.bare_docker_run.p50_ms,
+                    t.bare_docker_run.p99_ms,
+                    t.ratio_p50
                 );
                 println!(
                     "{}: bare Engine API run p50 {:.1} ms p99 {:.1} ms | hardening+checks ratio p50 {:.2}",
@@ -640,7 +784,12 @@ fn sandbox_bench(g: &Globals, a: SandboxBenchArgs) -> anyhow::Result<ExitCode> {
                 );
                 println!(
                     "{}: {} concurrent calls in {:.0} ms ({:.1} calls/s); per running sandbox: memory cgroup {:.1} MiB, RSS {:.1} MiB",
-                    t.tier, a.concurrency, t.concurrent_wall_ms, t.concurrent_calls_per_s, t.memory_per_sandbox_mib, t.rss_per_sandbox_mib
+                    t.tier,
+                    a.concurrency,
+                    t.concurrent_wall_ms,
+                    t.concurrent_calls_per_s,
+                    t.memory_per_sandbox_mib,
+                    t.rss_per_sandbox_mib
                 );
             }
         }
@@ -683,11 +832,17 @@ fn bench_bus(g: &Globals, a: BusArgs) -> anyhow::Result<ExitCode> {
         nats_url: a.nats_url,
         crypto_provider: loaded.config.security.crypto_provider.as_str().to_string(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let json = matches!(a.format, crate::cli::Format::Json);
     let rows = rt.block_on(symbi_bus::loadtest::run(&cfg, |r| {
         if !json {
-            eprintln!("done: {} {} {} {}B x{}", r.backend, r.mode, r.pattern, r.payload, r.subscribers);
+            eprintln!(
+                "done: {} {} {} {}B x{}",
+                r.backend, r.mode, r.pattern, r.payload, r.subscribers
+            );
         }
     }))?;
     if json {
@@ -695,7 +850,13 @@ fn bench_bus(g: &Globals, a: BusArgs) -> anyhow::Result<ExitCode> {
     } else {
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!("{}", symbi_bus::loadtest::table(&rows));
-        println!("load average after the run: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+        println!(
+            "load average after the run: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -724,7 +885,8 @@ pub struct McpBenchArgs {
 /// `symbi bench mcp`: see `symbi_mcp::bench`.
 fn mcp_bench(a: McpBenchArgs) -> anyhow::Result<ExitCode> {
     let python = a.python.unwrap_or_else(|| {
-        let deps = std::env::var("SYMBI_TEST_DEPS").unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
+        let deps = std::env::var("SYMBI_TEST_DEPS")
+            .unwrap_or_else(|_| "/var/cache/symbi/test-deps".into());
         std::path::Path::new(&deps).join("mcp-venv/bin/python")
     });
     let opts = symbi_mcp::bench::BenchOptions {
@@ -733,21 +895,39 @@ fn mcp_bench(a: McpBenchArgs) -> anyhow::Result<ExitCode> {
         warmup: a.warmup,
         verify_iterations: a.verify_iterations.max(1),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let r = rt.block_on(symbi_mcp::bench::run(&opts)).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let r = rt
+        .block_on(symbi_mcp::bench::run(&opts))
+        .map_err(anyhow::Error::msg)?;
     match a.format {
         crate::cli::Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
         crate::cli::Format::Text => {
-            println!("mcp load test (load average before {}, after {})", r.load_before, r.load_after);
+            println!(
+                "mcp load test (load average before {}, after {})",
+                r.load_before, r.load_after
+            );
             for t in &r.transports {
                 println!(
                     "{:<5} tool call: symbi p50 {:.0} µs p99 {:.0} µs | python mcp client p50 {:.0} µs p99 {:.0} µs | ratio p50 {:.2} p99 {:.2}",
-                    t.transport, t.symbi.p50_us, t.symbi.p99_us, t.python_client.p50_us, t.python_client.p99_us, t.ratio_p50, t.ratio_p99
+                    t.transport,
+                    t.symbi.p50_us,
+                    t.symbi.p99_us,
+                    t.python_client.p50_us,
+                    t.python_client.p99_us,
+                    t.ratio_p50,
+                    t.ratio_p99
                 );
             }
             println!(
                 "schemapin verify (pinned key): p50 {:.1} µs p99 {:.1} µs (goal < 500 µs) | bare ECDSA p50 {:.1} µs | ratio {:.2} | first use (pin written) {:.0} µs",
-                r.verify_pinned.p50_us, r.verify_pinned.p99_us, r.verify_bare_ecdsa.p50_us, r.verify_ratio_p50, r.verify_first_use_us
+                r.verify_pinned.p50_us,
+                r.verify_pinned.p99_us,
+                r.verify_bare_ecdsa.p50_us,
+                r.verify_ratio_p50,
+                r.verify_first_use_us
             );
         }
     }

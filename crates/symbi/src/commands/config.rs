@@ -25,17 +25,18 @@ pub struct ShowArgs {
 pub fn run(g: &Globals, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     match cmd {
-        ConfigCommand::Check => {
-            match &loaded.file {
-                Some(f) => println!("{}: ok", f.display()),
-                None => println!("no configuration file; embedded defaults and environment are valid"),
-            }
-        }
+        ConfigCommand::Check => match &loaded.file {
+            Some(f) => println!("{}: ok", f.display()),
+            None => println!("no configuration file; embedded defaults and environment are valid"),
+        },
         ConfigCommand::Show(a) => match a.format {
             Format::Json => {
                 let mut out = serde_json::Map::new();
                 for (key, value, source) in loaded.entries() {
-                    out.insert(key, serde_json::json!({ "value": value, "source": source.to_string() }));
+                    out.insert(
+                        key,
+                        serde_json::json!({ "value": value, "source": source.to_string() }),
+                    );
                 }
                 println!("{}", serde_json::to_string_pretty(&out)?);
             }
@@ -50,7 +51,12 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                     .into_iter()
                     .map(|(k, v, s)| (k, render(&v), s.to_string()))
                     .collect();
-                let width = rows.iter().map(|(k, v, _)| k.len() + v.len()).max().unwrap_or(0) + 4;
+                let width = rows
+                    .iter()
+                    .map(|(k, v, _)| k.len() + v.len())
+                    .max()
+                    .unwrap_or(0)
+                    + 4;
                 for (key, value, source) in rows {
                     let (sect, name) = key.split_once('.').unwrap_or(("", &key));
                     if sect != section {

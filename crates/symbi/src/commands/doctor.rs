@@ -45,7 +45,12 @@ pub struct Check {
 }
 
 fn check(name: &str, status: Status, detail: impl Into<String>, fix: Option<&str>) -> Check {
-    Check { name: name.into(), status, detail: detail.into(), fix: fix.map(str::to_string) }
+    Check {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_string),
+    }
 }
 
 /// Runs `cmd args` with a timeout; returns trimmed stdout on success.
@@ -101,7 +106,12 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
         .and_then(|_| tempfile_in(data_dir))
         .map(|_| ());
     out.push(match writable {
-        Ok(()) => check("data directory", Status::Ok, format!("{} is writable", data_dir.display()), None),
+        Ok(()) => check(
+            "data directory",
+            Status::Ok,
+            format!("{} is writable", data_dir.display()),
+            None,
+        ),
         Err(e) => check(
             "data directory",
             Status::Missing,
@@ -114,14 +124,24 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
     let key = data_dir.join("keys/audit.key");
     out.push(if key.exists() {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        let mode = std::fs::metadata(&key)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
         if mode & 0o077 == 0 {
-            check("audit signing key", Status::Ok, format!("{} (mode {mode:o})", key.display()), None)
+            check(
+                "audit signing key",
+                Status::Ok,
+                format!("{} (mode {mode:o})", key.display()),
+                None,
+            )
         } else {
             check(
                 "audit signing key",
                 Status::Missing,
-                format!("{} has mode {mode:o}; other users can read it", key.display()),
+                format!(
+                    "{} has mode {mode:o}; other users can read it",
+                    key.display()
+                ),
                 Some(&format!("chmod 600 {}", key.display())),
             )
         }
@@ -129,7 +149,10 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
         check(
             "audit signing key",
             Status::Ok,
-            format!("not created yet; `symbi up` generates {} (mode 600) on first start", key.display()),
+            format!(
+                "not created yet; `symbi up` generates {} (mode 600) on first start",
+                key.display()
+            ),
             None,
         )
     });
@@ -167,12 +190,22 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
         },
     }
     for (bin, what, fix) in [
-        ("runc", "OCI runtime for Tier1", "sudo apt-get install -y runc"),
-        ("runsc", "gVisor runtime for Tier2", "sudo apt-get install -y runsc"),
+        (
+            "runc",
+            "OCI runtime for Tier1",
+            "sudo apt-get install -y runc",
+        ),
+        (
+            "runsc",
+            "gVisor runtime for Tier2",
+            "sudo apt-get install -y runsc",
+        ),
     ] {
         out.push(match which(bin) {
             Some(p) => {
-                let v = probe(bin, &["--version"], t).map(|v| first_line(&v)).unwrap_or_default();
+                let v = probe(bin, &["--version"], t)
+                    .map(|v| first_line(&v))
+                    .unwrap_or_default();
                 check(bin, Status::Ok, format!("{p} {v}"), None)
             }
             None => check(bin, Status::Warn, format!("not found ({what})"), Some(fix)),
@@ -184,13 +217,22 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
     out.push(check(
         "cgroups",
         Status::Ok,
-        if cg2 { "cgroup v2 (unified)".to_string() } else { "cgroup v1".to_string() },
+        if cg2 {
+            "cgroup v2 (unified)".to_string()
+        } else {
+            "cgroup v1".to_string()
+        },
         None,
     ));
 
     // NATS, PostgreSQL, Node (MCP servers).
     out.push(match which("nats-server") {
-        Some(p) => check("nats-server", Status::Ok, format!("{p} (multi-node bus available)"), None),
+        Some(p) => check(
+            "nats-server",
+            Status::Ok,
+            format!("{p} (multi-node bus available)"),
+            None,
+        ),
         None => check(
             "nats-server",
             Status::Warn,
@@ -198,13 +240,21 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
             Some("sudo apt-get install -y nats-server"),
         ),
     });
-    let pg = ["/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/16/bin/postgres"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .map(str::to_string)
-        .or_else(|| which("postgres"));
+    let pg = [
+        "/usr/lib/postgresql/15/bin/postgres",
+        "/usr/lib/postgresql/16/bin/postgres",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .map(str::to_string)
+    .or_else(|| which("postgres"));
     out.push(match pg {
-        Some(p) => check("postgresql", Status::Ok, format!("{p} (shared database for multi-node)"), None),
+        Some(p) => check(
+            "postgresql",
+            Status::Ok,
+            format!("{p} (shared database for multi-node)"),
+            None,
+        ),
         None => check(
             "postgresql",
             Status::Warn,
@@ -215,9 +265,19 @@ pub fn host_checks(data_dir: &Path, qdrant_url: Option<&str>) -> Vec<Check> {
     out.push(match which("node") {
         Some(p) => {
             let v = probe("node", &["--version"], t).unwrap_or_default();
-            check("node", Status::Ok, format!("{p} {v} (for npm MCP servers)"), None)
+            check(
+                "node",
+                Status::Ok,
+                format!("{p} {v} (for npm MCP servers)"),
+                None,
+            )
         }
-        None => check("node", Status::Warn, "not found; npm-based MCP servers cannot start", Some("sudo apt-get install -y nodejs npm")),
+        None => check(
+            "node",
+            Status::Warn,
+            "not found; npm-based MCP servers cannot start",
+            Some("sudo apt-get install -y nodejs npm"),
+        ),
     });
 
     // Qdrant.
@@ -267,7 +327,10 @@ fn tempfile_in(dir: &Path) -> std::io::Result<()> {
 
 pub fn run(g: &Globals, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
-    let mut checks = host_checks(&loaded.data_dir(), loaded.config.context.vector_db_url.as_deref());
+    let mut checks = host_checks(
+        &loaded.data_dir(),
+        loaded.config.context.vector_db_url.as_deref(),
+    );
     checks.extend(sandbox_tier_checks(&loaded));
     let failed = checks.iter().any(|c| c.status == Status::Missing);
     match a.format {
@@ -286,7 +349,11 @@ pub fn run(g: &Globals, a: DoctorArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Sandbox tiers, probed by running a trivial hardened container in each
@@ -295,9 +362,21 @@ pub fn run(g: &Globals, a: DoctorArgs) -> anyhow::Result<ExitCode> {
 fn sandbox_tier_checks(loaded: &symbi_config::LoadedConfig) -> Vec<Check> {
     let config = symbi_sandbox::SandboxConfig::from_config(&loaded.config, loaded.data_dir());
     let default = loaded.config.security.default_sandbox_tier;
-    let results = match (symbi_sandbox::Sandbox::new(config), tokio::runtime::Builder::new_current_thread().enable_all().build()) {
+    let results = match (
+        symbi_sandbox::Sandbox::new(config),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    ) {
         (Ok(sandbox), Ok(rt)) => rt.block_on(symbi_sandbox::doctor::tier_checks(&sandbox)),
-        (Err(e), _) => return vec![check("sandbox", Status::Missing, e.to_string(), Some("check [sandbox] docker_socket"))],
+        (Err(e), _) => {
+            return vec![check(
+                "sandbox",
+                Status::Missing,
+                e.to_string(),
+                Some("check [sandbox] docker_socket"),
+            )];
+        }
         (_, Err(e)) => return vec![check("sandbox", Status::Missing, e.to_string(), None)],
     };
     results
@@ -310,7 +389,12 @@ fn sandbox_tier_checks(loaded: &symbi_config::LoadedConfig) -> Vec<Check> {
             } else {
                 Status::Warn
             };
-            Check { name: format!("sandbox {}", t.tier), status, detail: t.detail, fix: t.fix }
+            Check {
+                name: format!("sandbox {}", t.tier),
+                status,
+                detail: t.detail,
+                fix: t.fix,
+            }
         })
         .collect()
 }

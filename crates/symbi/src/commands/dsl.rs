@@ -165,12 +165,17 @@ fn emit(source: &SourceFile, diags: &[Diagnostic], format: Format) {
 fn parse_files(paths: &[PathBuf], format: Format, ast: bool) -> anyhow::Result<ExitCode> {
     let mut out = Outcome::default();
     for path in expand(paths, &mut out) {
-        let Some(bytes) = read(&path, &mut out) else { continue };
+        let Some(bytes) = read(&path, &mut out) else {
+            continue;
+        };
         let parsed = symbi_dsl::parse_bytes(&bytes, &path.display().to_string());
         emit(&parsed.source, &parsed.diagnostics, format);
         out.errors |= parsed.has_errors();
         if ast {
-            println!("{}", serde_json::to_string(&parsed.program.without_spans())?);
+            println!(
+                "{}",
+                serde_json::to_string(&parsed.program.without_spans())?
+            );
         }
     }
     Ok(out.code())
@@ -180,7 +185,12 @@ fn parse_files(paths: &[PathBuf], format: Format, ast: bool) -> anyhow::Result<E
 /// printed. The mode (W219, `sandbox = "none"`) follows `SYMBI_RUNTIME_MODE`
 /// (production unless it says `development`).
 fn check_files(a: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let mode = match std::env::var("SYMBI_RUNTIME_MODE").ok().as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let mode = match std::env::var("SYMBI_RUNTIME_MODE")
+        .ok()
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("development") | Some("dev") => symbi_dsl::Mode::Development,
         _ => symbi_dsl::Mode::Production,
     };
@@ -192,7 +202,9 @@ fn check_files(a: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = Outcome::default();
     for path in expand(&a.files, &mut out) {
-        let Some(bytes) = read(&path, &mut out) else { continue };
+        let Some(bytes) = read(&path, &mut out) else {
+            continue;
+        };
         let parsed = symbi_dsl::parse_bytes(&bytes, &path.display().to_string());
         let mut diags = parsed.diagnostics.clone();
         if !parsed.has_errors() {
@@ -208,11 +220,15 @@ fn fmt_files(a: &FmtArgs) -> anyhow::Result<ExitCode> {
     let mut out = Outcome::default();
     if a.files.iter().any(|p| p.as_os_str() == "-") {
         if a.files.len() != 1 {
-            return Err(crate::exit::usage("`-` (standard input) cannot be combined with file names"));
+            return Err(crate::exit::usage(
+                "`-` (standard input) cannot be combined with file names",
+            ));
         }
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes)?;
-        let Some(formatted) = format_one("<stdin>", &bytes, a.format, &mut out) else { return Ok(out.code()) };
+        let Some(formatted) = format_one("<stdin>", &bytes, a.format, &mut out) else {
+            return Ok(out.code());
+        };
         if a.check {
             if formatted.as_bytes() != bytes.as_slice() {
                 eprintln!("<stdin>: would be reformatted");
@@ -224,9 +240,13 @@ fn fmt_files(a: &FmtArgs) -> anyhow::Result<ExitCode> {
         return Ok(out.code());
     }
     for path in expand(&a.files, &mut out) {
-        let Some(bytes) = read(&path, &mut out) else { continue };
+        let Some(bytes) = read(&path, &mut out) else {
+            continue;
+        };
         let name = path.display().to_string();
-        let Some(formatted) = format_one(&name, &bytes, a.format, &mut out) else { continue };
+        let Some(formatted) = format_one(&name, &bytes, a.format, &mut out) else {
+            continue;
+        };
         if formatted.as_bytes() == bytes.as_slice() {
             continue;
         }

@@ -69,7 +69,9 @@ pub struct AskArgs {
 pub fn run(g: &Globals, cmd: KnowledgeCommand) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     crate::logging::init(&loaded.config.log, "warn");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         // Operator commands: no agent principal, so no policy requests are made; the
         // knowledge base is used directly.
@@ -90,7 +92,10 @@ pub fn run(g: &Globals, cmd: KnowledgeCommand) -> anyhow::Result<ExitCode> {
 
 async fn ingest(ctx: &ContextManager, a: IngestArgs) -> anyhow::Result<ExitCode> {
     if !a.path.exists() {
-        return Err(crate::exit::usage(format!("{}: no such file or directory", a.path.display())));
+        return Err(crate::exit::usage(format!(
+            "{}: no such file or directory",
+            a.path.display()
+        )));
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -138,7 +143,11 @@ async fn ingest(ctx: &ContextManager, a: IngestArgs) -> anyhow::Result<ExitCode>
             }
         }
     }
-    Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn search(ctx: &ContextManager, a: SearchArgs) -> anyhow::Result<ExitCode> {
@@ -170,7 +179,16 @@ async fn search(ctx: &ContextManager, a: SearchArgs) -> anyhow::Result<ExitCode>
 
 async fn ask(ctx: &ContextManager, a: AskArgs) -> anyhow::Result<ExitCode> {
     let client = ctx.llm().map(|e| e.client());
-    let r = answer(ctx.knowledge(), client, &a.question, RagOptions { limit: a.limit.max(1), rerank: true }).await?;
+    let r = answer(
+        ctx.knowledge(),
+        client,
+        &a.question,
+        RagOptions {
+            limit: a.limit.max(1),
+            rerank: true,
+        },
+    )
+    .await?;
     match a.format {
         Format::Json => {
             let mut v = r.to_dsl();
@@ -180,7 +198,10 @@ async fn ask(ctx: &ContextManager, a: AskArgs) -> anyhow::Result<ExitCode> {
         Format::Text => {
             println!("{}\n", r.answer);
             for c in &r.citations {
-                println!("[{}] {} #{} (score {:.3})", c.n, c.document, c.chunk, c.score);
+                println!(
+                    "[{}] {} #{} (score {:.3})",
+                    c.n, c.document, c.chunk, c.score
+                );
             }
         }
     }

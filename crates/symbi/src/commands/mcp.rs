@@ -50,9 +50,16 @@ impl AgentExecutor for EngineExecutor {
         let initiator = if self.http {
             symbi_policy::requests::client_principal(format!("mcp:{caller}"), Vec::<String>::new())
         } else {
-            symbi_policy::requests::operator_principal(format!("mcp:{caller}"), Vec::<String>::new())
+            symbi_policy::requests::operator_principal(
+                format!("mcp:{caller}"),
+                Vec::<String>::new(),
+            )
         };
-        let opts = ExecuteOptions { trigger_kind: Some("mcp".into()), initiator: Some(initiator), ..ExecuteOptions::default() };
+        let opts = ExecuteOptions {
+            trigger_kind: Some("mcp".into()),
+            initiator: Some(initiator),
+            ..ExecuteOptions::default()
+        };
         self.engine
             .run(id, input, opts)
             .await
@@ -76,7 +83,11 @@ impl AuditService for LogService {
             let time = |k: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
                 filter[k]
                     .as_str()
-                    .map(|s| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| format!("{k}: {e}")))
+                    .map(|s| {
+                        chrono::DateTime::parse_from_rfc3339(s)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .map_err(|e| format!("{k}: {e}"))
+                    })
                     .transpose()
             };
             let q = symbi_audit::Query {
@@ -87,13 +98,16 @@ impl AuditService for LogService {
                 limit: None,
                 newest_first: true,
             };
-            let limit = filter["limit"].as_u64().map_or(100, |l| l.min(10_000) as usize);
+            let limit = filter["limit"]
+                .as_u64()
+                .map_or(100, |l| l.min(10_000) as usize);
             let reader = symbi_audit::LogReader::open(&dir, p).map_err(|e| e.to_string())?;
-            let events: Vec<Value> = super::audit::query_events(&reader, q, filter["agent"].as_str(), Some(limit))
-                .map_err(|e| e.to_string())?
-                .iter()
-                .map(|e| e.to_json())
-                .collect();
+            let events: Vec<Value> =
+                super::audit::query_events(&reader, q, filter["agent"].as_str(), Some(limit))
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .map(|e| e.to_json())
+                    .collect();
             Ok(json!({ "events": events }))
         })
         .await
@@ -103,7 +117,12 @@ impl AuditService for LogService {
     async fn verify(&self) -> Result<Value, String> {
         let (dir, p) = (self.dir.clone(), self.provider.clone());
         tokio::task::spawn_blocking(move || {
-            let rep = symbi_audit::verify::verify_log(&dir, &*p, &symbi_audit::verify::VerifyOptions::default()).map_err(|e| e.to_string())?;
+            let rep = symbi_audit::verify::verify_log(
+                &dir,
+                &*p,
+                &symbi_audit::verify::VerifyOptions::default(),
+            )
+            .map_err(|e| e.to_string())?;
             serde_json::to_value(&rep).map_err(|e| e.to_string())
         })
         .await
@@ -117,13 +136,20 @@ pub fn run(g: &Globals, a: McpArgs) -> anyhow::Result<ExitCode> {
     let data_dir = loaded.data_dir();
     let listen: Option<std::net::SocketAddr> = match &a.listen {
         None => None,
-        Some(l) => Some(l.parse().map_err(|_| crate::exit::usage(format!("--listen `{l}` is not ADDR:PORT")))?),
+        Some(l) => Some(
+            l.parse()
+                .map_err(|_| crate::exit::usage(format!("--listen `{l}` is not ADDR:PORT")))?,
+        ),
     };
     let authority = match listen {
         None => None,
         Some(_) => Some(Arc::new(
-            symbi_api::auth::Authority::new(cfg.api.token.as_deref(), cfg.api.token_file.as_deref(), cfg.api.key_store.as_deref())
-                .map_err(|e| crate::exit::usage(e.to_string()))?,
+            symbi_api::auth::Authority::new(
+                cfg.api.token.as_deref(),
+                cfg.api.token_file.as_deref(),
+                cfg.api.key_store.as_deref(),
+            )
+            .map_err(|e| crate::exit::usage(e.to_string()))?,
         )),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -132,9 +158,17 @@ pub fn run(g: &Globals, a: McpArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let system = assemble(cfg.clone(), data_dir.clone(), AssemblyOptions { bus: true, watch_policies: true }, Extensions::default())
-            .await
-            .context("symbi mcp: a required component could not start")?;
+        let system = assemble(
+            cfg.clone(),
+            data_dir.clone(),
+            AssemblyOptions {
+                bus: true,
+                watch_policies: true,
+            },
+            Extensions::default(),
+        )
+        .await
+        .context("symbi mcp: a required component could not start")?;
         super::up::load_agents(&system.engine, &super::up::agent_dirs(&cfg)).await;
         let dsl_mode = match cfg.runtime.mode {
             symbi_config::RuntimeMode::Development => symbi_dsl::Mode::Development,
@@ -143,7 +177,8 @@ pub fn run(g: &Globals, a: McpArgs) -> anyhow::Result<ExitCode> {
         let audit: Option<Arc<dyn AuditService>> = match &system.audit {
             Some(_) => Some(Arc::new(LogService {
                 dir: symbi_audit::AuditOptions::from_config(&data_dir, &cfg.audit).dir,
-                provider: symbi_crypto::provider(cfg.security.crypto_provider.as_str()).map_err(|e| anyhow::anyhow!(e.to_string()))?,
+                provider: symbi_crypto::provider(cfg.security.crypto_provider.as_str())
+                    .map_err(|e| anyhow::anyhow!(e.to_string()))?,
             })),
             None => None,
         };
@@ -151,7 +186,10 @@ pub fn run(g: &Globals, a: McpArgs) -> anyhow::Result<ExitCode> {
             runtime: Arc::new(system.engine.runtime().clone()),
             pdp: system.engine.pdp().clone(),
             sink: system.engine.sink().clone(),
-            executor: Some(Arc::new(EngineExecutor { engine: system.engine.clone(), http: listen.is_some() })),
+            executor: Some(Arc::new(EngineExecutor {
+                engine: system.engine.clone(),
+                http: listen.is_some(),
+            })),
             audit,
             dsl_mode,
         };
@@ -168,7 +206,11 @@ pub fn run(g: &Globals, a: McpArgs) -> anyhow::Result<ExitCode> {
             _ => symbi_mcp_server::serve_stdio(ctx).await,
         };
         // Drain and seal the audit log whatever ended the session.
-        system.shutdown(Duration::from_secs(cfg.runtime.shutdown_grace.0.as_secs().max(1))).await;
+        system
+            .shutdown(Duration::from_secs(
+                cfg.runtime.shutdown_grace.0.as_secs().max(1),
+            ))
+            .await;
         served.map_err(anyhow::Error::from)
     })?;
     Ok(ExitCode::SUCCESS)

@@ -13,8 +13,12 @@ use symbi_types::decision::VerificationMode;
 
 /// The MCP servers of the effective configuration, with the audit sink verifications are
 /// recorded to.
-pub fn manager(loaded: &symbi_config::LoadedConfig, sink: Arc<dyn symbi_types::EventSink>) -> anyhow::Result<McpManager> {
-    let settings = McpSettings::from_config(&loaded.config.mcp, &loaded.data_dir()).map_err(|e| crate::exit::usage(e.to_string()))?;
+pub fn manager(
+    loaded: &symbi_config::LoadedConfig,
+    sink: Arc<dyn symbi_types::EventSink>,
+) -> anyhow::Result<McpManager> {
+    let settings = McpSettings::from_config(&loaded.config.mcp, &loaded.data_dir())
+        .map_err(|e| crate::exit::usage(e.to_string()))?;
     Ok(McpManager::new(settings, sink)?)
 }
 
@@ -25,7 +29,11 @@ fn cli_sink() -> Arc<dyn symbi_types::EventSink> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// What `symbi tools list` shows about MCP servers.
@@ -48,8 +56,15 @@ pub fn collect(g: &Globals) -> anyhow::Result<Option<McpListing>> {
     let results = rt.block_on(mcp.start());
     let tools = mcp.tools();
     rt.block_on(mcp.shutdown());
-    let errors = results.into_iter().filter_map(|(s, r)| r.err().map(|e| (s, e.to_string()))).collect();
-    Ok(Some(McpListing { tools, errors, discovery_ignored: ignored }))
+    let errors = results
+        .into_iter()
+        .filter_map(|(s, r)| r.err().map(|e| (s, e.to_string())))
+        .collect();
+    Ok(Some(McpListing {
+        tools,
+        errors,
+        discovery_ignored: ignored,
+    }))
 }
 
 fn status_json(t: &ToolEntry) -> Value {
@@ -95,7 +110,13 @@ impl McpListing {
                 other => other.word().to_string(),
             };
             let refused = if t.accepted { "" } else { " [refused]" };
-            let desc = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
+            let desc = t
+                .description
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
             println!("{:<20} mcp      {}  [{status}{refused}]", t.qualified, desc);
         }
         for (s, e) in &self.errors {
@@ -115,16 +136,29 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     let mcp = manager(&loaded, cli_sink())?;
     let Some(spec) = mcp.settings().server(&a.server).cloned() else {
-        let known: Vec<&str> = mcp.settings().servers.iter().map(|s| s.name.as_str()).collect();
+        let known: Vec<&str> = mcp
+            .settings()
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         return Err(crate::exit::usage(format!(
             "no MCP server named `{}` (configured: {})",
             a.server,
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         )));
     };
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let r = if a.repin { mcp.repin(&a.server).await } else { mcp.refresh(&a.server).await };
+        let r = if a.repin {
+            mcp.repin(&a.server).await
+        } else {
+            mcp.refresh(&a.server).await
+        };
         mcp.shutdown().await;
         r
     });
@@ -132,14 +166,20 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(e) => {
             match a.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&json!({"server": a.server, "error": e.to_string()}))?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"server": a.server, "error": e.to_string()})
+                    )?
+                ),
                 Format::Text => eprintln!("error: {e}"),
             }
             return Ok(ExitCode::from(1));
         }
     };
     let mode = spec.verification.unwrap_or(mcp.settings().verification);
-    let failed = mode != VerificationMode::Disabled && tools.iter().any(|t| !t.verification.is_verified());
+    let failed =
+        mode != VerificationMode::Disabled && tools.iter().any(|t| !t.verification.is_verified());
     match a.format {
         Format::Json => {
             let items: Vec<Value> = tools
@@ -167,16 +207,28 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 spec.transport_name(),
                 spec.target(),
                 mode_word(mode),
-                spec.publisher.as_ref().map(|p| p.domain.as_str()).unwrap_or("(none configured)")
+                spec.publisher
+                    .as_ref()
+                    .map(|p| p.domain.as_str())
+                    .unwrap_or("(none configured)")
             );
             let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
             for t in &tools {
                 let detail = match &t.verification {
-                    VerificationStatus::Verified { fingerprint, pin, domain, .. } => format!("{fingerprint} of {domain} ({pin})"),
+                    VerificationStatus::Verified {
+                        fingerprint,
+                        pin,
+                        domain,
+                        ..
+                    } => format!("{fingerprint} of {domain} ({pin})"),
                     other => other.reason(),
                 };
                 let refused = if t.accepted { "" } else { "  [refused]" };
-                println!("  {:<width$}  {:<9} {detail}{refused}", t.name, t.verification.word());
+                println!(
+                    "  {:<width$}  {:<9} {detail}{refused}",
+                    t.name,
+                    t.verification.word()
+                );
             }
             let count = |w: &str| tools.iter().filter(|t| t.verification.word() == w).count();
             println!(
@@ -188,5 +240,9 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

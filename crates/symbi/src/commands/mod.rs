@@ -4,13 +4,13 @@ pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod dsl;
+pub mod knowledge;
 pub mod mcp;
 pub mod mcp_tools;
-pub mod tools;
-pub mod dsl;
 pub mod policy;
 pub mod run;
-pub mod knowledge;
+pub mod tools;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -40,7 +40,10 @@ impl Globals {
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let g = Globals { config: cli.config, data_dir: cli.data_dir };
+    let g = Globals {
+        config: cli.config,
+        data_dir: cli.data_dir,
+    };
     match cli.command {
         Command::Up(a) => up::run(&g, a),
         Command::Run(a) => run::run(&g, a),

@@ -86,44 +86,79 @@ pub fn run(g: &Globals, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let sources = if a.path.is_file() {
-        let text = std::fs::read_to_string(&a.path).map_err(|e| usage(format!("{}: {e}", a.path.display())))?;
-        let name = a.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        vec![PolicySource { name, display: a.path.display().to_string(), text }]
+        let text = std::fs::read_to_string(&a.path)
+            .map_err(|e| usage(format!("{}: {e}", a.path.display())))?;
+        let name = a
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        vec![PolicySource {
+            name,
+            display: a.path.display().to_string(),
+            text,
+        }]
     } else {
         symbi_policy::read_dir_sources(&a.path).map_err(|e| match e {
-            PolicyError::MissingDirectory(_) => usage(format!("{}: no such file or directory", a.path.display())),
+            PolicyError::MissingDirectory(_) => {
+                usage(format!("{}: no such file or directory", a.path.display()))
+            }
             other => other.into(),
         })?
     };
     let (ok, files, policies, diags) = match PolicyEngine::check(&sources) {
         Ok(r) => (true, r.files, r.policies, r.warnings),
-        Err(PolicyError::Invalid(d)) => (false, sources.iter().map(|s| s.name.clone()).collect(), 0, d),
+        Err(PolicyError::Invalid(d)) => (
+            false,
+            sources.iter().map(|s| s.name.clone()).collect(),
+            0,
+            d,
+        ),
         Err(e) => return Err(e.into()),
     };
     match a.format {
         Format::Json => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json!({ "ok": ok, "files": files, "policies": policies, "diagnostics": diags }))?
+                serde_json::to_string_pretty(
+                    &json!({ "ok": ok, "files": files, "policies": policies, "diagnostics": diags })
+                )?
             );
         }
         Format::Text => {
             for d in &diags {
                 eprintln!("{}", d.render());
             }
-            let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             let warnings = diags.len() - errors;
             if ok {
                 if files.is_empty() {
-                    eprintln!("warning: no *.cedar files in {}: every action not granted by DSL rules is denied", a.path.display());
+                    eprintln!(
+                        "warning: no *.cedar files in {}: every action not granted by DSL rules is denied",
+                        a.path.display()
+                    );
                 }
-                println!("{}: ok ({} files, {policies} policies, {warnings} warnings)", a.path.display(), files.len());
+                println!(
+                    "{}: ok ({} files, {policies} policies, {warnings} warnings)",
+                    a.path.display(),
+                    files.len()
+                );
             } else {
-                println!("{}: {errors} errors, {warnings} warnings; the policy set is rejected", a.path.display());
+                println!(
+                    "{}: {errors} errors, {warnings} warnings; the policy set is rejected",
+                    a.path.display()
+                );
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The engine for `eval`/`test`: an explicit directory, else the configured one, else
@@ -137,15 +172,24 @@ fn engine_for(g: &Globals, explicit: Option<&Path>) -> anyhow::Result<PolicyEngi
             let c = &loaded.config;
             let dir = c.under_data_dir(c.policy.dir.as_deref(), "policies");
             if !dir.exists() {
-                eprintln!("note: policy directory {} does not exist yet; using the shipped defaults", dir.display());
-                return Ok(PolicyEngine::from_sources(defaults::default_sources(), opts)?);
+                eprintln!(
+                    "note: policy directory {} does not exist yet; using the shipped defaults",
+                    dir.display()
+                );
+                return Ok(PolicyEngine::from_sources(
+                    defaults::default_sources(),
+                    opts,
+                )?);
             }
             dir
         }
     };
     match PolicyEngine::from_dir(&dir, opts) {
         Ok(e) => Ok(e),
-        Err(PolicyError::MissingDirectory(d)) => Err(usage(format!("policy directory {} does not exist", d.display()))),
+        Err(PolicyError::MissingDirectory(d)) => Err(usage(format!(
+            "policy directory {} does not exist",
+            d.display()
+        ))),
         Err(PolicyError::Invalid(diags)) => {
             for d in diags.iter().filter(|d| d.severity == Severity::Error) {
                 eprintln!("{}", d.render());
@@ -177,7 +221,9 @@ fn eval(g: &Globals, a: EvalArgs) -> anyhow::Result<ExitCode> {
         context: json_object("--context", &a.context)?,
     };
     for k in req.undeclared_context_keys() {
-        eprintln!("warning: context key `{k}` is not part of the Cedar model (see docs/policies.md); Cedar policies cannot see it");
+        eprintln!(
+            "warning: context key `{k}` is not part of the Cedar model (see docs/policies.md); Cedar policies cannot see it"
+        );
     }
     let request = req.to_request().map_err(usage)?;
     let engine = engine_for(g, a.policies.as_deref())?;
@@ -186,27 +232,41 @@ fn eval(g: &Globals, a: EvalArgs) -> anyhow::Result<ExitCode> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&decision)?),
         Format::Text => print_decision(&decision),
     }
-    Ok(if decision.is_allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if decision.is_allowed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_decision(d: &Decision) {
     println!("{}", d.outcome());
     let reasons = match d {
-        Decision::Allow { reasons } | Decision::Deny { reasons } | Decision::AllowWithConditions { reasons, .. } => reasons,
+        Decision::Allow { reasons }
+        | Decision::Deny { reasons }
+        | Decision::AllowWithConditions { reasons, .. } => reasons,
     };
     for r in reasons {
         println!("  reason: {r}");
     }
     for c in d.conditions() {
-        println!("  condition: {}", serde_json::to_string(c).unwrap_or_default());
+        println!(
+            "  condition: {}",
+            serde_json::to_string(c).unwrap_or_default()
+        );
     }
 }
 
 fn test(g: &Globals, a: TestArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file).map_err(|e| usage(format!("{}: {e}", a.file.display())))?;
-    let table = TestTable::parse(&a.file.display().to_string(), &text).map_err(|e| usage(e.to_string()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| usage(format!("{}: {e}", a.file.display())))?;
+    let table =
+        TestTable::parse(&a.file.display().to_string(), &text).map_err(|e| usage(e.to_string()))?;
     let dir = a.policies.clone().or_else(|| {
-        table.policies.as_ref().map(|p| a.file.parent().unwrap_or(Path::new(".")).join(p))
+        table
+            .policies
+            .as_ref()
+            .map(|p| a.file.parent().unwrap_or(Path::new(".")).join(p))
     });
     let engine = engine_for(g, dir.as_deref())?;
     let results = run_table(&engine, &table);
@@ -240,5 +300,9 @@ fn test(g: &Globals, a: TestArgs) -> anyhow::Result<ExitCode> {
             println!("{} passed, {failed} failed", results.len() - failed);
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

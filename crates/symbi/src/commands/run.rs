@@ -37,13 +37,20 @@ pub struct RunArgs {
 pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     crate::logging::init(&loaded.config.log, "warn");
-    let input: Value = serde_json::from_str(&a.input)
-        .map_err(|e| usage(format!("--input is not valid JSON: {e} (line {}, column {})", e.line(), e.column())))?;
+    let input: Value = serde_json::from_str(&a.input).map_err(|e| {
+        usage(format!(
+            "--input is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     let source = std::fs::read_to_string(&a.file)
         .map_err(|e| usage(format!("{}: cannot read: {e}", a.file.display())))?;
     let file_name = a.file.display().to_string();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let data_dir = loaded.data_dir();
         let system = assemble(

@@ -129,7 +129,9 @@ fn tools_dir(g: &Globals, arg: &ToolsDirArg) -> anyhow::Result<PathBuf> {
         return Ok(d.clone());
     }
     let loaded = g.load(None)?;
-    Ok(loaded.config.under_data_dir(loaded.config.sandbox.tools_dir.as_deref(), "tools"))
+    Ok(loaded
+        .config
+        .under_data_dir(loaded.config.sandbox.tools_dir.as_deref(), "tools"))
 }
 
 fn load_registry(dir: &Path) -> anyhow::Result<ToolRegistry> {
@@ -140,13 +142,21 @@ fn load_registry(dir: &Path) -> anyhow::Result<ToolRegistry> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
     let dir = tools_dir(g, &a.dir)?;
     let reg = load_registry(&dir)?;
-    let mcp = if a.no_mcp { None } else { super::mcp_tools::collect(g)? };
+    let mcp = if a.no_mcp {
+        None
+    } else {
+        super::mcp_tools::collect(g)?
+    };
     match a.format {
         Format::Json => {
             let mut items: Vec<_> = reg
@@ -169,7 +179,10 @@ fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
                 println!("no command tools in {}", dir.display());
             }
             for t in reg.iter() {
-                let tier = t.min_tier.map(|t| format!(" (min {t})")).unwrap_or_default();
+                let tier = t
+                    .min_tier
+                    .map(|t| format!(" (min {t})"))
+                    .unwrap_or_default();
                 println!("{:<20} command  {}{tier}", t.name, t.description);
             }
             if let Some(m) = &mcp {
@@ -181,7 +194,9 @@ fn list(g: &Globals, a: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn find<'r>(reg: &'r ToolRegistry, name: &str, dir: &Path) -> anyhow::Result<&'r ToolManifest> {
-    reg.get(name).map(|t| t.as_ref()).ok_or_else(|| crate::exit::usage(format!("no tool `{name}` in {}", dir.display())))
+    reg.get(name)
+        .map(|t| t.as_ref())
+        .ok_or_else(|| crate::exit::usage(format!("no tool `{name}` in {}", dir.display())))
 }
 
 fn show(g: &Globals, a: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -193,7 +208,11 @@ fn show(g: &Globals, a: ShowArgs) -> anyhow::Result<ExitCode> {
         Format::Text => {
             println!("name:         {}", t.name);
             println!("description:  {}", t.description);
-            println!("file:         {} (sha256 {})", t.path.display(), &t.digest[..16]);
+            println!(
+                "file:         {} (sha256 {})",
+                t.path.display(),
+                &t.digest[..16]
+            );
             println!("category:     {}", t.category);
             println!("image:        {}", t.image);
             println!("command:      {}", serde_json::to_string(&t.command)?);
@@ -201,14 +220,29 @@ fn show(g: &Globals, a: ShowArgs) -> anyhow::Result<ExitCode> {
                 println!("stdin:        {}", serde_json::to_string(s)?);
             }
             println!("output:       {:?}", t.output);
-            println!("min tier:     {}", t.min_tier.map(|t| t.to_string()).unwrap_or_else(|| "(risk assessment)".into()));
-            println!("network:      {}", if t.network { "needed (never available in a sandbox on this host)" } else { "none" });
+            println!(
+                "min tier:     {}",
+                t.min_tier
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "(risk assessment)".into())
+            );
+            println!(
+                "network:      {}",
+                if t.network {
+                    "needed (never available in a sandbox on this host)"
+                } else {
+                    "none"
+                }
+            );
             if !t.capabilities.is_empty() {
                 println!("capabilities: {}", t.capabilities.join(", "));
             }
             println!("limits:       {}", serde_json::to_string(&t.limits)?);
             println!("risk:         {}", serde_json::to_string(&t.risk)?);
-            println!("input schema: {}", serde_json::to_string_pretty(&t.input_schema)?);
+            println!(
+                "input schema: {}",
+                serde_json::to_string_pretty(&t.input_schema)?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -218,19 +252,28 @@ fn run_tool(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     let dir = match &a.dir.tools_dir {
         Some(d) => d.clone(),
-        None => loaded.config.under_data_dir(loaded.config.sandbox.tools_dir.as_deref(), "tools"),
+        None => loaded
+            .config
+            .under_data_dir(loaded.config.sandbox.tools_dir.as_deref(), "tools"),
     };
     let reg = load_registry(&dir)?;
     let tool = find(&reg, &a.name, &dir)?;
-    let input: serde_json::Value = serde_json::from_str(&a.input).map_err(|e| crate::exit::usage(format!("--input is not JSON: {e}")))?;
+    let input: serde_json::Value = serde_json::from_str(&a.input)
+        .map_err(|e| crate::exit::usage(format!("--input is not JSON: {e}")))?;
     let tier = a
         .tier
         .as_deref()
         .map(|t| t.parse::<SandboxTier>())
         .transpose()
         .map_err(crate::exit::usage)?;
-    let sandbox = Sandbox::new(SandboxConfig::from_config(&loaded.config, loaded.data_dir()))?;
-    let req = RunRequest { agent_min_tier: tier, ..RunRequest::default() };
+    let sandbox = Sandbox::new(SandboxConfig::from_config(
+        &loaded.config,
+        loaded.data_dir(),
+    ))?;
+    let req = RunRequest {
+        agent_min_tier: tier,
+        ..RunRequest::default()
+    };
     let rt = runtime()?;
     match rt.block_on(sandbox.run_tool(tool, &input, &req)) {
         Ok(outcome) => {
@@ -246,7 +289,11 @@ fn run_tool(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
                         outcome.tool,
                         outcome.selection.tier,
                         outcome.duration.as_secs_f64() * 1000.0,
-                        if outcome.stdout_truncated { ", output truncated at the cap" } else { "" }
+                        if outcome.stdout_truncated {
+                            ", output truncated at the cap"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
@@ -280,7 +327,10 @@ fn report_error(e: &SandboxError, format: Format) -> anyhow::Result<()> {
 
 fn validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     if !a.dir.is_dir() {
-        return Err(crate::exit::usage(format!("{} is not a directory", a.dir.display())));
+        return Err(crate::exit::usage(format!(
+            "{} is not a directory",
+            a.dir.display()
+        )));
     }
     let reg = load_registry(&a.dir)?;
     println!("{}: {} tool manifest(s) ok", a.dir.display(), reg.len());
@@ -292,21 +342,37 @@ fn build_images(g: &Globals, a: BuildImagesArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<&str> = match a.only.as_deref() {
         None => symbi_sandbox::manifest::KNOWN_IMAGES.to_vec(),
         Some(n) if symbi_sandbox::manifest::KNOWN_IMAGES.contains(&n) => vec![n],
-        Some(n) => return Err(crate::exit::usage(format!("unknown image `{n}` (known: busybox, debian)"))),
+        Some(n) => {
+            return Err(crate::exit::usage(format!(
+                "unknown image `{n}` (known: busybox, debian)"
+            )));
+        }
     };
-    let sandbox = Sandbox::new(SandboxConfig::from_config(&loaded.config, loaded.data_dir()))?;
+    let sandbox = Sandbox::new(SandboxConfig::from_config(
+        &loaded.config,
+        loaded.data_dir(),
+    ))?;
     let docker = sandbox.docker()?;
     let rt = runtime()?;
     let mut failed = false;
     for name in names {
         eprintln!("building {name} …");
         match rt.block_on(sandbox.images().build(&docker, name)) {
-            Ok(r) => println!("{name}: {} ({}) recorded in {}", r.reference, r.image_id, sandbox.images().records_dir.display()),
+            Ok(r) => println!(
+                "{name}: {} ({}) recorded in {}",
+                r.reference,
+                r.image_id,
+                sandbox.images().records_dir.display()
+            ),
             Err(e) => {
                 eprintln!("error: {name}: {e}");
                 failed = true;
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -41,7 +41,9 @@ pub struct UpArgs {
 pub fn run(g: &Globals, a: UpArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(a.listen.clone())?;
     crate::logging::init(&loaded.config.log, "info");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(daemon(loaded));
     crate::logging::shutdown();
     result?;
@@ -52,7 +54,8 @@ async fn daemon(loaded: symbi_config::LoadedConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let cfg = Arc::new(loaded.config.clone());
     let data_dir = loaded.data_dir();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     // Handlers are installed first, so a signal sent during start-up or right after the
     // readiness line is never lost.
     let stop = ShutdownSignal::install()?;
@@ -61,17 +64,38 @@ async fn daemon(loaded: symbi_config::LoadedConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(ApiMetrics::new());
     let m = metrics.clone();
     let ext = Extensions {
-        sink_layer: Some(Box::new(move |inner: Arc<dyn EventSink>| -> Arc<dyn EventSink> { Arc::new(MeteredSink::new(inner, m)) })),
+        sink_layer: Some(Box::new(
+            move |inner: Arc<dyn EventSink>| -> Arc<dyn EventSink> {
+                Arc::new(MeteredSink::new(inner, m))
+            },
+        )),
         ..Extensions::default()
     };
-    let system = assemble(cfg.clone(), data_dir.clone(), AssemblyOptions { bus: true, watch_policies: true }, ext)
-        .await
-        .context("symbi up: a required component could not start")?;
+    let system = assemble(
+        cfg.clone(),
+        data_dir.clone(),
+        AssemblyOptions {
+            bus: true,
+            watch_policies: true,
+        },
+        ext,
+    )
+    .await
+    .context("symbi up: a required component could not start")?;
     match &system.audit {
-        Some(_) => tracing::info!(component = "audit", dir = %data_dir.join("audit").display(), "component ready"),
-        None => tracing::warn!(component = "audit", "component disabled by configuration ([security] audit_enabled = false)"),
+        Some(_) => {
+            tracing::info!(component = "audit", dir = %data_dir.join("audit").display(), "component ready")
+        }
+        None => tracing::warn!(
+            component = "audit",
+            "component disabled by configuration ([security] audit_enabled = false)"
+        ),
     }
-    tracing::info!(component = "policy", watch = cfg.policy.watch, "component ready");
+    tracing::info!(
+        component = "policy",
+        watch = cfg.policy.watch,
+        "component ready"
+    );
     if system.engine.bus().is_some() {
         tracing::info!(component = "bus", backend = ?cfg.bus.backend, "component ready");
     }
@@ -98,18 +122,27 @@ async fn daemon(loaded: symbi_config::LoadedConfig) -> anyhow::Result<()> {
             system.shutdown(Duration::from_secs(5)).await;
             return Err(match e {
                 // Configuration problems are usage errors (exit code 2).
-                symbi_api::ServeError::NoTokenOnPublicAddress(_) | symbi_api::ServeError::Config(_) | symbi_api::ServeError::Auth(_) => {
-                    crate::exit::usage(format!("symbi up: {e}"))
+                symbi_api::ServeError::NoTokenOnPublicAddress(_)
+                | symbi_api::ServeError::Config(_)
+                | symbi_api::ServeError::Auth(_) => crate::exit::usage(format!("symbi up: {e}")),
+                other => {
+                    anyhow::Error::new(other).context("symbi up: the HTTP API could not start")
                 }
-                other => anyhow::Error::new(other).context("symbi up: the HTTP API could not start"),
             });
         }
     };
     tracing::info!(component = "api", listen = %api.addr, openapi = "/api-docs/openapi.json", "component ready");
-    tracing::info!(component = "schedules", jobs = api.state.schedules.len(), "component ready");
+    tracing::info!(
+        component = "schedules",
+        jobs = api.state.schedules.len(),
+        "component ready"
+    );
     match api.webhook_addr {
         Some(w) => tracing::info!(component = "webhooks", listen = %w, "component ready"),
-        None => tracing::info!(component = "webhooks", "no webhooks defined; listener not started"),
+        None => tracing::info!(
+            component = "webhooks",
+            "no webhooks defined; listener not started"
+        ),
     }
     if let Some(f) = &api.generated_token_file {
         tracing::info!(token_file = %f.display(), "API token: send `Authorization: Bearer $(cat {})`", f.display());
@@ -124,7 +157,10 @@ async fn daemon(loaded: symbi_config::LoadedConfig) -> anyhow::Result<()> {
 
     stop.wait().await;
     let grace = cfg.runtime.shutdown_grace.0;
-    tracing::info!(grace_ms = grace.as_millis() as u64, "shutdown requested; draining running work");
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutdown requested; draining running work"
+    );
     api.shutdown().await;
     let report = system.shutdown(grace).await;
     tracing::info!(
@@ -173,7 +209,10 @@ fn symbi_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Loads every program of `dirs` into the engine. Returns the programs that loaded (their
 /// schedules and webhooks are served); a program with errors is reported with its
 /// diagnostics and its agents are registered as `Failed`.
-pub(crate) async fn load_agents(engine: &Engine, dirs: &[PathBuf]) -> Vec<(String, Arc<symbi_dsl::LoadedProgram>)> {
+pub(crate) async fn load_agents(
+    engine: &Engine,
+    dirs: &[PathBuf],
+) -> Vec<(String, Arc<symbi_dsl::LoadedProgram>)> {
     let mut programs = Vec::new();
     let (mut agents, mut failed_files) = (0usize, 0usize);
     for dir in dirs {
@@ -202,10 +241,16 @@ pub(crate) async fn load_agents(engine: &Engine, dirs: &[PathBuf]) -> Vec<(Strin
                     tracing::info!(component = "agents", file, agents = ?names, "program loaded");
                     match engine.check_source(&file, &source) {
                         Ok(p) => programs.push((file, p)),
-                        Err(e) => tracing::error!(component = "agents", file, error = %e, "program could not be re-read"),
+                        Err(e) => {
+                            tracing::error!(component = "agents", file, error = %e, "program could not be re-read")
+                        }
                     }
                 }
-                Err(EngineError::Program { rendered, failed_agents, .. }) => {
+                Err(EngineError::Program {
+                    rendered,
+                    failed_agents,
+                    ..
+                }) => {
                     failed_files += 1;
                     tracing::error!(
                         component = "agents",
@@ -245,7 +290,11 @@ async fn report_sandbox(sandbox: &symbi_sandbox::Sandbox, default: SandboxTier) 
     for tier in [SandboxTier::Tier1, SandboxTier::Tier2] {
         let r = tokio::time::timeout(Duration::from_secs(10), sandbox.ensure_tier(tier)).await;
         let component = format!("sandbox {tier}");
-        let needed = if tier == default { " (the configured default tier: sandboxed actions fail closed)" } else { "" };
+        let needed = if tier == default {
+            " (the configured default tier: sandboxed actions fail closed)"
+        } else {
+            ""
+        };
         match r {
             Ok(Ok(())) => tracing::info!(component, "component ready"),
             Ok(Err(symbi_sandbox::SandboxError::Unavailable { reason, fix, .. })) => {
@@ -260,7 +309,11 @@ async fn report_sandbox(sandbox: &symbi_sandbox::Sandbox, default: SandboxTier) 
             ),
         }
     }
-    tracing::info!(component = "sandbox Tier3", reason = "Firecracker micro-VMs are not built into this symbi", "component not available");
+    tracing::info!(
+        component = "sandbox Tier3",
+        reason = "Firecracker micro-VMs are not built into this symbi",
+        "component not available"
+    );
 }
 
 /// SIGINT and SIGTERM, caught from the moment [`ShutdownSignal::install`] returns.
@@ -273,7 +326,10 @@ impl ShutdownSignal {
     /// Installs the handlers (inside a tokio runtime).
     pub fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(ShutdownSignal { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        Ok(ShutdownSignal {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
     }
 
     /// Resolves on the first SIGINT or SIGTERM.

@@ -44,10 +44,14 @@ const ECHO: &str = "agent echo(msg: String) -> String {\n    with timeout = 5s {
 pub fn bench_api(g: &Globals, a: ApiBenchArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(Some("127.0.0.1:0".into()))?;
     crate::logging::init(&loaded.config.log, "warn");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if a.serve_baseline {
         return rt.block_on(async {
-            let base = baseline_server().await.context("starting the baseline server")?;
+            let base = baseline_server()
+                .await
+                .context("starting the baseline server")?;
             println!("http://{}", base.addr);
             tokio::signal::ctrl_c().await?;
             base.shutdown().await;
@@ -167,7 +171,19 @@ pub fn bench_api(g: &Globals, a: ApiBenchArgs) -> anyhow::Result<ExitCode> {
 async fn engine_completed(client: &reqwest::Client, base: &str, token: &str, id: &str) -> usize {
     // Give the queued executions a moment to finish before counting.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let Ok(r) = client.get(format!("{base}/api/v1/agents/{id}/history")).bearer_auth(token).send().await else { return 0 };
-    let Ok(v) = r.json::<serde_json::Value>().await else { return 0 };
-    v["history"].as_array().map(|h| h.iter().filter(|r| r["status"] == "completed").count()).unwrap_or(0)
+    let Ok(r) = client
+        .get(format!("{base}/api/v1/agents/{id}/history"))
+        .bearer_auth(token)
+        .send()
+        .await
+    else {
+        return 0;
+    };
+    let Ok(v) = r.json::<serde_json::Value>().await else {
+        return 0;
+    };
+    v["history"]
+        .as_array()
+        .map(|h| h.iter().filter(|r| r["status"] == "completed").count())
+        .unwrap_or(0)
 }

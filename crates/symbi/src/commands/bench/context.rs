@@ -62,7 +62,10 @@ pub struct RagArgs {
 
 fn bench_scratch(g: &Globals, name: &str) -> anyhow::Result<std::path::PathBuf> {
     let loaded = g.load(None)?;
-    Ok(loaded.data_dir().join("bench").join(format!("{name}-{}", std::process::id())))
+    Ok(loaded
+        .data_dir()
+        .join("bench")
+        .join(format!("{name}-{}", std::process::id())))
 }
 
 use super::load_average;
@@ -76,7 +79,9 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
             "none" => Ok(Quantization::None),
             "scalar" => Ok(Quantization::Scalar),
             "binary" => Ok(Quantization::Binary),
-            other => Err(crate::exit::usage(format!("--quantization: `{other}` is not none, scalar or binary"))),
+            other => Err(crate::exit::usage(format!(
+                "--quantization: `{other}` is not none, scalar or binary"
+            ))),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = symbi_context::bench::VectorBenchOptions {
@@ -94,8 +99,12 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
         clusters: a.clusters,
     };
     let load_before = load_average();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let r = rt.block_on(symbi_context::bench::vector_bench(&opts, &|m| eprintln!("bench vectors: {m}")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(symbi_context::bench::vector_bench(&opts, &|m| {
+        eprintln!("bench vectors: {m}")
+    }))?;
     let load_after = load_average();
     if a.format == crate::cli::Format::Json {
         let mut v = serde_json::to_value(&r)?;
@@ -107,9 +116,15 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
         0 => "uniformly random unit vectors".to_string(),
         n => format!("unit vectors around {n} random centres"),
     };
-    println!("vector search: {} x {}-d {data}, HNSW m={} ef_construct={}", r.count, r.dim, r.m, r.ef_construct);
+    println!(
+        "vector search: {} x {}-d {data}, HNSW m={} ef_construct={}",
+        r.count, r.dim, r.m, r.ef_construct
+    );
     println!("load average before/after: {load_before} / {load_after}");
-    println!("brute force (in-process, exact top-10): {:.2} ms/query", r.brute_force_ms);
+    println!(
+        "brute force (in-process, exact top-10): {:.2} ms/query",
+        r.brute_force_ms
+    );
     for v in &r.variants {
         println!(
             "\n[{:?}] upsert {:.1}s, index build {:.1}s, RSS {:.0} MiB (peak {:.0}), disk {:.1} MiB, searched vectors {:.1} MiB ({:.1}% smaller than float32), indexed {}",
@@ -123,7 +138,10 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
             v.vector_size_reduction * 100.0,
             v.indexed
         );
-        println!("  exact search (Qdrant, brute force) p50 {:.2} ms, recall@10 {:.3} (check of the measurement)", v.exact_p50_ms, v.exact_recall_at_10);
+        println!(
+            "  exact search (Qdrant, brute force) p50 {:.2} ms, recall@10 {:.3} (check of the measurement)",
+            v.exact_p50_ms, v.exact_recall_at_10
+        );
         for e in &v.ef {
             println!(
                 "  ef={:<4} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms  recall@10 {:.3}  speed-up vs exact {:.1}x",
@@ -135,7 +153,10 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
                 v.exact_p50_ms / e.p50_ms.max(1e-9)
             );
         }
-        println!("  update visible: p50 {:.3} ms, p99 {:.3} ms (upsert + search that finds it)", v.update_visible_p50_ms, v.update_visible_p99_ms);
+        println!(
+            "  update visible: p50 {:.3} ms, p99 {:.3} ms (upsert + search that finds it)",
+            v.update_visible_p50_ms, v.update_visible_p99_ms
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -143,7 +164,11 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
 pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     // The configured embedders (`[context] embedder`): a dense model's time counts too.
-    let embedders = symbi_context::embed::Embedders::from_config(&loaded.config.context, &loaded.config.llm, &loaded.data_dir())?;
+    let embedders = symbi_context::embed::Embedders::from_config(
+        &loaded.config.context,
+        &loaded.config.llm,
+        &loaded.data_dir(),
+    )?;
     let opts = symbi_context::bench::RagBenchOptions {
         documents: a.documents,
         queries: a.queries,
@@ -153,8 +178,12 @@ pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
         embedders,
     };
     let load_before = load_average();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let r = rt.block_on(symbi_context::bench::rag_bench(&opts, &|m| eprintln!("bench rag: {m}")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(symbi_context::bench::rag_bench(&opts, &|m| {
+        eprintln!("bench rag: {m}")
+    }))?;
     let load_after = load_average();
     if a.format == crate::cli::Format::Json {
         let mut v = serde_json::to_value(&r)?;
@@ -167,7 +196,10 @@ pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
         r.documents, r.chunks, r.ingest_secs, r.embedders
     );
     println!("load average before/after: {load_before} / {load_after}");
-    println!("knowledge search (baseline): p50 {:.2} ms, p99 {:.2} ms", r.search_p50_ms, r.search_p99_ms);
+    println!(
+        "knowledge search (baseline): p50 {:.2} ms, p99 {:.2} ms",
+        r.search_p50_ms, r.search_p99_ms
+    );
     println!(
         "RAG pipeline end to end:    p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms ({:.2}x the search baseline at p50)",
         r.rag_p50_ms,
@@ -175,7 +207,10 @@ pub fn bench_rag(g: &Globals, a: RagArgs) -> anyhow::Result<ExitCode> {
         r.rag_mean_ms,
         r.rag_p50_ms / r.search_p50_ms.max(1e-9)
     );
-    println!("top-1 citation is the source document: {:.1}%", r.top1_source_accuracy * 100.0);
+    println!(
+        "top-1 citation is the source document: {:.1}%",
+        r.top1_source_accuracy * 100.0
+    );
     println!(
         "context retrieval ({} memories): mean {:.2} ms uncached, {:.3} ms cached",
         r.memories, r.context_retrieval_mean_ms, r.context_retrieval_cached_mean_ms

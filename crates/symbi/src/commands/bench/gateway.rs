@@ -80,36 +80,67 @@ struct Row {
     concurrency: usize,
 }
 
-async fn measure(cfg: &symbi_config::Config, audit: bool, n: u64, concurrency: usize) -> anyhow::Result<(f64, f64)> {
+async fn measure(
+    cfg: &symbi_config::Config,
+    audit: bool,
+    n: u64,
+    concurrency: usize,
+) -> anyhow::Result<(f64, f64)> {
     let tmp = tempfile::tempdir()?;
     let mut cfg = cfg.clone();
     cfg.runtime.data_dir = Some(tmp.path().to_path_buf());
     cfg.security.audit_enabled = audit;
-    let sys = assemble(Arc::new(cfg), tmp.path().to_path_buf(), AssemblyOptions { bus: false, watch_policies: false }, Extensions::default()).await?;
+    let sys = assemble(
+        Arc::new(cfg),
+        tmp.path().to_path_buf(),
+        AssemblyOptions {
+            bus: false,
+            watch_policies: false,
+        },
+        Extensions::default(),
+    )
+    .await?;
     let mut source = SPIN.to_string();
     for i in 0..concurrency {
         source.push_str(&calls_agent(i));
     }
-    let agents = sys.engine.load_source("bench-gateway.symbi", &source).await?;
-    let id = |name: &str| agents.iter().find(|(n, _)| n == name).map(|(_, id)| *id).expect("agent loaded");
+    let agents = sys
+        .engine
+        .load_source("bench-gateway.symbi", &source)
+        .await?;
+    let id = |name: &str| {
+        agents
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+            .expect("agent loaded")
+    };
     let spin = vec![id("spin"); concurrency];
     let calls: Vec<_> = (0..concurrency).map(|i| id(&format!("calls{i}"))).collect();
     let mut per = Vec::new();
     for group in [spin, calls] {
         // Warm-up (policy cache, allocator), then the measured runs.
         for agent in &group {
-            sys.engine.run(*agent, json!({ "n": 100 }), ExecuteOptions::default()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            sys.engine
+                .run(*agent, json!({ "n": 100 }), ExecuteOptions::default())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
         }
         let started = Instant::now();
         let runs: Vec<_> = group
             .iter()
             .map(|&agent| {
                 let engine = sys.engine.clone();
-                tokio::spawn(async move { engine.run(agent, json!({ "n": n }), ExecuteOptions::default()).await })
+                tokio::spawn(async move {
+                    engine
+                        .run(agent, json!({ "n": n }), ExecuteOptions::default())
+                        .await
+                })
             })
             .collect();
         for r in runs {
-            r.await?.map_err(|e| anyhow::anyhow!("{}: {}", e.kind, e.message))?;
+            r.await?
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.kind, e.message))?;
         }
         per.push(started.elapsed().as_nanos() as f64 / (n as f64 * concurrency as f64));
     }
@@ -120,16 +151,33 @@ async fn measure(cfg: &symbi_config::Config, audit: bool, n: u64, concurrency: u
 pub fn bench_gateway(g: &Globals, a: GatewayArgs) -> anyhow::Result<ExitCode> {
     let loaded = g.load(None)?;
     crate::logging::init(&loaded.config.log, "warn");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let load_before = super::load_average();
     let rows = rt.block_on(async {
         let mut rows = Vec::new();
         let (s, c) = measure(&loaded.config, false, a.iterations, 1).await?;
-        rows.push(Row { label: "gateway + policy (audit off)", spin_ns: s, calls_ns: c, concurrency: 1 });
+        rows.push(Row {
+            label: "gateway + policy (audit off)",
+            spin_ns: s,
+            calls_ns: c,
+            concurrency: 1,
+        });
         let (s, c) = measure(&loaded.config, true, a.iterations / 10, 1).await?;
-        rows.push(Row { label: "gateway + policy + durable audit", spin_ns: s, calls_ns: c, concurrency: 1 });
+        rows.push(Row {
+            label: "gateway + policy + durable audit",
+            spin_ns: s,
+            calls_ns: c,
+            concurrency: 1,
+        });
         let (s, c) = measure(&loaded.config, true, a.iterations / 10, a.concurrency).await?;
-        rows.push(Row { label: "gateway + policy + durable audit", spin_ns: s, calls_ns: c, concurrency: a.concurrency });
+        rows.push(Row {
+            label: "gateway + policy + durable audit",
+            spin_ns: s,
+            calls_ns: c,
+            concurrency: a.concurrency,
+        });
         anyhow::Ok(rows)
     })?;
     let load_after = super::load_average();
@@ -142,11 +190,21 @@ pub fn bench_gateway(g: &Globals, a: GatewayArgs) -> anyhow::Result<ExitCode> {
                            "with_action_ns_per_iteration": r.calls_ns, "action_ns": r.calls_ns - r.spin_ns})
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({"rows": v, "load_before": load_before, "load_after": load_after}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"rows": v, "load_before": load_before, "load_after": load_after})
+                )?
+            );
         }
         _ => {
-            println!("symbi bench gateway — one `recall` action per loop iteration; load average {load_before}");
-            println!("{:<36} {:>5} {:>16} {:>18} {:>14} {:>12}", "path", "conc", "baseline ns/it", "with action ns/it", "action µs", "actions/s");
+            println!(
+                "symbi bench gateway — one `recall` action per loop iteration; load average {load_before}"
+            );
+            println!(
+                "{:<36} {:>5} {:>16} {:>18} {:>14} {:>12}",
+                "path", "conc", "baseline ns/it", "with action ns/it", "action µs", "actions/s"
+            );
             for r in &rows {
                 let action = (r.calls_ns - r.spin_ns).max(0.0);
                 println!(
@@ -159,7 +217,9 @@ pub fn bench_gateway(g: &Globals, a: GatewayArgs) -> anyhow::Result<ExitCode> {
                     1e9 / r.calls_ns
                 );
             }
-            println!("baseline: the same loop without the action (interpreter only), same run; load average at the end {load_after}");
+            println!(
+                "baseline: the same loop without the action (interpreter only), same run; load average at the end {load_after}"
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

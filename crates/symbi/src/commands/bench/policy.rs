@@ -31,9 +31,17 @@ pub struct PolicyArgs {
 
 pub fn bench_policy(a: PolicyArgs) -> anyhow::Result<ExitCode> {
     if a.policies.is_empty() || a.pool == 0 || a.samples == 0 || a.seconds <= 0.0 {
-        return Err(crate::exit::usage("--policies, --pool, --samples and --seconds must be positive"));
+        return Err(crate::exit::usage(
+            "--policies, --pool, --samples and --seconds must be positive",
+        ));
     }
-    let mut o = LoadOptions { sizes: a.policies, pool: a.pool, samples: a.samples, seconds: a.seconds, ..LoadOptions::default() };
+    let mut o = LoadOptions {
+        sizes: a.policies,
+        pool: a.pool,
+        samples: a.samples,
+        seconds: a.seconds,
+        ..LoadOptions::default()
+    };
     if let Some(t) = a.threads {
         o.threads = t.max(1);
     }
