@@ -16,6 +16,7 @@ use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,22 +44,59 @@ struct Inner {
 /// execution that exchanged messages lately).
 const REQUEST_CACHE_CAPACITY: usize = 4096;
 
-/// Built `message_send` policy requests, see [`Bus::direct_request`].
+/// Built policy requests of direct messages and publishes, see [`Bus::direct_request`].
 #[derive(Default)]
 struct RequestCache {
-    map: DashMap<(AgentId, AgentId, Option<ExecutionId>), CachedRequest>,
+    map: DashMap<RequestKey, CachedRequest, foldhash::fast::RandomState>,
     /// Bumped by every agent registration or removal; older entries are not used.
     generation: AtomicU64,
+}
+
+/// Sender, execution, and what is acted on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct RequestKey(AgentId, Option<ExecutionId>, Target);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    Agent(AgentId),
+    /// A topic as the caller spelled it, by hash; the entry keeps the spelling to confirm.
+    Topic(u64),
 }
 
 struct CachedRequest {
     generation: u64,
     request: Arc<PolicyRequest>,
+    /// For publishes: the caller's spelling and the parsed topic.
+    topic: Option<(Box<str>, Topic)>,
 }
 
 impl RequestCache {
     fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The cached entry for `key` if it is current and made for this very principal.
+    fn get<T>(
+        &self,
+        key: &RequestKey,
+        from: &Principal,
+        f: impl FnOnce(&CachedRequest) -> Option<T>,
+    ) -> Option<T> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let e = self.map.get(key)?;
+        if e.generation == generation && e.request.principal == *from {
+            f(&e)
+        } else {
+            None
+        }
+    }
+
+    /// Stores an entry built while the generation was `generation`.
+    fn put(&self, key: RequestKey, entry: CachedRequest) {
+        if self.map.len() >= REQUEST_CACHE_CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(key, entry);
     }
 }
 
@@ -334,14 +372,12 @@ impl Bus {
         opts: &SendOptions,
     ) -> Result<Arc<PolicyRequest>, BusError> {
         let cache = &self.inner.requests;
-        let key = (sender, to, opts.execution);
-        let generation = cache.generation.load(Ordering::Acquire);
-        if let Some(e) = cache.map.get(&key)
-            && e.generation == generation
-            && e.request.principal == *from
-        {
-            return Ok(e.request.clone());
+        let key = RequestKey(sender, opts.execution, Target::Agent(to));
+        if let Some(req) = cache.get(&key, from, |e| Some(e.request.clone())) {
+            return Ok(req);
         }
+        // Read before the name: a rename after this point makes the entry stale, not wrong.
+        let generation = cache.generation.load(Ordering::Acquire);
         let subject = self.recipient_subject(to).await?;
         let req = Arc::new(policy_request(
             from,
@@ -349,17 +385,47 @@ impl Bus {
             subject,
             opts,
         ));
-        if cache.map.len() >= REQUEST_CACHE_CAPACITY {
-            cache.map.clear();
-        }
-        cache.map.insert(
-            key,
-            CachedRequest {
-                generation,
-                request: req.clone(),
-            },
-        );
+        let entry = CachedRequest {
+            generation,
+            request: req.clone(),
+            topic: None,
+        };
+        cache.put(key, entry);
         Ok(req)
+    }
+
+    /// The parsed topic and the `publish` request for `from` publishing to `topic` as
+    /// spelled, built once per (sender, execution, spelling) like [`Bus::direct_request`].
+    fn publish_request(
+        &self,
+        from: &Principal,
+        sender: AgentId,
+        topic: &str,
+        opts: &SendOptions,
+    ) -> Result<(Arc<PolicyRequest>, Topic), BusError> {
+        let cache = &self.inner.requests;
+        let hash = cache.map.hasher().hash_one(topic);
+        let key = RequestKey(sender, opts.execution, Target::Topic(hash));
+        let hit = cache.get(&key, from, |e| match &e.topic {
+            Some((spelling, parsed)) if **spelling == *topic => {
+                Some((e.request.clone(), parsed.clone()))
+            }
+            _ => None,
+        });
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
+        let generation = cache.generation.load(Ordering::Acquire);
+        let parsed = Topic::parse(topic)?;
+        let subject = Subject::named(SubjectKind::Topic, parsed.as_str());
+        let req = Arc::new(policy_request(from, ActionCategory::Publish, subject, opts));
+        let entry = CachedRequest {
+            generation,
+            request: req.clone(),
+            topic: Some((topic.into(), parsed.clone())),
+        };
+        cache.put(key, entry);
+        Ok((req, parsed))
     }
 
     fn ttl_ms(&self, opts: &SendOptions) -> u64 {
@@ -443,16 +509,10 @@ impl Bus {
     ) -> Result<MessageId, BusError> {
         let payload = payload.into();
         let sender = Self::sender_of(from)?;
-        let topic = Topic::parse(topic)?;
         self.check_payload(&payload)?;
         self.rate_limit(sender)?;
-        self.authorize(
-            from,
-            ActionCategory::Publish,
-            Subject::named(SubjectKind::Topic, topic.as_str()),
-            &opts,
-        )
-        .await?;
+        let (req, topic) = self.publish_request(from, sender, topic, &opts)?;
+        self.decide(&req, &opts).await?;
         let now = now_ms();
         let msg = Message {
             id: opts.id.unwrap_or_else(|| MessageId::at(now)),

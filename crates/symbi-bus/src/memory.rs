@@ -72,17 +72,15 @@ struct SubIndex {
 }
 
 impl SubIndex {
-    fn matching(&self, topic: &Topic) -> Vec<SubEntry> {
-        let mut out = Vec::new();
-        if let Some(v) = self.exact.get(topic.as_str()) {
-            out.extend(v.iter().cloned());
-        }
-        for (p, v) in &self.wild {
-            if p.matches(topic) {
-                out.extend(v.iter().cloned());
-            }
-        }
-        out
+    /// The subscriptions whose pattern matches `topic`.
+    fn matching<'a>(&'a self, topic: &'a Topic) -> impl Iterator<Item = &'a SubEntry> + 'a {
+        let exact = self.exact.get(topic.as_str()).into_iter().flatten();
+        let wild = self
+            .wild
+            .iter()
+            .filter(move |(p, _)| p.matches(topic))
+            .flat_map(|(_, v)| v);
+        exact.chain(wild)
     }
 
     fn insert(&mut self, pattern: &TopicPattern, e: SubEntry) {
@@ -127,7 +125,8 @@ impl SubIndex {
 
 struct Shared {
     core: Arc<Core>,
-    agents: DashMap<AgentId, Arc<MemInbox>>,
+    // foldhash: an inbox lookup per message; seeded per process like the std hasher.
+    agents: DashMap<AgentId, Arc<MemInbox>, foldhash::fast::RandomState>,
     subs: RwLock<SubIndex>,
     next_sub: AtomicU64,
     dead: Mutex<VecDeque<DeadLetter>>,
@@ -144,7 +143,7 @@ impl MemoryTransport {
     pub(crate) fn new(core: Arc<Core>) -> Self {
         let shared = Arc::new(Shared {
             core,
-            agents: DashMap::new(),
+            agents: DashMap::default(),
             subs: RwLock::new(SubIndex::default()),
             next_sub: AtomicU64::new(1),
             dead: Mutex::new(VecDeque::new()),
@@ -377,14 +376,31 @@ impl Shared {
     }
 
     async fn fan_out(&self, topic: &Topic, env: Envelope) -> Result<(), BusError> {
-        let targets = self.subs.read().matching(topic);
-        if targets.is_empty() {
-            return Ok(());
+        // Opened only once there is a subscriber: no crypto for messages nobody receives.
+        let mut env = Some(env);
+        let mut msg: Option<Message> = None;
+        // Subscriptions that were full: waited for after the index lock is released.
+        let mut full = Vec::new();
+        {
+            let subs = self.subs.read();
+            for t in subs.matching(topic) {
+                let m = match &msg {
+                    Some(m) => m.clone(),
+                    None => {
+                        let m = self.open(env.take().expect("opened once"))?;
+                        msg = Some(m.clone());
+                        m
+                    }
+                };
+                match t.queue.try_push(m) {
+                    Ok(()) | Err(PushError::Closed(_)) => {}
+                    Err(PushError::Full(m)) => full.push((t.clone(), m)),
+                }
+            }
         }
-        let msg = self.open(env)?;
         let timeout = self.core.settings.send_timeout;
-        for t in targets {
-            push_to_subscriber(&t.queue, &t.dropped, msg.clone(), timeout).await;
+        for (t, m) in full {
+            push_to_subscriber(&t.queue, &t.dropped, m, timeout).await;
         }
         Ok(())
     }
