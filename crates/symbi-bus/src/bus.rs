@@ -447,12 +447,12 @@ impl Bus {
         Ok(())
     }
 
-    fn envelope(&self, msg: &Message) -> Result<Envelope, BusError> {
+    fn envelope(&self, msg: Message) -> Result<Envelope, BusError> {
         Ok(match self.inner.core.settings.security {
             BusSecurityMode::Plaintext if self.inner.transport.kind() == "memory" => {
-                Envelope::Plain(msg.clone())
+                Envelope::Plain(msg)
             }
-            _ => Envelope::Sealed(self.inner.core.codec.seal(msg)?),
+            _ => Envelope::Sealed(self.inner.core.codec.seal(&msg)?),
         })
     }
 
@@ -486,18 +486,20 @@ impl Bus {
         let msg = self
             .checked_direct(from, to, payload.into(), MessageType::Direct, ttl_ms, &opts)
             .await?;
-        let env = self.envelope(&msg)?;
+        let id = msg.id;
+        let env = self.envelope(msg)?;
         let status = &self.inner.core.status;
-        status.set(msg.id, DeliveryStatus::Pending);
-        if let Err(e) = self.inner.transport.send_direct(&msg, env).await {
-            status.set(msg.id, DeliveryStatus::Failed);
+        status.set(id, DeliveryStatus::Pending);
+        if let Err(e) = self.inner.transport.send_direct(id, to, env).await {
+            status.set(id, DeliveryStatus::Failed);
             return Err(e);
         }
-        Ok(msg.id)
+        Ok(id)
     }
 
     /// Publishes to a topic (`support/urgent`, `support.urgent` and `topic://support/urgent`
-    /// are the same topic). Every subscription whose pattern matches receives it.
+    /// are the same topic). Every subscription whose pattern matches receives it, at most
+    /// once (no status is kept: [`Bus::message_status`] answers `None` for its id).
     /// Checked: rate limit, then policy (`publish` on a `Topic` subject named by the
     /// canonical topic).
     pub async fn publish(
@@ -525,13 +527,12 @@ impl Bus {
             timestamp_ms: now,
             ttl_ms: self.ttl_ms(&opts),
         };
-        let env = self.envelope(&msg)?;
+        let id = msg.id;
+        let env = self.envelope(msg)?;
+        // No status is kept for publishes: they carry no delivery guarantee (a full
+        // subscription drops its copy), so there is nothing to track per message.
         self.inner.transport.publish(&topic, env).await?;
-        self.inner
-            .core
-            .status
-            .set(msg.id, DeliveryStatus::Delivered);
-        Ok(msg.id)
+        Ok(id)
     }
 
     /// Subscribes `agent` to a pattern (`a/*`, `a/>`; see [`crate::topic`]). Checked by
@@ -574,8 +575,9 @@ impl Bus {
                 &opts,
             )
             .await?;
-        let env = self.envelope(&msg)?;
-        self.inner.transport.request(&msg, env, timeout).await
+        let id = msg.id;
+        let env = self.envelope(msg)?;
+        self.inner.transport.request(id, to, env, timeout).await
     }
 
     /// The checks every message to one agent passes — payload size, the sender's rate
@@ -642,7 +644,7 @@ impl Bus {
             timestamp_ms: now_ms(),
             ttl_ms: req.ttl_ms,
         };
-        let env = self.envelope(&msg)?;
+        let env = self.envelope(msg)?;
         self.inner.transport.respond(reply, env).await
     }
 
@@ -658,8 +660,8 @@ impl Bus {
         self.inner.transport.drain_inbox(agent).await
     }
 
-    /// The delivery status of a message sent through this bus (`None`: unknown or
-    /// forgotten beyond `[bus] status_capacity`).
+    /// The delivery status of a direct message or request sent through this bus (`None`:
+    /// unknown, a publish, or forgotten beyond `[bus] status_capacity`).
     pub async fn message_status(&self, id: MessageId) -> Result<Option<DeliveryStatus>, BusError> {
         if let Some(s) = self.inner.core.status.get(id) {
             if s.is_final() {

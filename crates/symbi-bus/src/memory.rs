@@ -447,8 +447,12 @@ impl Transport for MemoryTransport {
             .map(|e| e.name.lock().clone()))
     }
 
-    async fn send_direct(&self, meta: &Message, env: Envelope) -> Result<(), BusError> {
-        let to = meta.recipient.expect("direct messages have a recipient");
+    async fn send_direct(
+        &self,
+        _id: MessageId,
+        to: AgentId,
+        env: Envelope,
+    ) -> Result<(), BusError> {
         // Check the recipient before spending crypto on the receive side.
         let inbox = self.shared.inbox(to)?;
         let msg = self.shared.open(env)?;
@@ -535,11 +539,11 @@ impl Transport for MemoryTransport {
 
     async fn request(
         &self,
-        meta: &Message,
+        id: MessageId,
+        to: AgentId,
         env: Envelope,
         timeout: Duration,
     ) -> Result<Message, BusError> {
-        let to = meta.recipient.expect("requests have a recipient");
         let inbox = self.shared.inbox(to)?;
         if !inbox.open.load(Ordering::Acquire) {
             return Err(BusError::NoResponders(to));
@@ -560,23 +564,23 @@ impl Transport for MemoryTransport {
         )
         .await
         .map_err(|_| BusError::Timeout {
-            id: meta.id,
+            id: id,
             to,
             timeout,
         })??;
         match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => Err(BusError::Timeout {
-                id: meta.id,
+                id: id,
                 to,
                 timeout,
             }),
             Ok(Err(_)) => Err(BusError::NoResponders(to)),
             Ok(Ok(resp)) => {
                 let m = self.shared.open(resp)?;
-                if m.correlation_id != Some(meta.id) || m.sender != to {
+                if m.correlation_id != Some(id) || m.sender != to {
                     return Err(BusError::Security(format!(
                         "response to {} does not correlate",
-                        meta.id
+                        id
                     )));
                 }
                 Ok(m)

@@ -643,10 +643,9 @@ impl Transport for NatsTransport {
         }
     }
 
-    async fn send_direct(&self, meta: &Message, env: Envelope) -> Result<(), BusError> {
-        let to = meta.recipient.expect("direct messages have a recipient");
+    async fn send_direct(&self, id: MessageId, to: AgentId, env: Envelope) -> Result<(), BusError> {
         let wire = self.shared.wire(env)?;
-        self.shared.js_publish_direct(to, meta.id, wire).await
+        self.shared.js_publish_direct(to, id, wire).await
     }
 
     async fn publish(&self, topic: &Topic, env: Envelope) -> Result<(), BusError> {
@@ -832,12 +831,12 @@ impl Transport for NatsTransport {
 
     async fn request(
         &self,
-        meta: &Message,
+        id: MessageId,
+        to: AgentId,
         env: Envelope,
         timeout: Duration,
     ) -> Result<Message, BusError> {
         let s = &self.shared;
-        let to = meta.recipient.expect("requests have a recipient");
         let wire = s.wire(env)?;
         let req = async_nats::Request::new()
             .payload(wire)
@@ -852,7 +851,7 @@ impl Transport for NatsTransport {
                 return Err(match e.kind() {
                     RequestErrorKind::NoResponders => BusError::NoResponders(to),
                     RequestErrorKind::TimedOut => BusError::Timeout {
-                        id: meta.id,
+                        id: id,
                         to,
                         timeout,
                     },
@@ -872,13 +871,11 @@ impl Transport for NatsTransport {
             .ok_or_else(|| {
                 BusError::Security("the response failed verification (audited)".into())
             })?;
-        if m.correlation_id != Some(meta.id)
-            || m.sender != to
-            || m.message_type != MessageType::Response
+        if m.correlation_id != Some(id) || m.sender != to || m.message_type != MessageType::Response
         {
             return Err(BusError::Security(format!(
                 "response to {} does not correlate",
-                meta.id
+                id
             )));
         }
         Ok(m)

@@ -225,8 +225,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     async fn register(&self, agent: AgentId, name: &str) -> Result<(), BusError>;
     async fn unregister(&self, agent: AgentId) -> Result<(), BusError>;
     async fn agent_name(&self, agent: AgentId) -> Result<Option<String>, BusError>;
-    /// Queues a direct message for `meta.recipient` (waits for room up to the send timeout).
-    async fn send_direct(&self, meta: &Message, env: Envelope) -> Result<(), BusError>;
+    /// Queues direct message `id` for `to` (waits for room up to the send timeout).
+    async fn send_direct(&self, id: MessageId, to: AgentId, env: Envelope) -> Result<(), BusError>;
     async fn publish(&self, topic: &Topic, env: Envelope) -> Result<(), BusError>;
     async fn subscribe(&self, pattern: TopicPattern) -> Result<Subscription, BusError>;
     async fn open_inbox(&self, agent: AgentId) -> Result<Inbox, BusError>;
@@ -234,7 +234,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Sends a request and waits for the (verified) response.
     async fn request(
         &self,
-        meta: &Message,
+        id: MessageId,
+        to: AgentId,
         env: Envelope,
         timeout: Duration,
     ) -> Result<Message, BusError>;

@@ -276,7 +276,12 @@ async fn wildcard_subscriptions(b: Backend) {
         .unwrap();
     let mut all = e.bus.subscribe(&s, ">", o()).await.unwrap();
     let mut same = e.bus.subscribe(&s, "support/*", o()).await.unwrap();
-    e.bus.publish(&p, "support/urgent", "1", o()).await.unwrap();
+    let published = e.bus.publish(&p, "support/urgent", "1", o()).await.unwrap();
+    assert_eq!(
+        e.bus.message_status(published).await.unwrap(),
+        None,
+        "publishes carry no delivery status"
+    );
     e.bus
         .publish(&p, "support.urgent.high", "2", o())
         .await
