@@ -300,11 +300,11 @@ async fn mpsc_baseline(size: usize, n: usize, subs: usize, samples: usize) -> (f
         })
         .collect();
     let start = Instant::now();
+    // One shared buffer, cloned per message, exactly as the bus cases send theirs.
+    let body = payload(size, t0);
     for _ in 0..n {
-        // A fresh buffer per message, like the bus cases' payloads.
-        let p = payload(size, t0);
         for tx in &txs {
-            tx.send(p.clone()).await.unwrap();
+            tx.send(body.clone()).await.unwrap();
         }
     }
     let mut end = start;
