@@ -228,6 +228,7 @@ pub async fn start_execution(
     let h = s
         .engine
         .execute(AgentId(id), input, opts)
+        .await
         .map_err(engine_error)?;
     Ok(started(h))
 }
@@ -390,7 +391,11 @@ pub async fn start_workflow(
         initiator: Some(client(&initiator)),
         ..Default::default()
     };
-    let h = s.engine.execute(agent, input, opts).map_err(engine_error)?;
+    let h = s
+        .engine
+        .execute(agent, input, opts)
+        .await
+        .map_err(engine_error)?;
     let execution_id = h.execution_id.0;
     s.engine
         .record_history(agent, execution_id.to_string(), "workflow_started");
@@ -444,6 +449,7 @@ impl AgentInvoker for EngineInvoker {
         let h = self
             .engine
             .execute(id, inv.input, opts)
+            .await
             .map_err(|e| RunFailure::new("ExecutionRefused", e.to_string()))?;
         Ok(started(h))
     }

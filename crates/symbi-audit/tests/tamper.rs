@@ -21,6 +21,9 @@ fn build() -> tempfile::TempDir {
     let mut o = AuditOptions::new(tmp.path());
     o.segment_size = 8192;
     o.checkpoint_every = 25;
+    // Count-based checkpoints only: on a loaded machine a timed one (the default interval)
+    // could land mid-log and move the checkpoint at 25 the tests rely on.
+    o.checkpoint_interval = std::time::Duration::from_secs(3600);
     let log = AuditLog::open(o, provider()).unwrap();
     let agent = AgentId::new();
     for i in 0..60 {
@@ -382,6 +385,7 @@ fn build_per_batch() -> tempfile::TempDir {
     let mut o = AuditOptions::new(tmp.path());
     o.segment_size = 8192;
     o.checkpoint_every = 30;
+    o.checkpoint_interval = std::time::Duration::from_secs(3600);
     o.signatures = symbi_audit::Signatures::PerBatch;
     let log = AuditLog::open(o, provider()).unwrap();
     let agent = AgentId::new();

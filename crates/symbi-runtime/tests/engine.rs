@@ -235,6 +235,7 @@ agent careful(text: String) -> String {
     let h = sys
         .engine
         .execute(id, json!({"text": "yes"}), ExecuteOptions::default())
+        .await
         .unwrap();
     let hold = wait_for_hold(&approvals).await;
     assert!(
@@ -255,6 +256,7 @@ agent careful(text: String) -> String {
     let h = sys
         .engine
         .execute(id, json!({"text": "no"}), ExecuteOptions::default())
+        .await
         .unwrap();
     let hold = wait_for_hold(&approvals).await;
     approvals
@@ -330,5 +332,53 @@ agent scratch(v: int) -> Map<String, Any> {
         .await
         .unwrap();
     assert_eq!(second.result, json!({"before": null, "now": 2}));
+    sys.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A refused execution is on the audit record when `execute` returns the denial. On a
+/// single-threaded runtime nothing else runs before the log is read, so an audit write left
+/// to a background task would be missing here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_execution_is_on_record_when_execute_returns() {
+    let d = tempfile::tempdir().unwrap();
+    let local = d.path().join("policies/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("50-freeze.cedar"),
+        "@id(\"freeze\")\n@reason(\"frozen\")\nforbid(principal, action == Action::\"execute_agent\", resource);\n",
+    )
+    .unwrap();
+    let sys = system(d.path()).await;
+    let agents = sys
+        .engine
+        .load_source(
+            "test.symbi",
+            "agent idle() -> Int {\n    with timeout = 1s {\n        return 1;\n    }\n}\n",
+        )
+        .await
+        .expect("program loads");
+    let id = agents[0].1;
+    let err = sys
+        .engine
+        .execute(id, json!({}), ExecuteOptions::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("frozen"), "{err}");
+    let p = symbi_crypto::provider("ring").unwrap();
+    let reader = LogReader::open(&d.path().join("audit"), p).expect("audit log opens");
+    let refusals = reader
+        .query(&Query::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.event.event_type == "policy_decision"
+                && e.event.details["enforcement_point"] == "execute_agent"
+        })
+        .count();
+    assert_eq!(
+        refusals, 1,
+        "the refusal is durable before the caller hears of it"
+    );
     sys.shutdown(Duration::from_secs(5)).await;
 }

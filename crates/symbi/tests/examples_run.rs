@@ -190,6 +190,40 @@ fn example_01_greeter() {
     verify(d.path());
 }
 
+/// A run refused by policy is on record when `symbi run` exits: the refusal's audit event
+/// is written before the engine reports the denial, not left to a background task that the
+/// exiting process may never run.
+#[test]
+fn a_refused_run_is_audited_before_symbi_run_exits() {
+    let d = tempfile::tempdir().unwrap();
+    let f = "01-greeter.symbi";
+    // The first start seeds <data>/policies with the shipped defaults.
+    ok(d.path(), f, None, json!({"name": "Ada"}));
+    let local = d.path().join("policies/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("50-freeze.cedar"),
+        "@id(\"freeze-greeter\")\n@reason(\"greeter is frozen\")\nforbid(principal, action == Action::\"execute_agent\", resource == Agent::\"greeter\");\n",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            failed_kind(d.path(), f, None, json!({"name": "Bo"})),
+            "PolicyDenied"
+        );
+    }
+    let refusals = audit_events(d.path(), "greeter")
+        .into_iter()
+        .filter(|e| {
+            e["event_type"] == "policy_decision"
+                && e["details"]["enforcement_point"] == "execute_agent"
+                && e["details"]["decision"] == "Deny"
+        })
+        .count();
+    assert_eq!(refusals, 3, "every refused run is on record");
+    verify(d.path());
+}
+
 #[test]
 fn example_02_scores() {
     let d = tempfile::tempdir().unwrap();

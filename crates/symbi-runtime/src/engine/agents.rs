@@ -110,7 +110,7 @@ impl AgentsExecutor {
             delegation_depth: call.scope.delegation_depth + 1,
             ..ExecuteOptions::default()
         };
-        let handle = engine.execute(id, input, opts).map_err(|e| match e {
+        let handle = engine.execute(id, input, opts).await.map_err(|e| match e {
             e @ super::EngineError::PolicyDenied { .. } => ActionError::PolicyDenied {
                 reason: e.to_string(),
             },

@@ -168,7 +168,7 @@ pub(crate) fn start_inbox_loop(engine: Engine, agent: AgentId) {
                 break;
             }
             let (input, opts) = message_run(&engine, delivery.message());
-            let outcome = match engine.execute(agent, input, opts) {
+            let outcome = match engine.execute(agent, input, opts).await {
                 Ok(h) => h.wait().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -243,7 +243,7 @@ pub(crate) fn start_subscriptions(
                     break;
                 }
                 let (input, opts) = message_run(&engine, &msg);
-                if let Err(e) = engine.execute(agent, input, opts) {
+                if let Err(e) = engine.execute(agent, input, opts).await {
                     tracing::warn!(agent = %principal.name, error = %e, "a published message did not start an execution");
                 }
             }

@@ -581,8 +581,9 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Starts an execution of a registered agent with a JSON input.
-    pub fn execute(
+    /// Starts an execution of a registered agent with a JSON input. A refusal by policy
+    /// is in the audit log (durably, with the file sink) before this returns.
+    pub async fn execute(
         &self,
         agent: AgentId,
         input: Value,
@@ -595,13 +596,9 @@ impl Engine {
             .runtime
             .get(agent)
             .ok_or(EngineError::AgentNotFound(agent))?;
-        self.authorize_execution(
-            agent,
-            &prog.agent,
-            entry.state() == AgentState::Suspended,
-            &opts,
-            execution,
-        )?;
+        let suspended = entry.state() == AgentState::Suspended;
+        self.authorize_execution(agent, &prog.agent, suspended, &opts, execution)
+            .await?;
         let mut spec = TaskSpec::default()
             .execution(execution)
             .record_execution(false);
@@ -634,7 +631,7 @@ impl Engine {
     /// anything is queued (Cedar only: an agent's own rules govern what it does, not who may
     /// start it). A denial is audited as a `policy_decision` event. Conditions cannot be
     /// honoured at this point, so an allow with conditions is refused (fail closed).
-    fn authorize_execution(
+    async fn authorize_execution(
         &self,
         agent: AgentId,
         name: &str,
@@ -675,18 +672,9 @@ impl Engine {
         let draft = EventDraft::new(symbi_types::event::types::POLICY_DECISION, details)
             .agent(agent, name)
             .execution(execution);
-        let sink = self.inner.sink.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                h.spawn(async move {
-                    if let Err(e) = sink.record(draft).await {
-                        tracing::error!(error = %e, "could not audit a refused execution");
-                    }
-                });
-            }
-            Err(_) => {
-                tracing::warn!(agent = name, %reason, "refused execution not audited: no async runtime")
-            }
+        // Awaited, not spawned: the refusal is on record before the caller hears of it.
+        if let Err(e) = self.inner.sink.record(draft).await {
+            tracing::error!(error = %e, agent = name, "could not audit a refused execution");
         }
         Err(EngineError::PolicyDenied {
             agent: name.to_string(),
@@ -875,7 +863,7 @@ impl Engine {
         mut opts: ExecuteOptions,
     ) -> Result<ExecutionReport, ExecutionError> {
         let execution_id = *opts.execution.get_or_insert_with(ExecutionId::new);
-        match self.execute(agent, input, opts) {
+        match self.execute(agent, input, opts).await {
             Ok(h) => h.wait().await,
             Err(e) => Err(ExecutionError {
                 execution_id,
