@@ -91,12 +91,25 @@ impl RequestCache {
         }
     }
 
-    /// Stores an entry built while the generation was `generation`.
-    fn put(&self, key: RequestKey, entry: CachedRequest) {
+    /// Stores `request`, built while the generation was `generation`, and returns it.
+    fn put(
+        &self,
+        key: RequestKey,
+        generation: u64,
+        request: PolicyRequest,
+        topic: Option<(Box<str>, Topic)>,
+    ) -> Arc<PolicyRequest> {
         if self.map.len() >= REQUEST_CACHE_CAPACITY {
             self.map.clear();
         }
+        let request = Arc::new(request);
+        let entry = CachedRequest {
+            generation,
+            request: request.clone(),
+            topic,
+        };
         self.map.insert(key, entry);
+        request
     }
 }
 
@@ -168,27 +181,29 @@ fn codec_settings(s: &BusSettings) -> CodecSettings {
 }
 
 impl Bus {
-    fn build(
+    /// The shared core (settings checked, codec keyed) a transport is built on.
+    fn core(
         settings: BusSettings,
         keys: Arc<KeyRing>,
-        pdp: Arc<dyn PolicyDecisionPoint>,
         audit: Arc<dyn EventSink>,
-        make: impl FnOnce(Arc<Core>) -> Result<Box<dyn Transport>, BusError>,
-    ) -> Result<Self, BusError> {
+    ) -> Result<Arc<Core>, BusError> {
         settings.validate()?;
-        let limiter = match NonZeroU32::new(settings.rate_limit_per_agent) {
-            Some(rate) => {
-                let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
-                Some(RateLimiter::keyed(
-                    Quota::per_second(rate).allow_burst(burst),
-                ))
-            }
-            None => None,
-        };
         let codec = Codec::new(keys, codec_settings(&settings));
-        let core = Arc::new(Core::new(settings, codec, audit));
-        let transport = make(core.clone())?;
-        Ok(Self {
+        Ok(Arc::new(Core::new(settings, codec, audit)))
+    }
+
+    /// The facade over `transport`, with the per-agent rate limiter of the core's settings.
+    fn assemble(
+        core: Arc<Core>,
+        transport: Box<dyn Transport>,
+        pdp: Arc<dyn PolicyDecisionPoint>,
+    ) -> Self {
+        let s = &core.settings;
+        let limiter = NonZeroU32::new(s.rate_limit_per_agent).map(|rate| {
+            let burst = NonZeroU32::new(s.rate_limit_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
             inner: Arc::new(Inner {
                 core,
                 transport,
@@ -196,7 +211,7 @@ impl Bus {
                 limiter,
                 requests: RequestCache::default(),
             }),
-        })
+        }
     }
 
     /// An in-process bus. Must be called inside a tokio runtime (it starts the
@@ -207,9 +222,9 @@ impl Bus {
         pdp: Arc<dyn PolicyDecisionPoint>,
         audit: Arc<dyn EventSink>,
     ) -> Result<Self, BusError> {
-        Self::build(settings, keys, pdp, audit, |core| {
-            Ok(Box::new(MemoryTransport::new(core)))
-        })
+        let core = Self::core(settings, keys, audit)?;
+        let transport = Box::new(MemoryTransport::new(core.clone()));
+        Ok(Self::assemble(core, transport, pdp))
     }
 
     /// A bus over the NATS server at `settings.nats_url` (JetStream must be enabled).
@@ -219,23 +234,9 @@ impl Bus {
         pdp: Arc<dyn PolicyDecisionPoint>,
         audit: Arc<dyn EventSink>,
     ) -> Result<Self, BusError> {
-        settings.validate()?;
-        let codec = Codec::new(keys.clone(), codec_settings(&settings));
-        let core = Arc::new(Core::new(settings.clone(), codec, audit.clone()));
-        let transport = crate::nats::NatsTransport::connect(core.clone()).await?;
-        let limiter = NonZeroU32::new(settings.rate_limit_per_agent).map(|rate| {
-            let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-        });
-        Ok(Self {
-            inner: Arc::new(Inner {
-                core,
-                transport: Box::new(transport),
-                pdp,
-                limiter,
-                requests: RequestCache::default(),
-            }),
-        })
+        let core = Self::core(settings, keys, audit)?;
+        let transport = Box::new(crate::nats::NatsTransport::connect(core.clone()).await?);
+        Ok(Self::assemble(core, transport, pdp))
     }
 
     /// The bus the configuration asks for: backend `[bus] backend`, crypto provider
@@ -379,19 +380,8 @@ impl Bus {
         // Read before the name: a rename after this point makes the entry stale, not wrong.
         let generation = cache.generation.load(Ordering::Acquire);
         let subject = self.recipient_subject(to).await?;
-        let req = Arc::new(policy_request(
-            from,
-            ActionCategory::MessageSend,
-            subject,
-            opts,
-        ));
-        let entry = CachedRequest {
-            generation,
-            request: req.clone(),
-            topic: None,
-        };
-        cache.put(key, entry);
-        Ok(req)
+        let req = policy_request(from, ActionCategory::MessageSend, subject, opts);
+        Ok(cache.put(key, generation, req, None))
     }
 
     /// The parsed topic and the `publish` request for `from` publishing to `topic` as
@@ -418,14 +408,9 @@ impl Bus {
         let generation = cache.generation.load(Ordering::Acquire);
         let parsed = Topic::parse(topic)?;
         let subject = Subject::named(SubjectKind::Topic, parsed.as_str());
-        let req = Arc::new(policy_request(from, ActionCategory::Publish, subject, opts));
-        let entry = CachedRequest {
-            generation,
-            request: req.clone(),
-            topic: Some((topic.into(), parsed.clone())),
-        };
-        cache.put(key, entry);
-        Ok((req, parsed))
+        let req = policy_request(from, ActionCategory::Publish, subject, opts);
+        let spelled = Some((topic.into(), parsed.clone()));
+        Ok((cache.put(key, generation, req, spelled), parsed))
     }
 
     fn ttl_ms(&self, opts: &SendOptions) -> u64 {

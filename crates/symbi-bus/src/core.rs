@@ -203,7 +203,9 @@ impl StatusTable {
 
     pub(crate) fn set(&self, id: MessageId, status: DeliveryStatus) {
         let mut s = self.shard(&id).lock();
-        match s.get_mut(&id) {
+        // Two probes for a new id (the sender's hot path): the insert into the current map
+        // overwrites an entry there itself.
+        match s.previous.get_mut(&id) {
             Some(cur) => *cur = status,
             None => self.insert(&mut s, id, status),
         }

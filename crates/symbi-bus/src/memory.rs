@@ -563,17 +563,9 @@ impl Transport for MemoryTransport {
             ),
         )
         .await
-        .map_err(|_| BusError::Timeout {
-            id: id,
-            to,
-            timeout,
-        })??;
+        .map_err(|_| BusError::Timeout { id, to, timeout })??;
         match tokio::time::timeout_at(deadline, rx).await {
-            Err(_) => Err(BusError::Timeout {
-                id: id,
-                to,
-                timeout,
-            }),
+            Err(_) => Err(BusError::Timeout { id, to, timeout }),
             Ok(Err(_)) => Err(BusError::NoResponders(to)),
             Ok(Ok(resp)) => {
                 let m = self.shared.open(resp)?;

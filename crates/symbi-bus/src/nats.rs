@@ -850,11 +850,7 @@ impl Transport for NatsTransport {
             Err(e) => {
                 return Err(match e.kind() {
                     RequestErrorKind::NoResponders => BusError::NoResponders(to),
-                    RequestErrorKind::TimedOut => BusError::Timeout {
-                        id: id,
-                        to,
-                        timeout,
-                    },
+                    RequestErrorKind::TimedOut => BusError::Timeout { id, to, timeout },
                     _ => BusError::Backend(format!("request: {e}")),
                 });
             }

@@ -15,6 +15,22 @@ use tokio::sync::Notify;
 /// from ~870k to ~980k messages/s on 2 cores; 8 was no better).
 const YIELDS_BEFORE_PARKING: usize = 2;
 
+/// One producer counted in `BoundedQueue::producers_waiting` while it lives.
+struct WaitingProducer<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingProducer<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for WaitingProducer<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Something with a size in bytes (the payload length).
 pub(crate) trait Sized_ {
     fn byte_len(&self) -> usize;
@@ -101,24 +117,24 @@ impl<T: Sized_> BoundedQueue<T> {
     async fn push_slow(&self, mut item: T, timeout: Duration) -> Result<(), PushError<T>> {
         let deadline = tokio::time::Instant::now() + timeout;
         // Counted before the re-check under the queue lock: a consumer that frees room
-        // after that check sees the count (the lock orders the two) and wakes us.
-        self.producers_waiting.fetch_add(1, Ordering::SeqCst);
-        let r = loop {
+        // after that check sees the count (the lock orders the two) and wakes us. A guard
+        // uncounts, so a caller that gives up (a request's timeout drops this future) does
+        // not leave the queue paying for wake-ups nobody waits for.
+        let _waiting = WaitingProducer::count(&self.producers_waiting);
+        loop {
             let notified = self.not_full.notified();
             tokio::pin!(notified);
             // Register before re-checking so a pop between the check and the await wakes us.
             notified.as_mut().enable();
             match self.try_push(item) {
-                Ok(()) => break Ok(()),
+                Ok(()) => return Ok(()),
                 Err(PushError::Full(back)) => item = back,
-                Err(e) => break Err(e),
+                Err(e) => return Err(e),
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break self.try_push(item);
+                return self.try_push(item);
             }
-        };
-        self.producers_waiting.fetch_sub(1, Ordering::SeqCst);
-        r
+        }
     }
 
     /// Wakes producers waiting for room, if there are any.

@@ -204,12 +204,7 @@ pub(crate) async fn push_to_subscriber(
     timeout: Duration,
 ) {
     use crate::queue::PushError;
-    let r = match queue.try_push(m) {
-        Ok(()) => return,
-        Err(PushError::Full(m)) => queue.push(m, timeout).await,
-        Err(e) => Err(e),
-    };
-    if let Err(PushError::Full(_)) = r {
+    if let Err(PushError::Full(_)) = queue.push(m, timeout).await {
         dropped.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             "subscription queue full for the whole send timeout; message dropped for it"
