@@ -32,6 +32,9 @@ pub struct VectorBenchOptions {
     pub recall_queries: usize,
     /// `ef` values to sweep at search time.
     pub ef: Vec<usize>,
+    /// Rescoring oversampling factors to sweep for quantized variants (empty: the
+    /// store's default only).
+    pub oversampling: Vec<f64>,
     /// Storage variants to build.
     pub quantization: Vec<Quantization>,
     /// HNSW degree.
@@ -55,6 +58,8 @@ pub struct VectorBenchOptions {
 pub struct EfResult {
     /// Search beam.
     pub ef: usize,
+    /// Rescoring oversampling (`None`: the store's default).
+    pub oversampling: Option<f64>,
     /// Median latency, ms.
     pub p50_ms: f64,
     /// 99th percentile latency, ms.
@@ -310,6 +315,7 @@ pub async fn vector_bench(
                 filter: None,
                 limit: 10,
                 hnsw_ef: None,
+                oversampling: None,
                 exact: true,
             };
             let t = Instant::now();
@@ -329,7 +335,16 @@ pub async fn vector_bench(
             exact_recall.iter().sum::<f64>() / exact_recall.len().max(1) as f64;
 
         let mut efs = Vec::new();
-        for &ef in &o.ef {
+        let oversamplings: Vec<Option<f64>> =
+            if o.oversampling.is_empty() || q == Quantization::None {
+                vec![None]
+            } else {
+                o.oversampling.iter().copied().map(Some).collect()
+            };
+        for (ef, oversampling) in
+            o.ef.iter()
+                .flat_map(|&ef| oversamplings.iter().map(move |&os| (ef, os)))
+        {
             let mut lat = Vec::with_capacity(queries.len());
             let mut recall_sum = 0.0;
             for (qi, qv) in queries.iter().enumerate() {
@@ -338,6 +353,7 @@ pub async fn vector_bench(
                     filter: None,
                     limit: 10,
                     hnsw_ef: Some(ef),
+                    oversampling,
                     exact: false,
                 };
                 let t = Instant::now();
@@ -353,11 +369,13 @@ pub async fn vector_bench(
             }
             let (p50, p99, mean) = stats(lat);
             let recall = recall_sum / truth.len().max(1) as f64;
+            let os = oversampling.map_or(String::new(), |o| format!(" oversampling={o}"));
             progress(&format!(
-                "[{q:?}] ef={ef}: p50 {p50:.2} ms, p99 {p99:.2} ms, recall@10 {recall:.3}"
+                "[{q:?}] ef={ef}{os}: p50 {p50:.2} ms, p99 {p99:.2} ms, recall@10 {recall:.3}"
             ));
             efs.push(EfResult {
                 ef,
+                oversampling,
                 p50_ms: p50,
                 p99_ms: p99,
                 mean_ms: mean,
@@ -387,6 +405,7 @@ pub async fn vector_bench(
                 filter: None,
                 limit: 1,
                 hnsw_ef: Some(64),
+                oversampling: None,
                 exact: false,
             };
             let hits = store.search("bench", &req).await?;

@@ -254,6 +254,7 @@ impl HybridIndex {
             filter: filter.cloned(),
             limit: depth,
             hnsw_ef: None,
+            oversampling: None,
             exact: false,
         };
         let lex_hits = self.store.search(&self.collection, &lex_req).await?;
@@ -264,6 +265,7 @@ impl HybridIndex {
                 filter: filter.cloned(),
                 limit: depth,
                 hnsw_ef: None,
+                oversampling: None,
                 exact: false,
             };
             lists.push((w.vector, self.store.search(&self.collection, &req).await?));

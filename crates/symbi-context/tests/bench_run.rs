@@ -45,6 +45,12 @@ async fn bench_vectors() {
         queries: env("SYMBI_BENCH_QUERIES", 200),
         recall_queries: env("SYMBI_BENCH_RECALL_QUERIES", 100),
         ef: ef.split(',').map(|s| s.trim().parse().unwrap()).collect(),
+        oversampling: std::env::var("SYMBI_BENCH_OVERSAMPLING")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse().unwrap())
+            .collect(),
         quantization: quant
             .split(',')
             .map(|s| match s.trim() {

@@ -344,7 +344,9 @@ impl VectorStore for EdgeStore {
             .and_then(|v| v.quantization_config.as_ref())
             .and_then(|q| serde_json::to_value(q).ok())
             .is_some_and(|q| q.get("binary").is_some());
-        let oversampling = if binary { BINARY_OVERSAMPLING } else { 2.0 };
+        let oversampling =
+            req.oversampling
+                .unwrap_or(if binary { BINARY_OVERSAMPLING } else { 2.0 });
         let params: qe::SearchParams = from_json(serde_json::json!({
             "hnsw_ef": req.hnsw_ef,
             "exact": req.exact,

@@ -238,6 +238,11 @@ pub struct SearchRequest {
     pub limit: usize,
     /// HNSW search beam (`ef`); `None` = the engine's default.
     pub hnsw_ef: Option<usize>,
+    /// Candidates fetched from a quantized index per wanted result before they are
+    /// rescored with the original vectors; `None` = the store's default (embedded: 12 for
+    /// binary quantization, 2 for int8; remote: the server's). Ignored without
+    /// quantization.
+    pub oversampling: Option<f64>,
     /// Exact (brute-force) search, for measuring recall.
     pub exact: bool,
 }
@@ -250,6 +255,7 @@ impl SearchRequest {
             filter: None,
             limit,
             hnsw_ef: None,
+            oversampling: None,
             exact: false,
         }
     }

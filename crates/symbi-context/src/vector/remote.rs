@@ -285,6 +285,13 @@ impl VectorStore for RemoteStore {
         if let Some(ef) = req.hnsw_ef {
             params = params.hnsw_ef(ef as u64);
         }
+        if let Some(oversampling) = req.oversampling {
+            params = params.quantization(
+                q::QuantizationSearchParamsBuilder::default()
+                    .rescore(true)
+                    .oversampling(oversampling),
+            );
+        }
         let mut b = QueryPointsBuilder::new(collection)
             .query(q::Query::new_nearest(input))
             .using(using)

@@ -22,6 +22,11 @@ pub struct VectorsArgs {
     /// Search beams to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
     pub ef: Vec<usize>,
+    /// Rescoring oversampling factors to sweep for quantized variants, comma-separated
+    /// (candidates fetched per wanted result, rescored with the original vectors).
+    /// Default: the store's own (12 for binary, 2 for int8).
+    #[arg(long, value_delimiter = ',')]
+    pub oversampling: Vec<f64>,
     /// Storage variants, comma-separated: none, scalar, binary.
     #[arg(long, value_delimiter = ',', default_value = "none,scalar,binary")]
     pub quantization: Vec<String>,
@@ -90,6 +95,7 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
         queries: a.queries,
         recall_queries: a.recall_queries,
         ef: a.ef,
+        oversampling: a.oversampling,
         quantization,
         m: a.m,
         ef_construct: a.ef_construct,
@@ -143,8 +149,11 @@ pub fn bench_vectors(g: &Globals, a: VectorsArgs) -> anyhow::Result<ExitCode> {
             v.exact_p50_ms, v.exact_recall_at_10
         );
         for e in &v.ef {
+            let os = e
+                .oversampling
+                .map_or(String::new(), |o| format!(" oversampling {o:<5}"));
             println!(
-                "  ef={:<4} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms  recall@10 {:.3}  speed-up vs exact {:.1}x",
+                "  ef={:<4}{os} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms  recall@10 {:.3}  speed-up vs exact {:.1}x",
                 e.ef,
                 e.p50_ms,
                 e.p99_ms,
