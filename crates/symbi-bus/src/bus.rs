@@ -473,10 +473,14 @@ impl Bus {
             .await?;
         let id = msg.id;
         let env = self.envelope(msg)?;
-        let status = &self.inner.core.status;
-        status.set(id, DeliveryStatus::Pending);
-        if let Err(e) = self.inner.transport.send_direct(id, to, env).await {
-            status.set(id, DeliveryStatus::Failed);
+        let transport = &self.inner.transport;
+        let sent = match transport.try_send_direct(id, to, env) {
+            Ok(None) => Ok(()),
+            Ok(Some(env)) => transport.send_direct(id, to, env).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            self.inner.core.status.set(id, DeliveryStatus::Failed);
             return Err(e);
         }
         Ok(id)
@@ -648,7 +652,20 @@ impl Bus {
     /// The delivery status of a direct message or request sent through this bus (`None`:
     /// unknown, a publish, or forgotten beyond `[bus] status_capacity`).
     pub async fn message_status(&self, id: MessageId) -> Result<Option<DeliveryStatus>, BusError> {
-        if let Some(s) = self.inner.core.status.get(id) {
+        let table = &self.inner.core.status;
+        // The in-process backend records no status while a message is queued or in flight,
+        // and records its final one before the message leaves (an acknowledged one may
+        // still sit in the ledger until the receiver's next pop). So: a final status, else
+        // held here means pending, else look again (it may have settled in between).
+        if let Some(s) = table.get(id)
+            && s.is_final()
+        {
+            return Ok(Some(s));
+        }
+        if self.inner.transport.holds(id) {
+            return Ok(Some(DeliveryStatus::Pending));
+        }
+        if let Some(s) = table.get(id) {
             if s.is_final() {
                 return Ok(Some(s));
             }

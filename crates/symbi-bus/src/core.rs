@@ -149,8 +149,9 @@ impl BusSettings {
 /// forgotten a generation at a time (`message_status` then answers "unknown").
 ///
 /// Each shard has a current and a previous map; when the current one holds its share of
-/// `capacity` it becomes the previous one and the old previous one is dropped whole. So a
-/// status costs one hash insert and no per-message eviction (an insertion-order queue
+/// `capacity` the two trade places and the new current one (the old previous) is emptied
+/// whole, keeping its allocation. So a status costs one hash insert and no per-message
+/// eviction (an insertion-order queue
 /// plus a removal per message was a quarter of the sender's time at 700k messages/s),
 /// at the price of keeping up to twice `capacity`.
 pub(crate) struct StatusTable {
@@ -181,11 +182,12 @@ const STATUS_SHARDS: usize = 16;
 
 impl StatusTable {
     pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(STATUS_SHARDS).max(1);
         Self {
             shards: (0..STATUS_SHARDS)
                 .map(|_| Mutex::new(StatusShard::default()))
                 .collect(),
-            per_shard: capacity.div_ceil(STATUS_SHARDS).max(1),
+            per_shard,
         }
     }
 
@@ -197,7 +199,11 @@ impl StatusTable {
     fn insert(&self, s: &mut StatusShard, id: MessageId, status: DeliveryStatus) {
         s.current.insert(id, status);
         if s.current.len() >= self.per_shard {
-            s.previous = std::mem::take(&mut s.current);
+            // The two maps trade places and the old previous one is emptied in place:
+            // its allocation is reused, so a new generation never regrows (rehashing
+            // and faulting in fresh pages at every doubling).
+            std::mem::swap(&mut s.current, &mut s.previous);
+            s.current.clear();
         }
     }
 
@@ -219,6 +225,18 @@ impl StatusTable {
             Some(cur) if cur.is_final() => {}
             Some(cur) => *cur = status,
             None => self.insert(&mut s, id, status),
+        }
+    }
+
+    /// Records an acknowledgement: `delivered` unless the newest generation holds a final
+    /// status already. One probe, not two: an older entry in the previous generation (a
+    /// retry's `pending`) is shadowed by this one, which [`Self::get`] finds first.
+    pub(crate) fn acknowledged(&self, id: MessageId) {
+        let mut s = self.shard(&id).lock();
+        match s.current.get_mut(&id) {
+            Some(cur) if cur.is_final() => {}
+            Some(cur) => *cur = DeliveryStatus::Delivered,
+            None => self.insert(&mut s, id, DeliveryStatus::Delivered),
         }
     }
 

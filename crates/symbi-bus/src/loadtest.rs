@@ -34,6 +34,11 @@ pub struct LoadTestConfig {
     pub nats_url: Option<String>,
     /// Crypto provider name.
     pub crypto_provider: String,
+    /// Only the bus cases of these security modes (`plaintext`, `session`,
+    /// `signed_every_message`); empty: all. The mpsc and raw-crypto baselines always run.
+    pub modes: Vec<String>,
+    /// Only these patterns (`direct`, `pubsub`); empty: both.
+    pub patterns: Vec<String>,
 }
 
 impl Default for LoadTestConfig {
@@ -45,6 +50,8 @@ impl Default for LoadTestConfig {
             subscriber_counts: vec![1, 1000],
             nats_url: None,
             crypto_provider: "ring".into(),
+            modes: Vec::new(),
+            patterns: Vec::new(),
         }
     }
 }
@@ -343,11 +350,33 @@ pub async fn run(
     mut progress: impl FnMut(&Row),
 ) -> Result<Vec<Row>, crate::BusError> {
     let mut rows = Vec::new();
-    let modes = [
+    let wanted = |list: &[String], name: &str| list.is_empty() || list.iter().any(|s| s == name);
+    for m in &cfg.modes {
+        if !["plaintext", "session", "signed_every_message"].contains(&m.as_str()) {
+            return Err(crate::BusError::Config(format!(
+                "unknown security mode `{m}` (plaintext, session, signed_every_message)"
+            )));
+        }
+    }
+    for p in &cfg.patterns {
+        if !["direct", "pubsub"].contains(&p.as_str()) {
+            return Err(crate::BusError::Config(format!(
+                "unknown pattern `{p}` (direct, pubsub)"
+            )));
+        }
+    }
+    let modes: Vec<BusSecurityMode> = [
         BusSecurityMode::Plaintext,
         BusSecurityMode::Session,
         BusSecurityMode::SignedEveryMessage,
-    ];
+    ]
+    .into_iter()
+    .filter(|&m| wanted(&cfg.modes, mode_str(m)))
+    .collect();
+    let (direct, pubsub) = (
+        wanted(&cfg.patterns, "direct"),
+        wanted(&cfg.patterns, "pubsub"),
+    );
     for &size in &cfg.payload_sizes {
         let crypto = raw_crypto_rate(&cfg.crypto_provider, size, 2_000);
         let mut push = |mut r: Row, base: f64, rows: &mut Vec<Row>| {
@@ -410,23 +439,25 @@ pub async fn run(
                 base.0,
                 &mut rows,
             );
-            for mode in modes {
+            for &mode in &modes {
                 let m = secure_n(mode);
                 let name = mode_str(mode);
-                if subs == 1 {
+                if subs == 1 && direct {
                     let bus = make_bus(cfg, mode, false).await?;
                     let r = bus_direct(&bus, size, m, samples).await?;
                     push(row("memory", name, "direct", 1, m, r), base.0, &mut rows);
                     bus.close().await;
                 }
-                let bus = make_bus(cfg, mode, false).await?;
-                let r = bus_pubsub(&bus, size, m, subs, samples).await?;
-                push(row("memory", name, "pubsub", subs, m, r), base.0, &mut rows);
-                bus.close().await;
+                if pubsub {
+                    let bus = make_bus(cfg, mode, false).await?;
+                    let r = bus_pubsub(&bus, size, m, subs, samples).await?;
+                    push(row("memory", name, "pubsub", subs, m, r), base.0, &mut rows);
+                    bus.close().await;
+                }
                 if cfg.nats_url.is_some() && mode != BusSecurityMode::Session {
                     let m = (m / 10).max(100);
                     let s = samples.min(500);
-                    if subs == 1 {
+                    if subs == 1 && direct {
                         let bus = make_bus(cfg, mode, true).await?;
                         let r = bus_direct(&bus, size, m, s).await?;
                         push(
@@ -436,14 +467,16 @@ pub async fn run(
                         );
                         bus.close().await;
                     }
-                    let bus = make_bus(cfg, mode, true).await?;
-                    let r = bus_pubsub(&bus, size, m, subs, s).await?;
-                    push(
-                        row("nats-core", name, "pubsub", subs, m, r),
-                        base.0,
-                        &mut rows,
-                    );
-                    bus.close().await;
+                    if pubsub {
+                        let bus = make_bus(cfg, mode, true).await?;
+                        let r = bus_pubsub(&bus, size, m, subs, s).await?;
+                        push(
+                            row("nats-core", name, "pubsub", subs, m, r),
+                            base.0,
+                            &mut rows,
+                        );
+                        bus.close().await;
+                    }
                 }
             }
         }

@@ -1,6 +1,12 @@
 //! The in-process backend: one bounded inbox per agent, a subscription index, in-flight
 //! tracking for acknowledgements, retries with backoff and a bounded dead-letter list.
 //!
+//! A direct message is, while pending, in exactly one place: its recipient's queue, that
+//! queue's in-flight ledger, or (between attempts) a retry timer that holds it with an
+//! explicit `pending` status. So no status is written when a message is sent; one is
+//! written when it settles (delivered, expired, dead-lettered), before it leaves the
+//! ledger, and [`Transport::holds`] answers for the pending ones.
+//!
 //! Payloads are never copied in plaintext mode: a [`Message`] holds a reference-counted
 //! `Bytes` that every receiver shares. In the secure modes the sealed bytes are verified
 //! once at this node's receive point (at enqueue for direct messages, before fan-out for
@@ -9,11 +15,10 @@
 use crate::core::Core;
 use crate::error::BusError;
 use crate::message::{DeadLetter, DeliveryStatus, Message, MessageId, MessageType, now_ms};
-use crate::queue::{BoundedQueue, PushError, Sized_};
+use crate::queue::{BoundedQueue, Pop, PushError, Room, Sized_};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{
-    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport,
-    push_to_subscriber,
+    Acker, Delivery, Envelope, Inbox, ReplyTo, Source, Subscription, Transport, push_to_subscriber,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -41,19 +46,31 @@ impl Sized_ for Item {
     }
 }
 
-struct InFlight {
-    done: AtomicBool,
-    deadline: Instant,
-    msg: Mutex<Option<Message>>,
-    attempt: u32,
-    len: usize,
+/// A retry waiting for its backoff.
+struct Retry {
+    item: Item,
+    delay: Duration,
 }
 
-struct MemInbox {
+pub(crate) struct MemInbox {
     name: Mutex<String>,
     queue: BoundedQueue<Item>,
     open: AtomicBool,
-    inflight: Mutex<VecDeque<Arc<InFlight>>>,
+    /// Tickets acknowledged and not yet settled: the receiver's next pop settles them under
+    /// the lock it takes anyway (so a delivery costs the queue's lock once, not twice); an
+    /// ack settles at once when producers wait for room, and the sweep settles leftovers.
+    acked: Mutex<Vec<u64>>,
+}
+
+impl MemInbox {
+    /// Settles the acknowledged tickets now.
+    fn settle_acked(&self) {
+        let mut acked = std::mem::take(&mut *self.acked.lock());
+        if !acked.is_empty() {
+            let mut settled = Vec::with_capacity(acked.len());
+            self.queue.settle_acked(&mut acked, &mut settled);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -165,153 +182,147 @@ async fn sweep(shared: Weak<Shared>, tick: Duration) {
             return;
         }
         let now = Instant::now();
-        let mut expired = Vec::new();
-        for e in s.agents.iter() {
-            let mut inflight = e.value().inflight.lock();
-            while let Some(front) = inflight.front() {
-                if front.done.load(Ordering::Acquire) {
-                    inflight.pop_front();
-                } else if front.deadline <= now {
-                    expired.push((e.value().clone(), inflight.pop_front().unwrap()));
-                } else {
-                    break;
-                }
-            }
-        }
         let reason = format!("not acknowledged within {:?}", s.core.settings.ack_wait);
-        for (inbox, f) in expired {
-            fail(&s, &inbox, &f, reason.clone());
+        let mut retries = Vec::new();
+        for e in s.agents.iter() {
+            e.value().settle_acked();
+            let due = e
+                .value()
+                .queue
+                .settle_expired(now, |item| s.failed(item, &reason));
+            retries.extend(due.into_iter().flatten().map(|r| (e.value().clone(), r)));
+        }
+        for (inbox, retry) in retries {
+            retry_later(inbox, retry);
         }
     }
 }
 
-/// A failed attempt: retry after backoff, or dead-letter after the last attempt.
-fn fail(s: &Arc<Shared>, inbox: &Arc<MemInbox>, f: &InFlight, reason: String) {
-    if f.done.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let Some(msg) = f.msg.lock().take() else {
-        return;
-    };
-    let settings = &s.core.settings;
-    if f.attempt >= settings.max_delivery_attempts {
-        inbox.queue.release(f.len);
-        s.core.status.advance(msg.id, DeliveryStatus::Failed);
-        tracing::warn!(message = %msg.id, attempts = f.attempt, %reason, "message dead-lettered");
-        let mut dead = s.dead.lock();
-        dead.push_back(DeadLetter {
-            message: msg,
-            attempts: f.attempt,
-            reason,
-            dead_at_ms: now_ms(),
-        });
-        while dead.len() > settings.dead_letter_capacity {
-            dead.pop_front();
-        }
-        return;
-    }
-    let delay = settings.backoff(f.attempt + 1);
-    let next = Item {
-        msg,
-        attempt: f.attempt + 1,
-        reply: None,
-    };
-    let inbox = inbox.clone();
+/// Puts a failed message back into its inbox after its backoff. A closed inbox (agent
+/// unregistered, bus closed) drops the retry.
+fn retry_later(inbox: Arc<MemInbox>, retry: Retry) {
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        // A closed inbox (agent unregistered, bus closed) drops the retry.
-        let _ = inbox.queue.requeue_held(next);
+        tokio::time::sleep(retry.delay).await;
+        let _ = inbox.queue.requeue_held(retry.item);
     });
 }
 
-struct MemAck {
+/// Acknowledges one in-process delivery: settles its ledger entry in place.
+pub(crate) struct MemTicket {
     shared: Arc<Shared>,
     inbox: Arc<MemInbox>,
-    flight: Arc<InFlight>,
     id: MessageId,
+    ticket: u64,
 }
 
-#[async_trait]
-impl AckHandle for MemAck {
-    async fn ack(self: Box<Self>) -> Result<(), BusError> {
-        if !self.flight.done.swap(true, Ordering::AcqRel) {
-            self.flight.msg.lock().take();
-            self.inbox.queue.release(self.flight.len);
-            self.shared
-                .core
-                .status
-                .advance(self.id, DeliveryStatus::Delivered);
+impl MemTicket {
+    /// Delivered: the status is recorded, then the ledger entry is settled (its room freed)
+    /// by the receiver's next pop, or now if producers wait for room. The status is written
+    /// outside the inbox's lock (a hash insert the sender must not wait for);
+    /// [`crate::Bus::message_status`] reads final statuses before it looks at the ledger.
+    /// An ack that lost the race with its deadline still records `delivered` (the message
+    /// was acknowledged at least once; its redelivery is the at-least-once duplicate).
+    pub(crate) fn ack(self) {
+        self.shared.core.status.acknowledged(self.id);
+        self.inbox.acked.lock().push(self.ticket);
+        if self.inbox.queue.producers_waiting() {
+            self.inbox.settle_acked();
         }
-        Ok(())
     }
-    async fn nack(self: Box<Self>, reason: String) -> Result<(), BusError> {
-        fail(&self.shared, &self.inbox, &self.flight, reason);
-        Ok(())
-    }
-    fn dropped(self: Box<Self>) {
-        fail(
-            &self.shared,
-            &self.inbox,
-            &self.flight,
-            "dropped by the receiver without acknowledgement".into(),
-        );
+
+    /// This attempt failed: retried after backoff, or dead-lettered after the last one.
+    pub(crate) fn nack(self, reason: String) {
+        let s = &self.shared;
+        if let Some(Some(retry)) = self
+            .inbox
+            .queue
+            .settle(self.ticket, |item| s.failed(item, &reason))
+        {
+            retry_later(self.inbox, retry);
+        }
     }
 }
 
-struct MemInboxSource {
+/// The receiving side of an open in-process inbox.
+pub(crate) struct MemInboxSource {
     shared: Arc<Shared>,
     inbox: Arc<MemInbox>,
+    /// Acknowledged tickets taken for the next pop (buffers kept between pops).
+    acked: Vec<u64>,
+    /// Settled ledger copies, dropped after the lock is released.
+    settled: Vec<Item>,
+}
+
+impl MemInboxSource {
+    fn new(shared: Arc<Shared>, inbox: Arc<MemInbox>) -> Self {
+        Self {
+            shared,
+            inbox,
+            acked: Vec::new(),
+            settled: Vec::new(),
+        }
+    }
 }
 
 impl Drop for MemInboxSource {
     fn drop(&mut self) {
+        self.inbox.settle_acked();
         self.inbox.open.store(false, Ordering::Release);
     }
 }
 
-#[async_trait]
-impl InboxSource for MemInboxSource {
-    async fn recv(&mut self) -> Option<Delivery> {
+impl MemInboxSource {
+    /// The next delivery; `None` once the inbox is closed and empty.
+    pub(crate) async fn recv(&mut self) -> Option<Delivery> {
+        let Self {
+            shared,
+            inbox,
+            acked,
+            settled,
+        } = self;
+        let ack_wait = shared.core.settings.ack_wait;
         loop {
-            let item = self.inbox.queue.pop_held().await?;
-            let len = item.byte_len();
-            if item.msg.is_expired() {
-                self.inbox.queue.release(len);
-                self.shared
-                    .core
-                    .status
-                    .advance(item.msg.id, DeliveryStatus::Expired);
-                continue;
-            }
-            if let Some(tx) = item.reply {
-                // Requests are answered, not retried.
-                self.inbox.queue.release(len);
-                return Some(Delivery {
-                    message: item.msg,
-                    attempt: 1,
-                    acker: None,
-                    reply: Some(ReplyTo::Memory(tx)),
-                });
-            }
-            let flight = Arc::new(InFlight {
-                done: AtomicBool::new(false),
-                deadline: Instant::now() + self.shared.core.settings.ack_wait,
-                msg: Mutex::new(Some(item.msg.clone())),
-                attempt: item.attempt,
-                len,
-            });
-            self.inbox.inflight.lock().push_back(flight.clone());
-            let id = item.msg.id;
+            let (delivery, ticket) = inbox
+                .queue
+                .pop_with(|q| {
+                    {
+                        let mut pending = inbox.acked.lock();
+                        if !pending.is_empty() {
+                            std::mem::swap(&mut *pending, acked);
+                        }
+                    }
+                    // Read before taking the lock: it is held as briefly as possible.
+                    let (now, wall_ms) = (Instant::now(), now_ms());
+                    let popped = q.try_pop_tracked(
+                        acked,
+                        settled,
+                        |item| shared.hand_out(item, now + ack_wait, wall_ms),
+                        // The ledger's copy shares the payload.
+                        |item| Item {
+                            msg: item.msg.clone(),
+                            attempt: item.attempt,
+                            reply: None,
+                        },
+                    );
+                    settled.clear();
+                    popped
+                })
+                .await?;
+            let Some(item) = delivery else {
+                continue; // expired
+            };
             return Some(Delivery {
-                message: item.msg,
+                acker: ticket.map(|ticket| {
+                    Acker::Memory(MemTicket {
+                        shared: shared.clone(),
+                        inbox: inbox.clone(),
+                        id: item.msg.id,
+                        ticket,
+                    })
+                }),
                 attempt: item.attempt,
-                acker: Some(Box::new(MemAck {
-                    shared: self.shared.clone(),
-                    inbox: self.inbox.clone(),
-                    flight,
-                    id,
-                })),
-                reply: None,
+                reply: item.reply.map(ReplyTo::Memory),
+                message: item.msg,
             });
         }
     }
@@ -332,6 +343,60 @@ impl Drop for SubGuard {
 }
 
 impl Shared {
+    /// Decides, under the inbox's lock, what a popped item becomes: an expired one is
+    /// settled as such and discarded; a request is handed out with nothing to acknowledge;
+    /// a direct message is handed out and a copy kept in flight until `deadline`. Kept to
+    /// the minimum: the sender waits for this lock.
+    fn hand_out(&self, item: &Item, deadline: Instant, now_ms: u64) -> Pop {
+        if item.msg.is_expired_at(now_ms) {
+            self.core
+                .status
+                .advance(item.msg.id, DeliveryStatus::Expired);
+            Pop::Discard
+        } else if item.reply.is_some() {
+            Pop::Free // requests are answered, not retried
+        } else {
+            Pop::Track(deadline)
+        }
+    }
+
+    /// A failed attempt, settled under the inbox's lock: the status is recorded before the
+    /// message leaves the ledger. Returns the retry to schedule, if any.
+    fn failed(&self, item: Item, reason: &str) -> (Option<Retry>, Room) {
+        let settings = &self.core.settings;
+        if item.attempt >= settings.max_delivery_attempts {
+            self.core
+                .status
+                .advance(item.msg.id, DeliveryStatus::Failed);
+            tracing::warn!(message = %item.msg.id, attempts = item.attempt, %reason, "message dead-lettered");
+            let mut dead = self.dead.lock();
+            dead.push_back(DeadLetter {
+                message: item.msg,
+                attempts: item.attempt,
+                reason: reason.to_string(),
+                dead_at_ms: now_ms(),
+            });
+            while dead.len() > settings.dead_letter_capacity {
+                dead.pop_front();
+            }
+            return (None, Room::Free);
+        }
+        // Out of the queue and the ledger until the retry: recorded as pending meanwhile.
+        self.core
+            .status
+            .advance(item.msg.id, DeliveryStatus::Pending);
+        let next = item.attempt + 1;
+        let retry = Retry {
+            delay: settings.backoff(next),
+            item: Item {
+                msg: item.msg,
+                attempt: next,
+                reply: None,
+            },
+        };
+        (Some(retry), Room::Keep)
+    }
+
     fn inbox(&self, agent: AgentId) -> Result<Arc<MemInbox>, BusError> {
         self.agents
             .get(&agent)
@@ -424,7 +489,7 @@ impl Transport for MemoryTransport {
                         name: Mutex::new(name.to_string()),
                         queue: BoundedQueue::new(settings.queue_capacity, settings.queue_bytes),
                         open: AtomicBool::new(false),
-                        inflight: Mutex::new(VecDeque::new()),
+                        acked: Mutex::new(Vec::new()),
                     }),
                 );
             }
@@ -445,6 +510,43 @@ impl Transport for MemoryTransport {
             .agents
             .get(&agent)
             .map(|e| e.name.lock().clone()))
+    }
+
+    fn try_send_direct(
+        &self,
+        _id: MessageId,
+        to: AgentId,
+        env: Envelope,
+    ) -> Result<Option<Envelope>, BusError> {
+        let s = &self.shared;
+        let msg = match env {
+            Envelope::Plain(m) => m,
+            // Check the recipient before spending crypto on the receive side.
+            sealed => {
+                s.inbox(to)?;
+                s.open(sealed)?
+            }
+        };
+        // Pushed under the map's read guard: no reference count taken per message.
+        let inbox = s.agents.get(&to).ok_or(BusError::UnknownAgent(to))?;
+        let item = Item {
+            msg,
+            attempt: 1,
+            reply: None,
+        };
+        match inbox.queue.try_push(item) {
+            Ok(()) => Ok(None),
+            // Opened already (verified, replay-checked): handed back in the clear.
+            Err(PushError::Full(item)) => Ok(Some(Envelope::Plain(item.msg))),
+            Err(PushError::Closed(_)) => Err(BusError::Closed),
+        }
+    }
+
+    fn holds(&self, id: MessageId) -> bool {
+        self.shared
+            .agents
+            .iter()
+            .any(|e| e.value().queue.holds(|item| item.msg.id == id))
     }
 
     async fn send_direct(
@@ -512,10 +614,7 @@ impl Transport for MemoryTransport {
         }
         Ok(Inbox {
             agent,
-            source: Box::new(MemInboxSource {
-                shared: self.shared.clone(),
-                inbox,
-            }),
+            source: Source::Memory(MemInboxSource::new(self.shared.clone(), inbox)),
         })
     }
 
@@ -523,18 +622,17 @@ impl Transport for MemoryTransport {
         let inbox = self.shared.inbox(agent)?;
         let status = &self.shared.core.status;
         let now = now_ms();
-        let mut out = Vec::new();
-        for item in inbox.queue.drain() {
+        // Statuses are recorded under the inbox's lock, before the messages leave it.
+        Ok(inbox.queue.drain_with(|item| {
             if item.msg.is_expired_at(now) {
                 status.advance(item.msg.id, DeliveryStatus::Expired);
-                continue;
+                return None;
             }
             if item.msg.message_type == MessageType::Direct {
                 status.advance(item.msg.id, DeliveryStatus::Delivered);
             }
-            out.push(item.msg);
-        }
-        Ok(out)
+            Some(item.msg)
+        }))
     }
 
     async fn request(

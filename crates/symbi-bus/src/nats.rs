@@ -25,8 +25,8 @@ use crate::queue::BoundedQueue;
 use crate::secure::{Codec, ReplayWindow};
 use crate::topic::{Topic, TopicPattern};
 use crate::transport::{
-    AckHandle, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Subscription, Transport,
-    push_to_subscriber,
+    AckHandle, Acker, Delivery, Envelope, Inbox, InboxSource, ReplyTo, Source, Subscription,
+    Transport, push_to_subscriber,
 };
 use async_nats::jetstream::{self, consumer::pull, stream};
 use async_nats::{HeaderMap, RequestErrorKind};
@@ -515,13 +515,13 @@ impl NatsInboxSource {
         Some(Delivery {
             message: msg,
             attempt: delivered,
-            acker: Some(Box::new(NatsAck {
+            acker: Some(Acker::Remote(Box::new(NatsAck {
                 shared: s,
                 msg: m,
                 id,
                 to,
                 attempt: delivered,
-            })),
+            }))),
             reply: None,
         })
     }
@@ -644,6 +644,7 @@ impl Transport for NatsTransport {
     }
 
     async fn send_direct(&self, id: MessageId, to: AgentId, env: Envelope) -> Result<(), BusError> {
+        self.shared.core.status.set(id, DeliveryStatus::Pending);
         let wire = self.shared.wire(env)?;
         self.shared.js_publish_direct(to, id, wire).await
     }
@@ -774,14 +775,14 @@ impl Transport for NatsTransport {
         };
         Ok(Inbox {
             agent,
-            source: Box::new(NatsInboxSource {
+            source: Source::Remote(Box::new(NatsInboxSource {
                 shared: s.clone(),
                 agent,
                 messages,
                 requests,
                 replay: s.core.new_replay_window(),
                 request_replay: s.core.new_replay_window(),
-            }),
+            })),
         })
     }
 

@@ -32,13 +32,21 @@ pub(crate) enum ReplyTo {
     Nats(async_nats::Subject),
 }
 
-/// Acknowledgement of one delivery, implemented by each backend.
+/// Acknowledgement of one delivery by a backend that needs I/O for it (NATS).
 #[async_trait]
 pub(crate) trait AckHandle: Send + Sync {
     async fn ack(self: Box<Self>) -> Result<(), BusError>;
     async fn nack(self: Box<Self>, reason: String) -> Result<(), BusError>;
     /// The delivery was dropped unacknowledged (receiver failed): treated as a nack.
     fn dropped(self: Box<Self>);
+}
+
+/// How a delivery is acknowledged. The in-process backend settles in place, without an
+/// allocation or a boxed future per message (its hot path); others go through
+/// [`AckHandle`].
+pub(crate) enum Acker {
+    Memory(crate::memory::MemTicket),
+    Remote(Box<dyn AckHandle>),
 }
 
 /// One message handed to a receiver. Acknowledge it with [`Delivery::ack`] once it was
@@ -49,7 +57,7 @@ pub(crate) trait AckHandle: Send + Sync {
 pub struct Delivery {
     pub(crate) message: Message,
     pub(crate) attempt: u32,
-    pub(crate) acker: Option<Box<dyn AckHandle>>,
+    pub(crate) acker: Option<Acker>,
     pub(crate) reply: Option<ReplyTo>,
 }
 
@@ -81,7 +89,11 @@ impl Delivery {
     /// Acknowledges: the message is delivered and will not come again.
     pub async fn ack(mut self) -> Result<(), BusError> {
         match self.acker.take() {
-            Some(a) => a.ack().await,
+            Some(Acker::Memory(t)) => {
+                t.ack();
+                Ok(())
+            }
+            Some(Acker::Remote(a)) => a.ack().await,
             None => Ok(()),
         }
     }
@@ -89,7 +101,11 @@ impl Delivery {
     /// Rejects this attempt (`reason` is kept with the dead letter if it was the last).
     pub async fn nack(mut self, reason: impl Into<String>) -> Result<(), BusError> {
         match self.acker.take() {
-            Some(a) => a.nack(reason.into()).await,
+            Some(Acker::Memory(t)) => {
+                t.nack(reason.into());
+                Ok(())
+            }
+            Some(Acker::Remote(a)) => a.nack(reason.into()).await,
             None => Ok(()),
         }
     }
@@ -97,16 +113,27 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        if let Some(a) = self.acker.take() {
-            a.dropped();
+        match self.acker.take() {
+            Some(Acker::Memory(t)) => {
+                t.nack("dropped by the receiver without acknowledgement".into())
+            }
+            Some(Acker::Remote(a)) => a.dropped(),
+            None => {}
         }
     }
 }
 
-/// Backend side of an inbox.
+/// Backend side of an inbox, for backends that need I/O to receive (NATS).
 #[async_trait]
 pub(crate) trait InboxSource: Send {
     async fn recv(&mut self) -> Option<Delivery>;
+}
+
+/// Where an inbox's deliveries come from: the in-process backend's queue is polled
+/// directly (no boxed future per message), others through [`InboxSource`].
+pub(crate) enum Source {
+    Memory(crate::memory::MemInboxSource),
+    Remote(Box<dyn InboxSource>),
 }
 
 /// An agent's inbox: direct messages and requests addressed to it, in order per sender.
@@ -114,7 +141,7 @@ pub(crate) trait InboxSource: Send {
 /// the agent can be sent requests.
 pub struct Inbox {
     pub(crate) agent: AgentId,
-    pub(crate) source: Box<dyn InboxSource>,
+    pub(crate) source: Source,
 }
 
 impl Inbox {
@@ -125,7 +152,10 @@ impl Inbox {
 
     /// The next delivery; `None` when the bus is closed.
     pub async fn recv(&mut self) -> Option<Delivery> {
-        self.source.recv().await
+        match &mut self.source {
+            Source::Memory(s) => s.recv().await,
+            Source::Remote(s) => s.recv().await,
+        }
     }
 
     /// The next delivery, or `None` if none arrives within `timeout`.
@@ -222,6 +252,22 @@ pub(crate) trait Transport: Send + Sync + 'static {
     async fn agent_name(&self, agent: AgentId) -> Result<Option<String>, BusError>;
     /// Queues direct message `id` for `to` (waits for room up to the send timeout).
     async fn send_direct(&self, id: MessageId, to: AgentId, env: Envelope) -> Result<(), BusError>;
+    /// Queues direct message `id` for `to` if that needs no waiting; otherwise hands the
+    /// envelope back (`Ok(Some(..))`) for [`Transport::send_direct`]. Spares the
+    /// in-process hot path a boxed future; backends that always do I/O keep the default.
+    fn try_send_direct(
+        &self,
+        _id: MessageId,
+        _to: AgentId,
+        env: Envelope,
+    ) -> Result<Option<Envelope>, BusError> {
+        Ok(Some(env))
+    }
+    /// Whether message `id` is queued or in flight on this node (so pending: backends that
+    /// do not record a pending status per message answer it here).
+    fn holds(&self, _id: MessageId) -> bool {
+        false
+    }
     async fn publish(&self, topic: &Topic, env: Envelope) -> Result<(), BusError>;
     async fn subscribe(&self, pattern: TopicPattern) -> Result<Subscription, BusError>;
     async fn open_inbox(&self, agent: AgentId) -> Result<Inbox, BusError>;

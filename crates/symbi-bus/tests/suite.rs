@@ -41,6 +41,11 @@ async fn direct_round_trip_and_status(b: Backend) {
         (MessageType::Direct, Some("hello bob"))
     );
     assert_eq!(d.attempt(), 1);
+    assert_eq!(
+        e.bus.message_status(mid).await.unwrap(),
+        Some(DeliveryStatus::Pending),
+        "handed out, not yet acknowledged"
+    );
     d.ack().await.unwrap();
     assert_eq!(
         e.bus.message_status(mid).await.unwrap(),
@@ -836,6 +841,51 @@ async fn size_and_identity_errors(b: Backend) {
     ));
 }
 
+/// While messages are queued, handed out and acknowledged concurrently, every status
+/// query answers pending or delivered — never unknown (a message must not fall between its
+/// queue and its final status).
+async fn status_is_known_throughout_delivery(b: Backend) {
+    let e = env(b).await;
+    let a = agent(&e.bus, "a").await;
+    let r = agent(&e.bus, "r").await;
+    const N: usize = 2_000;
+    let mut inbox = e.bus.inbox(id(&r)).await.unwrap();
+    let receiver = tokio::spawn(async move {
+        for _ in 0..N {
+            let d = inbox.recv_timeout(LONG).await.expect("delivered");
+            d.ack().await.unwrap();
+        }
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let bus = e.bus.clone();
+    let watcher = tokio::spawn(async move {
+        let mut checked = 0;
+        while let Some(mid) = rx.recv().await {
+            for _ in 0..3 {
+                let s = bus.message_status(mid).await.unwrap();
+                assert!(
+                    matches!(s, Some(DeliveryStatus::Pending | DeliveryStatus::Delivered)),
+                    "{mid}: {s:?}"
+                );
+                checked += 1;
+                tokio::task::yield_now().await;
+            }
+        }
+        checked
+    });
+    for i in 0..N {
+        let mid = e
+            .bus
+            .send(&a, id(&r), format!("m{i}"), SendOptions::default())
+            .await
+            .unwrap();
+        tx.send(mid).unwrap();
+    }
+    drop(tx);
+    receiver.await.unwrap();
+    assert_eq!(watcher.await.unwrap(), 3 * N);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -855,6 +905,7 @@ macro_rules! suite {
 
 suite!(
     direct_round_trip_and_status,
+    status_is_known_throughout_delivery,
     every_security_mode_round_trips,
     ordering_per_sender,
     retried_with_backoff_until_acknowledged,

@@ -149,8 +149,14 @@ pub fn vector_store_from_config(
     data_dir: &Path,
 ) -> Result<Arc<dyn VectorStore>, ContextError> {
     Ok(match &ctx.vector_db_url {
-        Some(url) => Arc::new(RemoteStore::connect(url, None)?),
-        None => Arc::new(EdgeStore::open(&data_dir.join("vectors"))?),
+        Some(url) => Arc::new(
+            RemoteStore::connect(url, None)?
+                .with_binary_oversampling(f64::from(ctx.binary_oversampling)),
+        ),
+        None => Arc::new(
+            EdgeStore::open(&data_dir.join("vectors"))?
+                .with_binary_oversampling(f64::from(ctx.binary_oversampling)),
+        ),
     })
 }
 

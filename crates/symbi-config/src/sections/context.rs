@@ -60,6 +60,10 @@ pub struct ContextSection {
     pub hnsw_ef_construct: usize,
     /// Compression of dense vectors: `none`, `scalar`, `binary`.
     pub quantization: VectorQuantization,
+    /// Binary quantization: candidates fetched per wanted result and rescored with the
+    /// original vectors (recall against latency; see docs/context.md).
+    #[serde(deserialize_with = "u32_in::<1, 1000, _>")]
+    pub binary_oversampling: u32,
     /// Recent interactions kept per agent in short-term memory.
     #[serde(deserialize_with = "usize_in::<1, 100000, _>")]
     pub short_term_capacity: usize,
@@ -83,6 +87,7 @@ impl Default for ContextSection {
             hnsw_m: 16,
             hnsw_ef_construct: 200,
             quantization: VectorQuantization::None,
+            binary_oversampling: 100,
             short_term_capacity: 50,
             chunk_tokens: 200,
             chunk_overlap_tokens: 40,

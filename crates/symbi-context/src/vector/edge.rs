@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub struct EdgeStore {
     root: PathBuf,
     shards: RwLock<HashMap<String, Arc<qe::EdgeShard>>>,
+    binary_oversampling: f64,
 }
 
 impl std::fmt::Debug for EdgeStore {
@@ -66,9 +67,6 @@ fn uuid_of(id: &qe::PointId) -> Result<uuid::Uuid, ContextError> {
 fn sparse(v: &SparseVec) -> Result<qe::SparseVector, ContextError> {
     qe::SparseVector::new(v.indices.clone(), v.values.clone()).map_err(edge_err)
 }
-
-/// Candidates fetched per result from a binary-quantized index before rescoring.
-const BINARY_OVERSAMPLING: f64 = 12.0;
 
 fn edge_config(spec: &CollectionSpec) -> Result<qe::EdgeConfig, ContextError> {
     let hnsw: qe::HnswIndexConfig = from_json(serde_json::json!({
@@ -127,7 +125,15 @@ impl EdgeStore {
         Ok(Self {
             root: root.to_path_buf(),
             shards: RwLock::new(HashMap::new()),
+            binary_oversampling: DEFAULT_BINARY_OVERSAMPLING,
         })
+    }
+
+    /// Sets the candidates fetched per wanted result from binary-quantized collections
+    /// before rescoring (`[context] binary_oversampling`).
+    pub fn with_binary_oversampling(mut self, factor: f64) -> Self {
+        self.binary_oversampling = factor.max(1.0);
+        self
     }
 
     /// The directory holding the collections.
@@ -344,9 +350,11 @@ impl VectorStore for EdgeStore {
             .and_then(|v| v.quantization_config.as_ref())
             .and_then(|q| serde_json::to_value(q).ok())
             .is_some_and(|q| q.get("binary").is_some());
-        let oversampling =
-            req.oversampling
-                .unwrap_or(if binary { BINARY_OVERSAMPLING } else { 2.0 });
+        let oversampling = req.oversampling.unwrap_or(if binary {
+            self.binary_oversampling
+        } else {
+            SCALAR_OVERSAMPLING
+        });
         let params: qe::SearchParams = from_json(serde_json::json!({
             "hnsw_ef": req.hnsw_ef,
             "exact": req.exact,

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 pub struct RemoteStore {
     client: Qdrant,
     url: String,
+    binary_oversampling: f64,
+    /// Collections ensured here with binary quantization (searched with
+    /// `binary_oversampling`; others with the server's default).
+    binary: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for RemoteStore {
@@ -96,7 +100,19 @@ impl RemoteStore {
             b = b.api_key(k.to_string());
         }
         let client = b.build().map_err(remote_err)?;
-        Ok(Self { client, url: grpc })
+        Ok(Self {
+            client,
+            url: grpc,
+            binary_oversampling: DEFAULT_BINARY_OVERSAMPLING,
+            binary: Default::default(),
+        })
+    }
+
+    /// Sets the candidates fetched per wanted result from binary-quantized collections
+    /// before rescoring (`[context] binary_oversampling`).
+    pub fn with_binary_oversampling(mut self, factor: f64) -> Self {
+        self.binary_oversampling = factor.max(1.0);
+        self
     }
 
     /// The server URL in use.
@@ -117,6 +133,9 @@ impl VectorStore for RemoteStore {
         spec: &CollectionSpec,
     ) -> Result<(), ContextError> {
         super::edge::check_name(name)?;
+        if spec.quantization == Quantization::Binary {
+            self.binary.lock().insert(name.to_string());
+        }
         if self
             .client
             .collection_exists(name)
@@ -285,7 +304,13 @@ impl VectorStore for RemoteStore {
         if let Some(ef) = req.hnsw_ef {
             params = params.hnsw_ef(ef as u64);
         }
-        if let Some(oversampling) = req.oversampling {
+        let oversampling = req.oversampling.or_else(|| {
+            self.binary
+                .lock()
+                .contains(collection)
+                .then_some(self.binary_oversampling)
+        });
+        if let Some(oversampling) = oversampling {
             params = params.quantization(
                 q::QuantizationSearchParamsBuilder::default()
                     .rescore(true)

@@ -816,6 +816,13 @@ pub struct BusArgs {
     /// without it they are skipped.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Only these security modes (comma separated: plaintext, session,
+    /// signed_every_message); default all. The baselines always run.
+    #[arg(long, value_delimiter = ',')]
+    pub modes: Vec<String>,
+    /// Only these patterns (comma separated: direct, pubsub); default both.
+    #[arg(long, value_delimiter = ',')]
+    pub patterns: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::cli::Format,
@@ -831,6 +838,8 @@ fn bench_bus(g: &Globals, a: BusArgs) -> anyhow::Result<ExitCode> {
         subscriber_counts: a.subscribers,
         nats_url: a.nats_url,
         crypto_provider: loaded.config.security.crypto_provider.as_str().to_string(),
+        modes: a.modes,
+        patterns: a.patterns,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
