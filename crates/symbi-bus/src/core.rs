@@ -6,6 +6,7 @@ use crate::secure::{Codec, ReplayWindow, Violation};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 use symbi_config::Config;
@@ -199,12 +200,16 @@ impl StatusTable {
     fn insert(&self, s: &mut StatusShard, id: MessageId, status: DeliveryStatus) {
         s.current.insert(id, status);
         if s.current.len() >= self.per_shard {
-            // The two maps trade places and the old previous one is emptied in place:
-            // its allocation is reused, so a new generation never regrows (rehashing
-            // and faulting in fresh pages at every doubling).
-            std::mem::swap(&mut s.current, &mut s.previous);
-            s.current.clear();
+            self.rotate(s);
         }
+    }
+
+    /// The two maps trade places and the old previous one is emptied in place: its
+    /// allocation is reused, so a new generation never regrows (rehashing and faulting in
+    /// fresh pages at every doubling).
+    fn rotate(&self, s: &mut StatusShard) {
+        std::mem::swap(&mut s.current, &mut s.previous);
+        s.current.clear();
     }
 
     pub(crate) fn set(&self, id: MessageId, status: DeliveryStatus) {
@@ -233,10 +238,17 @@ impl StatusTable {
     /// retry's `pending`) is shadowed by this one, which [`Self::get`] finds first.
     pub(crate) fn acknowledged(&self, id: MessageId) {
         let mut s = self.shard(&id).lock();
-        match s.current.get_mut(&id) {
-            Some(cur) if cur.is_final() => {}
-            Some(cur) => *cur = DeliveryStatus::Delivered,
-            None => self.insert(&mut s, id, DeliveryStatus::Delivered),
+        match s.current.entry(id) {
+            Entry::Occupied(mut e) if !e.get().is_final() => {
+                e.insert(DeliveryStatus::Delivered);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
+                e.insert(DeliveryStatus::Delivered);
+                if s.current.len() >= self.per_shard {
+                    self.rotate(&mut s);
+                }
+            }
         }
     }
 

@@ -39,6 +39,8 @@ pub struct LoadTestConfig {
     pub modes: Vec<String>,
     /// Only these patterns (`direct`, `pubsub`); empty: both.
     pub patterns: Vec<String>,
+    /// Delivery statuses kept (`[bus] status_capacity` of the configuration in use).
+    pub status_capacity: usize,
 }
 
 impl Default for LoadTestConfig {
@@ -52,6 +54,7 @@ impl Default for LoadTestConfig {
             crypto_provider: "ring".into(),
             modes: Vec::new(),
             patterns: Vec::new(),
+            status_capacity: BusSettings::default().status_capacity,
         }
     }
 }
@@ -116,9 +119,10 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-fn settings(mode: BusSecurityMode, nats_url: Option<&str>) -> BusSettings {
+fn settings(cfg: &LoadTestConfig, mode: BusSecurityMode, nats_url: Option<&str>) -> BusSettings {
     BusSettings {
         security: mode,
+        status_capacity: cfg.status_capacity,
         rate_limit_per_agent: 0,
         queue_capacity: 65_536,
         queue_bytes: 512 << 20,
@@ -142,11 +146,11 @@ async fn make_bus(
         .map_err(|e| crate::BusError::Keys(e.to_string()))?;
     let keys = Arc::new(KeyRing::new(provider, master));
     if nats {
-        let s = settings(mode, cfg.nats_url.as_deref());
+        let s = settings(cfg, mode, cfg.nats_url.as_deref());
         Bus::nats(s, keys, Arc::new(AllowAll), Arc::new(NullSink)).await
     } else {
         Bus::memory(
-            settings(mode, None),
+            settings(cfg, mode, None),
             keys,
             Arc::new(AllowAll),
             Arc::new(NullSink),

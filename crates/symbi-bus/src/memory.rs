@@ -60,6 +60,11 @@ pub(crate) struct MemInbox {
     /// the lock it takes anyway (so a delivery costs the queue's lock once, not twice); an
     /// ack settles at once when producers wait for room, and the sweep settles leftovers.
     acked: Mutex<Vec<u64>>,
+    /// What an acknowledgement needs (the status table), held here so a delivery's ticket
+    /// takes one reference count, not two.
+    core: Arc<Core>,
+    /// The backend, for a failed attempt (retry or dead letter); gone once the bus is.
+    shared: Weak<Shared>,
 }
 
 impl MemInbox {
@@ -209,7 +214,6 @@ fn retry_later(inbox: Arc<MemInbox>, retry: Retry) {
 
 /// Acknowledges one in-process delivery: settles its ledger entry in place.
 pub(crate) struct MemTicket {
-    shared: Arc<Shared>,
     inbox: Arc<MemInbox>,
     id: MessageId,
     ticket: u64,
@@ -223,7 +227,7 @@ impl MemTicket {
     /// An ack that lost the race with its deadline still records `delivered` (the message
     /// was acknowledged at least once; its redelivery is the at-least-once duplicate).
     pub(crate) fn ack(self) {
-        self.shared.core.status.acknowledged(self.id);
+        self.inbox.core.status.acknowledged(self.id);
         self.inbox.acked.lock().push(self.ticket);
         if self.inbox.queue.producers_waiting() {
             self.inbox.settle_acked();
@@ -232,7 +236,10 @@ impl MemTicket {
 
     /// This attempt failed: retried after backoff, or dead-lettered after the last one.
     pub(crate) fn nack(self, reason: String) {
-        let s = &self.shared;
+        // No bus, no retry: its queues are gone with it.
+        let Some(s) = self.inbox.shared.upgrade() else {
+            return;
+        };
         if let Some(Some(retry)) = self
             .inbox
             .queue
@@ -314,7 +321,6 @@ impl MemInboxSource {
             return Some(Delivery {
                 acker: ticket.map(|ticket| {
                     Acker::Memory(MemTicket {
-                        shared: shared.clone(),
                         inbox: inbox.clone(),
                         id: item.msg.id,
                         ticket,
@@ -490,6 +496,8 @@ impl Transport for MemoryTransport {
                         queue: BoundedQueue::new(settings.queue_capacity, settings.queue_bytes),
                         open: AtomicBool::new(false),
                         acked: Mutex::new(Vec::new()),
+                        core: s.core.clone(),
+                        shared: Arc::downgrade(s),
                     }),
                 );
             }

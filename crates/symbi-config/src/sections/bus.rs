@@ -121,7 +121,9 @@ impl Default for BusSection {
             rate_limit_per_agent: 10_000,
             rate_limit_burst: 10_000,
             dead_letter_capacity: 100_000,
-            status_capacity: 1_000_000,
+            // ≥ 100 s of history at 1,000 msg/s in ~4–7 MiB; 1,000,000 cost 40–75 MiB and,
+            // out of cache, ~15 % of in-process direct throughput (docs/benchmarks/bus.md).
+            status_capacity: 100_000,
             replay_window_capacity: 4_000_000,
             session_rekey_messages: 100_000,
             session_rekey_interval: HumanDuration(Duration::from_secs(60)),

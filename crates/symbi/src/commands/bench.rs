@@ -840,6 +840,7 @@ fn bench_bus(g: &Globals, a: BusArgs) -> anyhow::Result<ExitCode> {
         crypto_provider: loaded.config.security.crypto_provider.as_str().to_string(),
         modes: a.modes,
         patterns: a.patterns,
+        status_capacity: loaded.config.bus.status_capacity,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
