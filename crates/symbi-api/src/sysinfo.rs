@@ -42,6 +42,8 @@ fn cpu_ticks() -> Option<u64> {
 /// first call averages since [`CpuMeter::new`]).
 pub struct CpuMeter {
     last: Mutex<(Instant, u64)>,
+    /// The last [`CpuMeter::usage`] reading and when it was taken.
+    usage: Mutex<Option<(Instant, u64, f64)>>,
 }
 
 impl Default for CpuMeter {
@@ -55,6 +57,23 @@ impl CpuMeter {
     pub fn new() -> Self {
         Self {
             last: Mutex::new((Instant::now(), cpu_ticks().unwrap_or(0))),
+            usage: Mutex::new(None),
+        }
+    }
+
+    /// Resident bytes and CPU percent, read from `/proc` at most every 250 ms: a health
+    /// endpoint may be polled thousands of times a second, and each reading is two file
+    /// reads (they were most of a health request's cost).
+    pub fn usage(&self) -> (u64, f64) {
+        const FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+        let mut cached = self.usage.lock();
+        match *cached {
+            Some((at, rss, cpu)) if at.elapsed() < FRESH => (rss, cpu),
+            _ => {
+                let (rss, cpu) = (rss_bytes(), self.percent());
+                *cached = Some((Instant::now(), rss, cpu));
+                (rss, cpu)
+            }
         }
     }
 

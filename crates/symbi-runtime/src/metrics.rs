@@ -211,9 +211,21 @@ impl RuntimeMetrics {
         c.fetch_add(1, Relaxed);
     }
 
+    /// Failed tasks by error class (the counters of [`Self::snapshot`] without its
+    /// histogram summaries).
+    pub fn failures(&self) -> FailuresByClass {
+        let f = |i: usize| self.tasks_failed[i].load(Relaxed);
+        FailuresByClass {
+            transient: f(0),
+            permanent: f(1),
+            policy: f(2),
+            resource: f(3),
+            panic: f(4),
+        }
+    }
+
     /// Copies every value.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let f = |i: usize| self.tasks_failed[i].load(Relaxed);
         MetricsSnapshot {
             agents_created: self.agents_created.load(Relaxed),
             agents_deleted: self.agents_deleted.load(Relaxed),
@@ -221,13 +233,7 @@ impl RuntimeMetrics {
             sink_failures: self.sink_failures.load(Relaxed),
             tasks_submitted: self.tasks_submitted.load(Relaxed),
             tasks_completed: self.tasks_completed.load(Relaxed),
-            tasks_failed: FailuresByClass {
-                transient: f(0),
-                permanent: f(1),
-                policy: f(2),
-                resource: f(3),
-                panic: f(4),
-            },
+            tasks_failed: self.failures(),
             tasks_cancelled: self.tasks_cancelled.load(Relaxed),
             admissions_rejected: self.admissions_rejected.load(Relaxed),
             preemptions: self.preemptions.load(Relaxed),

@@ -33,11 +33,13 @@ pub fn components(s: &ApiState) -> (serde_json::Value, &'static str) {
     let counts = rt.counts();
     let sched = rt.scheduler_counts();
     let res = rt.resources();
-    let m = rt.metrics();
+    // The counters only: a full snapshot also summarises three latency histograms.
+    let m = rt.metrics_handle();
+    let sink_failures = m.sink_failures.load(std::sync::atomic::Ordering::Relaxed);
     let runtime_errors = s.errors.recent("runtime", RECENT);
     let accepting = rt.is_accepting();
     let runtime = json!({
-        "status": component_status(accepting, m.sink_failures > 0 || !runtime_errors.is_empty()),
+        "status": component_status(accepting, sink_failures > 0 || !runtime_errors.is_empty()),
         "accepting_work": accepting,
         "agents": rt.agent_count(),
         "agents_failed": counts.failed,
@@ -50,7 +52,7 @@ pub fn components(s: &ApiState) -> (serde_json::Value, &'static str) {
             "cpu_allocated_cores": res.allocated.cpu_millicores as f64 / 1000.0,
             "cpu_capacity_cores": res.capacity.cpu_millicores as f64 / 1000.0,
         },
-        "tasks_failed": m.tasks_failed,
+        "tasks_failed": m.failures(),
         "recent_errors": runtime_errors,
     });
     let h = s.schedules.health();
@@ -69,11 +71,12 @@ pub fn components(s: &ApiState) -> (serde_json::Value, &'static str) {
         "recent_errors": audit_errors,
     });
     let api_errors = s.errors.recent("api", RECENT);
+    let (memory_bytes, cpu_percent) = s.cpu.usage();
     let api = json!({
         "status": component_status(true, !api_errors.is_empty()),
         "resource_usage": {
-            "memory_bytes": crate::sysinfo::rss_bytes(),
-            "cpu_percent": s.cpu.percent(),
+            "memory_bytes": memory_bytes,
+            "cpu_percent": cpu_percent,
         },
         "external_agents": s.external.len(),
         "recent_errors": api_errors,
