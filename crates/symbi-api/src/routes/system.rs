@@ -194,9 +194,8 @@ pub async fn metrics_json(
     let running = c.running + ext_running;
     let error = c.failed + ext_failed;
     let uptime = s.started.elapsed().as_secs();
-    let rss = crate::sysinfo::rss_bytes();
+    let (rss, cpu) = s.cpu.usage();
     let host = crate::sysinfo::host_memory_bytes();
-    let cpu = s.cpu.percent();
     let data_dir = s.data_dir.clone();
     let (disk, disk_pct, secrets) = tokio::task::spawn_blocking(move || {
         (
