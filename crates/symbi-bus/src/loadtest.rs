@@ -354,32 +354,23 @@ pub async fn run(
     mut progress: impl FnMut(&Row),
 ) -> Result<Vec<Row>, crate::BusError> {
     let mut rows = Vec::new();
-    let wanted = |list: &[String], name: &str| list.is_empty() || list.iter().any(|s| s == name);
-    for m in &cfg.modes {
-        if !["plaintext", "session", "signed_every_message"].contains(&m.as_str()) {
-            return Err(crate::BusError::Config(format!(
-                "unknown security mode `{m}` (plaintext, session, signed_every_message)"
-            )));
-        }
-    }
-    for p in &cfg.patterns {
-        if !["direct", "pubsub"].contains(&p.as_str()) {
-            return Err(crate::BusError::Config(format!(
-                "unknown pattern `{p}` (direct, pubsub)"
-            )));
-        }
-    }
-    let modes: Vec<BusSecurityMode> = [
+    const ALL_MODES: [BusSecurityMode; 3] = [
         BusSecurityMode::Plaintext,
         BusSecurityMode::Session,
         BusSecurityMode::SignedEveryMessage,
-    ]
-    .into_iter()
-    .filter(|&m| wanted(&cfg.modes, mode_str(m)))
-    .collect();
+    ];
+    const PATTERNS: [&str; 2] = ["direct", "pubsub"];
+    let mode_names = ALL_MODES.map(mode_str);
+    check_names("security mode", &cfg.modes, &mode_names)?;
+    check_names("pattern", &cfg.patterns, &PATTERNS)?;
+    let wanted = |list: &[String], name: &str| list.is_empty() || list.iter().any(|s| s == name);
+    let modes: Vec<BusSecurityMode> = ALL_MODES
+        .into_iter()
+        .filter(|&m| wanted(&cfg.modes, mode_str(m)))
+        .collect();
     let (direct, pubsub) = (
-        wanted(&cfg.patterns, "direct"),
-        wanted(&cfg.patterns, "pubsub"),
+        wanted(&cfg.patterns, PATTERNS[0]),
+        wanted(&cfg.patterns, PATTERNS[1]),
     );
     for &size in &cfg.payload_sizes {
         let crypto = raw_crypto_rate(&cfg.crypto_provider, size, 2_000);
@@ -486,6 +477,18 @@ pub async fn run(
         }
     }
     Ok(rows)
+}
+
+/// Fails on a name in `given` that is not one of `known` (a `--modes` / `--patterns` typo
+/// must not silently measure nothing).
+fn check_names(what: &str, given: &[String], known: &[&str]) -> Result<(), crate::BusError> {
+    match given.iter().find(|g| !known.contains(&g.as_str())) {
+        Some(bad) => Err(crate::BusError::Config(format!(
+            "unknown {what} `{bad}` ({})",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn mode_str(m: BusSecurityMode) -> &'static str {
